@@ -1,0 +1,12 @@
+# Every dependency comes from Debian's packages (scripts/deps.sh installs them).
+find_package(fmt REQUIRED)
+find_package(CLI11 REQUIRED)
+find_package(nlohmann_json 3.10 REQUIRED)
+find_package(Boost 1.74 REQUIRED COMPONENTS stacktrace_backtrace)
+if(MMFUZZ_BUILD_TESTS)
+  find_package(GTest REQUIRED)
+  find_package(rapidcheck REQUIRED)
+endif()
+if(MMFUZZ_BUILD_BENCH)
+  find_package(benchmark REQUIRED)
+endif()

@@ -1,0 +1,15 @@
+# Project-wide compile options, carried by the interface target mmfuzz_options.
+add_library(mmfuzz_options INTERFACE)
+target_compile_options(mmfuzz_options INTERFACE
+  -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wold-style-cast
+  -Wcast-align -Wunused -Woverloaded-virtual -Wconversion -Wsign-conversion
+  -Wnull-dereference -Wdouble-promotion -Wformat=2 -Wimplicit-fallthrough)
+if(MMFUZZ_WERROR)
+  target_compile_options(mmfuzz_options INTERFACE -Werror)
+endif()
+if(MMFUZZ_SANITIZE)
+  set(_san -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
+  target_compile_options(mmfuzz_options INTERFACE ${_san})
+  target_link_options(mmfuzz_options INTERFACE ${_san})
+endif()
+target_include_directories(mmfuzz_options INTERFACE ${PROJECT_SOURCE_DIR})

@@ -1,0 +1,276 @@
+#include "mm/mm.h"
+
+#include <cstdio>
+
+namespace mmfuzz::mm {
+
+const char* boot_step_name(BootStep s) {
+  switch (s) {
+    case BootStep::none: return "none";
+    case BootStep::setup_arch: return "setup_arch";
+    case BootStep::setup_per_cpu_areas: return "setup_per_cpu_areas";
+    case BootStep::build_all_zonelists: return "build_all_zonelists";
+    case BootStep::page_alloc_init: return "page_alloc_init";
+    case BootStep::mm_init: return "mm_init";
+    case BootStep::setup_per_cpu_pageset: return "setup_per_cpu_pageset";
+    case BootStep::initcalls: return "initcalls";
+    case BootStep::free_initmem: return "free_initmem";
+  }
+  return "?";
+}
+
+const char* misuse_id(MisuseKind k) {
+  switch (k) {
+    case MisuseKind::page_double_free: return "page_alloc.double_free";
+    case MisuseKind::page_wrong_order: return "page_alloc.wrong_order";
+    case MisuseKind::page_free_tail: return "page_alloc.free_tail";
+    case MisuseKind::page_free_reserved: return "page_alloc.free_reserved";
+    case MisuseKind::page_bad_pfn: return "page_alloc.bad_pfn";
+    case MisuseKind::page_refcount_underflow: return "page_alloc.refcount_underflow";
+    case MisuseKind::page_bad_state: return "page_alloc.bad_state";
+    case MisuseKind::page_bad_gfp: return "page_alloc.bad_gfp";
+    case MisuseKind::page_bad_order: return "page_alloc.bad_order";
+    case MisuseKind::page_split_compound: return "page_alloc.split_compound";
+  }
+  return "?";
+}
+
+Mm::Mm(const MmConfig& cfg) : Mm(cfg, BootStep::free_initmem) {}
+
+Mm::Mm(const MmConfig& cfg, BootStep until)
+    : profile(profile_by_name(cfg.profile)), machine(cfg.machine), page_alloc(*this) {
+  validate_machine(machine, profile);
+  for (unsigned c = 0; c < machine.nr_cpus; ++c) cpu_node_.push_back(mm::cpu_to_node(machine, c));
+  boot_to(until);
+}
+
+void Mm::boot_to(BootStep step) {
+  while (static_cast<int>(boot_step_) < static_cast<int>(step)) {
+    const auto next = static_cast<BootStep>(static_cast<int>(boot_step_) + 1);
+    cpu_ = 0;  // the boot CPU does all of it
+    switch (next) {
+      case BootStep::none: break;
+      case BootStep::setup_arch: setup_arch(); break;
+      case BootStep::setup_per_cpu_areas: break;  // the percpu chunk is one of the early allocations
+      case BootStep::build_all_zonelists: page_alloc.build_all_zonelists(); break;
+      case BootStep::page_alloc_init: break;  // CPU hotplug callbacks only
+      case BootStep::mm_init: {
+        page_alloc.memblock_free_all();
+        const auto kb = [&](std::uint64_t pages) { return pages << (profile.page_shift - 10); };
+        std::uint64_t present = 0;
+        for (const auto& r : memblock.memory.regions) present += r.size >> profile.page_shift;
+        char buf[200];
+        std::snprintf(buf, sizeof buf,
+                      "Memory: %lluK/%lluK available (%lluK kernel code, %lluK init, %lluK data, %lluK reserved, "
+                      "%lluK cma-reserved)",
+                      static_cast<unsigned long long>(kb(page_alloc.totalram_pages)),
+                      static_cast<unsigned long long>(kb(present)),
+                      static_cast<unsigned long long>(machine.kernel_code_size >> 10),
+                      static_cast<unsigned long long>(machine.kernel_init_size >> 10),
+                      static_cast<unsigned long long>(machine.kernel_data_size >> 10),
+                      static_cast<unsigned long long>(kb(boot_reserved_pages - page_alloc.cma.count)),
+                      static_cast<unsigned long long>(kb(page_alloc.cma.count)));
+        log(buf);
+        break;
+      }
+      case BootStep::setup_per_cpu_pageset: page_alloc.setup_per_cpu_pageset(); break;
+      case BootStep::initcalls:
+        page_alloc.cma_activate();               // core_initcall
+        page_alloc.init_per_zone_wmark_min();    // postcore_initcall
+        capture_iomem();                         // arch_initcall
+        if (profile.thp) page_alloc.set_recommended_min_free_kbytes();  // subsys_initcall
+        if (machine.min_free_kbytes) {           // vm.min_free_kbytes from the machine file
+          page_alloc.min_free_kbytes = *machine.min_free_kbytes;
+          page_alloc.user_min_free_kbytes = static_cast<long>(*machine.min_free_kbytes);
+          page_alloc.setup_per_zone_wmarks();
+        }
+        break;
+      case BootStep::free_initmem: free_initmem(); break;
+    }
+    boot_step_ = next;
+  }
+}
+
+void Mm::setup_arch() {
+  // setup_machine_fdt(): the DT memory nodes, with their NUMA node ids.
+  const auto nodes = node_memory(machine, profile);
+  for (unsigned nid = 0; nid < nodes.size(); ++nid)
+    for (const auto& r : nodes[nid]) memblock.add_node(r.start, r.size(), static_cast<int>(nid));
+  ram.init(machine.ram_base, machine.ram_size, profile.page_shift);
+
+  // arm64_memblock_init(): PHYS_OFFSET, the kernel image, initrd and DTB.
+  const std::uint64_t memstart_align =
+      std::max<std::uint64_t>(std::uint64_t{1} << 30, std::uint64_t{1} << profile.section_size_bits);
+  memstart_addr = round_down(memblock.start_of_DRAM(), memstart_align);
+  kimage.code_start = machine.kernel_start();
+  kimage.init_start = kimage.code_start + machine.kernel_code_size;
+  kimage.data_start = kimage.init_start + machine.kernel_init_size;
+  kimage.end = kimage.data_start + machine.kernel_data_size;
+  memblock.reserve(kimage.code_start, kimage.end - kimage.code_start);
+  const std::uint64_t ps = profile.page_size();
+  if (machine.initrd_size) {
+    initrd_start = machine.initrd_start();
+    initrd_end = initrd_start + machine.initrd_size;
+    memblock.reserve(round_down(initrd_start, ps), round_up(initrd_end, ps) - round_down(initrd_start, ps));
+  }
+  if (machine.dtb_size) memblock.reserve(machine.dtb_start(), round_up(machine.dtb_size, ps));
+
+  // paging_init(): swapper_pg_dir comes with the kernel-VM issue. The early
+  // top-down allocations of the real boot (page tables, percpu, NODE_DATA).
+  std::vector<std::pair<phys_addr_t, std::uint64_t>> to_free;
+  for (const auto& a : machine.early_allocs) {
+    const phys_addr_t pa = memblock.phys_alloc(round_up(a.size, ps), ps);
+    if (!pa) throw ConfigError("RAM too small for the early boot allocations");
+    if (a.freed) to_free.emplace_back(pa, round_up(a.size, ps));
+  }
+  bootmem_init();
+  for (const auto& [pa, size] : to_free) memblock.phys_free(pa, size);
+}
+
+void Mm::bootmem_init() {
+  sparse.init(profile);
+  for (const auto& r : memblock.memory.regions) sparse.memory_present(r.nid, r.base, r.end());
+  // sparse_init(): one memmap buffer per node, aligned to section_map_size().
+  const std::uint64_t section_map_size =
+      round_up(profile.pages_per_section() * profile.struct_page_size, std::uint64_t{2} * SZ_1M);
+  const std::uint64_t memmap = sparse.sparse_init();
+  const std::uint64_t per_node = memmap / machine.nr_nodes;
+  for (unsigned nid = 0; nid < machine.nr_nodes; ++nid) {
+    phys_addr_t lo = ~phys_addr_t{0}, hi = 0;
+    for (const auto& r : memblock.memory.regions)
+      if (r.nid == static_cast<int>(nid)) lo = std::min(lo, r.base), hi = std::max(hi, r.end());
+    phys_addr_t pa = memblock.phys_alloc_range(per_node, section_map_size, lo, hi);
+    if (!pa) pa = memblock.phys_alloc(per_node, section_map_size);
+    if (!pa) throw ConfigError("RAM too small for the memmap (" + std::to_string(memmap >> 20) + " MiB)");
+  }
+  memmap_bytes = memmap;
+  zone_sizes_init();
+  dma_contiguous_reserve(arm64_dma_phys_limit_);
+}
+
+void Mm::zone_sizes_init() {
+  // max_zone_phys(): the zone limit is relative to where DRAM starts.
+  auto max_zone_phys = [&](unsigned bits) -> phys_addr_t {
+    phys_addr_t zone_mask = (bits >= 64) ? ~phys_addr_t{0} : (phys_addr_t{1} << bits) - 1;
+    const phys_addr_t phys_start = memblock.start_of_DRAM();
+    if (phys_start > 0xffffffffull)
+      zone_mask = ~phys_addr_t{0};
+    else if (phys_start > zone_mask)
+      zone_mask = 0xffffffffull;
+    return std::min(zone_mask, memblock.end_of_DRAM() - 1) + 1;
+  };
+  arm64_dma_phys_limit_ = max_zone_phys(profile.zone_dma_bits);
+  const phys_addr_t dma32_limit = max_zone_phys(32);
+  std::vector<pfn_t> max_zone_pfn(MAX_NR_ZONES, 0);
+  max_zone_pfn[ZONE_DMA] = arm64_dma_phys_limit_ >> profile.page_shift;
+  max_zone_pfn[ZONE_DMA32] = dma32_limit >> profile.page_shift;
+  max_zone_pfn[ZONE_NORMAL] = memblock.end_of_DRAM() >> profile.page_shift;
+  page_alloc.free_area_init(max_zone_pfn);
+}
+
+void Mm::dma_contiguous_reserve(phys_addr_t limit) {
+  const std::uint64_t size = machine.cma_size.value_or(profile.cma_size);
+  if (!size) return;
+  const std::uint64_t align = profile.page_size()
+                              << std::max(profile.max_order - 1, profile.pageblock_order);
+  const std::uint64_t rsize = round_up(size, align);
+  const phys_addr_t base = memblock.phys_alloc_range(rsize, align, 0, limit);
+  char buf[120];
+  if (!base) {
+    std::snprintf(buf, sizeof buf, "cma: Failed to reserve %llu MiB", static_cast<unsigned long long>(rsize >> 20));
+    log(buf);
+    return;
+  }
+  page_alloc.cma.base = base;
+  page_alloc.cma.count = rsize >> profile.page_shift;
+  std::snprintf(buf, sizeof buf, "cma: Reserved %llu MiB at %#018llx", static_cast<unsigned long long>(rsize >> 20),
+                static_cast<unsigned long long>(base));
+  log(buf);
+}
+
+// request_standard_resources() + reserve_memblock_reserved_regions().
+void Mm::capture_iomem() {
+  iomem.clear();
+  std::vector<IomemLine> top;
+  for (const auto& d : machine.devices) top.push_back({d.start, d.end, d.name, d.depth});
+  // Devices keep their children directly after them; RAM goes in address order.
+  std::vector<std::vector<IomemLine>> groups;
+  for (const auto& l : top) {
+    if (l.depth == 0 || groups.empty())
+      groups.push_back({l});
+    else
+      groups.back().push_back(l);
+  }
+  for (const auto& r : memblock.memory.regions) {
+    std::vector<IomemLine> g;
+    g.push_back({r.base, r.end() - 1, "System RAM", 0});
+    std::vector<IomemLine> kids;
+    auto add_child = [&](phys_addr_t s, phys_addr_t e, const char* name) {
+      s = std::max(s, r.base);
+      e = std::min(e, r.end());
+      if (e > s) kids.push_back({s, e - 1, name, 1});
+    };
+    add_child(kimage.code_start, kimage.init_start, "Kernel code");
+    add_child(kimage.data_start, kimage.end, "Kernel data");
+    // reserve_region_with_split(): reserved ranges fill the gaps only.
+    for (const auto& res : memblock.reserved.regions) {
+      phys_addr_t s = std::max(res.base, r.base), e = std::min(res.end(), r.end());
+      if (e <= s) continue;
+      std::vector<IomemLine> existing = kids;
+      std::sort(existing.begin(), existing.end(), [](auto& a, auto& b) { return a.start < b.start; });
+      phys_addr_t cur = s;
+      for (const auto& k : existing) {
+        if (k.end + 1 <= cur || k.start >= e) continue;
+        if (k.start > cur) kids.push_back({cur, k.start - 1, "reserved", 1});
+        cur = std::max(cur, k.end + 1);
+      }
+      if (cur < e) kids.push_back({cur, e - 1, "reserved", 1});
+    }
+    std::sort(kids.begin(), kids.end(), [](auto& a, auto& b) { return a.start < b.start; });
+    g.insert(g.end(), kids.begin(), kids.end());
+    groups.push_back(std::move(g));
+  }
+  std::stable_sort(groups.begin(), groups.end(), [](auto& a, auto& b) { return a.front().start < b.front().start; });
+  for (auto& g : groups) iomem.insert(iomem.end(), g.begin(), g.end());
+}
+
+void Mm::free_initmem() {
+  constexpr int POISON_FREE_INITMEM = 0xcc;
+  char buf[80];
+  if (initrd_end > initrd_start) {
+    const auto pages = page_alloc.free_reserved_area(initrd_start, initrd_end, POISON_FREE_INITMEM);
+    std::snprintf(buf, sizeof buf, "Freeing initrd memory: %lluK",
+                  static_cast<unsigned long long>(pages << (profile.page_shift - 10)));
+    log(buf);
+  }
+  const auto pages = page_alloc.free_reserved_area(kimage.init_start, kimage.data_start, POISON_FREE_INITMEM);
+  std::snprintf(buf, sizeof buf, "Freeing unused kernel memory: %lluK",
+                static_cast<unsigned long long>(pages << (profile.page_shift - 10)));
+  log(buf);
+}
+
+bool Mm::set_cpu(int cpu) {
+  if (cpu < 0 || static_cast<unsigned>(cpu) >= machine.nr_cpus) return false;
+  cpu_ = cpu;
+  return true;
+}
+
+bool Mm::is_linear_map_address(vaddr_t va) const {
+  // The linear map is the lower half of the kernel VA range.
+  const vaddr_t linear_end = profile.page_offset + (vaddr_t{1} << (profile.va_bits - 1));
+  return va >= profile.page_offset && va < linear_end;
+}
+
+bool Mm::virt_addr_valid(vaddr_t va) const {
+  if (!is_linear_map_address(va)) return false;
+  const pfn_t pfn = virt_to_pfn(va);
+  return sparse.pfn_valid(pfn) && memblock.is_memory(pfn << profile.page_shift);
+}
+
+vaddr_t Mm::pfn_to_vmemmap(pfn_t pfn) const {
+  return profile.vmemmap_start + (pfn - (memstart_addr >> profile.page_shift)) * profile.struct_page_size;
+}
+
+void Mm::tick() { page_alloc.kswapd_run(); }
+
+}  // namespace mmfuzz::mm

@@ -1,0 +1,131 @@
+// Mm: one simulated machine and kernel memory manager. It owns simulated RAM,
+// the memmap, memblock and the page allocator (later slab and vmalloc).
+// No global state: two Mm objects never share anything (DESIGN rule 1).
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "mm/observer.h"
+#include "mm/page_alloc/page_alloc.h"
+#include "mm/phys/machine.h"
+#include "mm/phys/memblock.h"
+#include "mm/phys/ram.h"
+#include "mm/phys/sparse.h"
+#include "mm/profile.h"
+#include "mm/types.h"
+
+namespace mmfuzz::mm {
+
+struct MmConfig {
+  std::string profile{kDefaultProfile};
+  MachineConfig machine = default_machine();
+};
+
+// The steps of start_kernel() the model performs, in order (seed 001).
+enum class BootStep : int {
+  none,
+  setup_arch,             // memblock, paging_init hook, bootmem_init (sparse, zones, CMA)
+  setup_per_cpu_areas,
+  build_all_zonelists,
+  page_alloc_init,
+  mm_init,                // memblock_free_all: free memory to the buddy allocator
+  setup_per_cpu_pageset,
+  initcalls,              // CMA activation, watermarks, THP min_free_kbytes, iomem
+  free_initmem,           // initrd and __init memory back to the allocator
+};
+const char* boot_step_name(BootStep s);
+
+// A /proc/iomem line captured at arch_initcall time.
+struct IomemLine {
+  phys_addr_t start = 0;
+  phys_addr_t end = 0;  // inclusive
+  std::string name;
+  int depth = 0;
+};
+
+class Mm {
+ public:
+  explicit Mm(const MmConfig& cfg = {});
+  Mm(const MmConfig& cfg, BootStep until);
+  Mm(const Mm&) = delete;
+  Mm& operator=(const Mm&) = delete;
+
+  // Runs the boot steps after the current one up to and including `step`.
+  void boot_to(BootStep step);
+  BootStep boot_step() const { return boot_step_; }
+  bool booted() const { return boot_step_ == BootStep::free_initmem; }
+
+  const KernelProfile& profile;
+  MachineConfig machine;
+  PhysRam ram;
+  Memblock memblock;
+  Sparse sparse;
+  PageAlloc page_alloc;
+
+  // smp_processor_id(). set_cpu() returns false for a CPU that does not exist.
+  int cpu() const { return cpu_; }
+  bool set_cpu(int cpu);
+  unsigned nr_cpus() const { return machine.nr_cpus; }
+  int cpu_to_node(int cpu) const { return cpu_node_[static_cast<std::size_t>(cpu)]; }
+
+  // Context of the current operation, recorded in page_owner and reports.
+  std::uint32_t op_seq = 0;
+  std::uint32_t call_site = 0;
+
+  // arm64 address translation for the linear map.
+  phys_addr_t memstart_addr = 0;  // PHYS_OFFSET
+  vaddr_t __va(phys_addr_t pa) const { return (pa - memstart_addr) | profile.page_offset; }
+  phys_addr_t __pa(vaddr_t va) const { return (va & ~profile.page_offset) + memstart_addr; }
+  bool is_linear_map_address(vaddr_t va) const;
+  bool virt_addr_valid(vaddr_t va) const;
+  vaddr_t page_address(pfn_t pfn) const { return __va(pfn << profile.page_shift); }
+  pfn_t virt_to_pfn(vaddr_t va) const { return __pa(va) >> profile.page_shift; }
+  // The struct page address the kernel prints as page= (vmemmap).
+  vaddr_t pfn_to_vmemmap(pfn_t pfn) const;
+
+  bool pfn_valid(pfn_t pfn) const { return sparse.pfn_valid(pfn); }
+  page& pfn_to_page(pfn_t pfn) { return sparse.pfn_to_page(pfn); }
+  const page& pfn_to_page(pfn_t pfn) const { return sparse.pfn_to_page(pfn); }
+
+  // Observers (checkers, executor, trace writers).
+  void attach(MmObserver* o) { observers_.push_back(o); }
+  void detach(MmObserver* o) { observers_.erase(std::remove(observers_.begin(), observers_.end(), o), observers_.end()); }
+  bool observed() const { return !observers_.empty(); }
+  template <class F>
+  void notify(F&& f) {
+    for (auto* o : observers_) f(*o);
+  }
+
+  // A timer tick: deferred work (kswapd).
+  void tick();
+
+  // What boot did, for tests and `mmfuzz info`.
+  std::vector<std::string> boot_log;
+  std::vector<IomemLine> iomem;
+  struct {
+    phys_addr_t code_start = 0, init_start = 0, data_start = 0, end = 0;
+  } kimage;
+  phys_addr_t initrd_start = 0, initrd_end = 0;
+  std::uint64_t memmap_bytes = 0;
+  std::uint64_t boot_reserved_pages = 0;  // reserved pages when memblock_free_all ran
+
+ private:
+  void setup_arch();
+  void bootmem_init();
+  void zone_sizes_init();
+  void dma_contiguous_reserve(phys_addr_t limit);
+  void capture_iomem();
+  void free_initmem();
+  void log(std::string line) { boot_log.push_back(std::move(line)); }
+
+  BootStep boot_step_ = BootStep::none;
+  int cpu_ = 0;
+  std::vector<int> cpu_node_;
+  std::vector<MmObserver*> observers_;
+  phys_addr_t arm64_dma_phys_limit_ = 0;
+};
+
+}  // namespace mmfuzz::mm

@@ -1,0 +1,64 @@
+// The narrow interface through which the model tells the outside world what
+// it did. Event names are the kernel's tracepoint names. Checkers, the
+// executor and trace writers attach here; the model knows nothing of them.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "mm/types.h"
+
+namespace mmfuzz::mm {
+
+// Misuse of an API by its caller (a Program), reported the way the kernel's
+// own debug checks (bad_page, VM_BUG_ON, KASAN, SLUB debug) would. The model
+// refuses the operation and stays consistent.
+enum class MisuseKind {
+  page_double_free,        // freeing pages that are already free (buddy or pcp)
+  page_wrong_order,        // freeing with an order other than the allocation's
+  page_free_tail,          // freeing a page inside an allocation that is not its head
+  page_free_reserved,      // freeing a PG_reserved page (memblock, kernel image)
+  page_bad_pfn,            // a pfn or address that is no page of this machine
+  page_refcount_underflow, // put_page() on a page whose count is already zero
+  page_bad_state,          // flags that must be clear at free time are set
+  page_bad_gfp,            // contradictory zone modifiers or mobility bits
+  page_bad_order,          // order >= MAX_ORDER
+  page_split_compound,     // split_page() of a compound page
+};
+const char* misuse_id(MisuseKind k);  // "page_alloc.double_free", ...
+
+struct Misuse {
+  MisuseKind kind;
+  pfn_t pfn = NO_PAGE;  // the page the caller named
+  unsigned order = 0;   // the order the caller passed
+  vaddr_t addr = 0;     // the address the caller passed, if any
+  std::string api;      // "__free_pages", "free_pages", ...
+  std::string detail;   // one line, kernel style ("page dumped because: ...")
+};
+
+struct AllocFailure {
+  unsigned order = 0;
+  gfp_t gfp = 0;
+  int nid = NUMA_NO_NODE;
+  bool nofail = false;  // __GFP_NOFAIL: the kernel would loop forever here
+};
+
+class MmObserver {
+ public:
+  virtual ~MmObserver() = default;
+  // trace events (include/trace/events/kmem.h)
+  virtual void mm_page_alloc(pfn_t, unsigned /*order*/, gfp_t, int /*migratetype*/) {}
+  virtual void mm_page_free(pfn_t, unsigned /*order*/) {}
+  virtual void mm_page_alloc_zone_locked(pfn_t, unsigned /*order*/, int /*mt*/, bool /*percpu_refill*/) {}
+  virtual void mm_page_pcpu_drain(pfn_t, unsigned /*order*/, int /*mt*/) {}
+  virtual void mm_page_alloc_extfrag(pfn_t, unsigned /*alloc_order*/, unsigned /*fallback_order*/,
+                                     int /*alloc_mt*/, int /*fallback_mt*/, bool /*change_ownership*/) {}
+  // warn_alloc(): "page allocation failure: order:N, mode:..."
+  virtual void page_alloc_failure(const AllocFailure&) {}
+  virtual void misuse(const Misuse&) {}
+  // Pages whose allocator state changed without one of the events above
+  // (pageblock moves, merges during boot). Lets incremental checks stay local.
+  virtual void pages_touched(pfn_t, std::uint64_t /*nr_pages*/) {}
+};
+
+}  // namespace mmfuzz::mm

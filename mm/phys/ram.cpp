@@ -1,0 +1,87 @@
+#include "mm/phys/ram.h"
+
+#include <sys/mman.h>
+
+#include <cassert>
+#include <cstring>
+
+namespace mmfuzz::mm {
+
+PhysRam::~PhysRam() {
+  if (mem_) munmap(mem_, size_);
+}
+
+void PhysRam::init(phys_addr_t base, std::uint64_t size, unsigned page_shift) {
+  if (mem_) munmap(mem_, size_);
+  mem_ = nullptr;
+  base_ = base;
+  size_ = size;
+  page_shift_ = page_shift;
+  if (size == 0) return;
+  void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) {
+    size_ = 0;
+    throw ConfigError("cannot reserve " + std::to_string(size >> 20) + " MiB of host address space for simulated RAM");
+  }
+  mem_ = static_cast<std::uint8_t*>(p);
+  dirty_.assign(((size >> page_shift) + 63) / 64, 0);
+}
+
+void PhysRam::mark_dirty(phys_addr_t pa, std::uint64_t len) {
+  if (len == 0) return;
+  std::uint64_t first = (pa - base_) >> page_shift_;
+  std::uint64_t last = (pa - base_ + len - 1) >> page_shift_;
+  for (std::uint64_t i = first; i <= last; ++i) dirty_[i >> 6] |= std::uint64_t{1} << (i & 63);
+}
+
+void PhysRam::read(phys_addr_t pa, std::span<std::uint8_t> out) const {
+  assert(contains(pa, out.size()));
+  std::memcpy(out.data(), mem_ + (pa - base_), out.size());
+}
+
+void PhysRam::write(phys_addr_t pa, std::span<const std::uint8_t> in) {
+  assert(contains(pa, in.size()));
+  std::memcpy(mem_ + (pa - base_), in.data(), in.size());
+  mark_dirty(pa, in.size());
+}
+
+void PhysRam::fill(phys_addr_t pa, std::uint64_t len, std::uint8_t byte) {
+  assert(contains(pa, len));
+  std::memset(mem_ + (pa - base_), byte, len);
+  mark_dirty(pa, len);
+}
+
+std::uint8_t PhysRam::byte(phys_addr_t pa) const {
+  assert(contains(pa, 1));
+  return mem_[pa - base_];
+}
+
+void PhysRam::zero_pages(pfn_t pfn, std::uint64_t nr) {
+  const std::uint64_t first = ((pfn << page_shift_) - base_) >> page_shift_;
+  for (std::uint64_t i = first; i < first + nr; ++i) {
+    std::uint64_t& word = dirty_[i >> 6];
+    const std::uint64_t bit = std::uint64_t{1} << (i & 63);
+    if (!(word & bit)) continue;
+    std::memset(mem_ + (i << page_shift_), 0, std::size_t{1} << page_shift_);
+    word &= ~bit;
+  }
+}
+
+std::span<const std::uint8_t> PhysRam::page_bytes(pfn_t pfn) const {
+  const phys_addr_t pa = pfn << page_shift_;
+  assert(contains(pa, std::uint64_t{1} << page_shift_));
+  return {mem_ + (pa - base_), std::size_t{1} << page_shift_};
+}
+
+bool PhysRam::page_dirty(pfn_t pfn) const {
+  const std::uint64_t i = ((pfn << page_shift_) - base_) >> page_shift_;
+  return (dirty_[i >> 6] >> (i & 63)) & 1;
+}
+
+std::uint64_t PhysRam::dirty_pages() const {
+  std::uint64_t n = 0;
+  for (auto w : dirty_) n += static_cast<std::uint64_t>(__builtin_popcountll(w));
+  return n;
+}
+
+}  // namespace mmfuzz::mm

@@ -1,0 +1,55 @@
+// Simulated RAM as real bytes (DESIGN rules 2-3). The whole physical span is
+// reserved as host address space with MAP_NORESERVE, so a 1 GiB model costs
+// only the pages a Program touches. A per-page dirty bit makes zeroing an
+// untouched page free (init_on_alloc zeroes every allocation).
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "mm/types.h"
+
+namespace mmfuzz::mm {
+
+class PhysRam {
+ public:
+  PhysRam() = default;
+  ~PhysRam();
+  PhysRam(const PhysRam&) = delete;
+  PhysRam& operator=(const PhysRam&) = delete;
+
+  // Reserves host memory for [base, base + size). Throws ConfigError if the
+  // host refuses.
+  void init(phys_addr_t base, std::uint64_t size, unsigned page_shift);
+
+  phys_addr_t base() const { return base_; }
+  phys_addr_t end() const { return base_ + size_; }
+  bool contains(phys_addr_t pa, std::uint64_t len) const {
+    return pa >= base_ && len <= size_ && pa - base_ <= size_ - len;
+  }
+
+  // Callers check contains() first; these assert it.
+  void read(phys_addr_t pa, std::span<std::uint8_t> out) const;
+  void write(phys_addr_t pa, std::span<const std::uint8_t> in);
+  void fill(phys_addr_t pa, std::uint64_t len, std::uint8_t byte);
+  std::uint8_t byte(phys_addr_t pa) const;
+  // Zeroes whole pages; pages never written since their last zeroing cost nothing.
+  void zero_pages(pfn_t pfn, std::uint64_t nr);
+  // Read-only view of a page's bytes.
+  std::span<const std::uint8_t> page_bytes(pfn_t pfn) const;
+
+  bool page_dirty(pfn_t pfn) const;
+  std::uint64_t dirty_pages() const;
+
+ private:
+  void mark_dirty(phys_addr_t pa, std::uint64_t len);
+
+  std::uint8_t* mem_ = nullptr;
+  phys_addr_t base_ = 0;
+  std::uint64_t size_ = 0;
+  unsigned page_shift_ = 12;
+  std::vector<std::uint64_t> dirty_;  // one bit per page
+};
+
+}  // namespace mmfuzz::mm

@@ -1,0 +1,8 @@
+#include "mm/mm.h"
+#include "mm/procfs/procfs.h"
+
+namespace mmfuzz::mm::procfs {
+
+std::string iomem(const Mm& /*mm*/) { return {}; }  // TODO(procfs helper)
+
+}  // namespace mmfuzz::mm::procfs

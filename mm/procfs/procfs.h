@@ -1,0 +1,19 @@
+// Text views of the model in the kernel's own formats (fs/proc, mm/vmstat.c,
+// kernel/resource.c), so they can be diffed against a real guest's files.
+#pragma once
+
+#include <string>
+
+namespace mmfuzz::mm {
+class Mm;
+}
+
+namespace mmfuzz::mm::procfs {
+
+std::string buddyinfo(const Mm& mm);     // /proc/buddyinfo
+std::string pagetypeinfo(const Mm& mm);  // /proc/pagetypeinfo
+std::string zoneinfo(const Mm& mm);      // /proc/zoneinfo
+std::string meminfo(const Mm& mm);       // /proc/meminfo (the lines the model knows)
+std::string iomem(const Mm& mm);         // /proc/iomem
+
+}  // namespace mmfuzz::mm::procfs

@@ -1,0 +1,1 @@
+#include "mm/testing/corrupt.h"
