@@ -3,7 +3,7 @@ add_library(mmfuzz_options INTERFACE)
 target_compile_options(mmfuzz_options INTERFACE
   -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wold-style-cast
   -Wcast-align -Wunused -Woverloaded-virtual -Wconversion -Wsign-conversion
-  -Wnull-dereference -Wdouble-promotion -Wformat=2 -Wimplicit-fallthrough)
+  -Wdouble-promotion -Wformat=2 -Wimplicit-fallthrough)
 if(MMFUZZ_WERROR)
   target_compile_options(mmfuzz_options INTERFACE -Werror)
 endif()

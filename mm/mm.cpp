@@ -6,31 +6,50 @@ namespace mmfuzz::mm {
 
 const char* boot_step_name(BootStep s) {
   switch (s) {
-    case BootStep::none: return "none";
-    case BootStep::setup_arch: return "setup_arch";
-    case BootStep::setup_per_cpu_areas: return "setup_per_cpu_areas";
-    case BootStep::build_all_zonelists: return "build_all_zonelists";
-    case BootStep::page_alloc_init: return "page_alloc_init";
-    case BootStep::mm_init: return "mm_init";
-    case BootStep::setup_per_cpu_pageset: return "setup_per_cpu_pageset";
-    case BootStep::initcalls: return "initcalls";
-    case BootStep::free_initmem: return "free_initmem";
+    case BootStep::none:
+      return "none";
+    case BootStep::setup_arch:
+      return "setup_arch";
+    case BootStep::setup_per_cpu_areas:
+      return "setup_per_cpu_areas";
+    case BootStep::build_all_zonelists:
+      return "build_all_zonelists";
+    case BootStep::page_alloc_init:
+      return "page_alloc_init";
+    case BootStep::mm_init:
+      return "mm_init";
+    case BootStep::setup_per_cpu_pageset:
+      return "setup_per_cpu_pageset";
+    case BootStep::initcalls:
+      return "initcalls";
+    case BootStep::free_initmem:
+      return "free_initmem";
   }
   return "?";
 }
 
 const char* misuse_id(MisuseKind k) {
   switch (k) {
-    case MisuseKind::page_double_free: return "page_alloc.double_free";
-    case MisuseKind::page_wrong_order: return "page_alloc.wrong_order";
-    case MisuseKind::page_free_tail: return "page_alloc.free_tail";
-    case MisuseKind::page_free_reserved: return "page_alloc.free_reserved";
-    case MisuseKind::page_bad_pfn: return "page_alloc.bad_pfn";
-    case MisuseKind::page_refcount_underflow: return "page_alloc.refcount_underflow";
-    case MisuseKind::page_bad_state: return "page_alloc.bad_state";
-    case MisuseKind::page_bad_gfp: return "page_alloc.bad_gfp";
-    case MisuseKind::page_bad_order: return "page_alloc.bad_order";
-    case MisuseKind::page_split_compound: return "page_alloc.split_compound";
+    case MisuseKind::page_double_free:
+      return "page_alloc.double_free";
+    case MisuseKind::page_wrong_order:
+      return "page_alloc.wrong_order";
+    case MisuseKind::page_free_tail:
+      return "page_alloc.free_tail";
+    case MisuseKind::page_free_reserved:
+      return "page_alloc.free_reserved";
+    case MisuseKind::page_bad_pfn:
+      return "page_alloc.bad_pfn";
+    case MisuseKind::page_refcount_underflow:
+      return "page_alloc.refcount_underflow";
+    case MisuseKind::page_bad_state:
+      return "page_alloc.bad_state";
+    case MisuseKind::page_bad_gfp:
+      return "page_alloc.bad_gfp";
+    case MisuseKind::page_bad_order:
+      return "page_alloc.bad_order";
+    case MisuseKind::page_split_compound:
+      return "page_alloc.split_compound";
   }
   return "?";
 }
@@ -49,43 +68,56 @@ void Mm::boot_to(BootStep step) {
     const auto next = static_cast<BootStep>(static_cast<int>(boot_step_) + 1);
     cpu_ = 0;  // the boot CPU does all of it
     switch (next) {
-      case BootStep::none: break;
-      case BootStep::setup_arch: setup_arch(); break;
-      case BootStep::setup_per_cpu_areas: break;  // the percpu chunk is one of the early allocations
-      case BootStep::build_all_zonelists: page_alloc.build_all_zonelists(); break;
-      case BootStep::page_alloc_init: break;  // CPU hotplug callbacks only
+      case BootStep::none:
+        break;
+      case BootStep::setup_arch:
+        setup_arch();
+        break;
+      case BootStep::setup_per_cpu_areas:
+        break;  // the percpu chunk is one of the early allocations
+      case BootStep::build_all_zonelists:
+        page_alloc.build_all_zonelists();
+        break;
+      case BootStep::page_alloc_init:
+        break;  // CPU hotplug callbacks only
       case BootStep::mm_init: {
         page_alloc.memblock_free_all();
         const auto kb = [&](std::uint64_t pages) { return pages << (profile.page_shift - 10); };
         std::uint64_t present = 0;
         for (const auto& r : memblock.memory.regions) present += r.size >> profile.page_shift;
         char buf[200];
-        std::snprintf(buf, sizeof buf,
-                      "Memory: %lluK/%lluK available (%lluK kernel code, %lluK init, %lluK data, %lluK reserved, "
-                      "%lluK cma-reserved)",
-                      static_cast<unsigned long long>(kb(page_alloc.totalram_pages)),
-                      static_cast<unsigned long long>(kb(present)),
-                      static_cast<unsigned long long>(machine.kernel_code_size >> 10),
-                      static_cast<unsigned long long>(machine.kernel_init_size >> 10),
-                      static_cast<unsigned long long>(machine.kernel_data_size >> 10),
-                      static_cast<unsigned long long>(kb(boot_reserved_pages - page_alloc.cma.count)),
-                      static_cast<unsigned long long>(kb(page_alloc.cma.count)));
+        std::snprintf(
+            buf, sizeof buf,
+            "Memory: %lluK/%lluK available (%lluK kernel code, %lluK init, %lluK data, %lluK "
+            "reserved, "
+            "%lluK cma-reserved)",
+            static_cast<unsigned long long>(kb(page_alloc.totalram_pages)),
+            static_cast<unsigned long long>(kb(present)),
+            static_cast<unsigned long long>(machine.kernel_code_size >> 10),
+            static_cast<unsigned long long>(machine.kernel_init_size >> 10),
+            static_cast<unsigned long long>(machine.kernel_data_size >> 10),
+            static_cast<unsigned long long>(kb(boot_reserved_pages - page_alloc.cma.count)),
+            static_cast<unsigned long long>(kb(page_alloc.cma.count)));
         log(buf);
         break;
       }
-      case BootStep::setup_per_cpu_pageset: page_alloc.setup_per_cpu_pageset(); break;
+      case BootStep::setup_per_cpu_pageset:
+        page_alloc.setup_per_cpu_pageset();
+        break;
       case BootStep::initcalls:
-        page_alloc.cma_activate();               // core_initcall
-        page_alloc.init_per_zone_wmark_min();    // postcore_initcall
-        capture_iomem();                         // arch_initcall
+        page_alloc.cma_activate();                                      // core_initcall
+        page_alloc.init_per_zone_wmark_min();                           // postcore_initcall
+        capture_iomem();                                                // arch_initcall
         if (profile.thp) page_alloc.set_recommended_min_free_kbytes();  // subsys_initcall
-        if (machine.min_free_kbytes) {           // vm.min_free_kbytes from the machine file
+        if (machine.min_free_kbytes) {  // vm.min_free_kbytes from the machine file
           page_alloc.min_free_kbytes = *machine.min_free_kbytes;
           page_alloc.user_min_free_kbytes = static_cast<long>(*machine.min_free_kbytes);
           page_alloc.setup_per_zone_wmarks();
         }
         break;
-      case BootStep::free_initmem: free_initmem(); break;
+      case BootStep::free_initmem:
+        free_initmem();
+        break;
     }
     boot_step_ = next;
   }
@@ -99,8 +131,8 @@ void Mm::setup_arch() {
   ram.init(machine.ram_base, machine.ram_size, profile.page_shift);
 
   // arm64_memblock_init(): PHYS_OFFSET, the kernel image, initrd and DTB.
-  const std::uint64_t memstart_align =
-      std::max<std::uint64_t>(std::uint64_t{1} << 30, std::uint64_t{1} << profile.section_size_bits);
+  const std::uint64_t memstart_align = std::max<std::uint64_t>(
+      std::uint64_t{1} << 30, std::uint64_t{1} << profile.section_size_bits);
   memstart_addr = round_down(memblock.start_of_DRAM(), memstart_align);
   kimage.code_start = machine.kernel_start();
   kimage.init_start = kimage.code_start + machine.kernel_code_size;
@@ -111,7 +143,8 @@ void Mm::setup_arch() {
   if (machine.initrd_size) {
     initrd_start = machine.initrd_start();
     initrd_end = initrd_start + machine.initrd_size;
-    memblock.reserve(round_down(initrd_start, ps), round_up(initrd_end, ps) - round_down(initrd_start, ps));
+    memblock.reserve(round_down(initrd_start, ps),
+                     round_up(initrd_end, ps) - round_down(initrd_start, ps));
   }
   if (machine.dtb_size) memblock.reserve(machine.dtb_start(), round_up(machine.dtb_size, ps));
 
@@ -141,7 +174,8 @@ void Mm::bootmem_init() {
       if (r.nid == static_cast<int>(nid)) lo = std::min(lo, r.base), hi = std::max(hi, r.end());
     phys_addr_t pa = memblock.phys_alloc_range(per_node, section_map_size, lo, hi);
     if (!pa) pa = memblock.phys_alloc(per_node, section_map_size);
-    if (!pa) throw ConfigError("RAM too small for the memmap (" + std::to_string(memmap >> 20) + " MiB)");
+    if (!pa)
+      throw ConfigError("RAM too small for the memmap (" + std::to_string(memmap >> 20) + " MiB)");
   }
   memmap_bytes = memmap;
   zone_sizes_init();
@@ -177,13 +211,15 @@ void Mm::dma_contiguous_reserve(phys_addr_t limit) {
   const phys_addr_t base = memblock.phys_alloc_range(rsize, align, 0, limit);
   char buf[120];
   if (!base) {
-    std::snprintf(buf, sizeof buf, "cma: Failed to reserve %llu MiB", static_cast<unsigned long long>(rsize >> 20));
+    std::snprintf(buf, sizeof buf, "cma: Failed to reserve %llu MiB",
+                  static_cast<unsigned long long>(rsize >> 20));
     log(buf);
     return;
   }
   page_alloc.cma.base = base;
   page_alloc.cma.count = rsize >> profile.page_shift;
-  std::snprintf(buf, sizeof buf, "cma: Reserved %llu MiB at %#018llx", static_cast<unsigned long long>(rsize >> 20),
+  std::snprintf(buf, sizeof buf, "cma: Reserved %llu MiB at %#018llx",
+                static_cast<unsigned long long>(rsize >> 20),
                 static_cast<unsigned long long>(base));
   log(buf);
 }
@@ -217,7 +253,8 @@ void Mm::capture_iomem() {
       phys_addr_t s = std::max(res.base, r.base), e = std::min(res.end(), r.end());
       if (e <= s) continue;
       std::vector<IomemLine> existing = kids;
-      std::sort(existing.begin(), existing.end(), [](auto& a, auto& b) { return a.start < b.start; });
+      std::sort(existing.begin(), existing.end(),
+                [](auto& a, auto& b) { return a.start < b.start; });
       phys_addr_t cur = s;
       for (const auto& k : existing) {
         if (k.end + 1 <= cur || k.start >= e) continue;
@@ -230,7 +267,8 @@ void Mm::capture_iomem() {
     g.insert(g.end(), kids.begin(), kids.end());
     groups.push_back(std::move(g));
   }
-  std::stable_sort(groups.begin(), groups.end(), [](auto& a, auto& b) { return a.front().start < b.front().start; });
+  std::stable_sort(groups.begin(), groups.end(),
+                   [](auto& a, auto& b) { return a.front().start < b.front().start; });
   for (auto& g : groups) iomem.insert(iomem.end(), g.begin(), g.end());
 }
 
@@ -243,7 +281,8 @@ void Mm::free_initmem() {
                   static_cast<unsigned long long>(pages << (profile.page_shift - 10)));
     log(buf);
   }
-  const auto pages = page_alloc.free_reserved_area(kimage.init_start, kimage.data_start, POISON_FREE_INITMEM);
+  const auto pages =
+      page_alloc.free_reserved_area(kimage.init_start, kimage.data_start, POISON_FREE_INITMEM);
   std::snprintf(buf, sizeof buf, "Freeing unused kernel memory: %lluK",
                 static_cast<unsigned long long>(pages << (profile.page_shift - 10)));
   log(buf);
@@ -268,9 +307,12 @@ bool Mm::virt_addr_valid(vaddr_t va) const {
 }
 
 vaddr_t Mm::pfn_to_vmemmap(pfn_t pfn) const {
-  return profile.vmemmap_start + (pfn - (memstart_addr >> profile.page_shift)) * profile.struct_page_size;
+  return profile.vmemmap_start +
+         (pfn - (memstart_addr >> profile.page_shift)) * profile.struct_page_size;
 }
 
-void Mm::tick() { page_alloc.kswapd_run(); }
+void Mm::tick() {
+  page_alloc.kswapd_run();
+}
 
 }  // namespace mmfuzz::mm

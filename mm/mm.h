@@ -27,14 +27,14 @@ struct MmConfig {
 // The steps of start_kernel() the model performs, in order (seed 001).
 enum class BootStep : int {
   none,
-  setup_arch,             // memblock, paging_init hook, bootmem_init (sparse, zones, CMA)
+  setup_arch,  // memblock, paging_init hook, bootmem_init (sparse, zones, CMA)
   setup_per_cpu_areas,
   build_all_zonelists,
   page_alloc_init,
-  mm_init,                // memblock_free_all: free memory to the buddy allocator
+  mm_init,  // memblock_free_all: free memory to the buddy allocator
   setup_per_cpu_pageset,
-  initcalls,              // CMA activation, watermarks, THP min_free_kbytes, iomem
-  free_initmem,           // initrd and __init memory back to the allocator
+  initcalls,     // CMA activation, watermarks, THP min_free_kbytes, iomem
+  free_initmem,  // initrd and __init memory back to the allocator
 };
 const char* boot_step_name(BootStep s);
 
@@ -92,7 +92,9 @@ class Mm {
 
   // Observers (checkers, executor, trace writers).
   void attach(MmObserver* o) { observers_.push_back(o); }
-  void detach(MmObserver* o) { observers_.erase(std::remove(observers_.begin(), observers_.end(), o), observers_.end()); }
+  void detach(MmObserver* o) {
+    observers_.erase(std::remove(observers_.begin(), observers_.end(), o), observers_.end());
+  }
   bool observed() const { return !observers_.empty(); }
   template <class F>
   void notify(F&& f) {

@@ -14,16 +14,16 @@ namespace mmfuzz::mm {
 // own debug checks (bad_page, VM_BUG_ON, KASAN, SLUB debug) would. The model
 // refuses the operation and stays consistent.
 enum class MisuseKind {
-  page_double_free,        // freeing pages that are already free (buddy or pcp)
-  page_wrong_order,        // freeing with an order other than the allocation's
-  page_free_tail,          // freeing a page inside an allocation that is not its head
-  page_free_reserved,      // freeing a PG_reserved page (memblock, kernel image)
-  page_bad_pfn,            // a pfn or address that is no page of this machine
-  page_refcount_underflow, // put_page() on a page whose count is already zero
-  page_bad_state,          // flags that must be clear at free time are set
-  page_bad_gfp,            // contradictory zone modifiers or mobility bits
-  page_bad_order,          // order >= MAX_ORDER
-  page_split_compound,     // split_page() of a compound page
+  page_double_free,         // freeing pages that are already free (buddy or pcp)
+  page_wrong_order,         // freeing with an order other than the allocation's
+  page_free_tail,           // freeing a page inside an allocation that is not its head
+  page_free_reserved,       // freeing a PG_reserved page (memblock, kernel image)
+  page_bad_pfn,             // a pfn or address that is no page of this machine
+  page_refcount_underflow,  // put_page() on a page whose count is already zero
+  page_bad_state,           // flags that must be clear at free time are set
+  page_bad_gfp,             // contradictory zone modifiers or mobility bits
+  page_bad_order,           // order >= MAX_ORDER
+  page_split_compound,      // split_page() of a compound page
 };
 const char* misuse_id(MisuseKind k);  // "page_alloc.double_free", ...
 
@@ -49,10 +49,12 @@ class MmObserver {
   // trace events (include/trace/events/kmem.h)
   virtual void mm_page_alloc(pfn_t, unsigned /*order*/, gfp_t, int /*migratetype*/) {}
   virtual void mm_page_free(pfn_t, unsigned /*order*/) {}
-  virtual void mm_page_alloc_zone_locked(pfn_t, unsigned /*order*/, int /*mt*/, bool /*percpu_refill*/) {}
+  virtual void mm_page_alloc_zone_locked(pfn_t, unsigned /*order*/, int /*mt*/,
+                                         bool /*percpu_refill*/) {}
   virtual void mm_page_pcpu_drain(pfn_t, unsigned /*order*/, int /*mt*/) {}
   virtual void mm_page_alloc_extfrag(pfn_t, unsigned /*alloc_order*/, unsigned /*fallback_order*/,
-                                     int /*alloc_mt*/, int /*fallback_mt*/, bool /*change_ownership*/) {}
+                                     int /*alloc_mt*/, int /*fallback_mt*/,
+                                     bool /*change_ownership*/) {}
   // warn_alloc(): "page allocation failure: order:N, mode:..."
   virtual void page_alloc_failure(const AllocFailure&) {}
   virtual void misuse(const Misuse&) {}

@@ -12,6 +12,8 @@ KernelProfile make_6_1() {
   p.section_size_bits = 27;
   p.zone_dma_bits = 32;
   p.vmemmap_start = 0xfffffc0000000000ull;  // -(1 << (VA_BITS - VMEMMAP_SHIFT))
+  p.vmalloc_start = 0xffff800008000000ull;  // MODULES_VADDR + 128 MiB of modules
+  p.vmalloc_end = 0xfffffbfff0000000ull;    // VMEMMAP_START - SZ_256M
   p.pcp = PcpModel::v6_1;
   return p;
 }
@@ -24,6 +26,10 @@ KernelProfile make_5_10() {
   p.section_size_bits = 30;
   p.zone_dma_bits = 30;
   p.vmemmap_start = 0xfffffdffffe00000ull;  // -VMEMMAP_SIZE - SZ_2M
+  // seed 001's kernel_page_tables: vmalloc() area ends below the PCI I/O and
+  // fixmap regions.
+  p.vmalloc_start = 0xffff800010000000ull;
+  p.vmalloc_end = 0xfffffdffbfff0000ull;
   p.pcp = PcpModel::v5_10;
   return p;
 }

@@ -42,6 +42,8 @@ struct KernelProfile {
   // Virtual layout (arm64 asm/memory.h).
   vaddr_t page_offset = 0xffff000000000000ull;    // PAGE_OFFSET, start of the linear map
   vaddr_t vmemmap_start = 0xfffffc0000000000ull;  // VMEMMAP_START
+  vaddr_t vmalloc_start = 0xffff800008000000ull;  // VMALLOC_START (= MODULES_END)
+  vaddr_t vmalloc_end = 0xfffffbfff0000000ull;    // VMALLOC_END
 
   // Page allocator policy.
   PcpModel pcp = PcpModel::v6_1;

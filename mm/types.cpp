@@ -44,11 +44,24 @@ std::uint64_t parse_size(const std::string& text) {
       rest.pop_back();
     }
     switch (last) {
-      case 'K': mult = SZ_1K; num = rest; break;
-      case 'M': mult = SZ_1M; num = rest; break;
-      case 'G': mult = SZ_1G; num = rest; break;
-      case 'T': mult = SZ_1G * 1024; num = rest; break;
-      default: break;
+      case 'K':
+        mult = SZ_1K;
+        num = rest;
+        break;
+      case 'M':
+        mult = SZ_1M;
+        num = rest;
+        break;
+      case 'G':
+        mult = SZ_1G;
+        num = rest;
+        break;
+      case 'T':
+        mult = SZ_1G * 1024;
+        num = rest;
+        break;
+      default:
+        break;
     }
   }
   std::uint64_t v;
@@ -57,7 +70,8 @@ std::uint64_t parse_size(const std::string& text) {
   } catch (const ConfigError&) {
     throw ConfigError("not a size: '" + text + "' (use e.g. 1G, 512M, 64K or a byte count)");
   }
-  if (mult != 1 && v > (~std::uint64_t{0}) / mult) throw ConfigError("size too large: '" + text + "'");
+  if (mult != 1 && v > (~std::uint64_t{0}) / mult)
+    throw ConfigError("size too large: '" + text + "'");
   return v * mult;
 }
 

@@ -27,9 +27,15 @@ class ConfigError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-constexpr std::uint64_t round_up(std::uint64_t x, std::uint64_t a) { return (x + a - 1) & ~(a - 1); }
-constexpr std::uint64_t round_down(std::uint64_t x, std::uint64_t a) { return x & ~(a - 1); }
-constexpr bool is_aligned(std::uint64_t x, std::uint64_t a) { return (x & (a - 1)) == 0; }
+constexpr std::uint64_t round_up(std::uint64_t x, std::uint64_t a) {
+  return (x + a - 1) & ~(a - 1);
+}
+constexpr std::uint64_t round_down(std::uint64_t x, std::uint64_t a) {
+  return x & ~(a - 1);
+}
+constexpr bool is_aligned(std::uint64_t x, std::uint64_t a) {
+  return (x & (a - 1)) == 0;
+}
 
 // Kernel fls(): 1-based index of the most significant set bit, 0 for 0.
 constexpr unsigned fls64(std::uint64_t x) {

@@ -120,7 +120,8 @@ const char* zone_name(int zone) {
 }
 
 const char* migratetype_name(int mt) {
-  static const char* const names[] = {"Unmovable", "Movable", "Reclaimable", "HighAtomic", "CMA", "Isolate"};
+  static const char* const names[] = {"Unmovable",  "Movable", "Reclaimable",
+                                      "HighAtomic", "CMA",     "Isolate"};
   return mt >= 0 && mt < MIGRATE_TYPES ? names[mt] : "?";
 }
 
@@ -135,7 +136,8 @@ zone_type gfp_zone(gfp_t gfp) {
   // GFP_ZONE_TABLE with OPT_ZONE_HIGHMEM = ZONE_NORMAL (arm64 has no highmem).
   if (gfp & __GFP_DMA) return ZONE_DMA;
   if (gfp & __GFP_DMA32) return ZONE_DMA32;
-  if ((gfp & (__GFP_HIGHMEM | __GFP_MOVABLE)) == (__GFP_HIGHMEM | __GFP_MOVABLE)) return ZONE_MOVABLE;
+  if ((gfp & (__GFP_HIGHMEM | __GFP_MOVABLE)) == (__GFP_HIGHMEM | __GFP_MOVABLE))
+    return ZONE_MOVABLE;
   return ZONE_NORMAL;
 }
 

@@ -89,6 +89,8 @@ bool gfp_zone_valid(gfp_t gfp);
 // The highest zone an allocation may use (GFP_ZONE_TABLE; no HIGHMEM on arm64).
 zone_type gfp_zone(gfp_t gfp);
 int gfp_migratetype(gfp_t gfp);
-inline bool gfpflags_allow_blocking(gfp_t gfp) { return gfp & __GFP_DIRECT_RECLAIM; }
+inline bool gfpflags_allow_blocking(gfp_t gfp) {
+  return gfp & __GFP_DIRECT_RECLAIM;
+}
 
 }  // namespace mmfuzz::mm

@@ -4,17 +4,25 @@ namespace mmfuzz::mm {
 
 const char* zone_stat_name(int item) {
   static const char* const names[] = {
-      "nr_free_pages",         "nr_zone_inactive_anon", "nr_zone_active_anon", "nr_zone_inactive_file",
-      "nr_zone_active_file",   "nr_zone_unevictable",   "nr_zone_write_pending", "nr_mlock",
-      "nr_bounce",             "nr_zspages",            "nr_free_cma",
+      "nr_free_pages",
+      "nr_zone_inactive_anon",
+      "nr_zone_active_anon",
+      "nr_zone_inactive_file",
+      "nr_zone_active_file",
+      "nr_zone_unevictable",
+      "nr_zone_write_pending",
+      "nr_mlock",
+      "nr_bounce",
+      "nr_zspages",
+      "nr_free_cma",
   };
   static_assert(sizeof(names) / sizeof(names[0]) == NR_VM_ZONE_STAT_ITEMS);
   return item >= 0 && item < NR_VM_ZONE_STAT_ITEMS ? names[item] : "?";
 }
 
 const char* numa_stat_name(int item) {
-  static const char* const names[] = {"numa_hit", "numa_miss", "numa_foreign", "numa_interleave", "numa_local",
-                                      "numa_other"};
+  static const char* const names[] = {"numa_hit",        "numa_miss",  "numa_foreign",
+                                      "numa_interleave", "numa_local", "numa_other"};
   static_assert(sizeof(names) / sizeof(names[0]) == NR_VM_NUMA_EVENT_ITEMS);
   return item >= 0 && item < NR_VM_NUMA_EVENT_ITEMS ? names[item] : "?";
 }

@@ -35,7 +35,15 @@ enum zone_stat_item : int {
 };
 const char* zone_stat_name(int item);
 
-enum numa_stat_item : int { NUMA_HIT, NUMA_MISS, NUMA_FOREIGN, NUMA_INTERLEAVE_HIT, NUMA_LOCAL, NUMA_OTHER, NR_VM_NUMA_EVENT_ITEMS };
+enum numa_stat_item : int {
+  NUMA_HIT,
+  NUMA_MISS,
+  NUMA_FOREIGN,
+  NUMA_INTERLEAVE_HIT,
+  NUMA_LOCAL,
+  NUMA_OTHER,
+  NR_VM_NUMA_EVENT_ITEMS
+};
 const char* numa_stat_name(int item);
 
 // The node counters /proc/zoneinfo prints under "per-node stats" (6.1 order).
@@ -93,6 +101,9 @@ using page_list = std::uint32_t;
 struct free_area {
   std::array<page_list, MIGRATE_TYPES> free_list{};
   std::uint64_t nr_free = 0;
+  // The model's per-list ledger (the kernel keeps only nr_free): lets the
+  // checkers verify per-migratetype counts. A free page's index holds its list.
+  std::array<std::uint64_t, MIGRATE_TYPES> nr_free_mt{};
 };
 
 struct per_cpu_pages {
@@ -129,7 +140,9 @@ struct zone {
   bool zone_spans_pfn(pfn_t pfn) const { return pfn >= zone_start_pfn && pfn < zone_end_pfn(); }
   bool populated_zone() const { return present_pages != 0; }
   bool managed_zone() const { return managed_pages != 0; }
-  std::uint64_t wmark_pages(int i) const { return _watermark[static_cast<std::size_t>(i)] + watermark_boost; }
+  std::uint64_t wmark_pages(int i) const {
+    return _watermark[static_cast<std::size_t>(i)] + watermark_boost;
+  }
   std::uint64_t min_wmark_pages() const { return wmark_pages(WMARK_MIN); }
   std::uint64_t low_wmark_pages() const { return wmark_pages(WMARK_LOW); }
   std::uint64_t high_wmark_pages() const { return wmark_pages(WMARK_HIGH); }

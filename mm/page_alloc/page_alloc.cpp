@@ -20,12 +20,19 @@ constexpr int kFallbacks[MIGRATE_TYPES][3] = {
     {MIGRATE_TYPES, 0, 0},                                    // ISOLATE
 };
 
-bool is_migrate_cma(int mt) { return mt == MIGRATE_CMA; }
-bool is_migrate_isolate(int mt) { return mt == MIGRATE_ISOLATE; }
-bool is_migrate_highatomic(int mt) { return mt == MIGRATE_HIGHATOMIC; }
-bool migratetype_is_mergeable(int mt) { return mt < MIGRATE_PCPTYPES; }
+bool is_migrate_cma(int mt) {
+  return mt == MIGRATE_CMA;
+}
+bool is_migrate_isolate(int mt) {
+  return mt == MIGRATE_ISOLATE;
+}
+bool is_migrate_highatomic(int mt) {
+  return mt == MIGRATE_HIGHATOMIC;
+}
+bool migratetype_is_mergeable(int mt) {
+  return mt < MIGRATE_PCPTYPES;
+}
 
-constexpr int SWAP_CLUSTER_MAX = 32;
 constexpr int POISON_NONE = 0x100;  // free_reserved_area(): no poison
 
 }  // namespace
@@ -35,7 +42,8 @@ PageAlloc::PageAlloc(Mm& mm)
       max_order_(mm.profile.max_order),
       pageblock_order_(mm.profile.pageblock_order),
       nr_pcp_lists_(mm.profile.pcp == PcpModel::v6_1
-                        ? MIGRATE_PCPTYPES * (mm.profile.page_alloc_costly_order + 1) + (mm.profile.thp ? 1u : 0u)
+                        ? MIGRATE_PCPTYPES * (mm.profile.page_alloc_costly_order + 1) +
+                              (mm.profile.thp ? 1u : 0u)
                         : static_cast<unsigned>(MIGRATE_PCPTYPES)) {
   if (max_order_ > MAX_ORDER_LIMIT || nr_pcp_lists_ > MAX_PCP_LISTS)
     throw ConfigError("profile exceeds the model's MAX_ORDER or pcp list bound");
@@ -91,7 +99,8 @@ pfn_t PageAlloc::list_last_entry(page_list head) const {
 std::uint64_t PageAlloc::list_length(page_list head, std::uint64_t limit) const {
   std::uint64_t n = 0;
   for (std::uint32_t id = L(head).next; id != head && n <= limit; id = L(id).next) {
-    if (id == LIST_NIL || (id < LIST_HEAD_BASE && id >= mm_.sparse.end_pfn() - mm_.sparse.base_pfn()) ||
+    if (id == LIST_NIL ||
+        (id < LIST_HEAD_BASE && id >= mm_.sparse.end_pfn() - mm_.sparse.base_pfn()) ||
         (id >= LIST_HEAD_BASE && id - LIST_HEAD_BASE >= heads_.size()))
       return limit + 1;  // broken link: report as over the limit
     ++n;
@@ -106,19 +115,28 @@ void PageAlloc::add_to_free_list(pfn_t pfn, zone& z, unsigned order, int mt, boo
   else
     list_add(area.free_list[static_cast<std::size_t>(mt)], pfn);
   area.nr_free++;
+  area.nr_free_mt[static_cast<std::size_t>(mt)]++;
+  pg(pfn).index = static_cast<std::uint32_t>(mt);
 }
 
 void PageAlloc::move_to_free_list(pfn_t pfn, zone& z, unsigned order, int mt) {
+  free_area& area = z.free_area_[order];
+  page& p = pg(pfn);
   list_del(pfn);
-  list_add_tail(z.free_area_[order].free_list[static_cast<std::size_t>(mt)], pfn);
+  list_add_tail(area.free_list[static_cast<std::size_t>(mt)], pfn);
+  area.nr_free_mt[p.index]--;
+  area.nr_free_mt[static_cast<std::size_t>(mt)]++;
+  p.index = static_cast<std::uint32_t>(mt);
 }
 
 void PageAlloc::del_page_from_free_list(pfn_t pfn, zone& z, unsigned order) {
+  free_area& area = z.free_area_[order];
   list_del(pfn);
   page& p = pg(pfn);
   p.clear_type(PG_buddy);
   p.private_ = 0;
-  z.free_area_[order].nr_free--;
+  area.nr_free--;
+  area.nr_free_mt[p.index]--;
 }
 
 void PageAlloc::__mod_zone_freepage_state(zone& z, long nr_pages, int migratetype) {
@@ -148,7 +166,8 @@ bool PageAlloc::pcp_allowed_order(unsigned order) const {
 
 unsigned PageAlloc::order_to_pindex(int migratetype, unsigned order) const {
   if (mm_.profile.pcp == PcpModel::v5_10) return static_cast<unsigned>(migratetype);
-  if (order > mm_.profile.page_alloc_costly_order) return MIGRATE_PCPTYPES * (mm_.profile.page_alloc_costly_order + 1);
+  if (order > mm_.profile.page_alloc_costly_order)
+    return MIGRATE_PCPTYPES * (mm_.profile.page_alloc_costly_order + 1);
   return MIGRATE_PCPTYPES * order + static_cast<unsigned>(migratetype);
 }
 
@@ -173,18 +192,33 @@ int PageAlloc::get_pageblock_migratetype(pfn_t pfn) const {
 }
 
 void PageAlloc::set_pageblock_migratetype(pfn_t pfn, int mt) {
-  pageblock_flags_[(pfn - mm_.sparse.base_pfn()) >> pageblock_order_] = static_cast<std::uint8_t>(mt);
+  pageblock_flags_[(pfn - mm_.sparse.base_pfn()) >> pageblock_order_] =
+      static_cast<std::uint8_t>(mt);
 }
 
-const page_owner& PageAlloc::owner(pfn_t pfn) const { return page_owner_[pfn - mm_.sparse.base_pfn()]; }
-page_owner& PageAlloc::owner_mut(pfn_t pfn) { return page_owner_[pfn - mm_.sparse.base_pfn()]; }
+const page_owner& PageAlloc::owner(pfn_t pfn) const {
+  return page_owner_[pfn - mm_.sparse.base_pfn()];
+}
+page_owner& PageAlloc::owner_mut(pfn_t pfn) {
+  return page_owner_[pfn - mm_.sparse.base_pfn()];
+}
 
-page& PageAlloc::pg(pfn_t pfn) { return mm_.sparse.pfn_to_page(pfn); }
-const list_head& PageAlloc::page_lru(std::uint32_t id) const { return mm_.sparse.link_to_page(id).lru; }
-list_head& PageAlloc::page_lru_mut(std::uint32_t id) { return mm_.sparse.link_to_page(id).lru; }
-const page& PageAlloc::pg(pfn_t pfn) const { return mm_.sparse.pfn_to_page(pfn); }
+page& PageAlloc::pg(pfn_t pfn) {
+  return mm_.sparse.pfn_to_page(pfn);
+}
+const list_head& PageAlloc::page_lru(std::uint32_t id) const {
+  return mm_.sparse.link_to_page(id).lru;
+}
+list_head& PageAlloc::page_lru_mut(std::uint32_t id) {
+  return mm_.sparse.link_to_page(id).lru;
+}
+const page& PageAlloc::pg(pfn_t pfn) const {
+  return mm_.sparse.pfn_to_page(pfn);
+}
 
-int PageAlloc::numa_node_id() const { return mm_.cpu_to_node(mm_.cpu()); }
+int PageAlloc::numa_node_id() const {
+  return mm_.cpu_to_node(mm_.cpu());
+}
 
 // Is pfn inside a free buddy block (is_free_buddy_page())?
 bool PageAlloc::is_free_buddy_page(pfn_t pfn) const {
@@ -212,15 +246,17 @@ void PageAlloc::touched(pfn_t pfn, std::uint64_t nr) {
   if (mm_.observed()) mm_.notify([&](MmObserver& o) { o.pages_touched(pfn, nr); });
 }
 
-void PageAlloc::report_misuse(MisuseKind kind, pfn_t pfn, unsigned order, const char* api, std::string detail,
-                              vaddr_t addr) {
+void PageAlloc::report_misuse(MisuseKind kind, pfn_t pfn, unsigned order, const char* api,
+                              std::string detail, vaddr_t addr) {
   Misuse m{kind, pfn, order, addr, api, std::move(detail)};
   mm_.notify([&](MmObserver& o) { o.misuse(m); });
 }
 
 // ---------------------------------------------------------------- allocation
 
-pfn_t PageAlloc::alloc_pages(gfp_t gfp, unsigned order) { return __alloc_pages(gfp, order, numa_node_id()); }
+pfn_t PageAlloc::alloc_pages(gfp_t gfp, unsigned order) {
+  return __alloc_pages(gfp, order, numa_node_id());
+}
 
 pfn_t PageAlloc::alloc_pages_node(int nid, gfp_t gfp, unsigned order) {
   if (nid == NUMA_NO_NODE) nid = numa_node_id();
@@ -235,7 +271,8 @@ pfn_t PageAlloc::alloc_pages_node(int nid, gfp_t gfp, unsigned order) {
 unsigned PageAlloc::alloc_flags_nofragment(const zone* z, gfp_t gfp) const {
   unsigned alloc_flags = gfp & __GFP_KSWAPD_RECLAIM;  // == ALLOC_KSWAPD
   if (!z || z->zone_idx != ZONE_NORMAL) return alloc_flags;
-  if (node_data.size() > 1 && !node_data[static_cast<std::size_t>(z->node)].node_zones[ZONE_DMA32].populated_zone())
+  if (node_data.size() > 1 &&
+      !node_data[static_cast<std::size_t>(z->node)].node_zones[ZONE_DMA32].populated_zone())
     return alloc_flags;
   return alloc_flags | ALLOC_NOFRAGMENT;
 }
@@ -273,11 +310,13 @@ pfn_t PageAlloc::__alloc_pages(gfp_t gfp, unsigned order, int preferred_nid) {
   } else {
     warn_alloc(gfp, order, preferred_nid, false);
   }
-  if (mm_.observed()) mm_.notify([&](MmObserver& o) { o.mm_page_alloc(pfn, order, gfp, ac.migratetype); });
+  if (mm_.observed())
+    mm_.notify([&](MmObserver& o) { o.mm_page_alloc(pfn, order, gfp, ac.migratetype); });
   return pfn;
 }
 
-long PageAlloc::__zone_watermark_unusable_free(const zone& z, unsigned order, unsigned alloc_flags) const {
+long PageAlloc::__zone_watermark_unusable_free(const zone& z, unsigned order,
+                                               unsigned alloc_flags) const {
   const bool alloc_harder = alloc_flags & (ALLOC_HARDER | ALLOC_OOM);
   long unusable_free = (1L << order) - 1;
   if (!alloc_harder) unusable_free += static_cast<long>(z.nr_reserved_highatomic);
@@ -285,8 +324,9 @@ long PageAlloc::__zone_watermark_unusable_free(const zone& z, unsigned order, un
   return unusable_free;
 }
 
-bool PageAlloc::__zone_watermark_ok(const zone& z, unsigned order, std::uint64_t mark, int highest_zoneidx,
-                                    unsigned alloc_flags, long free_pages) const {
+bool PageAlloc::__zone_watermark_ok(const zone& z, unsigned order, std::uint64_t mark,
+                                    int highest_zoneidx, unsigned alloc_flags,
+                                    long free_pages) const {
   long min = static_cast<long>(mark);
   const bool alloc_harder = alloc_flags & (ALLOC_HARDER | ALLOC_OOM);
   free_pages -= __zone_watermark_unusable_free(z, order, alloc_flags);
@@ -310,24 +350,28 @@ bool PageAlloc::__zone_watermark_ok(const zone& z, unsigned order, std::uint64_t
   return false;
 }
 
-bool PageAlloc::zone_watermark_fast(const zone& z, unsigned order, std::uint64_t mark, int highest_zoneidx,
-                                    unsigned alloc_flags, gfp_t gfp) const {
+bool PageAlloc::zone_watermark_fast(const zone& z, unsigned order, std::uint64_t mark,
+                                    int highest_zoneidx, unsigned alloc_flags, gfp_t gfp) const {
   const long free_pages = z.zone_page_state(NR_FREE_PAGES);
   if (!order) {
     long usable_free = free_pages;
     const long reserved = __zone_watermark_unusable_free(z, 0, alloc_flags);
     usable_free -= std::min(usable_free, reserved);
-    if (usable_free > static_cast<long>(mark) + z.lowmem_reserve[static_cast<std::size_t>(highest_zoneidx)])
+    if (usable_free >
+        static_cast<long>(mark) + z.lowmem_reserve[static_cast<std::size_t>(highest_zoneidx)])
       return true;
   }
   if (__zone_watermark_ok(z, order, mark, highest_zoneidx, alloc_flags, free_pages)) return true;
   // GFP_ATOMIC order-0 ignores boosting at the min watermark.
-  if (!order && (gfp & __GFP_ATOMIC) && z.watermark_boost && (alloc_flags & ALLOC_WMARK_MASK) == WMARK_MIN)
-    return __zone_watermark_ok(z, order, z._watermark[WMARK_MIN], highest_zoneidx, alloc_flags, free_pages);
+  if (!order && (gfp & __GFP_ATOMIC) && z.watermark_boost &&
+      (alloc_flags & ALLOC_WMARK_MASK) == WMARK_MIN)
+    return __zone_watermark_ok(z, order, z._watermark[WMARK_MIN], highest_zoneidx, alloc_flags,
+                               free_pages);
   return false;
 }
 
-pfn_t PageAlloc::get_page_from_freelist(gfp_t gfp, unsigned order, unsigned alloc_flags, alloc_context& ac) {
+pfn_t PageAlloc::get_page_from_freelist(gfp_t gfp, unsigned order, unsigned alloc_flags,
+                                        alloc_context& ac) {
   for (;;) {
     const bool no_fallback = alloc_flags & ALLOC_NOFRAGMENT;
     bool retry = false;
@@ -347,7 +391,8 @@ pfn_t PageAlloc::get_page_from_freelist(gfp_t gfp, unsigned order, unsigned allo
       if (!(alloc_flags & ALLOC_NO_WATERMARKS) &&
           !zone_watermark_fast(z, order, mark, ac.highest_zoneidx, alloc_flags, gfp))
         continue;  // node_reclaim_mode is 0
-      const pfn_t pfn = rmqueue(zone_of(ac.preferred_zoneref), z, order, gfp, alloc_flags, ac.migratetype);
+      const pfn_t pfn =
+          rmqueue(zone_of(ac.preferred_zoneref), z, order, gfp, alloc_flags, ac.migratetype);
       if (pfn != NO_PAGE) {
         prep_new_page(pfn, order, gfp);
         if (order && (alloc_flags & ALLOC_HARDER)) reserve_highatomic_pageblock(pfn, z);
@@ -366,7 +411,8 @@ pfn_t PageAlloc::get_page_from_freelist(gfp_t gfp, unsigned order, unsigned allo
 pfn_t PageAlloc::__alloc_pages_slowpath(gfp_t gfp, unsigned order, alloc_context& ac) {
   const bool can_direct_reclaim = gfp & __GFP_DIRECT_RECLAIM;
   const bool costly_order = order > mm_.profile.page_alloc_costly_order;
-  if ((gfp & (__GFP_ATOMIC | __GFP_DIRECT_RECLAIM)) == (__GFP_ATOMIC | __GFP_DIRECT_RECLAIM)) gfp &= ~__GFP_ATOMIC;
+  if ((gfp & (__GFP_ATOMIC | __GFP_DIRECT_RECLAIM)) == (__GFP_ATOMIC | __GFP_DIRECT_RECLAIM))
+    gfp &= ~__GFP_ATOMIC;
 
   // gfp_to_alloc_flags()
   unsigned alloc_flags = ALLOC_WMARK_MIN | ALLOC_CPUSET;
@@ -379,7 +425,8 @@ pfn_t PageAlloc::__alloc_pages_slowpath(gfp_t gfp, unsigned order, alloc_context
 
   auto wake_all_kswapds = [&] {
     for (const auto& zr : ac.zl->_zonerefs)
-      if (zr.zone_idx <= ac.highest_zoneidx) node_data[static_cast<std::size_t>(zr.node)].kswapd_wakeups++;
+      if (zr.zone_idx <= ac.highest_zoneidx)
+        node_data[static_cast<std::size_t>(zr.node)].kswapd_wakeups++;
   };
   if (alloc_flags & ALLOC_KSWAPD) wake_all_kswapds();
 
@@ -433,8 +480,8 @@ void PageAlloc::warn_alloc(gfp_t gfp, unsigned order, int nid, bool nofail) {
   mm_.notify([&](MmObserver& o) { o.page_alloc_failure(f); });
 }
 
-pfn_t PageAlloc::rmqueue(zone& preferred, zone& z, unsigned order, gfp_t /*gfp*/, unsigned alloc_flags,
-                         int migratetype) {
+pfn_t PageAlloc::rmqueue(zone& preferred, zone& z, unsigned order, gfp_t /*gfp*/,
+                         unsigned alloc_flags, int migratetype) {
   pfn_t pfn = NO_PAGE;
   if (pcp_allowed_order(order) && ((alloc_flags & ALLOC_CMA) || migratetype != MIGRATE_MOVABLE))
     pfn = rmqueue_pcplist(preferred, z, order, alloc_flags, migratetype);
@@ -446,7 +493,8 @@ pfn_t PageAlloc::rmqueue(zone& preferred, zone& z, unsigned order, gfp_t /*gfp*/
   return pfn;
 }
 
-pfn_t PageAlloc::rmqueue_pcplist(zone& preferred, zone& z, unsigned order, unsigned alloc_flags, int migratetype) {
+pfn_t PageAlloc::rmqueue_pcplist(zone& preferred, zone& z, unsigned order, unsigned alloc_flags,
+                                 int migratetype) {
   per_cpu_pages& pcp = z.per_cpu_pageset[static_cast<std::size_t>(mm_.cpu())];
   pcp.free_factor >>= 1;
   const page_list list = pcp.lists[order_to_pindex(migratetype, order)];
@@ -465,9 +513,11 @@ pfn_t PageAlloc::rmqueue_pcplist(zone& preferred, zone& z, unsigned order, unsig
   return pfn;
 }
 
-pfn_t PageAlloc::rmqueue_buddy(zone& preferred, zone& z, unsigned order, unsigned alloc_flags, int migratetype) {
+pfn_t PageAlloc::rmqueue_buddy(zone& preferred, zone& z, unsigned order, unsigned alloc_flags,
+                               int migratetype) {
   pfn_t pfn = NO_PAGE;
-  if (order > 0 && (alloc_flags & ALLOC_HARDER)) pfn = __rmqueue_smallest(z, order, MIGRATE_HIGHATOMIC);
+  if (order > 0 && (alloc_flags & ALLOC_HARDER))
+    pfn = __rmqueue_smallest(z, order, MIGRATE_HIGHATOMIC);
   if (pfn == NO_PAGE) pfn = __rmqueue(z, order, migratetype, alloc_flags);
   if (pfn == NO_PAGE) return NO_PAGE;
   __mod_zone_freepage_state(z, -(1L << order), static_cast<int>(pg(pfn).index));
@@ -486,7 +536,8 @@ int PageAlloc::rmqueue_bulk(zone& z, unsigned order, int count, page_list list, 
     o.state = PAGE_OWNER_PCP;
     o.order = static_cast<std::uint8_t>(order);
     ++allocated;
-    if (is_migrate_cma(static_cast<int>(pg(pfn).index))) z.vm_stat[NR_FREE_CMA_PAGES] -= 1L << order;
+    if (is_migrate_cma(static_cast<int>(pg(pfn).index)))
+      z.vm_stat[NR_FREE_CMA_PAGES] -= 1L << order;
   }
   z.vm_stat[NR_FREE_PAGES] -= static_cast<long>(i) << order;
   return allocated;
@@ -494,7 +545,8 @@ int PageAlloc::rmqueue_bulk(zone& z, unsigned order, int count, page_list list, 
 
 pfn_t PageAlloc::__rmqueue(zone& z, unsigned order, int migratetype, unsigned alloc_flags) {
   // Balance movable allocations between regular and CMA areas.
-  if ((alloc_flags & ALLOC_CMA) && z.zone_page_state(NR_FREE_CMA_PAGES) > z.zone_page_state(NR_FREE_PAGES) / 2) {
+  if ((alloc_flags & ALLOC_CMA) &&
+      z.zone_page_state(NR_FREE_CMA_PAGES) > z.zone_page_state(NR_FREE_PAGES) / 2) {
     const pfn_t pfn = __rmqueue_smallest(z, order, MIGRATE_CMA);
     if (pfn != NO_PAGE) return pfn;
   }
@@ -511,14 +563,16 @@ pfn_t PageAlloc::__rmqueue(zone& z, unsigned order, int migratetype, unsigned al
 
 pfn_t PageAlloc::__rmqueue_smallest(zone& z, unsigned order, int migratetype) {
   for (unsigned current_order = order; current_order < max_order_; ++current_order) {
-    const pfn_t pfn = list_first_entry(z.free_area_[current_order].free_list[static_cast<std::size_t>(migratetype)]);
+    const pfn_t pfn = list_first_entry(
+        z.free_area_[current_order].free_list[static_cast<std::size_t>(migratetype)]);
     if (pfn == NO_PAGE) continue;
     del_page_from_free_list(pfn, z, current_order);
     expand(z, pfn, order, current_order, migratetype);
     pg(pfn).index = static_cast<std::uint32_t>(migratetype);  // set_pcppage_migratetype
     if (mm_.observed()) {
       const bool refill = pcp_allowed_order(order) && migratetype < MIGRATE_PCPTYPES;
-      mm_.notify([&](MmObserver& o) { o.mm_page_alloc_zone_locked(pfn, order, migratetype, refill); });
+      mm_.notify(
+          [&](MmObserver& o) { o.mm_page_alloc_zone_locked(pfn, order, migratetype, refill); });
     }
     return pfn;
   }
@@ -539,12 +593,12 @@ void PageAlloc::expand(zone& z, pfn_t pfn, unsigned low, unsigned high, int migr
 
 bool PageAlloc::can_steal_fallback(unsigned order, int start_mt) const {
   if (order >= pageblock_order_) return true;
-  return order >= pageblock_order_ / 2 || start_mt == MIGRATE_RECLAIMABLE || start_mt == MIGRATE_UNMOVABLE ||
-         page_group_by_mobility_disabled_;
+  return order >= pageblock_order_ / 2 || start_mt == MIGRATE_RECLAIMABLE ||
+         start_mt == MIGRATE_UNMOVABLE || page_group_by_mobility_disabled_;
 }
 
-int PageAlloc::find_suitable_fallback(const free_area& area, unsigned order, int migratetype, bool only_stealable,
-                                      bool* can_steal) const {
+int PageAlloc::find_suitable_fallback(const free_area& area, unsigned order, int migratetype,
+                                      bool only_stealable, bool* can_steal) const {
   if (area.nr_free == 0) return -1;
   *can_steal = false;
   for (int i = 0;; ++i) {
@@ -569,7 +623,8 @@ bool PageAlloc::boost_watermark(zone& z) {
   return true;
 }
 
-std::uint64_t PageAlloc::move_freepages_block(zone& z, pfn_t pfn, int migratetype, int* num_movable) {
+std::uint64_t PageAlloc::move_freepages_block(zone& z, pfn_t pfn, int migratetype,
+                                              int* num_movable) {
   if (num_movable) *num_movable = 0;
   const std::uint64_t nr = mm_.profile.pageblock_nr_pages();
   pfn_t start = pfn & ~(nr - 1);
@@ -601,7 +656,8 @@ void PageAlloc::change_pageblock_range(pfn_t pfn, unsigned start_order, int migr
   }
 }
 
-void PageAlloc::steal_suitable_fallback(zone& z, pfn_t pfn, unsigned alloc_flags, int start_type, bool whole_block) {
+void PageAlloc::steal_suitable_fallback(zone& z, pfn_t pfn, unsigned alloc_flags, int start_type,
+                                        bool whole_block) {
   const unsigned current_order = buddy_order(pg(pfn));
   const int old_block_type = get_pageblock_migratetype(pfn);
   const std::uint64_t pb = mm_.profile.pageblock_nr_pages();
@@ -631,7 +687,8 @@ void PageAlloc::steal_suitable_fallback(zone& z, pfn_t pfn, unsigned alloc_flags
   move_to_free_list(pfn, z, current_order, start_type);
 }
 
-bool PageAlloc::__rmqueue_fallback(zone& z, int order, int start_migratetype, unsigned alloc_flags) {
+bool PageAlloc::__rmqueue_fallback(zone& z, int order, int start_migratetype,
+                                   unsigned alloc_flags) {
   int min_order = order;
   if (alloc_flags & ALLOC_NOFRAGMENT) min_order = static_cast<int>(pageblock_order_);
   bool can_steal = false;
@@ -639,15 +696,16 @@ bool PageAlloc::__rmqueue_fallback(zone& z, int order, int start_migratetype, un
   int current_order = static_cast<int>(max_order_) - 1;
   for (; current_order >= min_order; --current_order) {
     fallback_mt = find_suitable_fallback(z.free_area_[static_cast<std::size_t>(current_order)],
-                                         static_cast<unsigned>(current_order), start_migratetype, false, &can_steal);
+                                         static_cast<unsigned>(current_order), start_migratetype,
+                                         false, &can_steal);
     if (fallback_mt == -1) continue;
     // Movable allocations that cannot steal the whole block split the
     // smallest page instead of the largest.
     if (!can_steal && start_migratetype == MIGRATE_MOVABLE && current_order > order) {
       for (current_order = order; current_order < static_cast<int>(max_order_); ++current_order) {
         fallback_mt = find_suitable_fallback(z.free_area_[static_cast<std::size_t>(current_order)],
-                                             static_cast<unsigned>(current_order), start_migratetype, false,
-                                             &can_steal);
+                                             static_cast<unsigned>(current_order),
+                                             start_migratetype, false, &can_steal);
         if (fallback_mt != -1) break;
       }
       if (current_order == static_cast<int>(max_order_)) return false;
@@ -655,13 +713,15 @@ bool PageAlloc::__rmqueue_fallback(zone& z, int order, int start_migratetype, un
     break;
   }
   if (fallback_mt == -1 || current_order < min_order) return false;
-  const pfn_t pfn = list_first_entry(z.free_area_[static_cast<std::size_t>(current_order)].free_list[static_cast<std::size_t>(fallback_mt)]);
+  const pfn_t pfn = list_first_entry(z.free_area_[static_cast<std::size_t>(current_order)]
+                                         .free_list[static_cast<std::size_t>(fallback_mt)]);
   steal_suitable_fallback(z, pfn, alloc_flags, start_migratetype, can_steal);
   if (mm_.observed()) {
     const bool change_ownership = get_pageblock_migratetype(pfn) == start_migratetype;
     mm_.notify([&](MmObserver& o) {
-      o.mm_page_alloc_extfrag(pfn, static_cast<unsigned>(order), static_cast<unsigned>(current_order),
-                              start_migratetype, fallback_mt, change_ownership);
+      o.mm_page_alloc_extfrag(pfn, static_cast<unsigned>(order),
+                              static_cast<unsigned>(current_order), start_migratetype, fallback_mt,
+                              change_ownership);
     });
   }
   return true;
@@ -711,7 +771,8 @@ void PageAlloc::prep_new_page(pfn_t pfn, unsigned order, gfp_t gfp) {
   page& p = pg(pfn);
   p.private_ = 0;
   p._refcount = 1;  // set_page_refcounted
-  if (mm_.profile.init_on_alloc || (gfp & __GFP_ZERO)) mm_.ram.zero_pages(pfn, std::uint64_t{1} << order);
+  if (mm_.profile.init_on_alloc || (gfp & __GFP_ZERO))
+    mm_.ram.zero_pages(pfn, std::uint64_t{1} << order);
   page_owner& o = owner_mut(pfn);
   o.state = PAGE_OWNER_ALLOCATED;
   o.order = static_cast<std::uint8_t>(order);
@@ -783,16 +844,19 @@ bool PageAlloc::check_free(pfn_t pfn, unsigned order, const char* api) {
   char buf[160];
   if (o.state == PAGE_OWNER_ALLOCATED) {
     if (o.order != order) {
-      std::snprintf(buf, sizeof buf, "freeing order %u of a block allocated at order %u", order, o.order);
+      std::snprintf(buf, sizeof buf, "freeing order %u of a block allocated at order %u", order,
+                    o.order);
       report_misuse(MisuseKind::page_wrong_order, pfn, order, api, buf);
       return false;
     }
     if (p._refcount <= 0) {
-      report_misuse(MisuseKind::page_refcount_underflow, pfn, order, api, "nonzero _refcount expected");
+      report_misuse(MisuseKind::page_refcount_underflow, pfn, order, api,
+                    "nonzero _refcount expected");
       return false;
     }
     if (p._refcount == 1 && (p.flags & PAGE_FLAGS_CHECK_AT_FREE)) {
-      report_misuse(MisuseKind::page_bad_state, pfn, order, api, "PAGE_FLAGS_CHECK_AT_FREE flag(s) set");
+      report_misuse(MisuseKind::page_bad_state, pfn, order, api,
+                    "PAGE_FLAGS_CHECK_AT_FREE flag(s) set");
       return false;
     }
     return true;
@@ -803,17 +867,21 @@ bool PageAlloc::check_free(pfn_t pfn, unsigned order, const char* api) {
     return false;
   }
   if (PageBuddy(p) || is_free_buddy_page(pfn)) {
-    report_misuse(MisuseKind::page_double_free, pfn, order, api, "page is already free in the buddy allocator");
+    report_misuse(MisuseKind::page_double_free, pfn, order, api,
+                  "page is already free in the buddy allocator");
     return false;
   }
   if (owning_block(pfn, PAGE_OWNER_PCP) != NO_PAGE) {
-    report_misuse(MisuseKind::page_double_free, pfn, order, api, "page is already free on a per-cpu list");
+    report_misuse(MisuseKind::page_double_free, pfn, order, api,
+                  "page is already free on a per-cpu list");
     return false;
   }
   const pfn_t head = PageTail(p) ? (p.compound_head >> 1) : owning_block(pfn, PAGE_OWNER_ALLOCATED);
   if (head != NO_PAGE) {
-    std::snprintf(buf, sizeof buf, "pfn 0x%llx is inside the order-%u allocation at pfn 0x%llx, not its head",
-                  static_cast<unsigned long long>(pfn), owner(head).order, static_cast<unsigned long long>(head));
+    std::snprintf(buf, sizeof buf,
+                  "pfn 0x%llx is inside the order-%u allocation at pfn 0x%llx, not its head",
+                  static_cast<unsigned long long>(pfn), owner(head).order,
+                  static_cast<unsigned long long>(head));
     report_misuse(MisuseKind::page_free_tail, pfn, order, api, buf);
     return false;
   }
@@ -841,7 +909,8 @@ void PageAlloc::__free_pages(pfn_t pfn, unsigned order) {
 void PageAlloc::free_pages(vaddr_t addr, unsigned order) {
   if (addr == 0) return;
   if (!mm_.virt_addr_valid(addr)) {
-    report_misuse(MisuseKind::page_bad_pfn, NO_PAGE, order, "free_pages", "not a linear-map address of RAM", addr);
+    report_misuse(MisuseKind::page_bad_pfn, NO_PAGE, order, "free_pages",
+                  "not a linear-map address of RAM", addr);
     return;
   }
   __free_pages(mm_.virt_to_pfn(addr), order);
@@ -849,18 +918,21 @@ void PageAlloc::free_pages(vaddr_t addr, unsigned order) {
 
 void PageAlloc::split_page(pfn_t pfn, unsigned order) {
   if (!mm_.sparse.pfn_valid(pfn)) {
-    report_misuse(MisuseKind::page_bad_pfn, pfn, order, "split_page", "pfn is not a page of this machine");
+    report_misuse(MisuseKind::page_bad_pfn, pfn, order, "split_page",
+                  "pfn is not a page of this machine");
     return;
   }
   const page& p = pg(pfn);
   if (PageCompound(p)) {
-    report_misuse(MisuseKind::page_split_compound, pfn, order, "split_page", "VM_BUG_ON_PAGE(PageCompound(page))");
+    report_misuse(MisuseKind::page_split_compound, pfn, order, "split_page",
+                  "VM_BUG_ON_PAGE(PageCompound(page))");
     return;
   }
   const page_owner head = owner(pfn);
   if (head.state != PAGE_OWNER_ALLOCATED || head.order != order || p._refcount <= 0) {
-    report_misuse(MisuseKind::page_wrong_order, pfn, order, "split_page",
-                  "split_page() of something that is not an order-" + std::to_string(order) + " allocation");
+    report_misuse(
+        MisuseKind::page_wrong_order, pfn, order, "split_page",
+        "split_page() of something that is not an order-" + std::to_string(order) + " allocation");
     return;
   }
   for (std::uint64_t i = 0; i < (std::uint64_t{1} << order); ++i) {
@@ -873,13 +945,15 @@ void PageAlloc::split_page(pfn_t pfn, unsigned order) {
 
 void PageAlloc::get_page(pfn_t pfn) {
   if (!mm_.sparse.pfn_valid(pfn)) {
-    report_misuse(MisuseKind::page_bad_pfn, pfn, 0, "get_page", "pfn is not a page of this machine");
+    report_misuse(MisuseKind::page_bad_pfn, pfn, 0, "get_page",
+                  "pfn is not a page of this machine");
     return;
   }
   if (PageTail(pg(pfn))) pfn = pg(pfn).compound_head >> 1;
   page& p = pg(pfn);
   if (p._refcount <= 0) {
-    report_misuse(MisuseKind::page_bad_state, pfn, 0, "get_page", "get_page() on a page with refcount 0");
+    report_misuse(MisuseKind::page_bad_state, pfn, 0, "get_page",
+                  "get_page() on a page with refcount 0");
     return;
   }
   p._refcount++;
@@ -887,7 +961,8 @@ void PageAlloc::get_page(pfn_t pfn) {
 
 void PageAlloc::put_page(pfn_t pfn) {
   if (!mm_.sparse.pfn_valid(pfn)) {
-    report_misuse(MisuseKind::page_bad_pfn, pfn, 0, "put_page", "pfn is not a page of this machine");
+    report_misuse(MisuseKind::page_bad_pfn, pfn, 0, "put_page",
+                  "pfn is not a page of this machine");
     return;
   }
   if (PageTail(pg(pfn))) pfn = pg(pfn).compound_head >> 1;
@@ -947,7 +1022,8 @@ void PageAlloc::free_unref_page(pfn_t pfn, unsigned order) {
     migratetype = MIGRATE_MOVABLE;  // HIGHATOMIC and CMA go to the movable list
   }
   zone& z = page_zone(pfn);
-  free_unref_page_commit(z, z.per_cpu_pageset[static_cast<std::size_t>(mm_.cpu())], pfn, migratetype, order);
+  free_unref_page_commit(z, z.per_cpu_pageset[static_cast<std::size_t>(mm_.cpu())], pfn,
+                         migratetype, order);
 }
 
 int PageAlloc::nr_pcp_high(const per_cpu_pages& pcp, bool free_high) const {
@@ -965,7 +1041,8 @@ int PageAlloc::nr_pcp_free(per_cpu_pages& pcp, int high, int batch, bool free_hi
   return std::clamp(batch, min_nr_free, std::max(min_nr_free, max_nr_free));
 }
 
-void PageAlloc::free_unref_page_commit(zone& z, per_cpu_pages& pcp, pfn_t pfn, int migratetype, unsigned order) {
+void PageAlloc::free_unref_page_commit(zone& z, per_cpu_pages& pcp, pfn_t pfn, int migratetype,
+                                       unsigned order) {
   const unsigned pindex = order_to_pindex(migratetype, order);
   list_add(pcp.lists[pindex], pfn);
   page_owner& o = owner_mut(pfn);
@@ -978,7 +1055,8 @@ void PageAlloc::free_unref_page_commit(zone& z, per_cpu_pages& pcp, pfn_t pfn, i
   }
   const bool free_high = pcp.free_factor && order && order <= mm_.profile.page_alloc_costly_order;
   const int high = nr_pcp_high(pcp, free_high);
-  if (pcp.count >= high) free_pcppages_bulk(z, nr_pcp_free(pcp, high, pcp.batch, free_high), pcp, pindex);
+  if (pcp.count >= high)
+    free_pcppages_bulk(z, nr_pcp_free(pcp, high, pcp.batch, free_high), pcp, pindex);
 }
 
 void PageAlloc::free_pcppages_bulk(zone& z, int count, per_cpu_pages& pcp, unsigned pindex) {
@@ -1044,7 +1122,8 @@ void PageAlloc::__free_one_page(pfn_t pfn, zone& z, unsigned order, int migratet
       // No merging between pageblocks without fallbacks (CMA, isolate,
       // highatomic) and normal ones.
       const int buddy_mt = get_pageblock_migratetype(buddy_pfn);
-      if (migratetype != buddy_mt && (!migratetype_is_mergeable(migratetype) || !migratetype_is_mergeable(buddy_mt)))
+      if (migratetype != buddy_mt &&
+          (!migratetype_is_mergeable(migratetype) || !migratetype_is_mergeable(buddy_mt)))
         break;
     }
     del_page_from_free_list(buddy_pfn, z, order);
@@ -1106,7 +1185,8 @@ void PageAlloc::memblock_free_all() {
   // reserve_bootmem_region()
   std::uint64_t reserved = 0;
   for (const auto& r : mm_.memblock.reserved.regions) {
-    for (pfn_t pfn = r.base >> shift; pfn < (r.end() + mm_.profile.page_size() - 1) >> shift; ++pfn) {
+    for (pfn_t pfn = r.base >> shift; pfn < (r.end() + mm_.profile.page_size() - 1) >> shift;
+         ++pfn) {
       if (!mm_.sparse.pfn_valid(pfn) || !mm_.memblock.is_memory(pfn << shift)) continue;
       page& p = pg(pfn);
       if (!PageReserved(p)) {
@@ -1120,7 +1200,8 @@ void PageAlloc::memblock_free_all() {
     pfn_t start = (r.start + mm_.profile.page_size() - 1) >> shift;
     const pfn_t end = r.end >> shift;
     while (start < end) {
-      unsigned order = std::min(max_order_ - 1, static_cast<unsigned>(__builtin_ctzll(start | (pfn_t{1} << 63))));
+      unsigned order = std::min(max_order_ - 1,
+                                static_cast<unsigned>(__builtin_ctzll(start | (pfn_t{1} << 63))));
       while (start + (pfn_t{1} << order) > end) order--;
       __free_pages_core(start, order);
       start += pfn_t{1} << order;
@@ -1222,7 +1303,8 @@ void PageAlloc::free_area_init(const std::vector<pfn_t>& max_zone_pfn) {
   };
   for (const auto& r : mm_.memblock.memory.regions) {
     std::snprintf(buf, sizeof buf, "  node %3d: [mem %#018llx-%#018llx]", r.nid,
-                  static_cast<unsigned long long>(r.base), static_cast<unsigned long long>(r.end() - 1));
+                  static_cast<unsigned long long>(r.base),
+                  static_cast<unsigned long long>(r.end() - 1));
     mm_.boot_log.emplace_back(buf);
   }
   for (unsigned nid = 0; nid < nr_nodes; ++nid) {
@@ -1251,7 +1333,8 @@ void PageAlloc::free_area_init(const std::vector<pfn_t>& max_zone_pfn) {
       // calc_memmap_size(): the memmap is charged to the zone it describes.
       std::uint64_t pages = z.spanned_pages;
       if (z.spanned_pages > z.present_pages + (z.present_pages >> 4)) pages = z.present_pages;
-      const std::uint64_t memmap_pages = round_up(pages * p.struct_page_size, p.page_size()) >> shift;
+      const std::uint64_t memmap_pages =
+          round_up(pages * p.struct_page_size, p.page_size()) >> shift;
       std::uint64_t freesize = z.present_pages;
       if (freesize >= memmap_pages) freesize -= memmap_pages;
       z.managed_pages = freesize;
@@ -1268,7 +1351,8 @@ void PageAlloc::free_area_init(const std::vector<pfn_t>& max_zone_pfn) {
       if (z.populated_zone()) pgdat.nr_zones = j + 1;
     }
     std::snprintf(buf, sizeof buf, "Initmem setup node %u [mem %#018llx-%#018llx]", nid,
-                  static_cast<unsigned long long>(ns << shift), static_cast<unsigned long long>((ne << shift) - 1));
+                  static_cast<unsigned long long>(ns << shift),
+                  static_cast<unsigned long long>((ne << shift) - 1));
     mm_.boot_log.emplace_back(buf);
   }
 
@@ -1276,7 +1360,8 @@ void PageAlloc::free_area_init(const std::vector<pfn_t>& max_zone_pfn) {
   // holes are reserved (init_unavailable_range).
   auto zone_for = [&](pfn_t pfn) {
     for (int j = ZONE_MOVABLE - 1; j >= 0; --j)
-      if (pfn >= lo[static_cast<std::size_t>(j)] && lo[static_cast<std::size_t>(j)] != hi[static_cast<std::size_t>(j)])
+      if (pfn >= lo[static_cast<std::size_t>(j)] &&
+          lo[static_cast<std::size_t>(j)] != hi[static_cast<std::size_t>(j)])
         return j;
     return 0;
   };
@@ -1308,7 +1393,9 @@ void PageAlloc::build_all_zonelists() {
     for (int i = 0; i < nr; ++i) order.push_back((nid + i) % nr);
     auto add_node = [&](zonelist& zl, int n) {
       for (int j = MAX_NR_ZONES - 1; j >= 0; --j)
-        if (node_data[static_cast<std::size_t>(n)].node_zones[static_cast<std::size_t>(j)].managed_zone())
+        if (node_data[static_cast<std::size_t>(n)]
+                .node_zones[static_cast<std::size_t>(j)]
+                .managed_zone())
           zl._zonerefs.push_back({n, j});
     };
     pgdat.node_zonelists[ZONELIST_FALLBACK]._zonerefs.clear();
@@ -1320,32 +1407,39 @@ void PageAlloc::build_all_zonelists() {
     mm_.boot_log.push_back(line);
   }
   const std::uint64_t vm_total_pages = nr_free_zone_pages(gfp_zone(GFP_HIGHUSER_MOVABLE));
-  page_group_by_mobility_disabled_ = vm_total_pages < mm_.profile.pageblock_nr_pages() * MIGRATE_TYPES;
+  page_group_by_mobility_disabled_ =
+      vm_total_pages < mm_.profile.pageblock_nr_pages() * MIGRATE_TYPES;
   std::snprintf(buf, sizeof buf, "Built %d zonelists, mobility grouping %s.  Total pages: %llu", nr,
-                page_group_by_mobility_disabled_ ? "off" : "on", static_cast<unsigned long long>(vm_total_pages));
+                page_group_by_mobility_disabled_ ? "off" : "on",
+                static_cast<unsigned long long>(vm_total_pages));
   mm_.boot_log.emplace_back(buf);
 }
 
 std::uint64_t PageAlloc::nr_free_zone_pages(int offset) const {
   std::uint64_t sum = 0;
-  const zonelist& zl = node_data[static_cast<std::size_t>(numa_node_id())].node_zonelists[ZONELIST_FALLBACK];
+  const zonelist& zl =
+      node_data[static_cast<std::size_t>(numa_node_id())].node_zonelists[ZONELIST_FALLBACK];
   for (const auto& zr : zl._zonerefs) {
     if (zr.zone_idx > offset) continue;
-    const zone& z = node_data[static_cast<std::size_t>(zr.node)].node_zones[static_cast<std::size_t>(zr.zone_idx)];
+    const zone& z = node_data[static_cast<std::size_t>(zr.node)]
+                        .node_zones[static_cast<std::size_t>(zr.zone_idx)];
     const std::uint64_t size = z.managed_pages, high = z.high_wmark_pages();
     if (size > high) sum += size - high;
   }
   return sum;
 }
 
-std::uint64_t PageAlloc::nr_free_buffer_pages() const { return nr_free_zone_pages(gfp_zone(GFP_USER)); }
+std::uint64_t PageAlloc::nr_free_buffer_pages() const {
+  return nr_free_zone_pages(gfp_zone(GFP_USER));
+}
 
 int PageAlloc::zone_batchsize(const zone& z) const {
   std::uint64_t batch;
   if (mm_.profile.pcp == PcpModel::v6_1)
     batch = std::min<std::uint64_t>(z.managed_pages >> 10, SZ_1M / mm_.profile.page_size());
   else
-    batch = std::min<std::uint64_t>(z.managed_pages / 1024, (512 * SZ_1K) / mm_.profile.page_size());
+    batch =
+        std::min<std::uint64_t>(z.managed_pages / 1024, (512 * SZ_1K) / mm_.profile.page_size());
   batch /= 4;
   if (batch < 1) batch = 1;
   return static_cast<int>(rounddown_pow_of_two(batch + batch / 2)) - 1;
@@ -1420,7 +1514,8 @@ void PageAlloc::calculate_totalreserve_pages() {
     for (int i = 0; i < MAX_NR_ZONES; ++i) {
       const zone& z = pgdat.node_zones[static_cast<std::size_t>(i)];
       long max = 0;
-      for (int j = i; j < MAX_NR_ZONES; ++j) max = std::max(max, z.lowmem_reserve[static_cast<std::size_t>(j)]);
+      for (int j = i; j < MAX_NR_ZONES; ++j)
+        max = std::max(max, z.lowmem_reserve[static_cast<std::size_t>(j)]);
       std::uint64_t m = static_cast<std::uint64_t>(max) + z.high_wmark_pages();
       reserve_pages += std::min(m, z.managed_pages);
     }
@@ -1436,7 +1531,8 @@ void PageAlloc::setup_per_zone_lowmem_reserve() {
       std::uint64_t managed_pages = 0;
       for (int j = i + 1; j < MAX_NR_ZONES; ++j) {
         managed_pages += pgdat.node_zones[static_cast<std::size_t>(j)].managed_pages;
-        z.lowmem_reserve[static_cast<std::size_t>(j)] = clear ? 0 : static_cast<long>(managed_pages / ratio);
+        z.lowmem_reserve[static_cast<std::size_t>(j)] =
+            clear ? 0 : static_cast<long>(managed_pages / ratio);
       }
     }
   calculate_totalreserve_pages();
@@ -1458,7 +1554,8 @@ void PageAlloc::refresh_zone_stat_thresholds() {
 void PageAlloc::calculate_min_free_kbytes() {
   const std::uint64_t lowmem_kbytes = nr_free_buffer_pages() * (mm_.profile.page_size() >> 10);
   const auto new_min = static_cast<long>(int_sqrt(lowmem_kbytes * 16));
-  if (new_min > user_min_free_kbytes) min_free_kbytes = static_cast<std::uint64_t>(std::clamp(new_min, 128L, 262144L));
+  if (new_min > user_min_free_kbytes)
+    min_free_kbytes = static_cast<std::uint64_t>(std::clamp(new_min, 128L, 262144L));
 }
 
 void PageAlloc::init_per_zone_wmark_min() {
@@ -1475,13 +1572,15 @@ void PageAlloc::set_recommended_min_free_kbytes() {
       if (z.populated_zone() && z.zone_idx <= gfp_zone(GFP_USER)) ++nr_zones;
   const std::uint64_t pb = mm_.profile.pageblock_nr_pages();
   std::uint64_t recommended_min = pb * static_cast<std::uint64_t>(nr_zones) * 2;
-  recommended_min += pb * static_cast<std::uint64_t>(nr_zones) * MIGRATE_PCPTYPES * MIGRATE_PCPTYPES;
+  recommended_min +=
+      pb * static_cast<std::uint64_t>(nr_zones) * MIGRATE_PCPTYPES * MIGRATE_PCPTYPES;
   recommended_min = std::min(recommended_min, nr_free_buffer_pages() / 20);
   recommended_min <<= (mm_.profile.page_shift - 10);
   if (recommended_min > min_free_kbytes) {
     if (user_min_free_kbytes >= 0)
-      mm_.boot_log.push_back("raising min_free_kbytes from " + std::to_string(min_free_kbytes) + " to " +
-                             std::to_string(recommended_min) + " to help transparent hugepage allocations");
+      mm_.boot_log.push_back("raising min_free_kbytes from " + std::to_string(min_free_kbytes) +
+                             " to " + std::to_string(recommended_min) +
+                             " to help transparent hugepage allocations");
     min_free_kbytes = recommended_min;
   }
   setup_per_zone_wmarks();

@@ -91,7 +91,10 @@ class PageAlloc {
 
   zone& page_zone(pfn_t pfn);
   const zone& page_zone(pfn_t pfn) const;
-  zone& zone_of(const zoneref& z) { return node_data[static_cast<std::size_t>(z.node)].node_zones[static_cast<std::size_t>(z.zone_idx)]; }
+  zone& zone_of(const zoneref& z) {
+    return node_data[static_cast<std::size_t>(z.node)]
+        .node_zones[static_cast<std::size_t>(z.zone_idx)];
+  }
   int get_pageblock_migratetype(pfn_t pfn) const;
   void set_pageblock_migratetype(pfn_t pfn, int mt);
   bool is_free_buddy_page(pfn_t pfn) const;
@@ -139,17 +142,22 @@ class PageAlloc {
                            unsigned alloc_flags, long free_pages) const;
   long __zone_watermark_unusable_free(const zone& z, unsigned order, unsigned alloc_flags) const;
   unsigned alloc_flags_nofragment(const zone* z, gfp_t gfp) const;
-  pfn_t rmqueue(zone& preferred, zone& z, unsigned order, gfp_t gfp, unsigned alloc_flags, int migratetype);
-  pfn_t rmqueue_pcplist(zone& preferred, zone& z, unsigned order, unsigned alloc_flags, int migratetype);
-  pfn_t rmqueue_buddy(zone& preferred, zone& z, unsigned order, unsigned alloc_flags, int migratetype);
-  int rmqueue_bulk(zone& z, unsigned order, int count, page_list list, int migratetype, unsigned alloc_flags);
+  pfn_t rmqueue(zone& preferred, zone& z, unsigned order, gfp_t gfp, unsigned alloc_flags,
+                int migratetype);
+  pfn_t rmqueue_pcplist(zone& preferred, zone& z, unsigned order, unsigned alloc_flags,
+                        int migratetype);
+  pfn_t rmqueue_buddy(zone& preferred, zone& z, unsigned order, unsigned alloc_flags,
+                      int migratetype);
+  int rmqueue_bulk(zone& z, unsigned order, int count, page_list list, int migratetype,
+                   unsigned alloc_flags);
   pfn_t __rmqueue(zone& z, unsigned order, int migratetype, unsigned alloc_flags);
   pfn_t __rmqueue_smallest(zone& z, unsigned order, int migratetype);
   bool __rmqueue_fallback(zone& z, int order, int start_migratetype, unsigned alloc_flags);
-  int find_suitable_fallback(const free_area& area, unsigned order, int migratetype, bool only_stealable,
-                             bool* can_steal) const;
+  int find_suitable_fallback(const free_area& area, unsigned order, int migratetype,
+                             bool only_stealable, bool* can_steal) const;
   bool can_steal_fallback(unsigned order, int start_mt) const;
-  void steal_suitable_fallback(zone& z, pfn_t pfn, unsigned alloc_flags, int start_type, bool whole_block);
+  void steal_suitable_fallback(zone& z, pfn_t pfn, unsigned alloc_flags, int start_type,
+                               bool whole_block);
   bool boost_watermark(zone& z);
   std::uint64_t move_freepages_block(zone& z, pfn_t pfn, int migratetype, int* num_movable);
   void change_pageblock_range(pfn_t pfn, unsigned start_order, int migratetype);
@@ -166,7 +174,8 @@ class PageAlloc {
   bool free_pages_prepare(pfn_t pfn, unsigned order);
   void free_the_page(pfn_t pfn, unsigned order);
   void free_unref_page(pfn_t pfn, unsigned order);
-  void free_unref_page_commit(zone& z, per_cpu_pages& pcp, pfn_t pfn, int migratetype, unsigned order);
+  void free_unref_page_commit(zone& z, per_cpu_pages& pcp, pfn_t pfn, int migratetype,
+                              unsigned order);
   void __free_pages_ok(pfn_t pfn, unsigned order, bool to_tail);
   void __free_one_page(pfn_t pfn, zone& z, unsigned order, int migratetype, bool to_tail);
   void free_pcppages_bulk(zone& z, int count, per_cpu_pages& pcp, unsigned pindex);
@@ -174,12 +183,14 @@ class PageAlloc {
   int nr_pcp_high(const per_cpu_pages& pcp, bool free_high) const;
   void __free_pages_core(pfn_t pfn, unsigned order);
   void drain_zone_pages(zone& z, per_cpu_pages& pcp);
-  void report_misuse(MisuseKind kind, pfn_t pfn, unsigned order, const char* api, std::string detail,
-                     vaddr_t addr = 0);
+  void report_misuse(MisuseKind kind, pfn_t pfn, unsigned order, const char* api,
+                     std::string detail, vaddr_t addr = 0);
 
   // free lists
   page_list new_list();
-  list_head& L(std::uint32_t id) { return id >= LIST_HEAD_BASE ? heads_[id - LIST_HEAD_BASE] : page_lru_mut(id); }
+  list_head& L(std::uint32_t id) {
+    return id >= LIST_HEAD_BASE ? heads_[id - LIST_HEAD_BASE] : page_lru_mut(id);
+  }
   const list_head& page_lru(std::uint32_t id) const;
   list_head& page_lru_mut(std::uint32_t id);
   void list_add(page_list head, pfn_t pfn);

@@ -20,7 +20,7 @@ MachineConfig default_machine() {
   // Early memblock allocations of the real guest, top down from the end of
   // RAM, read off its /proc/iomem (7fc0a000-7fffffff). The two freed ones
   // are the holes at 7fdc9000 and 7fc00000.
-  m.early_allocs = {{0x204000, false}, {0xa000, false}, {0x25000, false}, {0x2000, false},
+  m.early_allocs = {{0x204000, false}, {0xa000, false},  {0x25000, false},  {0x2000, false},
                     {0x2000, true},    {0x3e000, false}, {0x181000, false}, {0xa000, true}};
   m.devices = {
       {0x09000000, 0x09000fff, "pl011@9000000", 0},
@@ -33,6 +33,21 @@ MachineConfig default_machine() {
       {0x4010000000, 0x401fffffff, "PCI ECAM", 0},
       {0x8000000000, 0xffffffffff, "pcie@10000000", 0},
   };
+  return m;
+}
+
+MachineConfig small_machine(std::uint64_t ram) {
+  MachineConfig m = default_machine();
+  m.name = "small";
+  m.ram_size = ram;
+  m.kernel_offset = 0x200000;
+  m.kernel_code_size = 0x200000;
+  m.kernel_init_size = 0x80000;
+  m.kernel_data_size = 0x80000;
+  m.initrd_size = 0;
+  m.dtb_size = 0x10000;
+  m.early_allocs.clear();
+  m.cma_size = 0;
   return m;
 }
 
@@ -53,7 +68,8 @@ PhysRange parse_range(const std::string& v) {
     return {start, start + parse_size(trim(v.substr(plus + 1)))};
   }
   auto dash = v.find('-');
-  if (dash == std::string::npos) throw ConfigError("expected START-END or START+SIZE, got '" + v + "'");
+  if (dash == std::string::npos)
+    throw ConfigError("expected START-END or START+SIZE, got '" + v + "'");
   auto start = parse_number(trim(v.substr(0, dash)));
   auto last = parse_number(trim(v.substr(dash + 1)));
   if (last < start) throw ConfigError("range end below start: '" + v + "'");
@@ -111,7 +127,8 @@ void apply_machine_line(MachineConfig& m, const std::string& key, const std::str
     m.min_free_kbytes = parse_number(value);
   } else if (key == "device" || key == "device_child") {
     auto sp = value.find_first_of(" \t");
-    if (sp == std::string::npos) throw ConfigError("device takes START-END NAME, got '" + value + "'");
+    if (sp == std::string::npos)
+      throw ConfigError("device takes START-END NAME, got '" + value + "'");
     auto r = parse_range(trim(value.substr(0, sp)));
     m.devices.push_back({r.start, r.end - 1, trim(value.substr(sp)), key == "device" ? 0 : 1});
   } else if (key == "devices" && value == "none") {
@@ -157,29 +174,38 @@ void validate_machine(const MachineConfig& m, const KernelProfile& p) {
   const std::uint64_t max_block = page << (p.max_order - 1);
   if (m.nr_cpus == 0 || m.nr_cpus > 256) throw ConfigError("cpus must be 1..256 (NR_CPUS)");
   if (m.nr_nodes == 0 || m.nr_nodes > p.max_numnodes())
-    throw ConfigError("nodes must be 1.." + std::to_string(p.max_numnodes()) + " (CONFIG_NODES_SHIFT)");
+    throw ConfigError("nodes must be 1.." + std::to_string(p.max_numnodes()) +
+                      " (CONFIG_NODES_SHIFT)");
   if (!is_aligned(m.ram_base, 2 * SZ_1M)) throw ConfigError("ram_base must be 2 MiB aligned");
   if (!is_aligned(m.ram_size, max_block))
     throw ConfigError("ram size must be a multiple of " + mib(max_block) + " (a MAX_ORDER block)");
   if (m.ram_size / m.nr_nodes < max_block)
-    throw ConfigError("each of the " + std::to_string(m.nr_nodes) + " nodes needs at least " + mib(max_block));
+    throw ConfigError("each of the " + std::to_string(m.nr_nodes) + " nodes needs at least " +
+                      mib(max_block));
   if (m.ram_end() > (std::uint64_t{1} << p.max_physmem_bits) || m.ram_end() < m.ram_base)
-    throw ConfigError("RAM ends beyond the " + std::to_string(p.max_physmem_bits) + "-bit physical address space");
+    throw ConfigError("RAM ends beyond the " + std::to_string(p.max_physmem_bits) +
+                      "-bit physical address space");
   for (const auto& h : m.holes) {
-    if (h.start < m.ram_base || h.end > m.ram_end())
-      throw ConfigError("hole outside RAM");
-    if (!is_aligned(h.start, page) || !is_aligned(h.end, page)) throw ConfigError("hole not page aligned");
+    if (h.start < m.ram_base || h.end > m.ram_end()) throw ConfigError("hole outside RAM");
+    if (!is_aligned(h.start, page) || !is_aligned(h.end, page))
+      throw ConfigError("hole not page aligned");
   }
-  const std::uint64_t image = m.kernel_offset + m.kernel_code_size + m.kernel_init_size + m.kernel_data_size;
+  const std::uint64_t image =
+      m.kernel_offset + m.kernel_code_size + m.kernel_init_size + m.kernel_data_size;
   for (auto s : {m.kernel_code_size, m.kernel_init_size, m.kernel_data_size, m.kernel_offset})
     if (!is_aligned(s, page)) throw ConfigError("kernel image sections must be page aligned");
   const std::uint64_t needed = std::max(image, m.dtb_start() - m.ram_base + m.dtb_size);
   if (needed + 2 * SZ_1M > m.ram_size)
-    throw ConfigError("RAM of " + mib(m.ram_size) + " cannot hold the kernel image, initrd and DTB (" +
-                      mib(needed) + " needed)");
+    throw ConfigError("RAM of " + mib(m.ram_size) +
+                      " cannot hold the kernel image, initrd and DTB (" + mib(needed) + " needed)");
   auto overlaps = [](phys_addr_t a0, phys_addr_t a1, phys_addr_t b0, phys_addr_t b1) {
     return a0 < b1 && b0 < a1;
   };
+  if (m.initrd_size && overlaps(m.kernel_start(), m.ram_base + image, m.initrd_start(),
+                                m.initrd_start() + m.initrd_size))
+    throw ConfigError(
+        "the kernel image overlaps the initrd (QEMU loads it at RAM + min(RAM/2, 128 MiB)); "
+        "use more RAM or a smaller image");
   for (const auto& h : m.holes) {
     if (overlaps(h.start, h.end, m.kernel_start(), m.ram_base + image) ||
         overlaps(h.start, h.end, m.initrd_start(), m.dtb_start() + m.dtb_size))

@@ -56,7 +56,7 @@ struct MachineConfig {
   std::uint64_t dtb_size = SZ_1M;
 
   std::vector<EarlyAlloc> early_allocs;
-  std::optional<std::uint64_t> cma_size;  // cma=; unset: the profile's default
+  std::optional<std::uint64_t> cma_size;         // cma=; unset: the profile's default
   std::optional<std::uint64_t> min_free_kbytes;  // vm.min_free_kbytes set by the user
 
   std::vector<IomemResource> devices;
@@ -70,6 +70,10 @@ struct MachineConfig {
 // The QEMU virt guest of ../shared/traces (1 GiB at 0x40000000, 2 CPUs).
 MachineConfig default_machine();
 
+// A small machine for fuzzing and tests: `ram` bytes at 0x40000000, a 4 MiB
+// kernel image, no initrd, no CMA, no early allocations (fast to boot and reset).
+MachineConfig small_machine(std::uint64_t ram = 16 * SZ_1M);
+
 // Reads a machine file ("key = value" lines; see docs/architecture.md) on top
 // of the default machine. Throws ConfigError with file:line.
 MachineConfig load_machine_file(const std::string& path);
@@ -81,6 +85,7 @@ void validate_machine(const MachineConfig& m, const KernelProfile& profile);
 // cpu -> node: CPUs are spread over the nodes in contiguous blocks.
 int cpu_to_node(const MachineConfig& m, unsigned cpu);
 // The RAM of each node after holes are removed (contiguous equal shares).
-std::vector<std::vector<PhysRange>> node_memory(const MachineConfig& m, const KernelProfile& profile);
+std::vector<std::vector<PhysRange>> node_memory(const MachineConfig& m,
+                                                const KernelProfile& profile);
 
 }  // namespace mmfuzz::mm

@@ -60,12 +60,18 @@ void Memblock::remove_range(memblock_type& t, phys_addr_t base, phys_addr_t size
   t.regions = std::move(out);
 }
 
-void Memblock::add_node(phys_addr_t base, phys_addr_t size, int nid) { add_range(memory, base, size, nid); }
-void Memblock::remove(phys_addr_t base, phys_addr_t size) { remove_range(memory, base, size); }
+void Memblock::add_node(phys_addr_t base, phys_addr_t size, int nid) {
+  add_range(memory, base, size, nid);
+}
+void Memblock::remove(phys_addr_t base, phys_addr_t size) {
+  remove_range(memory, base, size);
+}
 void Memblock::reserve(phys_addr_t base, phys_addr_t size) {
   add_range(reserved, base, size, MAX_NUMNODES_NID);
 }
-void Memblock::phys_free(phys_addr_t base, phys_addr_t size) { remove_range(reserved, base, size); }
+void Memblock::phys_free(phys_addr_t base, phys_addr_t size) {
+  remove_range(reserved, base, size);
+}
 
 std::vector<PhysRange> Memblock::free_ranges() const {
   std::vector<PhysRange> out;
@@ -99,8 +105,12 @@ phys_addr_t Memblock::phys_alloc_range(phys_addr_t size, phys_addr_t align, phys
   return 0;
 }
 
-phys_addr_t Memblock::start_of_DRAM() const { return memory.regions.empty() ? 0 : memory.regions.front().base; }
-phys_addr_t Memblock::end_of_DRAM() const { return memory.regions.empty() ? 0 : memory.regions.back().end(); }
+phys_addr_t Memblock::start_of_DRAM() const {
+  return memory.regions.empty() ? 0 : memory.regions.front().base;
+}
+phys_addr_t Memblock::end_of_DRAM() const {
+  return memory.regions.empty() ? 0 : memory.regions.back().end();
+}
 
 bool Memblock::is_memory(phys_addr_t pa) const {
   for (const auto& r : memory.regions)

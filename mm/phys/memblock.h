@@ -42,7 +42,8 @@ class Memblock {
   void phys_free(phys_addr_t base, phys_addr_t size);          // memblock_phys_free
 
   // Top-down, as memblock allocates by default. Returns 0 on failure.
-  phys_addr_t phys_alloc_range(phys_addr_t size, phys_addr_t align, phys_addr_t start, phys_addr_t end);
+  phys_addr_t phys_alloc_range(phys_addr_t size, phys_addr_t align, phys_addr_t start,
+                               phys_addr_t end);
   phys_addr_t phys_alloc(phys_addr_t size, phys_addr_t align) {
     return phys_alloc_range(size, align, 0, current_limit);
   }

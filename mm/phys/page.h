@@ -66,18 +66,20 @@ struct list_head {
 
 struct page {
   std::uint64_t flags = 0;
-  list_head lru;                     // buddy_list / pcp_list share it, as in the kernel
-  std::uint64_t private_ = 0;        // buddy order while PageBuddy (page->private)
-  std::uint64_t compound_head = 0;   // tail pages: (head pfn << 1) | 1
-  std::uint32_t index = 0;           // pcp migratetype while on a pcp list
+  list_head lru;                    // buddy_list / pcp_list share it, as in the kernel
+  std::uint64_t private_ = 0;       // buddy order while PageBuddy (page->private)
+  std::uint64_t compound_head = 0;  // tail pages: (head pfn << 1) | 1
+  std::uint32_t index = 0;          // pcp migratetype while on a pcp list
   std::int32_t _refcount = 0;
-  std::int32_t _mapcount = -1;       // page_type shares this word
-  std::uint8_t compound_order = 0;   // in the first tail page, as the kernel keeps it
-  std::uint8_t zone = 0;             // the kernel packs zone and node into flags
+  std::int32_t _mapcount = -1;      // page_type shares this word
+  std::uint8_t compound_order = 0;  // in the first tail page, as the kernel keeps it
+  std::uint8_t zone = 0;            // the kernel packs zone and node into flags
   std::uint16_t nid = 0;
 
   std::uint32_t page_type() const { return static_cast<std::uint32_t>(_mapcount); }
-  bool has_type(std::uint32_t t) const { return (page_type() & (PAGE_TYPE_BASE | t)) == PAGE_TYPE_BASE; }
+  bool has_type(std::uint32_t t) const {
+    return (page_type() & (PAGE_TYPE_BASE | t)) == PAGE_TYPE_BASE;
+  }
   void set_type(std::uint32_t t) { _mapcount = static_cast<std::int32_t>(page_type() & ~t); }
   void clear_type(std::uint32_t t) { _mapcount = static_cast<std::int32_t>(page_type() | t); }
 
@@ -86,14 +88,30 @@ struct page {
   void clear(pageflags f) { flags &= ~(1ull << f); }
 };
 
-inline bool PageBuddy(const page& p) { return p.has_type(PG_buddy); }
-inline bool PageTable(const page& p) { return p.has_type(PG_table); }
-inline bool PageReserved(const page& p) { return p.test(PG_reserved); }
-inline bool PageSlab(const page& p) { return p.test(PG_slab); }
-inline bool PageHead(const page& p) { return p.test(PG_head); }
-inline bool PageTail(const page& p) { return p.compound_head & 1; }
-inline bool PageCompound(const page& p) { return PageHead(p) || PageTail(p); }
-inline unsigned buddy_order(const page& p) { return static_cast<unsigned>(p.private_); }
+inline bool PageBuddy(const page& p) {
+  return p.has_type(PG_buddy);
+}
+inline bool PageTable(const page& p) {
+  return p.has_type(PG_table);
+}
+inline bool PageReserved(const page& p) {
+  return p.test(PG_reserved);
+}
+inline bool PageSlab(const page& p) {
+  return p.test(PG_slab);
+}
+inline bool PageHead(const page& p) {
+  return p.test(PG_head);
+}
+inline bool PageTail(const page& p) {
+  return p.compound_head & 1;
+}
+inline bool PageCompound(const page& p) {
+  return PageHead(p) || PageTail(p);
+}
+inline unsigned buddy_order(const page& p) {
+  return static_cast<unsigned>(p.private_);
+}
 
 const char* pageflag_name(unsigned bit);
 

@@ -18,10 +18,12 @@ void PhysRam::init(phys_addr_t base, std::uint64_t size, unsigned page_shift) {
   size_ = size;
   page_shift_ = page_shift;
   if (size == 0) return;
-  void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                 -1, 0);
   if (p == MAP_FAILED) {
     size_ = 0;
-    throw ConfigError("cannot reserve " + std::to_string(size >> 20) + " MiB of host address space for simulated RAM");
+    throw ConfigError("cannot reserve " + std::to_string(size >> 20) +
+                      " MiB of host address space for simulated RAM");
   }
   mem_ = static_cast<std::uint8_t*>(p);
   dirty_.assign(((size >> page_shift) + 63) / 64, 0);

@@ -57,7 +57,8 @@ std::vector<std::uint64_t> Sparse::present_sections() const {
   for (std::uint64_t r = 0; r < roots_.size(); ++r) {
     if (!roots_[r]) continue;
     for (std::uint64_t i = 0; i < sections_per_root_; ++i)
-      if (roots_[r][i].section_mem_map & SECTION_MARKED_PRESENT) out.push_back(r * sections_per_root_ + i);
+      if (roots_[r][i].section_mem_map & SECTION_MARKED_PRESENT)
+        out.push_back(r * sections_per_root_ + i);
   }
   return out;
 }
