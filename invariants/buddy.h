@@ -1,0 +1,27 @@
+// Buddy allocator invariants: free blocks, pcp lists, page metadata and the
+// page accounting of every zone.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "invariants/checker.h"
+
+namespace mmfuzz::inv {
+
+class BuddyChecker : public Checker {
+ public:
+  const char* family() const override { return "buddy"; }
+  const std::vector<std::string>& invariants() const override;
+  void full(const mm::Mm& mm, Reporter& r) override;
+  void incremental(const mm::Mm& mm, const TouchLog& touched, Reporter& r) override;
+
+ private:
+  enum : std::uint8_t { S_NONE, S_FREE, S_FREE_HEAD, S_PCP, S_ALLOC, S_RESERVED };
+  void check_block_at(const mm::Mm& mm, std::uint64_t pfn, Reporter& r);
+  void check_zone_counters(const mm::Mm& mm, int nid, int zid, Reporter& r);
+  std::vector<std::uint8_t> state_;  // per pfn of the memmap, reused between sweeps
+};
+
+}  // namespace mmfuzz::inv

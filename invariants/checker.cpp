@@ -1,0 +1,214 @@
+#include "invariants/checker.h"
+
+#include <fmt/format.h>
+
+#include "invariants/buddy.h"
+#include "invariants/page_report.h"
+#include "mm/mm.h"
+
+namespace mmfuzz::inv {
+
+bool glob_match(std::string_view p, std::string_view t) {
+  // '*' matches any run, '?' one character; iterative with backtracking.
+  std::size_t pi = 0, ti = 0, star = std::string_view::npos, mark = 0;
+  while (ti < t.size()) {
+    if (pi < p.size() && (p[pi] == '?' || p[pi] == t[ti])) {
+      ++pi, ++ti;
+    } else if (pi < p.size() && p[pi] == '*') {
+      star = pi++;
+      mark = ti;
+    } else if (star != std::string_view::npos) {
+      pi = star + 1;
+      ti = ++mark;
+    } else {
+      return false;
+    }
+  }
+  while (pi < p.size() && p[pi] == '*') ++pi;
+  return pi == p.size();
+}
+
+CheckSelection CheckSelection::parse(std::string_view spec) {
+  CheckSelection s;
+  const auto ids = all_invariant_ids();
+  std::size_t pos = 0;
+  while (pos <= spec.size()) {
+    auto comma = spec.find(',', pos);
+    std::string_view tok =
+        spec.substr(pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos);
+    pos = comma == std::string_view::npos ? spec.size() + 1 : comma + 1;
+    while (!tok.empty() && tok.front() == ' ') tok.remove_prefix(1);
+    while (!tok.empty() && tok.back() == ' ') tok.remove_suffix(1);
+    if (tok.empty()) continue;
+    bool include = true;
+    if (tok.front() == '-') {
+      include = false;
+      tok.remove_prefix(1);
+    }
+    std::string glob = tok == "all" ? "*" : std::string(tok);
+    bool any = false;
+    for (const auto& id : ids) any = any || glob_match(glob, id);
+    if (!any)
+      throw mm::ConfigError("--checks: '" + std::string(tok) +
+                            "' matches no invariant (see `mmfuzz checks`)");
+    s.rules_.emplace_back(include, std::move(glob));
+  }
+  if (s.rules_.empty()) throw mm::ConfigError("--checks: empty selection");
+  return s;
+}
+
+bool CheckSelection::enabled(std::string_view id) const {
+  // Later rules win; with only exclusions, everything else stays on.
+  bool on = rules_.empty() || !rules_.front().first;
+  for (const auto& [include, glob] : rules_)
+    if (glob_match(glob, id)) on = include;
+  return on;
+}
+
+Reporter::Reporter(const CheckSelection& sel, std::vector<Violation>& out, std::int64_t op_index,
+                   std::string op_name, unsigned cap, bool capture_stacks)
+    : sel_(sel),
+      out_(out),
+      op_index_(op_index),
+      op_name_(std::move(op_name)),
+      cap_(cap),
+      capture_stacks_(capture_stacks) {}
+
+void Reporter::report(Violation v) {
+  if (!sel_.enabled(v.invariant)) return;
+  ++reported_;
+  unsigned same = 0;
+  for (const auto& o : out_) same += o.invariant == v.invariant;
+  if (same >= cap_) return;
+  v.op_index = op_index_;
+  v.op_name = op_name_;
+  if (capture_stacks_) v.capture_stack();
+  out_.push_back(std::move(v));
+}
+
+std::vector<std::unique_ptr<Checker>> make_all_checkers() {
+  std::vector<std::unique_ptr<Checker>> v;
+  v.push_back(std::make_unique<BuddyChecker>());
+  return v;
+}
+
+std::vector<std::string> all_invariant_ids() {
+  std::vector<std::string> ids;
+  for (const auto& c : make_all_checkers())
+    for (const auto& id : c->invariants()) ids.push_back(id);
+  for (int k = 0; k <= static_cast<int>(mm::MisuseKind::page_split_compound); ++k)
+    ids.emplace_back(mm::misuse_id(static_cast<mm::MisuseKind>(k)));
+  return ids;
+}
+
+std::string invariant_description(const std::string& id) {
+  static const std::pair<const char*, const char*> kDesc[] = {
+      {"buddy.aligned", "every free block is aligned to its order and lies inside one zone"},
+      {"buddy.overlap", "free, pcp, allocated and reserved pages never overlap"},
+      {"buddy.coalesced", "no free block has a free buddy of the same order (complete coalescing)"},
+      {"buddy.metadata",
+       "PageBuddy and the buddy order match the free lists; lists are well linked"},
+      {"buddy.counts",
+       "nr_free per order and type, NR_FREE_PAGES and NR_FREE_CMA_PAGES match the lists"},
+      {"buddy.pcp", "pcp pages are not PageBuddy nor allocated, and pcp counts match the lists"},
+      {"buddy.refcount", "free and pcp pages have refcount 0; allocated heads hold a reference"},
+      {"buddy.accounting",
+       "managed = free + pcp + allocated, present - managed = reserved, per zone"},
+      {"page_alloc.double_free", "misuse: freeing pages that are already free (buddy or pcp)"},
+      {"page_alloc.wrong_order", "misuse: freeing with an order other than the allocation's"},
+      {"page_alloc.free_tail", "misuse: freeing a page inside an allocation that is not its head"},
+      {"page_alloc.free_reserved", "misuse: freeing a PG_reserved page"},
+      {"page_alloc.bad_pfn", "misuse: a pfn or address that is no page of this machine"},
+      {"page_alloc.refcount_underflow", "misuse: put_page() on a page with refcount 0"},
+      {"page_alloc.bad_state", "misuse: page flags or state that forbid the operation"},
+      {"page_alloc.bad_gfp", "misuse: contradictory GFP zone or mobility bits, or an offline node"},
+      {"page_alloc.bad_order", "misuse: order >= MAX_ORDER"},
+      {"page_alloc.split_compound", "misuse: split_page() of a compound page"},
+  };
+  for (const auto& [k, d] : kDesc)
+    if (id == k) return d;
+  return "";
+}
+
+CheckEngine::CheckEngine(mm::Mm& m, CheckOptions opts)
+    : mm_(m),
+      opts_(std::move(opts)),
+      sel_(CheckSelection::parse(opts_.checks)),
+      checkers_(make_all_checkers()) {
+  mm_.attach(this);
+}
+
+CheckEngine::~CheckEngine() {
+  mm_.detach(this);
+}
+
+Reporter CheckEngine::reporter() {
+  return Reporter(sel_, violations_, op_index_, op_name_, opts_.max_reports_per_invariant,
+                  opts_.capture_stacks);
+}
+
+void CheckEngine::begin_op(std::int64_t index, std::string name) {
+  op_index_ = index;
+  op_name_ = std::move(name);
+  touched_.clear();
+}
+
+void CheckEngine::end_op() {
+  ++ops_;
+  if (opts_.incremental && !touched_.ranges.empty()) {
+    Reporter r = reporter();
+    for (auto& c : checkers_) c->incremental(mm_, touched_, r);
+  }
+  touched_.clear();
+  if (opts_.full_every && ops_ % opts_.full_every == 0) full_sweep();
+}
+
+void CheckEngine::full_sweep() {
+  ++sweeps_;
+  Reporter r = reporter();
+  for (auto& c : checkers_) c->full(mm_, r);
+}
+
+void CheckEngine::mm_page_alloc(std::uint64_t pfn, unsigned order, std::uint32_t, int) {
+  if (pfn != mm::NO_PAGE) touched_.add(pfn, std::uint64_t{1} << order);
+}
+void CheckEngine::mm_page_free(std::uint64_t pfn, unsigned order) {
+  touched_.add(pfn, std::uint64_t{1} << order);
+}
+void CheckEngine::mm_page_alloc_zone_locked(std::uint64_t pfn, unsigned order, int, bool) {
+  touched_.add(pfn, std::uint64_t{1} << order);
+}
+void CheckEngine::mm_page_pcpu_drain(std::uint64_t pfn, unsigned order, int) {
+  touched_.add(pfn, std::uint64_t{1} << order);
+}
+void CheckEngine::mm_page_alloc_extfrag(std::uint64_t pfn, unsigned, unsigned fallback_order, int,
+                                        int, bool) {
+  touched_.add(pfn, std::uint64_t{1} << fallback_order);
+}
+void CheckEngine::pages_touched(std::uint64_t pfn, std::uint64_t nr) {
+  touched_.add(pfn, nr);
+}
+
+void CheckEngine::misuse(const mm::Misuse& m) {
+  std::vector<std::string> details;
+  std::string title;
+  if (m.pfn != mm::NO_PAGE && mm_.pfn_valid(m.pfn)) {
+    title = fmt::format("BUG: Bad page state in process mmfuzz  pfn:{:05x}", m.pfn);
+  } else if (m.pfn != mm::NO_PAGE) {
+    title = fmt::format("BUG: Bad page: pfn:{:#x} is not a page of this machine", m.pfn);
+  } else if (m.addr) {
+    title = fmt::format("BUG: Bad page address {:#018x}", m.addr);
+  } else {
+    title = fmt::format("WARNING: {}() misuse", m.api);
+  }
+  Violation v = page_violation(mm_, ViolationKind::misuse, mm::misuse_id(m.kind), std::move(title),
+                               mm_.pfn_valid(m.pfn) ? m.pfn : mm::NO_PAGE, {});
+  if (m.pfn != mm::NO_PAGE && v.pfns.empty()) v.pfns.push_back(m.pfn);
+  if (m.addr) v.addrs.push_back(m.addr);
+  v.details.push_back(fmt::format("page dumped because: {}", m.detail));
+  v.details.push_back(fmt::format("caller: {}(order {})", m.api, m.order));
+  Reporter r = reporter();
+  r.report(std::move(v));
+}
+
+}  // namespace mmfuzz::inv

@@ -1,0 +1,133 @@
+// The checker framework (DESIGN rule 4): checkers observe, never mutate.
+// Each family runs the same predicates in two modes: incremental (after an
+// op, only what it touched) and full sweep (every N ops and at the end).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "invariants/violation.h"
+#include "mm/observer.h"
+
+namespace mmfuzz::mm {
+class Mm;
+}
+
+namespace mmfuzz::inv {
+
+// Which invariants run: comma-separated globs over invariant ids, "-glob"
+// removes ("all", "buddy.*", "all,-buddy.pcp", "page_alloc.*").
+class CheckSelection {
+ public:
+  CheckSelection() = default;
+  // Throws mm::ConfigError naming the bad pattern (one that matches nothing).
+  static CheckSelection parse(std::string_view spec);
+  bool enabled(std::string_view id) const;
+
+ private:
+  std::vector<std::pair<bool, std::string>> rules_;  // (include?, glob)
+};
+
+bool glob_match(std::string_view pattern, std::string_view text);
+
+// Collects violations found by a checker, honouring the selection and a cap
+// per invariant so one broken structure does not flood the report.
+class Reporter {
+ public:
+  Reporter(const CheckSelection& sel, std::vector<Violation>& out, std::int64_t op_index,
+           std::string op_name, unsigned cap, bool capture_stacks);
+  bool enabled(std::string_view id) const { return sel_.enabled(id); }
+  void report(Violation v);
+  std::uint64_t reported() const { return reported_; }
+
+ private:
+  const CheckSelection& sel_;
+  std::vector<Violation>& out_;
+  std::int64_t op_index_;
+  std::string op_name_;
+  unsigned cap_;
+  bool capture_stacks_;
+  std::uint64_t reported_ = 0;
+};
+
+// Page ranges an op touched, from the model's events.
+struct TouchLog {
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> ranges;  // (pfn, nr_pages)
+  void add(std::uint64_t pfn, std::uint64_t nr) { ranges.emplace_back(pfn, nr); }
+  void clear() { ranges.clear(); }
+};
+
+class Checker {
+ public:
+  virtual ~Checker() = default;
+  virtual const char* family() const = 0;
+  virtual const std::vector<std::string>& invariants() const = 0;
+  virtual void full(const mm::Mm& mm, Reporter& r) = 0;
+  virtual void incremental(const mm::Mm& mm, const TouchLog& touched, Reporter& r) = 0;
+};
+
+std::vector<std::unique_ptr<Checker>> make_all_checkers();
+// Every invariant and misuse id the checkers and the model can report.
+std::vector<std::string> all_invariant_ids();
+std::string invariant_description(const std::string& id);
+
+struct CheckOptions {
+  std::string checks = "all";
+  bool incremental = true;
+  std::uint64_t full_every = 0;  // full sweep every N ops; 0: only at finish()
+  unsigned max_reports_per_invariant = 8;
+  bool capture_stacks = true;
+};
+
+// Attaches to a model, turns its misuse reports into violations and runs the
+// checkers around each op. One engine serves tests, the CLI and (later) the
+// executor, fuzzers and shrinker.
+class CheckEngine : public mm::MmObserver {
+ public:
+  CheckEngine(mm::Mm& mm, CheckOptions opts = {});
+  ~CheckEngine() override;
+  CheckEngine(const CheckEngine&) = delete;
+  CheckEngine& operator=(const CheckEngine&) = delete;
+
+  void begin_op(std::int64_t index, std::string name);
+  void end_op();
+  void full_sweep();
+  void finish() { full_sweep(); }
+
+  const std::vector<Violation>& violations() const { return violations_; }
+  bool clean() const { return violations_.empty(); }
+  void clear() { violations_.clear(); }
+  std::uint64_t nr_sweeps() const { return sweeps_; }
+  std::uint64_t nr_ops() const { return ops_; }
+  const CheckSelection& selection() const { return sel_; }
+
+  // MmObserver
+  void mm_page_alloc(std::uint64_t pfn, unsigned order, std::uint32_t gfp, int mt) override;
+  void mm_page_free(std::uint64_t pfn, unsigned order) override;
+  void mm_page_alloc_zone_locked(std::uint64_t pfn, unsigned order, int mt, bool refill) override;
+  void mm_page_pcpu_drain(std::uint64_t pfn, unsigned order, int mt) override;
+  void mm_page_alloc_extfrag(std::uint64_t pfn, unsigned alloc_order, unsigned fallback_order,
+                             int alloc_mt, int fallback_mt, bool change_ownership) override;
+  void pages_touched(std::uint64_t pfn, std::uint64_t nr) override;
+  void misuse(const mm::Misuse& m) override;
+
+ private:
+  Reporter reporter();
+
+  mm::Mm& mm_;
+  CheckOptions opts_;
+  CheckSelection sel_;
+  std::vector<std::unique_ptr<Checker>> checkers_;
+  std::vector<Violation> violations_;
+  TouchLog touched_;
+  std::int64_t op_index_ = -1;
+  std::string op_name_;
+  std::uint64_t ops_ = 0;
+  std::uint64_t sweeps_ = 0;
+};
+
+}  // namespace mmfuzz::inv
