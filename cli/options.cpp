@@ -1,0 +1,55 @@
+#include "cli/options.h"
+
+#include <cstdio>
+#include <fstream>
+
+namespace mmfuzz::cli {
+
+void MachineOptions::add_to(CLI::App& app) {
+  app.add_option("--profile", profile,
+                 "kernel profile: linux-6.1-arm64 (default) or linux-5.10-arm64");
+  app.add_option("--machine", machine_file, "machine description file (key = value lines)");
+  app.add_option("--ram", ram, "RAM size, e.g. 1G, 512M (default: the QEMU virt guest's 1G)");
+  app.add_option("--ram-base", ram_base, "physical address of RAM (default 0x40000000)");
+  app.add_option("--cpus", cpus, "number of CPUs (default 2)");
+  app.add_option("--nodes", nodes, "number of NUMA nodes (default 1)");
+  app.add_option("--cma", cma, "CMA reservation, e.g. 64M or 0 (default: the profile's 64M)");
+  app.add_flag("--small", small,
+               "the small test machine (16 MiB, no CMA, no initrd) instead of the guest");
+}
+
+mm::MmConfig MachineOptions::to_config() const {
+  mm::MmConfig cfg;
+  mm::profile_by_name(profile);  // fail early with the list of profiles
+  cfg.profile = profile;
+  if (!machine_file.empty())
+    cfg.machine = mm::load_machine_file(machine_file);
+  else if (small)
+    cfg.machine = mm::small_machine();
+  if (!ram.empty()) cfg.machine.ram_size = mm::parse_size(ram);
+  if (!ram_base.empty()) cfg.machine.ram_base = mm::parse_number(ram_base);
+  if (!cma.empty()) cfg.machine.cma_size = mm::parse_size(cma);
+  if (cpus) cfg.machine.nr_cpus = *cpus;
+  if (nodes) cfg.machine.nr_nodes = *nodes;
+  return cfg;
+}
+
+void write_file_atomic(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) throw mm::ConfigError("cannot write '" + path + "'");
+    out << text;
+    out.flush();
+    if (!out) {
+      std::remove(tmp.c_str());
+      throw mm::ConfigError("cannot write '" + path + "'");
+    }
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    throw mm::ConfigError("cannot write '" + path + "'");
+  }
+}
+
+}  // namespace mmfuzz::cli
