@@ -23,8 +23,11 @@ build-asan: configure-asan
 build-clang: configure-clang
 	cmake --build --preset clang -j $(JOBS)
 
+# Until trace replay lands: the booted model's views, then a short built-in
+# workload with every check on.
 demo: build
-	./build/default/bin/mmfuzz demo
+	./build/default/bin/mmfuzz info
+	./build/default/bin/mmfuzz workload
 
 test: build
 	ctest --preset default
