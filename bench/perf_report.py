@@ -1,0 +1,348 @@
+#!/usr/bin/env python3
+"""Writes docs/performance.md from Google Benchmark JSON (bench/run.sh calls this).
+
+Only the standard library. The output file is replaced atomically (temp file in
+the same directory + os.replace), so a failed run never leaves a half-written
+document. Any problem ends the script with one line on stderr and exit status 1.
+"""
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+
+PROG = "bench/perf_report.py"
+
+# DESIGN.md "Performance budgets", in its order. `bench` names the benchmark
+# that measures the row (None: not measurable yet), `kind` how to read it.
+BUDGETS = [
+    dict(what="order-0 alloc+free through pcp", budget="≤ 50 ns",
+         bench="BM_Order0AllocFreePcp", kind="time_max", limit_ns=50.0),
+    dict(what="kmalloc+kfree fast path, checks off", budget="≤ 60 ns", bench=None,
+         pending="not yet: needs SLUB/kmalloc (mm/slab, mm/kmalloc)"),
+    dict(what="replay, all incremental checks on", budget="≥ 3 M events/s",
+         bench="BM_Order0AllocFreePcpChecked", kind="rate_min", limit_per_s=3e6,
+         proxy="proxy until replay exists: order-0 alloc/free with a CheckEngine attached, "
+               "begin_op/end_op around each call"),
+    dict(what="ftrace text parsing", budget="≥ 500 MB/s", bench=None,
+         pending="not yet: needs the ftrace text parser (trace/)"),
+    dict(what="full invariant sweep, 1 GiB model", budget="≤ 20 ms",
+         bench="BM_FullSweep1GiB", kind="time_max", limit_ns=20e6),
+    dict(what="fuzz executions, 64-op programs, checks on", budget="≥ 20 k exec/s per core",
+         bench=None, pending="not yet: needs Program/Executor (trace/) and the fuzz harnesses (fuzz/)"),
+    dict(what="model reset between fuzz executions", budget="≤ 10 µs",
+         bench="BM_BootSmall", kind="time_max", limit_ns=10e3,
+         proxy="no snapshot/restore yet: this is a fresh boot of small_machine(), "
+               "the cost snapshot/restore must beat"),
+    dict(what="replay memory", budget="bounded by live objects, not by trace length", bench=None,
+         pending="not yet: needs trace replay (trace/ parsers + Executor)"),
+]
+
+# Every benchmark of bench_page_alloc, with what one item means.
+BENCHES = [
+    ("BM_Order0AllocFreePcp", "GFP_KERNEL order-0 alloc + __free_pages, 1 GiB model, no checks",
+     "alloc+free pair"),
+    ("BM_Order0AllocFreePcpChecked", "the same with a CheckEngine (all checks, incremental) and "
+     "begin_op/end_op around each call", "event (alloc or free)"),
+    ("BM_MixedOrders", "orders 0..10, 8 GFP masks, ~2000 live blocks, alloc or free, no checks",
+     "alloc or free"),
+    ("BM_Boot1GiB", "construct the default Mm (1 GiB QEMU virt, all boot steps)", "boot"),
+    ("BM_BootSmall", "construct Mm with small_machine() (16 MiB)", "boot"),
+    ("BM_FullSweep1GiB", "CheckEngine::full_sweep, 1 GiB model, ~4000 blocks live, pcp lists "
+     "populated", "sweep"),
+    ("BM_FullSweepSmall", "CheckEngine::full_sweep, small_machine(), ~150 blocks live", "sweep"),
+]
+
+UNIT_NS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
+
+
+class ReportError(Exception):
+    pass
+
+
+def fmt_time(ns):
+    if ns < 1e3:
+        return f"{ns:.1f} ns"
+    if ns < 1e6:
+        return f"{ns / 1e3:.1f} µs"
+    if ns < 1e9:
+        return f"{ns / 1e6:.2f} ms"
+    return f"{ns / 1e9:.2f} s"
+
+
+def fmt_rate(per_s):
+    if per_s >= 1e6:
+        return f"{per_s / 1e6:.2f} M/s"
+    if per_s >= 1e3:
+        return f"{per_s / 1e3:.1f} k/s"
+    return f"{per_s:.1f} /s"
+
+
+def load_results(path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except OSError as e:
+        raise ReportError(f"cannot read {path}: {e.strerror}")
+    except json.JSONDecodeError as e:
+        raise ReportError(f"{path} is not benchmark JSON ({e.msg} at line {e.lineno})")
+    if not isinstance(data, dict) or "benchmarks" not in data:
+        raise ReportError(f"{path} has no 'benchmarks' array: not Google Benchmark JSON output")
+    results = {}  # run_name -> {aggregate_name -> entry}
+    for b in data["benchmarks"]:
+        if b.get("error_occurred"):
+            raise ReportError(f"benchmark {b.get('run_name', b.get('name'))} failed: "
+                              f"{b.get('error_message', 'no message')}")
+        run = b.get("run_name", b.get("name"))
+        agg = b.get("aggregate_name", "single") if b.get("run_type") == "aggregate" else "single"
+        results.setdefault(run, {})[agg] = b
+    if not results:
+        raise ReportError(f"{path} holds no benchmark results")
+    return data.get("context", {}), results
+
+
+def central(entry_by_agg):
+    """The median when repetitions ran, else the single run."""
+    return entry_by_agg.get("median") or entry_by_agg.get("single")
+
+
+def time_ns(entry):
+    return float(entry["cpu_time"]) * UNIT_NS[entry.get("time_unit", "ns")]
+
+
+def budget_rows(results):
+    rows = []
+    for b in BUDGETS:
+        if b["bench"] is None:
+            rows.append((b["what"], b["budget"], "—", b["pending"]))
+            continue
+        entry = central(results.get(b["bench"], {}))
+        if entry is None:
+            rows.append((b["what"], b["budget"], "—", f"not measured in this run ({b['bench']})"))
+            continue
+        if b["kind"] == "time_max":
+            ns = time_ns(entry)
+            measured = fmt_time(ns)
+            ok = ns <= b["limit_ns"]
+        else:
+            rate = float(entry.get("items_per_second", 0.0))
+            measured = fmt_rate(rate).replace("/s", " events/s")
+            ok = rate >= b["limit_per_s"]
+        measured += f" (`{b['bench']}`)"
+        status = "within budget" if ok else "**over budget**"
+        if b.get("proxy"):
+            status += f"; {b['proxy']}"
+        rows.append((b["what"], b["budget"], measured, status))
+    return rows
+
+
+def bench_rows(results):
+    rows = []
+    known = {name for name, _, _ in BENCHES}
+    extra = [(n, "", "") for n in sorted(results) if n not in known]
+    for name, desc, item in BENCHES + extra:
+        aggs = results.get(name)
+        if not aggs:
+            continue
+        e = central(aggs)
+        rate = e.get("items_per_second")
+        # items/s is computed from CPU time, so this is CPU time per item even
+        # when an iteration holds several items (2 events per checked pair).
+        ns = 1e9 / float(rate) if rate else time_ns(e)
+        cv = aggs.get("cv")
+        cv_s = f"{100.0 * float(cv['cpu_time']):.1f} %" if cv else "—"
+        rate_s = fmt_rate(float(rate)) if rate else "—"
+        counters = []
+        for k in ("live_blocks", "pcp_pages", "alloc_failures", "free_pages"):
+            if k in e:
+                counters.append(f"{k}={float(e[k]):.0f}")
+        rows.append((f"`{name}`", desc, item, fmt_time(ns), rate_s, cv_s, ", ".join(counters)))
+    return rows
+
+
+def cmake_cache(build_dir):
+    cache = {}
+    path = os.path.join(build_dir, "CMakeCache.txt")
+    try:
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                line = line.strip()
+                if not line or line.startswith(("#", "//")) or "=" not in line:
+                    continue
+                key, value = line.split("=", 1)
+                cache[key.split(":", 1)[0]] = value
+    except OSError:
+        raise ReportError(f"cannot read {path}: configure the build first")
+    return cache
+
+
+def first_line(cmd):
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+        return out.splitlines()[0].strip() if out else "?"
+    except (OSError, subprocess.CalledProcessError):
+        return "?"
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def source_revision(source_dir):
+    rev = first_line(["git", "-C", source_dir, "rev-parse", "--short", "HEAD"])
+    if rev == "?":
+        return "unknown (not a git checkout)"
+    try:
+        dirty = subprocess.run(["git", "-C", source_dir, "status", "--porcelain"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        dirty = ""
+    return f"`{rev}`" + (" plus uncommitted changes" if dirty else "")
+
+
+def table(header, rows):
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(out)
+
+
+def render(context, results, cache, command, source_dir, notes):
+    build_type = cache.get("CMAKE_BUILD_TYPE", "?")
+    flags = " ".join(x for x in (cache.get("CMAKE_CXX_FLAGS", ""),
+                                 cache.get(f"CMAKE_CXX_FLAGS_{build_type.upper()}", "")) if x)
+    compiler = first_line([cache.get("CMAKE_CXX_COMPILER", "c++"), "--version"])
+    lib_type = context.get("library_build_type", "?")
+    load = context.get("load_avg")
+    load_s = ", ".join(f"{x:.2f}" for x in load) if load else "?"
+    over = [r for r in budget_rows(results) if "over budget" in r[3]]
+    build_label = os.path.relpath(cache.get("CMAKE_CACHEFILE_DIR", "?"), source_dir) \
+        if cache.get("CMAKE_CACHEFILE_DIR") else "?"
+    generator = cache.get("CMAKE_GENERATOR", "")
+    if generator:
+        build_label += f" ({generator})"
+
+    parts = []
+    parts.append("# Performance\n")
+    parts.append("<!-- Generated by bench/run.sh (bench/perf_report.py). Do not edit by hand: "
+                 "re-run bench/run.sh. -->\n")
+    parts.append("Measured against the budgets of DESIGN.md (\"Performance budgets\"). Times are "
+                 "CPU time per item, the median of 3 repetitions.\n")
+    parts.append("> **These numbers come from a shared 2-core VM and vary from run to run** "
+                 "(other jobs, steal time, a hypervisor between us and the CPU): read them as "
+                 "orders of magnitude and trends, not as exact values. The coefficient of "
+                 "variation (cv) column below shows the spread of the 3 repetitions.\n")
+    parts.append("## Budgets\n")
+    parts.append(table(["what", "budget", "measured (median)", "status"], budget_rows(results)))
+    parts.append("")
+    if over:
+        parts.append(f"{len(over)} measured budget(s) over budget"
+                     + ("; see \"Where the time goes\" below.\n" if notes else ".\n"))
+    parts.append("## All benchmarks\n")
+    parts.append(table(["benchmark", "what it does", "item", "time per item (median)",
+                        "items/s (median)", "cv", "counters"], bench_rows(results)))
+    parts.append("")
+    parts.append("Boots and live sets are built outside the timed loops; `BM_Boot*` time only "
+                 "the construction (the previous model is destroyed with the timer paused).\n")
+    parts.append(notes)
+    parts.append("## Run\n")
+    parts.append(f"- command (what bench/run.sh runs): `{command}`")
+    parts.append(f"- date: {context.get('date', '?')}")
+    parts.append(f"- source: {source_revision(source_dir)}")
+    parts.append(f"- CPU: {cpu_model()}, {os.cpu_count()} cores online "
+                 f"(benchmark sees {context.get('num_cpus', '?')} CPUs at "
+                 f"{context.get('mhz_per_cpu', '?')} MHz); load average before the run: {load_s}")
+    parts.append(f"- host: {platform.system()} {platform.release()} ({platform.machine()})")
+    parts.append(f"- compiler: {compiler}")
+    parts.append(f"- build: `{build_label}`, CMAKE_BUILD_TYPE={build_type} "
+                 f"(`{flags.strip()}`)")
+    parts.append(f"- Google Benchmark library: Debian package, reports build type "
+                 f"\"{lib_type}\" (its own bookkeeping only; the timed loops are compiled "
+                 f"with the flags above)")
+    parts.append("")
+    parts.append(HOW_TO)
+    return "\n".join(parts)
+
+
+
+HOW_TO = """## How to reproduce
+
+```sh
+bench/run.sh                       # builds build/default, runs, rewrites this file
+bench/run.sh --benchmark_min_time=0.1   # a quicker, noisier run (extra args go to the binary)
+# one benchmark, human-readable output:
+build/default/bin/bench_page_alloc --benchmark_filter=BM_Order0AllocFreePcp$
+```
+
+For stable numbers run on an idle machine and pin the process
+(`taskset -c 1 bench/run.sh`). Benchmarks never run under ctest.
+"""
+
+
+def read_notes(path):
+    """The hand-written "Where the time goes" section, if the file exists."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read().rstrip("\n") + "\n"
+    except FileNotFoundError:
+        return ""
+    except OSError as e:
+        raise ReportError(f"cannot read {path}: {e.strerror}")
+
+
+def write_atomically(path, text):
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".performance.", suffix=".md.tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--json", required=True, help="Google Benchmark JSON output")
+    ap.add_argument("--build-dir", required=True, help="the CMake build directory used")
+    ap.add_argument("--source-dir", default=".", help="the source tree (for the git revision)")
+    ap.add_argument("--out", required=True, help="the Markdown file to write")
+    ap.add_argument("--command", required=True, help="the command line to document")
+    ap.add_argument("--notes", default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                    "performance_notes.md"),
+                    help="hand-written analysis copied into the report (optional file)")
+    args = ap.parse_args()
+    try:
+        context, results = load_results(args.json)
+        cache = cmake_cache(args.build_dir)
+        notes = read_notes(args.notes)
+        text = render(context, results, cache, args.command, args.source_dir, notes)
+        write_atomically(args.out, text)
+    except ReportError as e:
+        print(f"{PROG}: error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:
+        print(f"{PROG}: error: cannot write {args.out}: {e.strerror}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
