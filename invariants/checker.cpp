@@ -66,11 +66,11 @@ bool CheckSelection::enabled(std::string_view id) const {
 }
 
 Reporter::Reporter(const CheckSelection& sel, std::vector<Violation>& out, std::int64_t op_index,
-                   std::string op_name, unsigned cap, bool capture_stacks)
+                   const std::string& op_name, unsigned cap, bool capture_stacks)
     : sel_(sel),
       out_(out),
       op_index_(op_index),
-      op_name_(std::move(op_name)),
+      op_name_(op_name),
       cap_(cap),
       capture_stacks_(capture_stacks) {}
 

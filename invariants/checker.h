@@ -39,7 +39,7 @@ bool glob_match(std::string_view pattern, std::string_view text);
 class Reporter {
  public:
   Reporter(const CheckSelection& sel, std::vector<Violation>& out, std::int64_t op_index,
-           std::string op_name, unsigned cap, bool capture_stacks);
+           const std::string& op_name, unsigned cap, bool capture_stacks);
   bool enabled(std::string_view id) const { return sel_.enabled(id); }
   void report(Violation v);
   std::uint64_t reported() const { return reported_; }
@@ -48,7 +48,7 @@ class Reporter {
   const CheckSelection& sel_;
   std::vector<Violation>& out_;
   std::int64_t op_index_;
-  std::string op_name_;
+  const std::string& op_name_;
   unsigned cap_;
   bool capture_stacks_;
   std::uint64_t reported_ = 0;

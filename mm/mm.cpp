@@ -59,6 +59,10 @@ Mm::Mm(const MmConfig& cfg) : Mm(cfg, BootStep::free_initmem) {}
 Mm::Mm(const MmConfig& cfg, BootStep until)
     : profile(profile_by_name(cfg.profile)), machine(cfg.machine), page_alloc(*this) {
   validate_machine(machine, profile);
+  // The buddy code relies on a MAX_ORDER block never crossing a section.
+  if (profile.pfn_section_shift() < profile.max_order - 1)
+    throw ConfigError("profile " + profile.name +
+                      ": a MAX_ORDER block is larger than a memory section");
   for (unsigned c = 0; c < machine.nr_cpus; ++c) cpu_node_.push_back(mm::cpu_to_node(machine, c));
   boot_to(until);
 }
@@ -276,6 +280,11 @@ void Mm::free_initmem() {
   constexpr int POISON_FREE_INITMEM = 0xcc;
   char buf[80];
   if (initrd_end > initrd_start) {
+    // arm64 keeps memblock after boot, so free_initrd_mem() returns the
+    // range to it before freeing the pages.
+    const std::uint64_t ps = profile.page_size();
+    memblock.phys_free(round_down(initrd_start, ps),
+                       round_up(initrd_end, ps) - round_down(initrd_start, ps));
     const auto pages = page_alloc.free_reserved_area(initrd_start, initrd_end, POISON_FREE_INITMEM);
     std::snprintf(buf, sizeof buf, "Freeing initrd memory: %lluK",
                   static_cast<unsigned long long>(pages << (profile.page_shift - 10)));

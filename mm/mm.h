@@ -131,3 +131,5 @@ class Mm {
 };
 
 }  // namespace mmfuzz::mm
+
+#include "mm/page_alloc/page_alloc_inl.h"  // IWYU pragma: export

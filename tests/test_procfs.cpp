@@ -305,15 +305,15 @@ TEST(ProcfsZoneinfo, Linux510PcpSizing) {
   cfg.profile = "linux-5.10-arm64";
   Mm mm(cfg);
   const std::string text = procfs::zoneinfo(mm);
-  // 5.10 zone_batchsize(): min(managed / 1024, 512 KiB of pages) / 4 = 32,
-  // rounddown_pow_of_two(32 * 3 / 2) - 1 = 31; pageset high is 6 * batch.
-  EXPECT_GE(count_prefix(text, "              batch: 31"), 2u) << text;
-  EXPECT_GE(count_prefix(text, "              high:  186"), 2u) << text;
+  // 5.10 zone_batchsize(): min(managed / 1024, 1 MiB of pages) / 4 = 61,
+  // rounddown_pow_of_two(61 + 30) - 1 = 63; pageset high is 6 * batch.
+  EXPECT_GE(count_prefix(text, "              batch: 63"), 2u) << text;
+  EXPECT_GE(count_prefix(text, "              high:  378"), 2u) << text;
   EXPECT_EQ(count_prefix(text, "              batch: "),
-            count_prefix(text, "              batch: 31"))
+            count_prefix(text, "              batch: 63"))
       << text;
   EXPECT_EQ(count_prefix(text, "              high:  "),
-            count_prefix(text, "              high:  186"))
+            count_prefix(text, "              high:  378"))
       << text;
 }
 

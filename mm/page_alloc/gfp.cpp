@@ -82,6 +82,7 @@ std::optional<gfp_t> parse_gfp(std::string_view text, std::string* error) {
   };
   if (text.empty()) return fail("empty GFP mask");
   if (text == "none") return gfp_t{0};
+  if (text.back() == '|') return fail("empty flag in GFP mask");
   gfp_t gfp = 0;
   while (!text.empty()) {
     auto bar = text.find('|');
@@ -123,26 +124,6 @@ const char* migratetype_name(int mt) {
   static const char* const names[] = {"Unmovable",  "Movable", "Reclaimable",
                                       "HighAtomic", "CMA",     "Isolate"};
   return mt >= 0 && mt < MIGRATE_TYPES ? names[mt] : "?";
-}
-
-bool gfp_zone_valid(gfp_t gfp) {
-  const gfp_t z = gfp & (__GFP_DMA | __GFP_HIGHMEM | __GFP_DMA32);
-  if (z & (z - 1)) return false;  // more than one zone modifier (GFP_ZONE_BAD)
-  if ((gfp & GFP_MOVABLE_MASK) == GFP_MOVABLE_MASK) return false;
-  return true;
-}
-
-zone_type gfp_zone(gfp_t gfp) {
-  // GFP_ZONE_TABLE with OPT_ZONE_HIGHMEM = ZONE_NORMAL (arm64 has no highmem).
-  if (gfp & __GFP_DMA) return ZONE_DMA;
-  if (gfp & __GFP_DMA32) return ZONE_DMA32;
-  if ((gfp & (__GFP_HIGHMEM | __GFP_MOVABLE)) == (__GFP_HIGHMEM | __GFP_MOVABLE))
-    return ZONE_MOVABLE;
-  return ZONE_NORMAL;
-}
-
-int gfp_migratetype(gfp_t gfp) {
-  return static_cast<int>((gfp & GFP_MOVABLE_MASK) >> GFP_MOVABLE_SHIFT);
 }
 
 }  // namespace mmfuzz::mm

@@ -82,13 +82,39 @@ enum migratetype : int {
   MIGRATE_TYPES
 };
 const char* migratetype_name(int mt);  // as /proc/pagetypeinfo prints it
+constexpr bool is_migrate_cma(int mt) {
+  return mt == MIGRATE_CMA;
+}
+constexpr bool is_migrate_isolate(int mt) {
+  return mt == MIGRATE_ISOLATE;
+}
+constexpr bool is_migrate_highatomic(int mt) {
+  return mt == MIGRATE_HIGHATOMIC;
+}
+// Pageblocks of these types may merge with each other at pageblock_order.
+constexpr bool migratetype_is_mergeable(int mt) {
+  return mt < MIGRATE_PCPTYPES;
+}
 
 // Zone modifiers that name two zones at once (e.g. __GFP_DMA|__GFP_DMA32), or
 // both mobility bits at once, are rejected: the kernel would BUG.
-bool gfp_zone_valid(gfp_t gfp);
-// The highest zone an allocation may use (GFP_ZONE_TABLE; no HIGHMEM on arm64).
-zone_type gfp_zone(gfp_t gfp);
-int gfp_migratetype(gfp_t gfp);
+constexpr bool gfp_zone_valid(gfp_t gfp) {
+  const gfp_t z = gfp & (__GFP_DMA | __GFP_HIGHMEM | __GFP_DMA32);
+  if (z & (z - 1)) return false;  // more than one zone modifier (GFP_ZONE_BAD)
+  return (gfp & GFP_MOVABLE_MASK) != GFP_MOVABLE_MASK;
+}
+// The highest zone an allocation may use (GFP_ZONE_TABLE with
+// OPT_ZONE_HIGHMEM = ZONE_NORMAL: arm64 has no highmem).
+constexpr zone_type gfp_zone(gfp_t gfp) {
+  if (gfp & __GFP_DMA) return ZONE_DMA;
+  if (gfp & __GFP_DMA32) return ZONE_DMA32;
+  if ((gfp & (__GFP_HIGHMEM | __GFP_MOVABLE)) == (__GFP_HIGHMEM | __GFP_MOVABLE))
+    return ZONE_MOVABLE;
+  return ZONE_NORMAL;
+}
+constexpr int gfp_migratetype(gfp_t gfp) {
+  return static_cast<int>((gfp & GFP_MOVABLE_MASK) >> GFP_MOVABLE_SHIFT);
+}
 inline bool gfpflags_allow_blocking(gfp_t gfp) {
   return gfp & __GFP_DIRECT_RECLAIM;
 }

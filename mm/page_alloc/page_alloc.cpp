@@ -7,6 +7,9 @@
 
 #include "mm/mm.h"
 
+// Fast-path functions used only in this file: forced inline (-O2 would not).
+#define MMFUZZ_HOT [[gnu::always_inline]] inline
+
 namespace mmfuzz::mm {
 namespace {
 
@@ -20,25 +23,17 @@ constexpr int kFallbacks[MIGRATE_TYPES][3] = {
     {MIGRATE_TYPES, 0, 0},                                    // ISOLATE
 };
 
-bool is_migrate_cma(int mt) {
-  return mt == MIGRATE_CMA;
-}
-bool is_migrate_isolate(int mt) {
-  return mt == MIGRATE_ISOLATE;
-}
-bool is_migrate_highatomic(int mt) {
-  return mt == MIGRATE_HIGHATOMIC;
-}
-bool migratetype_is_mergeable(int mt) {
-  return mt < MIGRATE_PCPTYPES;
-}
-
 constexpr int POISON_NONE = 0x100;  // free_reserved_area(): no poison
 
 }  // namespace
 
 PageAlloc::PageAlloc(Mm& mm)
     : mm_(mm),
+      pcp_v61_(mm.profile.pcp == PcpModel::v6_1),
+      thp_(mm.profile.thp),
+      init_on_alloc_(mm.profile.init_on_alloc),
+      init_on_free_(mm.profile.init_on_free),
+      costly_order_(mm.profile.page_alloc_costly_order),
       max_order_(mm.profile.max_order),
       pageblock_order_(mm.profile.pageblock_order),
       nr_pcp_lists_(mm.profile.pcp == PcpModel::v6_1
@@ -57,45 +52,6 @@ page_list PageAlloc::new_list() {
   return id;
 }
 
-void PageAlloc::list_add(page_list head, pfn_t pfn) {
-  const std::uint32_t id = mm_.sparse.pfn_to_link(pfn);
-  list_head& h = L(head);
-  const std::uint32_t next = h.next;
-  list_head& n = L(id);
-  n.next = next;
-  n.prev = head;
-  L(next).prev = id;
-  h.next = id;
-}
-
-void PageAlloc::list_add_tail(page_list head, pfn_t pfn) {
-  const std::uint32_t id = mm_.sparse.pfn_to_link(pfn);
-  list_head& h = L(head);
-  const std::uint32_t prev = h.prev;
-  list_head& n = L(id);
-  n.prev = prev;
-  n.next = head;
-  L(prev).next = id;
-  h.prev = id;
-}
-
-void PageAlloc::list_del(pfn_t pfn) {
-  list_head& n = L(mm_.sparse.pfn_to_link(pfn));
-  L(n.prev).next = n.next;
-  L(n.next).prev = n.prev;
-  n.next = n.prev = LIST_NIL;
-}
-
-pfn_t PageAlloc::list_first_entry(page_list head) const {
-  const std::uint32_t id = L(head).next;
-  return id == head ? NO_PAGE : mm_.sparse.link_to_pfn(id);
-}
-
-pfn_t PageAlloc::list_last_entry(page_list head) const {
-  const std::uint32_t id = L(head).prev;
-  return id == head ? NO_PAGE : mm_.sparse.link_to_pfn(id);
-}
-
 std::uint64_t PageAlloc::list_length(page_list head, std::uint64_t limit) const {
   std::uint64_t n = 0;
   for (std::uint32_t id = L(head).next; id != head && n <= limit; id = L(id).next) {
@@ -108,45 +64,9 @@ std::uint64_t PageAlloc::list_length(page_list head, std::uint64_t limit) const 
   return n;
 }
 
-void PageAlloc::add_to_free_list(pfn_t pfn, zone& z, unsigned order, int mt, bool tail) {
-  free_area& area = z.free_area_[order];
-  if (tail)
-    list_add_tail(area.free_list[static_cast<std::size_t>(mt)], pfn);
-  else
-    list_add(area.free_list[static_cast<std::size_t>(mt)], pfn);
-  area.nr_free++;
-  area.nr_free_mt[static_cast<std::size_t>(mt)]++;
-  pg(pfn).index = static_cast<std::uint32_t>(mt);
-}
-
-void PageAlloc::move_to_free_list(pfn_t pfn, zone& z, unsigned order, int mt) {
-  free_area& area = z.free_area_[order];
-  page& p = pg(pfn);
-  list_del(pfn);
-  list_add_tail(area.free_list[static_cast<std::size_t>(mt)], pfn);
-  area.nr_free_mt[p.index]--;
-  area.nr_free_mt[static_cast<std::size_t>(mt)]++;
-  p.index = static_cast<std::uint32_t>(mt);
-}
-
-void PageAlloc::del_page_from_free_list(pfn_t pfn, zone& z, unsigned order) {
-  free_area& area = z.free_area_[order];
-  list_del(pfn);
-  page& p = pg(pfn);
-  p.clear_type(PG_buddy);
-  p.private_ = 0;
-  area.nr_free--;
-  area.nr_free_mt[p.index]--;
-}
-
-void PageAlloc::__mod_zone_freepage_state(zone& z, long nr_pages, int migratetype) {
-  z.vm_stat[NR_FREE_PAGES] += nr_pages;
-  if (is_migrate_cma(migratetype)) z.vm_stat[NR_FREE_CMA_PAGES] += nr_pages;
-}
-
 // __find_buddy_pfn() + page_is_buddy(): the buddy at `order`, if it is free
 // at that order in the same zone.
-pfn_t PageAlloc::find_buddy_page_pfn(pfn_t pfn, unsigned order) const {
+MMFUZZ_HOT pfn_t PageAlloc::find_buddy_page_pfn(pfn_t pfn, unsigned order) const {
   const pfn_t buddy_pfn = pfn ^ (pfn_t{1} << order);
   if (!mm_.sparse.pfn_valid(buddy_pfn)) return NO_PAGE;
   const page& p = pg(pfn);
@@ -158,66 +78,10 @@ pfn_t PageAlloc::find_buddy_page_pfn(pfn_t pfn, unsigned order) const {
 
 // ---------------------------------------------------------------- helpers
 
-bool PageAlloc::pcp_allowed_order(unsigned order) const {
-  if (mm_.profile.pcp == PcpModel::v5_10) return order == 0;
-  if (order <= mm_.profile.page_alloc_costly_order) return true;
-  return mm_.profile.thp && order == pageblock_order_;
-}
-
-unsigned PageAlloc::order_to_pindex(int migratetype, unsigned order) const {
-  if (mm_.profile.pcp == PcpModel::v5_10) return static_cast<unsigned>(migratetype);
-  if (order > mm_.profile.page_alloc_costly_order)
-    return MIGRATE_PCPTYPES * (mm_.profile.page_alloc_costly_order + 1);
-  return MIGRATE_PCPTYPES * order + static_cast<unsigned>(migratetype);
-}
-
 unsigned PageAlloc::pindex_to_order(unsigned pindex) const {
   if (mm_.profile.pcp == PcpModel::v5_10) return 0;
   const unsigned low = MIGRATE_PCPTYPES * (mm_.profile.page_alloc_costly_order + 1);
   return pindex >= low ? pageblock_order_ : pindex / MIGRATE_PCPTYPES;
-}
-
-zone& PageAlloc::page_zone(pfn_t pfn) {
-  const page& p = pg(pfn);
-  return node_data[p.nid].node_zones[p.zone];
-}
-
-const zone& PageAlloc::page_zone(pfn_t pfn) const {
-  const page& p = pg(pfn);
-  return node_data[p.nid].node_zones[p.zone];
-}
-
-int PageAlloc::get_pageblock_migratetype(pfn_t pfn) const {
-  return pageblock_flags_[(pfn - mm_.sparse.base_pfn()) >> pageblock_order_];
-}
-
-void PageAlloc::set_pageblock_migratetype(pfn_t pfn, int mt) {
-  pageblock_flags_[(pfn - mm_.sparse.base_pfn()) >> pageblock_order_] =
-      static_cast<std::uint8_t>(mt);
-}
-
-const page_owner& PageAlloc::owner(pfn_t pfn) const {
-  return page_owner_[pfn - mm_.sparse.base_pfn()];
-}
-page_owner& PageAlloc::owner_mut(pfn_t pfn) {
-  return page_owner_[pfn - mm_.sparse.base_pfn()];
-}
-
-page& PageAlloc::pg(pfn_t pfn) {
-  return mm_.sparse.pfn_to_page(pfn);
-}
-const list_head& PageAlloc::page_lru(std::uint32_t id) const {
-  return mm_.sparse.link_to_page(id).lru;
-}
-list_head& PageAlloc::page_lru_mut(std::uint32_t id) {
-  return mm_.sparse.link_to_page(id).lru;
-}
-const page& PageAlloc::pg(pfn_t pfn) const {
-  return mm_.sparse.pfn_to_page(pfn);
-}
-
-int PageAlloc::numa_node_id() const {
-  return mm_.cpu_to_node(mm_.cpu());
 }
 
 // Is pfn inside a free buddy block (is_free_buddy_page())?
@@ -279,8 +143,12 @@ unsigned PageAlloc::alloc_flags_nofragment(const zone* z, gfp_t gfp) const {
 
 pfn_t PageAlloc::__alloc_pages(gfp_t gfp, unsigned order, int preferred_nid) {
   if (order >= max_order_) {
-    report_misuse(MisuseKind::page_bad_order, NO_PAGE, order, "alloc_pages",
-                  "order " + std::to_string(order) + " >= MAX_ORDER " + std::to_string(max_order_));
+    // WARN_ON_ONCE_GFP(): callers that pass __GFP_NOWARN expect the failure.
+    if (!(gfp & __GFP_NOWARN))
+      report_misuse(
+          MisuseKind::page_bad_order, NO_PAGE, order, "alloc_pages",
+          "order " + std::to_string(order) + " >= MAX_ORDER " + std::to_string(max_order_));
+    ++nr_alloc_failures;
     return NO_PAGE;
   }
   if (!gfp_zone_valid(gfp)) {
@@ -315,8 +183,8 @@ pfn_t PageAlloc::__alloc_pages(gfp_t gfp, unsigned order, int preferred_nid) {
   return pfn;
 }
 
-long PageAlloc::__zone_watermark_unusable_free(const zone& z, unsigned order,
-                                               unsigned alloc_flags) const {
+MMFUZZ_HOT long PageAlloc::__zone_watermark_unusable_free(const zone& z, unsigned order,
+                                                          unsigned alloc_flags) const {
   const bool alloc_harder = alloc_flags & (ALLOC_HARDER | ALLOC_OOM);
   long unusable_free = (1L << order) - 1;
   if (!alloc_harder) unusable_free += static_cast<long>(z.nr_reserved_highatomic);
@@ -350,8 +218,9 @@ bool PageAlloc::__zone_watermark_ok(const zone& z, unsigned order, std::uint64_t
   return false;
 }
 
-bool PageAlloc::zone_watermark_fast(const zone& z, unsigned order, std::uint64_t mark,
-                                    int highest_zoneidx, unsigned alloc_flags, gfp_t gfp) const {
+MMFUZZ_HOT bool PageAlloc::zone_watermark_fast(const zone& z, unsigned order, std::uint64_t mark,
+                                               int highest_zoneidx, unsigned alloc_flags,
+                                               gfp_t gfp) const {
   const long free_pages = z.zone_page_state(NR_FREE_PAGES);
   if (!order) {
     long usable_free = free_pages;
@@ -480,8 +349,8 @@ void PageAlloc::warn_alloc(gfp_t gfp, unsigned order, int nid, bool nofail) {
   mm_.notify([&](MmObserver& o) { o.page_alloc_failure(f); });
 }
 
-pfn_t PageAlloc::rmqueue(zone& preferred, zone& z, unsigned order, gfp_t /*gfp*/,
-                         unsigned alloc_flags, int migratetype) {
+MMFUZZ_HOT pfn_t PageAlloc::rmqueue(zone& preferred, zone& z, unsigned order, gfp_t /*gfp*/,
+                                    unsigned alloc_flags, int migratetype) {
   pfn_t pfn = NO_PAGE;
   if (pcp_allowed_order(order) && ((alloc_flags & ALLOC_CMA) || migratetype != MIGRATE_MOVABLE))
     pfn = rmqueue_pcplist(preferred, z, order, alloc_flags, migratetype);
@@ -493,8 +362,8 @@ pfn_t PageAlloc::rmqueue(zone& preferred, zone& z, unsigned order, gfp_t /*gfp*/
   return pfn;
 }
 
-pfn_t PageAlloc::rmqueue_pcplist(zone& preferred, zone& z, unsigned order, unsigned alloc_flags,
-                                 int migratetype) {
+MMFUZZ_HOT pfn_t PageAlloc::rmqueue_pcplist(zone& preferred, zone& z, unsigned order,
+                                            unsigned alloc_flags, int migratetype) {
   per_cpu_pages& pcp = z.per_cpu_pageset[static_cast<std::size_t>(mm_.cpu())];
   pcp.free_factor >>= 1;
   const page_list list = pcp.lists[order_to_pindex(migratetype, order)];
@@ -756,7 +625,7 @@ bool PageAlloc::unreserve_highatomic_pageblock(const alloc_context& ac, bool for
   return false;
 }
 
-void PageAlloc::zone_statistics(zone& preferred, zone& z) {
+MMFUZZ_HOT void PageAlloc::zone_statistics(zone& preferred, zone& z) {
   const int local_stat = z.node == numa_node_id() ? NUMA_LOCAL : NUMA_OTHER;
   if (z.node == preferred.node) {
     z.vm_numa_event[NUMA_HIT]++;
@@ -767,12 +636,11 @@ void PageAlloc::zone_statistics(zone& preferred, zone& z) {
   z.vm_numa_event[static_cast<std::size_t>(local_stat)]++;
 }
 
-void PageAlloc::prep_new_page(pfn_t pfn, unsigned order, gfp_t gfp) {
+MMFUZZ_HOT void PageAlloc::prep_new_page(pfn_t pfn, unsigned order, gfp_t gfp) {
   page& p = pg(pfn);
   p.private_ = 0;
   p._refcount = 1;  // set_page_refcounted
-  if (mm_.profile.init_on_alloc || (gfp & __GFP_ZERO))
-    mm_.ram.zero_pages(pfn, std::uint64_t{1} << order);
+  if (init_on_alloc_ || (gfp & __GFP_ZERO)) mm_.ram.zero_pages(pfn, std::uint64_t{1} << order);
   page_owner& o = owner_mut(pfn);
   o.state = PAGE_OWNER_ALLOCATED;
   o.order = static_cast<std::uint8_t>(order);
@@ -830,13 +698,14 @@ void PageAlloc::free_pages_exact(vaddr_t addr, std::uint64_t size) {
 
 // What bad_page(), VM_BUG_ON_PAGE() and page_owner would catch, before any
 // state changes. Returns false (and reports) for a misuse.
-bool PageAlloc::check_free(pfn_t pfn, unsigned order, const char* api) {
+MMFUZZ_HOT bool PageAlloc::check_free(pfn_t pfn, unsigned order, const char* api, vaddr_t addr) {
   if (!mm_.sparse.pfn_valid(pfn)) {
-    report_misuse(MisuseKind::page_bad_pfn, pfn, order, api, "pfn is not a page of this machine");
+    report_misuse(MisuseKind::page_bad_pfn, pfn, order, api, "pfn is not a page of this machine",
+                  addr);
     return false;
   }
   if (order >= max_order_) {
-    report_misuse(MisuseKind::page_bad_order, pfn, order, api, "order >= MAX_ORDER");
+    report_misuse(MisuseKind::page_bad_order, pfn, order, api, "order >= MAX_ORDER", addr);
     return false;
   }
   const page& p = pg(pfn);
@@ -846,34 +715,34 @@ bool PageAlloc::check_free(pfn_t pfn, unsigned order, const char* api) {
     if (o.order != order) {
       std::snprintf(buf, sizeof buf, "freeing order %u of a block allocated at order %u", order,
                     o.order);
-      report_misuse(MisuseKind::page_wrong_order, pfn, order, api, buf);
+      report_misuse(MisuseKind::page_wrong_order, pfn, order, api, buf, addr);
       return false;
     }
     if (p._refcount <= 0) {
       report_misuse(MisuseKind::page_refcount_underflow, pfn, order, api,
-                    "nonzero _refcount expected");
+                    "nonzero _refcount expected", addr);
       return false;
     }
     if (p._refcount == 1 && (p.flags & PAGE_FLAGS_CHECK_AT_FREE)) {
       report_misuse(MisuseKind::page_bad_state, pfn, order, api,
-                    "PAGE_FLAGS_CHECK_AT_FREE flag(s) set");
+                    "PAGE_FLAGS_CHECK_AT_FREE flag(s) set", addr);
       return false;
     }
     return true;
   }
   if (PageReserved(p)) {
     report_misuse(MisuseKind::page_free_reserved, pfn, order, api,
-                  "freeing a PG_reserved page (memblock reservation or kernel image)");
+                  "freeing a PG_reserved page (memblock reservation or kernel image)", addr);
     return false;
   }
   if (PageBuddy(p) || is_free_buddy_page(pfn)) {
     report_misuse(MisuseKind::page_double_free, pfn, order, api,
-                  "page is already free in the buddy allocator");
+                  "page is already free in the buddy allocator", addr);
     return false;
   }
   if (owning_block(pfn, PAGE_OWNER_PCP) != NO_PAGE) {
     report_misuse(MisuseKind::page_double_free, pfn, order, api,
-                  "page is already free on a per-cpu list");
+                  "page is already free on a per-cpu list", addr);
     return false;
   }
   const pfn_t head = PageTail(p) ? (p.compound_head >> 1) : owning_block(pfn, PAGE_OWNER_ALLOCATED);
@@ -882,15 +751,20 @@ bool PageAlloc::check_free(pfn_t pfn, unsigned order, const char* api) {
                   "pfn 0x%llx is inside the order-%u allocation at pfn 0x%llx, not its head",
                   static_cast<unsigned long long>(pfn), owner(head).order,
                   static_cast<unsigned long long>(head));
-    report_misuse(MisuseKind::page_free_tail, pfn, order, api, buf);
+    report_misuse(MisuseKind::page_free_tail, pfn, order, api, buf, addr);
     return false;
   }
-  report_misuse(MisuseKind::page_bad_state, pfn, order, api, "page is neither allocated nor free");
+  report_misuse(MisuseKind::page_bad_state, pfn, order, api, "page is neither allocated nor free",
+                addr);
   return false;
 }
 
 void PageAlloc::__free_pages(pfn_t pfn, unsigned order) {
-  if (!check_free(pfn, order, "__free_pages")) return;
+  free_pages_common(pfn, order, "__free_pages", 0);
+}
+
+void PageAlloc::free_pages_common(pfn_t pfn, unsigned order, const char* api, vaddr_t addr) {
+  if (!check_free(pfn, order, api, addr)) return;
   page& p = pg(pfn);
   if (--p._refcount == 0) {
     free_the_page(pfn, order);
@@ -913,7 +787,7 @@ void PageAlloc::free_pages(vaddr_t addr, unsigned order) {
                   "not a linear-map address of RAM", addr);
     return;
   }
-  __free_pages(mm_.virt_to_pfn(addr), order);
+  free_pages_common(mm_.virt_to_pfn(addr), order, "free_pages", addr);
 }
 
 void PageAlloc::split_page(pfn_t pfn, unsigned order) {
@@ -981,12 +855,12 @@ void PageAlloc::put_page(pfn_t pfn) {
                         " block would free only its first page");
       return;
     }
-    if (!check_free(pfn, order, "put_page")) return;
+    if (!check_free(pfn, order, "put_page", 0)) return;
   }
   if (--p._refcount == 0) free_the_page(pfn, order);
 }
 
-bool PageAlloc::free_pages_prepare(pfn_t pfn, unsigned order) {
+MMFUZZ_HOT bool PageAlloc::free_pages_prepare(pfn_t pfn, unsigned order) {
   if (mm_.observed()) mm_.notify([&](MmObserver& o) { o.mm_page_free(pfn, order); });
   page& head = pg(pfn);
   if (order && PageHead(head)) {
@@ -998,19 +872,19 @@ bool PageAlloc::free_pages_prepare(pfn_t pfn, unsigned order) {
   page_owner& o = owner_mut(pfn);
   o.state = PAGE_OWNER_NONE;
   o.free_seq = mm_.op_seq;
-  if (mm_.profile.init_on_free) mm_.ram.zero_pages(pfn, std::uint64_t{1} << order);
+  if (init_on_free_) mm_.ram.zero_pages(pfn, std::uint64_t{1} << order);
   pgfree += std::uint64_t{1} << order;
   return true;
 }
 
-void PageAlloc::free_the_page(pfn_t pfn, unsigned order) {
+MMFUZZ_HOT void PageAlloc::free_the_page(pfn_t pfn, unsigned order) {
   if (pcp_allowed_order(order))
     free_unref_page(pfn, order);
   else
     __free_pages_ok(pfn, order, false);
 }
 
-void PageAlloc::free_unref_page(pfn_t pfn, unsigned order) {
+MMFUZZ_HOT void PageAlloc::free_unref_page(pfn_t pfn, unsigned order) {
   if (!free_pages_prepare(pfn, order)) return;
   int migratetype = get_pageblock_migratetype(pfn);
   pg(pfn).index = static_cast<std::uint32_t>(migratetype);  // set_pcppage_migratetype
@@ -1026,7 +900,7 @@ void PageAlloc::free_unref_page(pfn_t pfn, unsigned order) {
                          migratetype, order);
 }
 
-int PageAlloc::nr_pcp_high(const per_cpu_pages& pcp, bool free_high) const {
+MMFUZZ_HOT int PageAlloc::nr_pcp_high(const per_cpu_pages& pcp, bool free_high) const {
   if (!pcp.high || free_high) return 0;
   return pcp.high;  // ZONE_RECLAIM_ACTIVE is never set: the model has no reclaim
 }
@@ -1041,8 +915,8 @@ int PageAlloc::nr_pcp_free(per_cpu_pages& pcp, int high, int batch, bool free_hi
   return std::clamp(batch, min_nr_free, std::max(min_nr_free, max_nr_free));
 }
 
-void PageAlloc::free_unref_page_commit(zone& z, per_cpu_pages& pcp, pfn_t pfn, int migratetype,
-                                       unsigned order) {
+MMFUZZ_HOT void PageAlloc::free_unref_page_commit(zone& z, per_cpu_pages& pcp, pfn_t pfn,
+                                                  int migratetype, unsigned order) {
   const unsigned pindex = order_to_pindex(migratetype, order);
   list_add(pcp.lists[pindex], pfn);
   page_owner& o = owner_mut(pfn);
@@ -1262,6 +1136,8 @@ void PageAlloc::free_area_init(const std::vector<pfn_t>& max_zone_pfn) {
   const unsigned shift = p.page_shift;
   Sparse& sp = mm_.sparse;
   const std::uint64_t span = sp.end_pfn() - sp.base_pfn();
+  memmap_ = &sp.pfn_to_page(sp.base_pfn());
+  memmap_base_ = sp.base_pfn();
   pageblock_flags_.assign((span >> pageblock_order_) + 1, MIGRATE_MOVABLE);
   page_owner_.assign(span, page_owner{});
 
@@ -1434,12 +1310,9 @@ std::uint64_t PageAlloc::nr_free_buffer_pages() const {
 }
 
 int PageAlloc::zone_batchsize(const zone& z) const {
-  std::uint64_t batch;
-  if (mm_.profile.pcp == PcpModel::v6_1)
-    batch = std::min<std::uint64_t>(z.managed_pages >> 10, SZ_1M / mm_.profile.page_size());
-  else
-    batch =
-        std::min<std::uint64_t>(z.managed_pages / 1024, (512 * SZ_1K) / mm_.profile.page_size());
+  // About a thousandth of the zone, at most 1 MiB (5.10 and 6.1 alike).
+  std::uint64_t batch =
+      std::min<std::uint64_t>(z.managed_pages >> 10, SZ_1M / mm_.profile.page_size());
   batch /= 4;
   if (batch < 1) batch = 1;
   return static_cast<int>(rounddown_pow_of_two(batch + batch / 2)) - 1;

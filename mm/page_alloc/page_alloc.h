@@ -170,7 +170,8 @@ class PageAlloc {
   void warn_alloc(gfp_t gfp, unsigned order, int nid, bool nofail);
 
   // freeing
-  bool check_free(pfn_t pfn, unsigned order, const char* api);
+  bool check_free(pfn_t pfn, unsigned order, const char* api, vaddr_t addr);
+  void free_pages_common(pfn_t pfn, unsigned order, const char* api, vaddr_t addr);
   bool free_pages_prepare(pfn_t pfn, unsigned order);
   void free_the_page(pfn_t pfn, unsigned order);
   void free_unref_page(pfn_t pfn, unsigned order);
@@ -219,6 +220,15 @@ class PageAlloc {
   page_owner& owner_mut(pfn_t pfn);
 
   Mm& mm_;
+  // Copies of hot profile fields and of the memmap geometry: the fast paths
+  // read these instead of chasing mm_.profile / mm_.sparse.
+  page* memmap_ = nullptr;  // struct page of memmap_base_
+  pfn_t memmap_base_ = 0;
+  bool pcp_v61_;
+  bool thp_;
+  bool init_on_alloc_;
+  bool init_on_free_;
+  unsigned costly_order_;
   unsigned max_order_;
   unsigned pageblock_order_;
   unsigned nr_pcp_lists_;

@@ -38,11 +38,13 @@ void PhysRam::mark_dirty(phys_addr_t pa, std::uint64_t len) {
 
 void PhysRam::read(phys_addr_t pa, std::span<std::uint8_t> out) const {
   assert(contains(pa, out.size()));
+  if (out.empty()) return;  // an empty span may carry a null data()
   std::memcpy(out.data(), mem_ + (pa - base_), out.size());
 }
 
 void PhysRam::write(phys_addr_t pa, std::span<const std::uint8_t> in) {
   assert(contains(pa, in.size()));
+  if (in.empty()) return;
   std::memcpy(mem_ + (pa - base_), in.data(), in.size());
   mark_dirty(pa, in.size());
 }
@@ -58,7 +60,7 @@ std::uint8_t PhysRam::byte(phys_addr_t pa) const {
   return mem_[pa - base_];
 }
 
-void PhysRam::zero_pages(pfn_t pfn, std::uint64_t nr) {
+void PhysRam::zero_pages_slow(pfn_t pfn, std::uint64_t nr) {
   const std::uint64_t first = ((pfn << page_shift_) - base_) >> page_shift_;
   for (std::uint64_t i = first; i < first + nr; ++i) {
     std::uint64_t& word = dirty_[i >> 6];

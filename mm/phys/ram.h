@@ -35,7 +35,11 @@ class PhysRam {
   void fill(phys_addr_t pa, std::uint64_t len, std::uint8_t byte);
   std::uint8_t byte(phys_addr_t pa) const;
   // Zeroes whole pages; pages never written since their last zeroing cost nothing.
-  void zero_pages(pfn_t pfn, std::uint64_t nr);
+  void zero_pages(pfn_t pfn, std::uint64_t nr) {
+    const std::uint64_t i = pfn - (base_ >> page_shift_);
+    if (nr == 1 && !((dirty_[i >> 6] >> (i & 63)) & 1)) return;  // the common case
+    zero_pages_slow(pfn, nr);
+  }
   // Read-only view of a page's bytes.
   std::span<const std::uint8_t> page_bytes(pfn_t pfn) const;
 
@@ -44,6 +48,7 @@ class PhysRam {
 
  private:
   void mark_dirty(phys_addr_t pa, std::uint64_t len);
+  void zero_pages_slow(pfn_t pfn, std::uint64_t nr);
 
   std::uint8_t* mem_ = nullptr;
   phys_addr_t base_ = 0;

@@ -21,6 +21,7 @@ void Sparse::init(const KernelProfile& p) {
   section_size_bits_ = p.section_size_bits;
   section_bits_ = p.max_physmem_bits - p.section_size_bits;
   sections_per_root_ = p.page_size() / kKernelMemSectionSize;
+  root_shift_ = fls64(sections_per_root_) - 1;
   const std::uint64_t nr_roots = (nr_mem_sections() + sections_per_root_ - 1) / sections_per_root_;
   roots_.clear();
   roots_.resize(nr_roots);
@@ -29,15 +30,15 @@ void Sparse::init(const KernelProfile& p) {
 }
 
 const mem_section* Sparse::__nr_to_section(std::uint64_t nr) const {
-  const std::uint64_t root = nr / sections_per_root_;
+  const std::uint64_t root = nr >> root_shift_;
   if (root >= roots_.size() || !roots_[root]) return nullptr;
-  return &roots_[root][nr % sections_per_root_];
+  return &roots_[root][nr & (sections_per_root_ - 1)];
 }
 
 mem_section* Sparse::nr_to_section_alloc(std::uint64_t nr) {
-  const std::uint64_t root = nr / sections_per_root_;
+  const std::uint64_t root = nr >> root_shift_;
   if (!roots_[root]) roots_[root] = std::make_unique<mem_section[]>(sections_per_root_);
-  return &roots_[root][nr % sections_per_root_];
+  return &roots_[root][nr & (sections_per_root_ - 1)];
 }
 
 void Sparse::memory_present(int nid, phys_addr_t start, phys_addr_t end) {
@@ -74,7 +75,9 @@ std::uint64_t Sparse::sparse_init() {
   if (mem == MAP_FAILED) throw ConfigError("cannot reserve host memory for the memmap");
   vmemmap_ = static_cast<page*>(mem);
   const std::uint64_t per = std::uint64_t{1} << pfn_section_shift_;
+  has_mem_map_.assign((end_pfn_ - base_pfn_) >> pfn_section_shift_, 0);
   for (auto nr : present) {
+    has_mem_map_[nr - (base_pfn_ >> pfn_section_shift_)] = 1;
     mem_section* ms = nr_to_section_alloc(nr);
     ms->section_mem_map |= SECTION_HAS_MEM_MAP | SECTION_IS_ONLINE | SECTION_IS_EARLY;
     page* first = vmemmap_ + ((nr << pfn_section_shift_) - base_pfn_);

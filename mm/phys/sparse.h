@@ -51,8 +51,11 @@ class Sparse {
     const auto* ms = __nr_to_section(nr);
     return ms && (ms->section_mem_map & SECTION_HAS_MEM_MAP);
   }
+  // Hot: one subtraction, one compare, one load. has_mem_map_ mirrors
+  // SECTION_HAS_MEM_MAP of the sections between base_pfn and end_pfn.
   bool pfn_valid(pfn_t pfn) const {
-    return pfn >= base_pfn_ && pfn < end_pfn_ && valid_section(pfn >> pfn_section_shift_);
+    const pfn_t off = pfn - base_pfn_;  // wraps for pfn < base_pfn
+    return off < end_pfn_ - base_pfn_ && has_mem_map_[off >> pfn_section_shift_];
   }
 
   // Callers check pfn_valid() first.
@@ -78,6 +81,8 @@ class Sparse {
   unsigned section_size_bits_ = 0;
   unsigned section_bits_ = 0;
   std::uint64_t sections_per_root_ = 0;
+  unsigned root_shift_ = 0;  // log2(sections_per_root_)
+  std::vector<std::uint8_t> has_mem_map_;
   std::vector<std::unique_ptr<mem_section[]>> roots_;
   std::uint64_t nr_present_ = 0;
   std::uint64_t struct_page_size_ = 64;
