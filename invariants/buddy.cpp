@@ -77,10 +77,45 @@ static bool missed_merge(const mm::Mm& m, std::uint64_t pfn, unsigned order,
   return true;
 }
 
+// Claims the pages of a free or pcp block in state_, reporting pages that
+// something else already claimed and pages with a reference.
+void BuddyChecker::mark_block(const mm::Mm& m, Reporter& r, std::uint64_t pfn, unsigned order,
+                              std::uint8_t state) {
+  const char* what = state == S_PCP ? "pcp" : "free";
+  const std::uint64_t nr = std::uint64_t{1} << order;
+  bool overlapped = false, refbad = false;
+  for (std::uint64_t i = 0; i < nr; ++i) {
+    auto& s = state_[pfn + i - base_];
+    if (s != S_NONE && !overlapped) {
+      overlapped = true;
+      bug(m, r, kOverlap, pfn,
+          fmt::format("{} block pfn {:#x} order {} overlaps {} at pfn {:#x}", what, pfn, order,
+                      state_name(s), pfn + i));
+    }
+    if (state != S_FREE_HEAD)
+      s = state;
+    else if (i == 0 || s != S_FREE_HEAD)  // keep the mark of a nested head
+      s = i == 0 ? S_FREE_HEAD : S_FREE;
+    const mm::page& p = m.pfn_to_page(pfn + i);
+    if (p._refcount != 0 && !refbad) {
+      refbad = true;
+      bug(m, r, kRefcount, pfn + i,
+          fmt::format("{} page pfn {:#x} has refcount {}", what, pfn + i, p._refcount));
+    }
+    if (state == S_FREE_HEAD && i && mm::PageBuddy(p) && !overlapped) {
+      overlapped = true;
+      bug(m, r, kOverlap, pfn + i,
+          fmt::format("free block pfn {:#x} order {} contains another free block head at pfn {:#x}",
+                      pfn, order, pfn + i));
+    }
+  }
+}
+
 void BuddyChecker::full(const mm::Mm& m, Reporter& r) {
   const auto& pa = m.page_alloc;
   const auto& sp = m.sparse;
   const std::uint64_t base = sp.base_pfn();
+  base_ = base;
   state_.assign(sp.end_pfn() - base, S_NONE);
   auto st = [&](std::uint64_t pfn) -> std::uint8_t& { return state_[pfn - base]; };
   const unsigned max_order = pa.max_order();
@@ -148,30 +183,7 @@ void BuddyChecker::full(const mm::Mm& m, Reporter& r) {
               bug(m, r, kMetadata, pfn,
                   fmt::format("free block pfn {:#x} on the {} list lies in a {} pageblock", pfn,
                               mm::migratetype_name(mt), mm::migratetype_name(pb_mt)));
-            bool overlapped = false, refbad = false;
-            for (std::uint64_t i = 0; i < nr; ++i) {
-              auto& s = st(pfn + i);
-              if (s != S_NONE && !overlapped) {
-                overlapped = true;
-                bug(m, r, kOverlap, pfn,
-                    fmt::format("free block pfn {:#x} order {} overlaps {} at pfn {:#x}", pfn,
-                                order, state_name(s), pfn + i));
-              }
-              if (i == 0 || s != S_FREE_HEAD) s = i == 0 ? S_FREE_HEAD : S_FREE;
-              if (m.pfn_to_page(pfn + i)._refcount != 0 && !refbad) {
-                refbad = true;
-                bug(m, r, kRefcount, pfn + i,
-                    fmt::format("free page pfn {:#x} has refcount {}", pfn + i,
-                                m.pfn_to_page(pfn + i)._refcount));
-              }
-              if (i && mm::PageBuddy(m.pfn_to_page(pfn + i)) && !overlapped) {
-                overlapped = true;
-                bug(m, r, kOverlap, pfn + i,
-                    fmt::format("free block pfn {:#x} order {} contains another free block "
-                                "head at pfn {:#x}",
-                                pfn, order, pfn + i));
-              }
-            }
+            mark_block(m, r, pfn, order, S_FREE_HEAD);
             heads.push_back(pfn);
             if (mt != mm::MIGRATE_ISOLATE) free_pages += static_cast<long>(nr);
             if (mt == mm::MIGRATE_CMA) cma_pages += static_cast<long>(nr);
@@ -232,23 +244,7 @@ void BuddyChecker::full(const mm::Mm& m, Reporter& r) {
                               zone_label(z)));
               continue;
             }
-            bool overlapped = false, refbad = false;
-            for (std::uint64_t i = 0; i < nr; ++i) {
-              auto& s = st(pfn + i);
-              if (s != S_NONE && !overlapped) {
-                overlapped = true;
-                bug(m, r, kOverlap, pfn,
-                    fmt::format("pcp block pfn {:#x} order {} overlaps {} at pfn {:#x}", pfn, order,
-                                state_name(s), pfn + i));
-              }
-              s = S_PCP;
-              if (m.pfn_to_page(pfn + i)._refcount != 0 && !refbad) {
-                refbad = true;
-                bug(m, r, kRefcount, pfn + i,
-                    fmt::format("pcp page pfn {:#x} has refcount {}", pfn + i,
-                                m.pfn_to_page(pfn + i)._refcount));
-              }
-            }
+            mark_block(m, r, pfn, order, S_PCP);
             held += static_cast<long>(nr);
           }
         }

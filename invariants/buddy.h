@@ -21,7 +21,10 @@ class BuddyChecker : public Checker {
   enum : std::uint8_t { S_NONE, S_FREE, S_FREE_HEAD, S_PCP, S_ALLOC, S_RESERVED };
   void check_block_at(const mm::Mm& mm, std::uint64_t pfn, Reporter& r);
   void check_zone_counters(const mm::Mm& mm, int nid, int zid, Reporter& r);
+  void mark_block(const mm::Mm& mm, Reporter& r, std::uint64_t pfn, unsigned order,
+                  std::uint8_t state);
   std::vector<std::uint8_t> state_;  // per pfn of the memmap, reused between sweeps
+  std::uint64_t base_ = 0;           // pfn of state_[0]
 };
 
 }  // namespace mmfuzz::inv
