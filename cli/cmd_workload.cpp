@@ -45,8 +45,8 @@ struct Live {
 };
 
 struct Stats {
-  std::uint64_t allocs = 0, alloc_failures = 0, frees = 0, splits = 0, exacts = 0, refs = 0,
-                cpu_switches = 0, drains = 0, ticks = 0, peak_live_pages = 0;
+  std::uint64_t allocs = 0, alloc_failures = 0, capped = 0, frees = 0, splits = 0, exacts = 0,
+                refs = 0, cpu_switches = 0, drains = 0, ticks = 0, peak_live_pages = 0;
 };
 
 int run_workload(const WorkloadOptions& o) {
@@ -99,11 +99,13 @@ int run_workload(const WorkloadOptions& o) {
       }
       name = "alloc_pages";
       engine.begin_op(static_cast<std::int64_t>(i), name);
-      const pfn_t p = live_pages + (std::uint64_t{1} << order) > cap_pages
-                          ? NO_PAGE
-                          : m.page_alloc.alloc_pages(gfp, order);
+      // Keep a quarter of RAM free so the workload exercises more than OOM.
+      const bool over_cap = live_pages + (std::uint64_t{1} << order) > cap_pages;
+      const pfn_t p = over_cap ? NO_PAGE : m.page_alloc.alloc_pages(gfp, order);
       ++st.allocs;
-      if (p == NO_PAGE) {
+      if (over_cap) {
+        ++st.capped;
+      } else if (p == NO_PAGE) {
         ++st.alloc_failures;
       } else {
         live.push_back({p, order, order && (gfp & __GFP_COMP)});
@@ -177,16 +179,24 @@ int run_workload(const WorkloadOptions& o) {
                 m.machine.name.c_str(), static_cast<unsigned long long>(m.machine.ram_size >> 20),
                 m.machine.nr_cpus, m.machine.nr_nodes, static_cast<unsigned long long>(o.seed));
     std::printf(
-        "  allocations %llu (%llu failed), frees %llu, splits %llu, exact %llu, get/put %llu, cpu "
-        "switches %llu, "
-        "drains %llu, ticks %llu, peak %llu pages live\n",
+        "  allocations %llu (%llu failed, %llu skipped at the live-set cap), frees %llu, splits "
+        "%llu,\n"
+        "  exact %llu, get/put %llu, cpu switches %llu, drains %llu, ticks %llu, peak %llu pages "
+        "live\n",
         static_cast<unsigned long long>(st.allocs),
         static_cast<unsigned long long>(st.alloc_failures),
-        static_cast<unsigned long long>(st.frees), static_cast<unsigned long long>(st.splits),
-        static_cast<unsigned long long>(st.exacts), static_cast<unsigned long long>(st.refs),
-        static_cast<unsigned long long>(st.cpu_switches),
+        static_cast<unsigned long long>(st.capped), static_cast<unsigned long long>(st.frees),
+        static_cast<unsigned long long>(st.splits), static_cast<unsigned long long>(st.exacts),
+        static_cast<unsigned long long>(st.refs), static_cast<unsigned long long>(st.cpu_switches),
         static_cast<unsigned long long>(st.drains), static_cast<unsigned long long>(st.ticks),
         static_cast<unsigned long long>(st.peak_live_pages));
+    const auto& pa = m.page_alloc;
+    std::printf("  page allocation failures: %llu, %llu of them warned\n",
+                static_cast<unsigned long long>(pa.nr_alloc_failures),
+                static_cast<unsigned long long>(pa.nr_alloc_warnings));
+    for (std::size_t i = 0; i < std::min<std::size_t>(pa.alloc_warnings.size(), 3); ++i)
+      std::printf("    op #%u: %s\n", pa.alloc_warnings[i].op_seq,
+                  format_alloc_failure(pa.alloc_warnings[i]).c_str());
     std::printf("  checks '%s': incremental after every op, %llu full sweeps\n", o.checks.c_str(),
                 static_cast<unsigned long long>(engine.nr_sweeps()));
     for (const auto& x : v) std::fputs(x.to_text().c_str(), stdout);

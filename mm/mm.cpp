@@ -54,6 +54,15 @@ const char* misuse_id(MisuseKind k) {
   return "?";
 }
 
+std::string format_alloc_failure(const AllocFailure& f) {
+  char buf[256];
+  std::snprintf(buf, sizeof buf,
+                "mmfuzz: page allocation failure: order:%u, mode:%#x(%s), nodemask=(null)%s",
+                f.order, f.gfp, format_gfp(f.gfp).c_str(),
+                f.nofail ? " [__GFP_NOFAIL: the kernel would retry forever]" : "");
+  return buf;
+}
+
 Mm::Mm(const MmConfig& cfg) : Mm(cfg, BootStep::free_initmem) {}
 
 Mm::Mm(const MmConfig& cfg, BootStep until)

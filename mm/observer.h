@@ -41,7 +41,11 @@ struct AllocFailure {
   gfp_t gfp = 0;
   int nid = NUMA_NO_NODE;
   bool nofail = false;  // __GFP_NOFAIL: the kernel would loop forever here
+  std::uint32_t op_seq = 0;
 };
+// warn_alloc()'s line: "mmfuzz: page allocation failure: order:10,
+// mode:0xcc0(GFP_KERNEL), nodemask=(null)".
+std::string format_alloc_failure(const AllocFailure& f);
 
 class MmObserver {
  public:

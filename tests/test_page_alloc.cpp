@@ -1481,3 +1481,28 @@ TEST_F(Linux510Test, PcpBatchAndHighAsLinux510ComputesThem) {
 
 }  // namespace
 }  // namespace mmfuzz::mm
+
+TEST(AllocFailureWarning, RecordedInTheKernelsFormatUnlessNowarn) {
+  using namespace mmfuzz::mm;
+  MmConfig cfg;
+  cfg.machine = small_machine();
+  Mm mm(cfg);
+  auto& pa = mm.page_alloc;
+  // 16 MiB cannot satisfy an order-10 (4 MiB) request after boot left the
+  // kernel image and memmap in the way at least once per retry.
+  std::vector<pfn_t> held;
+  for (pfn_t p; (p = pa.alloc_pages(GFP_KERNEL | __GFP_NOWARN, 10)) != NO_PAGE;) held.push_back(p);
+  EXPECT_EQ(pa.nr_alloc_warnings, 0u);
+  EXPECT_GE(pa.nr_alloc_failures, 1u);
+  mm.op_seq = 42;
+  EXPECT_EQ(pa.alloc_pages(GFP_KERNEL, 10), NO_PAGE);
+  ASSERT_EQ(pa.alloc_warnings.size(), 1u);
+  EXPECT_EQ(pa.nr_alloc_warnings, 1u);
+  EXPECT_EQ(pa.alloc_warnings[0].op_seq, 42u);
+  EXPECT_EQ(format_alloc_failure(pa.alloc_warnings[0]),
+            "mmfuzz: page allocation failure: order:10, mode:0xcc0(GFP_KERNEL), nodemask=(null)");
+  for (int i = 0; i < 40; ++i) pa.alloc_pages(GFP_ATOMIC, 10);
+  EXPECT_EQ(pa.alloc_warnings.size(), PageAlloc::kMaxRecordedWarnings);  // bounded
+  EXPECT_EQ(pa.nr_alloc_warnings, 41u);
+  for (pfn_t p : held) pa.__free_pages(p, 10);
+}

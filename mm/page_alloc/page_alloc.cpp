@@ -345,7 +345,9 @@ pfn_t PageAlloc::__alloc_pages_slowpath(gfp_t gfp, unsigned order, alloc_context
 void PageAlloc::warn_alloc(gfp_t gfp, unsigned order, int nid, bool nofail) {
   ++nr_alloc_failures;
   if ((gfp & __GFP_NOWARN) && !nofail) return;
-  AllocFailure f{order, gfp, nid, nofail};
+  ++nr_alloc_warnings;
+  AllocFailure f{order, gfp, nid, nofail, mm_.op_seq};
+  if (alloc_warnings.size() < kMaxRecordedWarnings) alloc_warnings.push_back(f);
   mm_.notify([&](MmObserver& o) { o.page_alloc_failure(f); });
 }
 

@@ -78,7 +78,11 @@ class PageAlloc {
   std::uint64_t totalram_pages = 0;
   std::uint64_t totalcma_pages = 0;
   cma_area cma;
-  std::uint64_t nr_alloc_failures = 0;
+  std::uint64_t nr_alloc_failures = 0;  // every failed allocation
+  std::uint64_t nr_alloc_warnings = 0;  // those that warned (no __GFP_NOWARN)
+  // The first warnings, as warn_alloc() would print them (bounded).
+  static constexpr std::size_t kMaxRecordedWarnings = 16;
+  std::vector<AllocFailure> alloc_warnings;
   std::uint64_t pgalloc = 0;  // vm events PGALLOC (all zones)
   std::uint64_t pgfree = 0;
 
