@@ -179,6 +179,10 @@ void validate_machine(const MachineConfig& m, const KernelProfile& p) {
   if (!is_aligned(m.ram_base, 2 * SZ_1M)) throw ConfigError("ram_base must be 2 MiB aligned");
   if (!is_aligned(m.ram_size, max_block))
     throw ConfigError("ram size must be a multiple of " + mib(max_block) + " (a MAX_ORDER block)");
+  // The model keeps a struct page and a page_owner record per page frame.
+  if (m.ram_size > kMaxModelRam)
+    throw ConfigError("RAM of " + mib(m.ram_size) + " is more than the model supports (" +
+                      mib(kMaxModelRam) + "): it keeps ~64 bytes of host memory per page");
   if (m.ram_size / m.nr_nodes < max_block)
     throw ConfigError("each of the " + std::to_string(m.nr_nodes) + " nodes needs at least " +
                       mib(max_block));

@@ -67,6 +67,8 @@ struct MachineConfig {
   phys_addr_t dtb_start() const;
 };
 
+inline constexpr std::uint64_t kMaxModelRam = 64 * SZ_1G;
+
 // The QEMU virt guest of ../shared/traces (1 GiB at 0x40000000, 2 CPUs).
 MachineConfig default_machine();
 
