@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds bench_page_alloc with the `default` preset, runs it (3 repetitions,
+# Builds bench_page_alloc with the `default` preset, runs it (5 repetitions of at least 0.5 s,
 # medians) and regenerates docs/performance.md from its JSON output.
 #
 #   bench/run.sh                               # the documented run
@@ -28,7 +28,7 @@ cmake --build --preset default --target bench_page_alloc || die "building bench_
 json="$(mktemp "${TMPDIR:-/tmp}/mmfuzz-bench.XXXXXX.json")"
 trap 'rm -f "$json"' EXIT
 
-bench_args=(--benchmark_repetitions=3 --benchmark_report_aggregates_only=true
+bench_args=(--benchmark_repetitions=5 --benchmark_min_time=0.5
   --benchmark_format=json "$@")
 echo "bench/run.sh: running ${bin#"$root"/} ${bench_args[*]}" >&2
 status=0

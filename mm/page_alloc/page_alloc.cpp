@@ -79,8 +79,8 @@ MMFUZZ_HOT pfn_t PageAlloc::find_buddy_page_pfn(pfn_t pfn, unsigned order) const
 // ---------------------------------------------------------------- helpers
 
 unsigned PageAlloc::pindex_to_order(unsigned pindex) const {
-  if (mm_.profile.pcp == PcpModel::v5_10) return 0;
-  const unsigned low = MIGRATE_PCPTYPES * (mm_.profile.page_alloc_costly_order + 1);
+  if (!pcp_v61_) return 0;
+  const unsigned low = MIGRATE_PCPTYPES * (costly_order_ + 1);
   return pindex >= low ? pageblock_order_ : pindex / MIGRATE_PCPTYPES;
 }
 
@@ -279,7 +279,7 @@ pfn_t PageAlloc::get_page_from_freelist(gfp_t gfp, unsigned order, unsigned allo
 
 pfn_t PageAlloc::__alloc_pages_slowpath(gfp_t gfp, unsigned order, alloc_context& ac) {
   const bool can_direct_reclaim = gfp & __GFP_DIRECT_RECLAIM;
-  const bool costly_order = order > mm_.profile.page_alloc_costly_order;
+  const bool costly_order = order > costly_order_;
   if ((gfp & (__GFP_ATOMIC | __GFP_DIRECT_RECLAIM)) == (__GFP_ATOMIC | __GFP_DIRECT_RECLAIM))
     gfp &= ~__GFP_ATOMIC;
 
@@ -371,7 +371,7 @@ MMFUZZ_HOT pfn_t PageAlloc::rmqueue_pcplist(zone& preferred, zone& z, unsigned o
   const page_list list = pcp.lists[order_to_pindex(migratetype, order)];
   if (list_empty(list)) {
     int batch = pcp.batch;
-    if (mm_.profile.pcp == PcpModel::v6_1 && batch > 1) batch = std::max(batch >> order, 2);
+    if (pcp_v61_ && batch > 1) batch = std::max(batch >> order, 2);
     const int alloced = rmqueue_bulk(z, order, batch, list, migratetype, alloc_flags);
     pcp.count += alloced << order;
     if (list_empty(list)) return NO_PAGE;
@@ -925,11 +925,11 @@ MMFUZZ_HOT void PageAlloc::free_unref_page_commit(zone& z, per_cpu_pages& pcp, p
   o.state = PAGE_OWNER_PCP;
   o.order = static_cast<std::uint8_t>(order);
   pcp.count += 1 << order;
-  if (mm_.profile.pcp == PcpModel::v5_10) {
+  if (!pcp_v61_) {
     if (pcp.count >= pcp.high) free_pcppages_bulk(z, pcp.batch, pcp, pindex);
     return;
   }
-  const bool free_high = pcp.free_factor && order && order <= mm_.profile.page_alloc_costly_order;
+  const bool free_high = pcp.free_factor && order && order <= costly_order_;
   const int high = nr_pcp_high(pcp, free_high);
   if (pcp.count >= high)
     free_pcppages_bulk(z, nr_pcp_free(pcp, high, pcp.batch, free_high), pcp, pindex);
@@ -947,7 +947,7 @@ void PageAlloc::free_pcppages_bulk(zone& z, int count, per_cpu_pages& pcp, unsig
     if (mm_.observed()) mm_.notify([&](MmObserver& o) { o.mm_page_pcpu_drain(pfn, order, mt); });
     return 1 << order;
   };
-  if (mm_.profile.pcp == PcpModel::v5_10) {
+  if (!pcp_v61_) {
     int migratetype = 0, batch_free = 0;
     while (count > 0) {
       page_list list = 0;
@@ -1332,7 +1332,7 @@ int PageAlloc::zone_highsize(const zone& z, int batch, int cpu_online) const {
 
 void PageAlloc::zone_set_pageset_high_and_batch(zone& z, int cpu_online) {
   int new_batch, new_high;
-  if (mm_.profile.pcp == PcpModel::v6_1) {
+  if (pcp_v61_) {
     new_batch = std::max(1, zone_batchsize(z));
     new_high = zone_highsize(z, new_batch, cpu_online);
   } else {
