@@ -23,18 +23,7 @@ using namespace mmfuzz::mm;
 using mmfuzz::inv::CheckEngine;
 using mmfuzz::inv::CheckOptions;
 
-// splitmix64: the same sequence on every host (no std:: distributions, whose
-// output is implementation-defined).
-struct Rng {
-  std::uint64_t s;
-  std::uint64_t next() {
-    std::uint64_t z = (s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-  }
-  std::uint64_t below(std::uint64_t n) { return next() % n; }
-};
+using Rng = SplitMix64;
 
 MmConfig small_config() {
   MmConfig cfg;

@@ -26,17 +26,7 @@ struct WorkloadOptions {
   bool quiet = false;
 };
 
-// splitmix64: the same numbers on every host.
-struct Rng {
-  std::uint64_t s;
-  std::uint64_t next() {
-    std::uint64_t z = (s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-  }
-  std::uint64_t below(std::uint64_t n) { return next() % n; }
-};
+using Rng = SplitMix64;
 
 struct Live {
   pfn_t pfn;

@@ -47,6 +47,20 @@ constexpr std::uint64_t rounddown_pow_of_two(std::uint64_t x) {
 // Integer square root as int_sqrt() computes it (floor).
 std::uint64_t int_sqrt(std::uint64_t x);
 
+// splitmix64 for the drivers of the model (workloads, benchmarks, fuzz
+// decoders): the same sequence on every host, unlike std:: distributions.
+// The model itself never draws random numbers.
+struct SplitMix64 {
+  std::uint64_t s = 0;
+  std::uint64_t next() {
+    std::uint64_t z = (s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+  }
+  std::uint64_t below(std::uint64_t n) { return next() % n; }
+};
+
 // "1G", "512M", "64k", "0x40000000", "4096" -> bytes. Throws ConfigError.
 std::uint64_t parse_size(const std::string& text);
 // Hex or decimal number. Throws ConfigError.
