@@ -7,6 +7,7 @@
 
 #include "mm/page_alloc/gfp.h"
 #include "mm/phys/page.h"
+#include "mm/phys/page_list.h"
 #include "mm/types.h"
 
 namespace mmfuzz::mm {
@@ -94,9 +95,6 @@ enum node_stat_item : int {
   NR_VM_NODE_STAT_ITEMS
 };
 const char* node_stat_name(int item);
-
-// The id of a list head sentinel owned by PageAlloc (see list_head).
-using page_list = std::uint32_t;
 
 struct free_area {
   std::array<page_list, MIGRATE_TYPES> free_list{};

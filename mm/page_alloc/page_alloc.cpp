@@ -46,22 +46,8 @@ PageAlloc::PageAlloc(Mm& mm)
 
 // ---------------------------------------------------------------- lists
 
-page_list PageAlloc::new_list() {
-  const auto id = static_cast<std::uint32_t>(LIST_HEAD_BASE + heads_.size());
-  heads_.push_back({id, id});
-  return id;
-}
-
 std::uint64_t PageAlloc::list_length(page_list head, std::uint64_t limit) const {
-  std::uint64_t n = 0;
-  for (std::uint32_t id = L(head).next; id != head && n <= limit; id = L(id).next) {
-    if (id == LIST_NIL ||
-        (id < LIST_HEAD_BASE && id >= mm_.sparse.end_pfn() - mm_.sparse.base_pfn()) ||
-        (id >= LIST_HEAD_BASE && id - LIST_HEAD_BASE >= heads_.size()))
-      return limit + 1;  // broken link: report as over the limit
-    ++n;
-  }
-  return n;
+  return lists_.length(head, limit, mm_.sparse.end_pfn() - mm_.sparse.base_pfn());
 }
 
 // __find_buddy_pfn() + page_is_buddy(): the buddy at `order`, if it is free
@@ -1140,6 +1126,7 @@ void PageAlloc::free_area_init(const std::vector<pfn_t>& max_zone_pfn) {
   const std::uint64_t span = sp.end_pfn() - sp.base_pfn();
   memmap_ = &sp.pfn_to_page(sp.base_pfn());
   memmap_base_ = sp.base_pfn();
+  lists_.bind(memmap_, memmap_base_);
   pageblock_flags_.assign((span >> pageblock_order_) + 1, MIGRATE_MOVABLE);
   page_owner_.assign(span, page_owner{});
 

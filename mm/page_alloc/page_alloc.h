@@ -9,6 +9,7 @@
 #include "mm/page_alloc/gfp.h"
 #include "mm/page_alloc/mmzone.h"
 #include "mm/page_alloc/page_owner.h"
+#include "mm/phys/page_list.h"
 #include "mm/types.h"
 
 namespace mmfuzz::mm {
@@ -120,15 +121,13 @@ class PageAlloc {
 
   // ---- lists, for checkers and views ----
   // A list link: a page's lru or a list head sentinel.
-  const list_head& L(std::uint32_t id) const {
-    return id >= LIST_HEAD_BASE ? heads_[id - LIST_HEAD_BASE] : page_lru(id);
-  }
+  const list_head& L(std::uint32_t id) const { return lists_.L(id); }
   bool list_empty(page_list head) const { return L(head).next == head; }
   pfn_t list_first_entry(page_list head) const;
   pfn_t list_last_entry(page_list head) const;
   // Entries up to limit; limit + 1 when longer or when a link is broken.
   std::uint64_t list_length(page_list head, std::uint64_t limit) const;
-  std::size_t nr_list_heads() const { return heads_.size(); }
+  std::size_t nr_list_heads() const { return lists_.nr_heads(); }
   // The head of the allocated (or pcp) block covering pfn, or NO_PAGE.
   pfn_t owning_block(pfn_t pfn, page_owner_state state) const;
 
@@ -192,12 +191,8 @@ class PageAlloc {
                      std::string detail, vaddr_t addr = 0);
 
   // free lists
-  page_list new_list();
-  list_head& L(std::uint32_t id) {
-    return id >= LIST_HEAD_BASE ? heads_[id - LIST_HEAD_BASE] : page_lru_mut(id);
-  }
-  const list_head& page_lru(std::uint32_t id) const;
-  list_head& page_lru_mut(std::uint32_t id);
+  page_list new_list() { return lists_.new_list(); }
+  list_head& L(std::uint32_t id) { return lists_.L(id); }
   void list_add(page_list head, pfn_t pfn);
   void list_add_tail(page_list head, pfn_t pfn);
   void list_del(pfn_t pfn);
@@ -238,7 +233,7 @@ class PageAlloc {
   unsigned nr_pcp_lists_;
   std::vector<std::uint8_t> pageblock_flags_;  // migratetype per pageblock
   std::vector<page_owner> page_owner_;         // per pfn
-  std::vector<list_head> heads_;               // list head sentinels
+  PageLists lists_;                            // buddy and pcp lists
   bool page_group_by_mobility_disabled_ = false;
 };
 

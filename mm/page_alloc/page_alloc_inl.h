@@ -5,42 +5,23 @@
 namespace mmfuzz::mm {
 
 inline void PageAlloc::list_add(page_list head, pfn_t pfn) {
-  const std::uint32_t id = static_cast<std::uint32_t>(pfn - memmap_base_);
-  list_head& h = L(head);
-  const std::uint32_t next = h.next;
-  list_head& n = L(id);
-  n.next = next;
-  n.prev = head;
-  L(next).prev = id;
-  h.next = id;
+  lists_.add(head, pfn);
 }
 
 inline void PageAlloc::list_add_tail(page_list head, pfn_t pfn) {
-  const std::uint32_t id = static_cast<std::uint32_t>(pfn - memmap_base_);
-  list_head& h = L(head);
-  const std::uint32_t prev = h.prev;
-  list_head& n = L(id);
-  n.prev = prev;
-  n.next = head;
-  L(prev).next = id;
-  h.prev = id;
+  lists_.add_tail(head, pfn);
 }
 
 inline void PageAlloc::list_del(pfn_t pfn) {
-  list_head& n = L(static_cast<std::uint32_t>(pfn - memmap_base_));
-  L(n.prev).next = n.next;
-  L(n.next).prev = n.prev;
-  n.next = n.prev = LIST_NIL;
+  lists_.del(pfn);
 }
 
 inline pfn_t PageAlloc::list_first_entry(page_list head) const {
-  const std::uint32_t id = L(head).next;
-  return id == head ? NO_PAGE : memmap_base_ + id;
+  return lists_.first(head);
 }
 
 inline pfn_t PageAlloc::list_last_entry(page_list head) const {
-  const std::uint32_t id = L(head).prev;
-  return id == head ? NO_PAGE : memmap_base_ + id;
+  return lists_.last(head);
 }
 
 inline void PageAlloc::add_to_free_list(pfn_t pfn, zone& z, unsigned order, int mt, bool tail) {
@@ -119,14 +100,6 @@ inline page_owner& PageAlloc::owner_mut(pfn_t pfn) {
 
 inline page& PageAlloc::pg(pfn_t pfn) {
   return memmap_[pfn - memmap_base_];
-}
-
-inline const list_head& PageAlloc::page_lru(std::uint32_t id) const {
-  return memmap_[id].lru;
-}
-
-inline list_head& PageAlloc::page_lru_mut(std::uint32_t id) {
-  return memmap_[id].lru;
 }
 
 inline const page& PageAlloc::pg(pfn_t pfn) const {
