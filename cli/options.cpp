@@ -14,6 +14,11 @@ void MachineOptions::add_to(CLI::App& app) {
   app.add_option("--cpus", cpus, "number of CPUs (default 2)");
   app.add_option("--nodes", nodes, "number of NUMA nodes (default 1)");
   app.add_option("--cma", cma, "CMA reservation, e.g. 64M or 0 (default: the profile's 64M)");
+  app.add_option("--slab", slab, "slab allocator: slub (the profile's default), slab or slob");
+  app.add_option(
+      "--slub-debug", slub_debug,
+      "debug flags for every cache, as slub_debug=: F (consistency), Z (red zones), P (poison), "
+      "U (store user); empty or '-' means FZPU");
   app.add_flag("--small", small,
                "the small test machine (16 MiB, no CMA, no initrd) instead of the guest");
 }
@@ -31,6 +36,39 @@ mm::MmConfig MachineOptions::to_config() const {
   if (!cma.empty()) cfg.machine.cma_size = mm::parse_size(cma);
   if (cpus) cfg.machine.nr_cpus = *cpus;
   if (nodes) cfg.machine.nr_nodes = *nodes;
+  if (!slab.empty()) {
+    cfg.slab.variant = mm::parse_slab_variant(slab);
+    if (!cfg.slab.variant)
+      throw mm::ConfigError("--slab must be slub, slab or slob, not '" + slab + "'");
+  }
+  if (!slub_debug.empty()) {
+    mm::slab_flags_t f = 0;
+    const std::string opts = slub_debug == "-" ? "FZPU" : slub_debug;
+    for (char c : opts) {
+      switch (c) {
+        case 'F':
+        case 'f':
+          f |= mm::SLAB_CONSISTENCY_CHECKS;
+          break;
+        case 'Z':
+        case 'z':
+          f |= mm::SLAB_RED_ZONE;
+          break;
+        case 'P':
+        case 'p':
+          f |= mm::SLAB_POISON;
+          break;
+        case 'U':
+        case 'u':
+          f |= mm::SLAB_STORE_USER;
+          break;
+        default:
+          throw mm::ConfigError(std::string("--slub-debug: unknown option '") + c +
+                                "' (use F, Z, P, U)");
+      }
+    }
+    cfg.slab.debug_flags = f;
+  }
   return cfg;
 }
 

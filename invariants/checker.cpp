@@ -4,6 +4,8 @@
 
 #include "invariants/buddy.h"
 #include "invariants/page_report.h"
+#include "invariants/slab.h"
+#include "invariants/slab_report.h"
 #include "mm/mm.h"
 
 namespace mmfuzz::inv {
@@ -89,6 +91,8 @@ void Reporter::report(Violation v) {
 std::vector<std::unique_ptr<Checker>> make_all_checkers() {
   std::vector<std::unique_ptr<Checker>> v;
   v.push_back(std::make_unique<BuddyChecker>());
+  v.push_back(std::make_unique<SlabChecker>());
+  v.push_back(std::make_unique<SlabChecker>());
   return v;
 }
 
@@ -96,8 +100,10 @@ std::vector<std::string> all_invariant_ids() {
   std::vector<std::string> ids;
   for (const auto& c : make_all_checkers())
     for (const auto& id : c->invariants()) ids.push_back(id);
-  for (int k = 0; k <= static_cast<int>(mm::MisuseKind::page_split_compound); ++k)
+  for (int k = 0; k < mm::kNrMisuseKinds; ++k)
     ids.emplace_back(mm::misuse_id(static_cast<mm::MisuseKind>(k)));
+  ids.emplace_back("slab.leak");
+  ids.emplace_back("slab.leak");
   return ids;
 }
 
@@ -124,6 +130,58 @@ std::string invariant_description(const std::string& id) {
       {"page_alloc.bad_gfp", "misuse: contradictory GFP zone or mobility bits, or an offline node"},
       {"page_alloc.bad_order", "misuse: order >= MAX_ORDER"},
       {"page_alloc.split_compound", "misuse: split_page() of a compound page"},
+      {"slab.pages", "slab pages are live page blocks of a live cache, with sane objects/inuse"},
+      {"slab.overlap",
+       "slabs and large kmallocs are allocated page blocks: never free, never shared"},
+      {"slab.freelist",
+       "freelists hold valid object starts, no cycles, no object twice, none allocated"},
+      {"slab.counts",
+       "inuse, nr_partial, nr_slabs and total_objects agree with the slabs and the shadow"},
+      {"slab.lists",
+       "each slab is on exactly the list (cpu, cpu partial, partial, full) its state says"},
+      {"slab.double_free", "misuse: freeing an object that is already free"},
+      {"slab.invalid_free", "misuse: freeing a pointer that is not an object start"},
+      {"slab.wrong_cache", "misuse: kmem_cache_free() to another cache than the object's"},
+      {"slab.bad_cache",
+       "misuse: a cache that does not exist, or destroying a boot or kmalloc cache"},
+      {"slab.cache_destroyed", "misuse: using a cache after kmem_cache_destroy()"},
+      {"slab.destroy_busy", "misuse: kmem_cache_destroy() while objects remain"},
+      {"slab.bad_create",
+       "misuse: kmem_cache_create() with impossible arguments (or SLAB_PANIC failing)"},
+      {"slab.redzone", "SLUB debug: a red zone was overwritten"},
+      {"slab.poison", "SLUB debug: the poison of a free object was overwritten (use after free)"},
+      {"slab.padding", "SLUB debug: object or slab padding was overwritten"},
+      {"slab.freeptr", "a free pointer points to no object of its slab (corrupted freelist)"},
+      {"slab.leak", "objects still allocated at the end of a run (off unless asked for)"},
+      {"kasan.out_of_bounds", "KASAN: access beyond the requested object (slab-out-of-bounds)"},
+      {"kasan.use_after_free", "KASAN: access to a freed object or page"},
+      {"kasan.wild_access", "KASAN: access to no object (wild-memory-access, null-ptr-deref)"},
+      {"slab.pages", "slab pages are live page blocks of a live cache, with sane objects/inuse"},
+      {"slab.overlap",
+       "slabs and large kmallocs are allocated page blocks: never free, never shared"},
+      {"slab.freelist",
+       "freelists hold valid object starts, no cycles, no object twice, none allocated"},
+      {"slab.counts",
+       "inuse, nr_partial, nr_slabs and total_objects agree with the slabs and the shadow"},
+      {"slab.lists",
+       "each slab is on exactly the list (cpu, cpu partial, partial, full) its state says"},
+      {"slab.double_free", "misuse: freeing an object that is already free"},
+      {"slab.invalid_free", "misuse: freeing a pointer that is not an object start"},
+      {"slab.wrong_cache", "misuse: kmem_cache_free() to another cache than the object's"},
+      {"slab.bad_cache",
+       "misuse: a cache that does not exist, or destroying a boot or kmalloc cache"},
+      {"slab.cache_destroyed", "misuse: using a cache after kmem_cache_destroy()"},
+      {"slab.destroy_busy", "misuse: kmem_cache_destroy() while objects remain"},
+      {"slab.bad_create",
+       "misuse: kmem_cache_create() with impossible arguments (or SLAB_PANIC failing)"},
+      {"slab.redzone", "SLUB debug: a red zone was overwritten"},
+      {"slab.poison", "SLUB debug: the poison of a free object was overwritten (use after free)"},
+      {"slab.padding", "SLUB debug: object or slab padding was overwritten"},
+      {"slab.freeptr", "a free pointer points to no object of its slab (corrupted freelist)"},
+      {"slab.leak", "objects still allocated at the end of a run (off unless asked for)"},
+      {"kasan.out_of_bounds", "KASAN: access beyond the requested object (slab-out-of-bounds)"},
+      {"kasan.use_after_free", "KASAN: access to a freed object or page"},
+      {"kasan.wild_access", "KASAN: access to no object (wild-memory-access, null-ptr-deref)"},
   };
   for (const auto& [k, d] : kDesc)
     if (id == k) return d;
@@ -155,7 +213,7 @@ void CheckEngine::begin_op(std::int64_t index, std::string name) {
 
 void CheckEngine::end_op() {
   ++ops_;
-  if (opts_.incremental && !touched_.ranges.empty()) {
+  if (opts_.incremental && !touched_.empty()) {
     Reporter r = reporter();
     for (auto& c : checkers_) c->incremental(mm_, touched_, r);
   }
@@ -188,8 +246,43 @@ void CheckEngine::mm_page_alloc_extfrag(std::uint64_t pfn, unsigned, unsigned fa
 void CheckEngine::pages_touched(std::uint64_t pfn, std::uint64_t nr) {
   touched_.add(pfn, nr);
 }
+void CheckEngine::kmalloc(std::uint64_t ptr, std::uint64_t, std::uint64_t, std::uint32_t, int,
+                          bool) {
+  if (!mm::ZERO_OR_NULL_PTR(ptr)) touched_.objects.emplace_back(ptr, true);
+}
+void CheckEngine::kmem_cache_alloc(std::uint64_t ptr, std::uint64_t, std::uint64_t, std::uint32_t,
+                                   int, bool) {
+  if (ptr) touched_.objects.emplace_back(ptr, true);
+}
+void CheckEngine::kfree(std::uint64_t ptr) {
+  if (!mm::ZERO_OR_NULL_PTR(ptr)) touched_.objects.emplace_back(ptr, false);
+}
+void CheckEngine::kmem_cache_free(std::uint64_t ptr, const std::string&) {
+  touched_.objects.emplace_back(ptr, false);
+}
+
+void CheckEngine::finish() {
+  full_sweep();
+  if (!opts_.report_leaks) return;
+  bool any = false;
+  Violation v = SlabChecker::leak_report(mm_, &any);
+  if (any) {
+    Reporter r = reporter();
+    r.report(std::move(v));
+  }
+}
 
 void CheckEngine::misuse(const mm::Misuse& m) {
+  if (m.kind >= mm::MisuseKind::slab_double_free) {
+    Reporter r = reporter();
+    r.report(slab_misuse_violation(mm_, m));
+    return;
+  }
+  if (m.kind >= mm::MisuseKind::slab_double_free) {
+    Reporter r = reporter();
+    r.report(slab_misuse_violation(mm_, m));
+    return;
+  }
   std::vector<std::string> details;
   std::string title;
   if (m.pfn != mm::NO_PAGE && mm_.pfn_valid(m.pfn)) {

@@ -57,8 +57,13 @@ class Reporter {
 // Page ranges an op touched, from the model's events.
 struct TouchLog {
   std::vector<std::pair<std::uint64_t, std::uint64_t>> ranges;  // (pfn, nr_pages)
+  std::vector<std::pair<std::uint64_t, bool>> objects;  // (slab object, allocated by this op)
   void add(std::uint64_t pfn, std::uint64_t nr) { ranges.emplace_back(pfn, nr); }
-  void clear() { ranges.clear(); }
+  bool empty() const { return ranges.empty() && objects.empty(); }
+  void clear() {
+    ranges.clear();
+    objects.clear();
+  }
 };
 
 class Checker {
@@ -81,6 +86,7 @@ struct CheckOptions {
   std::uint64_t full_every = 0;  // full sweep every N ops; 0: only at finish()
   unsigned max_reports_per_invariant = 8;
   bool capture_stacks = true;
+  bool report_leaks = false;  // finish(): objects still allocated (slab.leak)
 };
 
 // Attaches to a model, turns its misuse reports into violations and runs the
@@ -96,7 +102,7 @@ class CheckEngine : public mm::MmObserver {
   void begin_op(std::int64_t index, std::string name);
   void end_op();
   void full_sweep();
-  void finish() { full_sweep(); }
+  void finish();
 
   const std::vector<Violation>& violations() const { return violations_; }
   bool clean() const { return violations_.empty(); }
@@ -113,6 +119,11 @@ class CheckEngine : public mm::MmObserver {
   void mm_page_alloc_extfrag(std::uint64_t pfn, unsigned alloc_order, unsigned fallback_order,
                              int alloc_mt, int fallback_mt, bool change_ownership) override;
   void pages_touched(std::uint64_t pfn, std::uint64_t nr) override;
+  void kmalloc(std::uint64_t ptr, std::uint64_t, std::uint64_t, std::uint32_t, int, bool) override;
+  void kmem_cache_alloc(std::uint64_t ptr, std::uint64_t, std::uint64_t, std::uint32_t, int,
+                        bool) override;
+  void kfree(std::uint64_t ptr) override;
+  void kmem_cache_free(std::uint64_t ptr, const std::string& name) override;
   void misuse(const mm::Misuse& m) override;
 
  private:

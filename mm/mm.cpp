@@ -50,6 +50,34 @@ const char* misuse_id(MisuseKind k) {
       return "page_alloc.bad_order";
     case MisuseKind::page_split_compound:
       return "page_alloc.split_compound";
+    case MisuseKind::slab_double_free:
+      return "slab.double_free";
+    case MisuseKind::slab_invalid_free:
+      return "slab.invalid_free";
+    case MisuseKind::slab_wrong_cache:
+      return "slab.wrong_cache";
+    case MisuseKind::slab_bad_cache:
+      return "slab.bad_cache";
+    case MisuseKind::slab_cache_destroyed:
+      return "slab.cache_destroyed";
+    case MisuseKind::slab_destroy_busy:
+      return "slab.destroy_busy";
+    case MisuseKind::slab_bad_create:
+      return "slab.bad_create";
+    case MisuseKind::slab_redzone:
+      return "slab.redzone";
+    case MisuseKind::slab_poison:
+      return "slab.poison";
+    case MisuseKind::slab_padding:
+      return "slab.padding";
+    case MisuseKind::slab_freeptr:
+      return "slab.freeptr";
+    case MisuseKind::kasan_out_of_bounds:
+      return "kasan.out_of_bounds";
+    case MisuseKind::kasan_use_after_free:
+      return "kasan.use_after_free";
+    case MisuseKind::kasan_wild_access:
+      return "kasan.wild_access";
   }
   return "?";
 }
@@ -66,7 +94,11 @@ std::string format_alloc_failure(const AllocFailure& f) {
 Mm::Mm(const MmConfig& cfg) : Mm(cfg, BootStep::free_initmem) {}
 
 Mm::Mm(const MmConfig& cfg, BootStep until)
-    : profile(profile_by_name(cfg.profile)), machine(cfg.machine), page_alloc(*this) {
+    : config(cfg),
+      profile(profile_by_name(cfg.profile)),
+      machine(cfg.machine),
+      page_alloc(*this),
+      slab(*this) {
   validate_machine(machine, profile);
   // The buddy code relies on a MAX_ORDER block never crossing a section.
   if (profile.pfn_section_shift() < profile.max_order - 1)
@@ -95,6 +127,8 @@ void Mm::boot_to(BootStep step) {
         break;  // CPU hotplug callbacks only
       case BootStep::mm_init: {
         page_alloc.memblock_free_all();
+        if (config.slab.enabled)
+          slab.kmem_cache_init(config.slab);  // kmem_cache_init(), after mem_init()
         const auto kb = [&](std::uint64_t pages) { return pages << (profile.page_shift - 10); };
         std::uint64_t present = 0;
         for (const auto& r : memblock.memory.regions) present += r.size >> profile.page_shift;

@@ -15,6 +15,7 @@
 #include "mm/phys/ram.h"
 #include "mm/phys/sparse.h"
 #include "mm/profile.h"
+#include "mm/slab/slab.h"
 #include "mm/types.h"
 
 namespace mmfuzz::mm {
@@ -22,6 +23,7 @@ namespace mmfuzz::mm {
 struct MmConfig {
   std::string profile{kDefaultProfile};
   MachineConfig machine = default_machine();
+  SlabConfig slab;
 };
 
 // The steps of start_kernel() the model performs, in order (seed 001).
@@ -49,6 +51,7 @@ struct IomemLine {
 class Mm {
  public:
   explicit Mm(const MmConfig& cfg = {});
+  MmConfig config;
   Mm(const MmConfig& cfg, BootStep until);
   Mm(const Mm&) = delete;
   Mm& operator=(const Mm&) = delete;
@@ -64,6 +67,7 @@ class Mm {
   Memblock memblock;
   Sparse sparse;
   PageAlloc page_alloc;
+  Slab slab;
 
   // smp_processor_id(). set_cpu() returns false for a CPU that does not exist.
   int cpu() const { return cpu_; }

@@ -24,16 +24,39 @@ enum class MisuseKind {
   page_bad_gfp,             // contradictory zone modifiers or mobility bits
   page_bad_order,           // order >= MAX_ORDER
   page_split_compound,      // split_page() of a compound page
+  // slab layer
+  slab_double_free,      // freeing an object that is already free
+  slab_invalid_free,     // freeing something that is not an object start
+  slab_wrong_cache,      // kmem_cache_free() with another cache than the object's
+  slab_bad_cache,        // a cache id that is no cache (or a boot cache to destroy)
+  slab_cache_destroyed,  // use of a cache after kmem_cache_destroy()
+  slab_destroy_busy,     // kmem_cache_destroy() while objects remain
+  slab_bad_create,       // kmem_cache_create() with impossible arguments
+  slab_redzone,          // debug: a red zone overwritten
+  slab_poison,           // debug: poison of a free object overwritten (use after free)
+  slab_padding,          // debug: object or slab padding overwritten
+  slab_freeptr,          // a free pointer that points nowhere valid (corrupted freelist)
+  kasan_out_of_bounds,   // access beyond the requested object (slab-out-of-bounds)
+  kasan_use_after_free,  // access to a freed object or page
+  kasan_wild_access,     // access to no object at all (wild-memory-access, null-ptr-deref)
 };
+inline constexpr int kNrMisuseKinds = static_cast<int>(MisuseKind::kasan_wild_access) + 1;
 const char* misuse_id(MisuseKind k);  // "page_alloc.double_free", ...
 
 struct Misuse {
-  MisuseKind kind;
+  MisuseKind kind = MisuseKind::page_bad_state;
   pfn_t pfn = NO_PAGE;  // the page the caller named
   unsigned order = 0;   // the order the caller passed
   vaddr_t addr = 0;     // the address the caller passed, if any
   std::string api;      // "__free_pages", "free_pages", ...
   std::string detail;   // one line, kernel style ("page dumped because: ...")
+  // Slab objects and client accesses.
+  std::string what;   // KASAN bug type ("slab-out-of-bounds") or SLUB's "Right Redzone overwritten"
+  std::string cache;  // the object's cache
+  vaddr_t object = 0;  // the object start
+  std::uint64_t object_size = 0;
+  std::uint64_t access_len = 0;
+  bool is_write = false;
 };
 
 struct AllocFailure {
@@ -61,6 +84,14 @@ class MmObserver {
                                      bool /*change_ownership*/) {}
   // warn_alloc(): "page allocation failure: order:N, mode:..."
   virtual void page_alloc_failure(const AllocFailure&) {}
+  // include/trace/events/kmem.h (6.1): the slab layer's events.
+  virtual void kmalloc(vaddr_t /*ptr*/, std::uint64_t /*bytes_req*/, std::uint64_t /*bytes_alloc*/,
+                       gfp_t, int /*node*/, bool /*accounted*/) {}
+  virtual void kmem_cache_alloc(vaddr_t /*ptr*/, std::uint64_t /*bytes_req*/,
+                                std::uint64_t /*bytes_alloc*/, gfp_t, int /*node*/,
+                                bool /*accounted*/) {}
+  virtual void kfree(vaddr_t /*ptr*/) {}
+  virtual void kmem_cache_free(vaddr_t /*ptr*/, const std::string& /*cache name*/) {}
   virtual void misuse(const Misuse&) {}
   // Pages whose allocator state changed without one of the events above
   // (pageblock moves, merges during boot). Lets incremental checks stay local.

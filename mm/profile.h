@@ -57,8 +57,10 @@ struct KernelProfile {
 
   // Slab layer (used by the slab issue).
   SlabVariant slab = SlabVariant::slub;
-  unsigned kmalloc_min_align = 128;  // ARCH_DMA_MINALIGN
-  unsigned cache_line_size = 64;
+  unsigned kmalloc_min_align = 128;       // ARCH_DMA_MINALIGN
+  unsigned cache_line_size = 64;          // cache_line_size(): "SLUB: HWalign=64"
+  unsigned sizeof_kmem_cache = 256;       // the kmem_cache boot cache's object (guest slabinfo)
+  unsigned sizeof_kmem_cache_node = 128;  // and kmem_cache_node's
 
   // Derived helpers.
   std::uint64_t page_size() const { return std::uint64_t{1} << page_shift; }

@@ -930,9 +930,16 @@ TEST(PageAllocZones, NormalZoneAbove4GiB) {
 
 // ---------------------------------------------------------------- fallback
 
+// The fallback scenarios need a machine on which nothing unmovable was ever
+// allocated, so they boot without the slab layer.
+MmConfig no_slab(MmConfig cfg) {
+  cfg.slab.enabled = false;
+  return cfg;
+}
+
 class FallbackTest : public ::testing::Test {
  protected:
-  FallbackTest() : mm(small_config()), pa(mm.page_alloc) { mm.attach(&rec); }
+  FallbackTest() : mm(no_slab(small_config())), pa(mm.page_alloc) { mm.attach(&rec); }
   Mm mm;
   PageAlloc& pa;
   Recorder rec;

@@ -98,7 +98,13 @@ void PageAlloc::touched(pfn_t pfn, std::uint64_t nr) {
 
 void PageAlloc::report_misuse(MisuseKind kind, pfn_t pfn, unsigned order, const char* api,
                               std::string detail, vaddr_t addr) {
-  Misuse m{kind, pfn, order, addr, api, std::move(detail)};
+  Misuse m;
+  m.kind = kind;
+  m.pfn = pfn;
+  m.order = order;
+  m.addr = addr;
+  m.api = api;
+  m.detail = std::move(detail);
   mm_.notify([&](MmObserver& o) { o.misuse(m); });
 }
 

@@ -75,6 +75,18 @@ struct page {
   std::uint8_t compound_order = 0;  // in the first tail page, as the kernel keeps it
   std::uint8_t zone = 0;            // the kernel packs zone and node into flags
   std::uint16_t nid = 0;
+  // struct slab, which overlays the head page of a slab in 6.1.
+  struct slab_fields {
+    std::uint64_t freelist =
+        0;                    // SLUB: first free object; SLAB: its freelist array; SLOB: free units
+    std::uint64_t s_mem = 0;  // SLAB: the first object
+    std::uint32_t cache = 0;  // slab_cache: the kmem_cache id
+    std::uint32_t next = LIST_NIL;  // SLUB: the next slab on a cpu partial chain (memmap offset)
+    std::uint16_t inuse = 0;        // SLUB inuse, SLAB active, SLOB free units
+    std::uint16_t objects = 0;
+    std::int16_t slabs = 0;  // SLUB cpu partial: slabs in the chain from here
+    std::uint8_t frozen = 0;
+  } slab;
 
   std::uint32_t page_type() const { return static_cast<std::uint32_t>(_mapcount); }
   bool has_type(std::uint32_t t) const {

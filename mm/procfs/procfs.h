@@ -15,5 +15,7 @@ std::string pagetypeinfo(const Mm& mm);  // /proc/pagetypeinfo
 std::string zoneinfo(const Mm& mm);      // /proc/zoneinfo
 std::string meminfo(const Mm& mm);       // /proc/meminfo (the lines the model knows)
 std::string iomem(const Mm& mm);         // /proc/iomem
+std::string slabinfo(const Mm& mm);      // /proc/slabinfo (version 2.1)
+std::string slabtop(const Mm& mm);       // slabtop -o
 
 }  // namespace mmfuzz::mm::procfs

@@ -1,0 +1,38 @@
+// Slab layer invariants: slab pages, overlap, freelists, counts, list
+// membership, and SLUB debug's red zone / poison / padding checks in sweeps.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "invariants/checker.h"
+
+namespace mmfuzz::mm {
+struct kmem_cache;
+}
+
+namespace mmfuzz::inv {
+
+class SlabChecker : public Checker {
+ public:
+  const char* family() const override { return "slab"; }
+  const std::vector<std::string>& invariants() const override;
+  void full(const mm::Mm& mm, Reporter& r) override;
+  void incremental(const mm::Mm& mm, const TouchLog& touched, Reporter& r) override;
+
+  // Objects still allocated by Programs (not at boot), by cache and site.
+  static Violation leak_report(const mm::Mm& mm, bool* any);
+
+ private:
+  void check_pages(const mm::Mm& mm, Reporter& r);
+  void check_slub(const mm::Mm& mm, Reporter& r);
+  void check_debug_objects(const mm::Mm& mm, Reporter& r);
+};
+
+// Allocator-specific structure checks of the other two allocators
+// (invariants/slab_classic.cpp, invariants/slob.cpp).
+void check_slab_classic(const mm::Mm& mm, Reporter& r);
+void check_slob(const mm::Mm& mm, Reporter& r);
+
+}  // namespace mmfuzz::inv
