@@ -98,7 +98,8 @@ Mm::Mm(const MmConfig& cfg, BootStep until)
       profile(profile_by_name(cfg.profile)),
       machine(cfg.machine),
       page_alloc(*this),
-      slab(*this) {
+      slab(*this),
+      mempools(*this) {
   validate_machine(machine, profile);
   // The buddy code relies on a MAX_ORDER block never crossing a section.
   if (profile.pfn_section_shift() < profile.max_order - 1)

@@ -15,6 +15,7 @@
 #include "mm/phys/ram.h"
 #include "mm/phys/sparse.h"
 #include "mm/profile.h"
+#include "mm/slab/mempool.h"
 #include "mm/slab/slab.h"
 #include "mm/types.h"
 
@@ -68,6 +69,7 @@ class Mm {
   Sparse sparse;
   PageAlloc page_alloc;
   Slab slab;
+  Mempools mempools;
 
   // smp_processor_id(). set_cpu() returns false for a CPU that does not exist.
   int cpu() const { return cpu_; }
