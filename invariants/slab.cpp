@@ -142,11 +142,17 @@ void SlabChecker::check_slub(const mm::Mm& m, Reporter& r) {
               fmt::format("cpu {} slab pfn {:#x} of {} is not frozen", cpu, c.slab, s->name));
         // The cpu freelist: valid objects of the cpu slab, no cycle.
         std::uint64_t n = 0;
-        for (std::uint64_t obj = c.freelist; obj; obj = get_freepointer(m, *s, obj)) {
+        std::uint64_t prev = 0;
+        for (std::uint64_t obj = c.freelist; obj; prev = obj, obj = get_freepointer(m, *s, obj)) {
           if (!check_valid_pointer(m, *s, c.slab, obj)) {
-            if (r.enabled("slab.freeptr"))
+            // Report the object holding the bad pointer, never the target.
+            if (!prev)
+              bug(m, r, kFreelist, c.slab,
+                  fmt::format("cpu {} freelist of {} starts at 0x{:x}, no object of its slab", cpu,
+                              s->name, obj));
+            else if (r.enabled("slab.freeptr"))
               r.report(slub_object_violation(
-                  m, *s, c.slab, obj, ViolationKind::misuse, "slab.freeptr", "Freepointer corrupt",
+                  m, *s, c.slab, prev, ViolationKind::misuse, "slab.freeptr", "Freepointer corrupt",
                   {fmt::format("cpu {} freelist reaches 0x{:x}, no object of the slab", cpu,
                                obj)}));
             break;
@@ -237,12 +243,17 @@ void SlabChecker::check_slub(const mm::Mm& m, Reporter& r) {
       std::uint64_t on_slab = 0;
       auto walk_free = [&](std::uint64_t first, const char* what) {
         std::uint64_t n = 0;
-        for (std::uint64_t obj = first; obj;) {
+        std::uint64_t prev = 0;
+        for (std::uint64_t obj = first; obj; prev = obj, obj = get_freepointer(m, *s, obj)) {
           unsigned idx;
           if (!object_index(m, *s, slab, obj, &idx)) {
-            if (r.enabled("slab.freeptr"))
+            if (!prev)
+              bug(m, r, kFreelist, slab,
+                  fmt::format("{} of slab pfn {:#x} starts at 0x{:x}, no object of it", what, slab,
+                              obj));
+            else if (r.enabled("slab.freeptr"))
               r.report(slub_object_violation(
-                  m, *s, slab, obj, ViolationKind::misuse, "slab.freeptr", "Freepointer corrupt",
+                  m, *s, slab, prev, ViolationKind::misuse, "slab.freeptr", "Freepointer corrupt",
                   {fmt::format("{} reaches 0x{:x}, no object of slab pfn {:#x}", what, obj,
                                slab)}));
             break;
@@ -259,7 +270,6 @@ void SlabChecker::check_slub(const mm::Mm& m, Reporter& r) {
                 fmt::format("object 0x{:x} of {} is both allocated and on the {}", obj, s->name,
                             what));
           ++n;
-          obj = get_freepointer(m, *s, obj);
         }
         return n;
       };

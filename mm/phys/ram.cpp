@@ -2,7 +2,6 @@
 
 #include <sys/mman.h>
 
-#include <cassert>
 #include <cstring>
 
 namespace mmfuzz::mm {
@@ -36,31 +35,36 @@ void PhysRam::mark_dirty(phys_addr_t pa, std::uint64_t len) {
   for (std::uint64_t i = first; i <= last; ++i) dirty_[i >> 6] |= std::uint64_t{1} << (i & 63);
 }
 
+// Out-of-range accesses never touch the host: reads give zeros, writes are
+// dropped (callers that care check contains() first).
 void PhysRam::read(phys_addr_t pa, std::span<std::uint8_t> out) const {
-  assert(contains(pa, out.size()));
   if (out.empty()) return;  // an empty span may carry a null data()
+  if (!contains(pa, out.size())) {
+    std::memset(out.data(), 0, out.size());
+    return;
+  }
   std::memcpy(out.data(), mem_ + (pa - base_), out.size());
 }
 
 void PhysRam::write(phys_addr_t pa, std::span<const std::uint8_t> in) {
-  assert(contains(pa, in.size()));
-  if (in.empty()) return;
+  if (in.empty() || !contains(pa, in.size())) return;
   std::memcpy(mem_ + (pa - base_), in.data(), in.size());
   mark_dirty(pa, in.size());
 }
 
 void PhysRam::fill(phys_addr_t pa, std::uint64_t len, std::uint8_t byte) {
-  assert(contains(pa, len));
+  if (!len || !contains(pa, len)) return;
   std::memset(mem_ + (pa - base_), byte, len);
   mark_dirty(pa, len);
 }
 
 std::uint8_t PhysRam::byte(phys_addr_t pa) const {
-  assert(contains(pa, 1));
+  if (!contains(pa, 1)) return 0;
   return mem_[pa - base_];
 }
 
 void PhysRam::zero_pages_slow(pfn_t pfn, std::uint64_t nr) {
+  if (!contains(pfn << page_shift_, nr << page_shift_)) return;
   const std::uint64_t first = ((pfn << page_shift_) - base_) >> page_shift_;
   for (std::uint64_t i = first; i < first + nr; ++i) {
     std::uint64_t& word = dirty_[i >> 6];
@@ -73,11 +77,12 @@ void PhysRam::zero_pages_slow(pfn_t pfn, std::uint64_t nr) {
 
 std::span<const std::uint8_t> PhysRam::page_bytes(pfn_t pfn) const {
   const phys_addr_t pa = pfn << page_shift_;
-  assert(contains(pa, std::uint64_t{1} << page_shift_));
+  if (!contains(pa, std::uint64_t{1} << page_shift_)) return {};  // not RAM: no bytes
   return {mem_ + (pa - base_), std::size_t{1} << page_shift_};
 }
 
 bool PhysRam::page_dirty(pfn_t pfn) const {
+  if (!contains(pfn << page_shift_, std::uint64_t{1} << page_shift_)) return false;
   const std::uint64_t i = ((pfn << page_shift_) - base_) >> page_shift_;
   return (dirty_[i >> 6] >> (i & 63)) & 1;
 }

@@ -29,7 +29,7 @@ class PhysRam {
     return pa >= base_ && len <= size_ && pa - base_ <= size_ - len;
   }
 
-  // Callers check contains() first; these assert it.
+  // Bounds-checked: out of range, reads give zeros and writes do nothing.
   void read(phys_addr_t pa, std::span<std::uint8_t> out) const;
   void write(phys_addr_t pa, std::span<const std::uint8_t> in);
   void fill(phys_addr_t pa, std::uint64_t len, std::uint8_t byte);
@@ -37,7 +37,8 @@ class PhysRam {
   // Zeroes whole pages; pages never written since their last zeroing cost nothing.
   void zero_pages(pfn_t pfn, std::uint64_t nr) {
     const std::uint64_t i = pfn - (base_ >> page_shift_);
-    if (nr == 1 && !((dirty_[i >> 6] >> (i & 63)) & 1)) return;  // the common case
+    if (nr == 1 && i < (size_ >> page_shift_) && !((dirty_[i >> 6] >> (i & 63)) & 1))
+      return;  // the common case
     zero_pages_slow(pfn, nr);
   }
   // Read-only view of a page's bytes.
