@@ -347,18 +347,6 @@ bool Mm::set_cpu(int cpu) {
   return true;
 }
 
-bool Mm::is_linear_map_address(vaddr_t va) const {
-  // The linear map is the lower half of the kernel VA range.
-  const vaddr_t linear_end = profile.page_offset + (vaddr_t{1} << (profile.va_bits - 1));
-  return va >= profile.page_offset && va < linear_end;
-}
-
-bool Mm::virt_addr_valid(vaddr_t va) const {
-  if (!is_linear_map_address(va)) return false;
-  const pfn_t pfn = virt_to_pfn(va);
-  return sparse.pfn_valid(pfn) && memblock.is_memory(pfn << profile.page_shift);
-}
-
 vaddr_t Mm::pfn_to_vmemmap(pfn_t pfn) const {
   return profile.vmemmap_start +
          (pfn - (memstart_addr >> profile.page_shift)) * profile.struct_page_size;

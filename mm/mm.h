@@ -85,8 +85,17 @@ class Mm {
   phys_addr_t memstart_addr = 0;  // PHYS_OFFSET
   vaddr_t __va(phys_addr_t pa) const { return (pa - memstart_addr) | profile.page_offset; }
   phys_addr_t __pa(vaddr_t va) const { return (va & ~profile.page_offset) + memstart_addr; }
-  bool is_linear_map_address(vaddr_t va) const;
-  bool virt_addr_valid(vaddr_t va) const;
+  // The linear map is the lower half of the kernel VA range.
+  bool is_linear_map_address(vaddr_t va) const {
+    return va >= profile.page_offset &&
+           va - profile.page_offset < (vaddr_t{1} << (profile.va_bits - 1));
+  }
+  // arm64: __is_lm_address() && pfn_is_map_memory().
+  bool virt_addr_valid(vaddr_t va) const {
+    if (!is_linear_map_address(va)) return false;
+    const pfn_t pfn = virt_to_pfn(va);
+    return sparse.pfn_valid(pfn) && memblock.is_memory(pfn << profile.page_shift);
+  }
   vaddr_t page_address(pfn_t pfn) const { return __va(pfn << profile.page_shift); }
   pfn_t virt_to_pfn(vaddr_t va) const { return __pa(va) >> profile.page_shift; }
   // The struct page address the kernel prints as page= (vmemmap).
@@ -139,3 +148,4 @@ class Mm {
 }  // namespace mmfuzz::mm
 
 #include "mm/page_alloc/page_alloc_inl.h"  // IWYU pragma: export
+#include "mm/slab/slab_inl.h"              // IWYU pragma: export

@@ -112,12 +112,6 @@ phys_addr_t Memblock::end_of_DRAM() const {
   return memory.regions.empty() ? 0 : memory.regions.back().end();
 }
 
-bool Memblock::is_memory(phys_addr_t pa) const {
-  for (const auto& r : memory.regions)
-    if (pa >= r.base && pa < r.end()) return true;
-  return false;
-}
-
 bool Memblock::is_region_reserved(phys_addr_t base, phys_addr_t size) const {
   for (const auto& r : reserved.regions)
     if (r.base < base + size && base < r.end()) return true;

@@ -50,7 +50,21 @@ class Memblock {
 
   phys_addr_t start_of_DRAM() const;
   phys_addr_t end_of_DRAM() const;
-  bool is_memory(phys_addr_t pa) const;
+  // memblock_is_memory(): a binary search, as the kernel's memblock_search().
+  bool is_memory(phys_addr_t pa) const {
+    std::size_t lo = 0, hi = memory.regions.size();
+    while (lo < hi) {
+      const std::size_t mid = (lo + hi) / 2;
+      const memblock_region& r = memory.regions[mid];
+      if (pa < r.base)
+        hi = mid;
+      else if (pa - r.base >= r.size)
+        lo = mid + 1;
+      else
+        return true;
+    }
+    return false;
+  }
   bool is_region_reserved(phys_addr_t base, phys_addr_t size) const;
 
   // memory minus reserved, ascending (for_each_free_mem_range).

@@ -28,39 +28,8 @@ void PhysRam::init(phys_addr_t base, std::uint64_t size, unsigned page_shift) {
   dirty_.assign(((size >> page_shift) + 63) / 64, 0);
 }
 
-void PhysRam::mark_dirty(phys_addr_t pa, std::uint64_t len) {
-  if (len == 0) return;
-  std::uint64_t first = (pa - base_) >> page_shift_;
-  std::uint64_t last = (pa - base_ + len - 1) >> page_shift_;
+void PhysRam::mark_dirty_range(std::uint64_t first, std::uint64_t last) {
   for (std::uint64_t i = first; i <= last; ++i) dirty_[i >> 6] |= std::uint64_t{1} << (i & 63);
-}
-
-// Out-of-range accesses never touch the host: reads give zeros, writes are
-// dropped (callers that care check contains() first).
-void PhysRam::read(phys_addr_t pa, std::span<std::uint8_t> out) const {
-  if (out.empty()) return;  // an empty span may carry a null data()
-  if (!contains(pa, out.size())) {
-    std::memset(out.data(), 0, out.size());
-    return;
-  }
-  std::memcpy(out.data(), mem_ + (pa - base_), out.size());
-}
-
-void PhysRam::write(phys_addr_t pa, std::span<const std::uint8_t> in) {
-  if (in.empty() || !contains(pa, in.size())) return;
-  std::memcpy(mem_ + (pa - base_), in.data(), in.size());
-  mark_dirty(pa, in.size());
-}
-
-void PhysRam::fill(phys_addr_t pa, std::uint64_t len, std::uint8_t byte) {
-  if (!len || !contains(pa, len)) return;
-  std::memset(mem_ + (pa - base_), byte, len);
-  mark_dirty(pa, len);
-}
-
-std::uint8_t PhysRam::byte(phys_addr_t pa) const {
-  if (!contains(pa, 1)) return 0;
-  return mem_[pa - base_];
 }
 
 void PhysRam::zero_pages_slow(pfn_t pfn, std::uint64_t nr) {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <span>
 #include <vector>
 
@@ -30,10 +31,36 @@ class PhysRam {
   }
 
   // Bounds-checked: out of range, reads give zeros and writes do nothing.
-  void read(phys_addr_t pa, std::span<std::uint8_t> out) const;
-  void write(phys_addr_t pa, std::span<const std::uint8_t> in);
-  void fill(phys_addr_t pa, std::uint64_t len, std::uint8_t byte);
-  std::uint8_t byte(phys_addr_t pa) const;
+  void read(phys_addr_t pa, std::span<std::uint8_t> out) const {
+    if (out.empty()) return;  // an empty span may carry a null data()
+    if (!contains(pa, out.size())) {
+      std::memset(out.data(), 0, out.size());
+      return;
+    }
+    std::memcpy(out.data(), mem_ + (pa - base_), out.size());
+  }
+  void write(phys_addr_t pa, std::span<const std::uint8_t> in) {
+    if (in.empty() || !contains(pa, in.size())) return;
+    std::memcpy(mem_ + (pa - base_), in.data(), in.size());
+    mark_dirty(pa, in.size());
+  }
+  void fill(phys_addr_t pa, std::uint64_t len, std::uint8_t byte) {
+    if (!len || !contains(pa, len)) return;
+    std::memset(mem_ + (pa - base_), byte, len);
+    mark_dirty(pa, len);
+  }
+  std::uint8_t byte(phys_addr_t pa) const { return contains(pa, 1) ? mem_[pa - base_] : 0; }
+  // One 64-bit word (a free pointer, a list link): the allocators' hot path.
+  std::uint64_t load64(phys_addr_t pa) const {
+    std::uint64_t v = 0;
+    if (contains(pa, 8)) std::memcpy(&v, mem_ + (pa - base_), 8);
+    return v;
+  }
+  void store64(phys_addr_t pa, std::uint64_t v) {
+    if (!contains(pa, 8)) return;
+    std::memcpy(mem_ + (pa - base_), &v, 8);
+    mark_dirty(pa, 8);
+  }
   // Zeroes whole pages; pages never written since their last zeroing cost nothing.
   void zero_pages(pfn_t pfn, std::uint64_t nr) {
     const std::uint64_t i = pfn - (base_ >> page_shift_);
@@ -48,7 +75,15 @@ class PhysRam {
   std::uint64_t dirty_pages() const;
 
  private:
-  void mark_dirty(phys_addr_t pa, std::uint64_t len);
+  void mark_dirty(phys_addr_t pa, std::uint64_t len) {
+    const std::uint64_t first = (pa - base_) >> page_shift_;
+    const std::uint64_t last = (pa - base_ + len - 1) >> page_shift_;
+    if (first == last)
+      dirty_[first >> 6] |= std::uint64_t{1} << (first & 63);
+    else
+      mark_dirty_range(first, last);
+  }
+  void mark_dirty_range(std::uint64_t first, std::uint64_t last);
   void zero_pages_slow(pfn_t pfn, std::uint64_t nr);
 
   std::uint8_t* mem_ = nullptr;

@@ -17,6 +17,7 @@
 #include "mm/page_alloc/gfp.h"
 #include "mm/phys/page_list.h"
 #include "mm/profile.h"
+#include "mm/reciprocal_div.h"
 #include "mm/types.h"
 
 namespace mmfuzz::mm {
@@ -121,8 +122,9 @@ struct kmem_cache_node {
 struct kmem_cache {
   cache_id id = 0;
   std::string name;
-  unsigned object_size = 0;  // what the creator asked for
-  unsigned size = 0;         // the slot: object plus metadata and alignment
+  unsigned object_size = 0;          // what the creator asked for
+  unsigned size = 0;                 // the slot: object plus metadata and alignment
+  reciprocal_value reciprocal_size;  // of size: obj_to_index() without a divide
   unsigned align = 0;
   slab_flags_t flags = 0;
   slab_ctor ctor;
@@ -203,6 +205,9 @@ class SlabAllocator {
   // The allocator marks the object's shadow (Slab::mark_allocated/freed).
   // free() gets a validated, allocated object of s.
   virtual void free(kmem_cache& s, vaddr_t obj) = 0;
+  // free() of an object find_object() already resolved: spares the fast
+  // path a second lookup.
+  virtual void free_object(kmem_cache& s, const ObjectRef& ref) { free(s, ref.object); }
   virtual int shrink(kmem_cache& s) = 0;
   // __kmem_cache_shutdown: flush; false while objects remain.
   virtual bool shutdown(kmem_cache& s) = 0;
@@ -211,6 +216,14 @@ class SlabAllocator {
   virtual unsigned ksize(const kmem_cache& s) const = 0;
   // The object an address inside a slab page belongs to.
   virtual std::optional<ObjectRef> find_object(vaddr_t addr) const = 0;
+  // find_object() of an address known to lie in the slab whose head page is
+  // head (the free fast path). False when it is no object.
+  virtual bool find_object_in(pfn_t head, vaddr_t addr, ObjectRef* out) const {
+    (void)head;
+    const auto r = find_object(addr);
+    if (r) *out = *r;
+    return r.has_value();
+  }
   virtual void tick() {}
   // kmalloc that does not go through kmalloc caches (SLOB).
   virtual bool own_kmalloc() const { return false; }
@@ -353,13 +366,18 @@ class Slab {
   void free_large_kmalloc(pfn_t head, vaddr_t obj);
   vaddr_t slab_alloc(kmem_cache& s, gfp_t gfp, int node, std::uint32_t orig_size,
                      bool from_kmalloc);
-  bool check_free(kmem_cache* expect, vaddr_t obj, const char* api, ObjectRef* out);
+  bool check_free(kmem_cache* expect, vaddr_t obj, pfn_t head, const char* api, ObjectRef* out);
+  bool check_free_slow(kmem_cache* expect, vaddr_t obj, pfn_t head, const char* api,
+                       ObjectRef* out);
+  void kmalloc_bad_args(gfp_t gfp, int node);
+  void misuse(MisuseKind kind, vaddr_t addr, const char* api, const char* detail);
   std::uint64_t ksize_raw(vaddr_t p);
   void post_alloc_init(const kmem_cache& s, vaddr_t obj, gfp_t gfp);
   bool access(vaddr_t addr, std::uint64_t len, bool is_write);
 
   Mm& mm_;
   unsigned kmalloc_min_ = 128, shift_low_ = 7, shift_high_ = 13;
+  bool own_kmalloc_ = false;  // allocator->own_kmalloc(), off the fast path
   std::vector<std::unique_ptr<std::vector<ObjectTrack>>> shadow_;  // by slab head pfn offset
   std::vector<std::pair<pfn_t, std::uint64_t>> large_;             // sorted: large kmalloc sizes
   SplitMix64 rng_;

@@ -179,7 +179,8 @@ void Slab::kmem_cache_init(const SlabConfig& cfg) {
       s->refcount = -1;       // exempt from merging
       alloc_bookkeeping(*s);  // bootstrap(): the boot caches move into their own objects
     }
-  if (!allocator->own_kmalloc()) create_kmalloc_caches();
+  own_kmalloc_ = allocator->own_kmalloc();
+  if (!own_kmalloc_) create_kmalloc_caches();
 }
 
 unsigned Slab::kmalloc_index(std::uint64_t size) const {
@@ -421,43 +422,6 @@ void Slab::free_slab_page(kmem_cache& s, pfn_t head, unsigned order) {
   mm_.page_alloc.__free_pages(head, order);
 }
 
-std::vector<ObjectTrack>* Slab::shadow(pfn_t head) const {
-  const pfn_t off = head - mm_.sparse.base_pfn();
-  return off < shadow_.size() ? shadow_[off].get() : nullptr;
-}
-
-void Slab::mark_allocated(pfn_t head, unsigned index, std::uint32_t requested) {
-  auto* sh = shadow(head);
-  if (!sh || index >= sh->size()) return;
-  ObjectTrack& t = (*sh)[index];
-  t.allocated = true;
-  t.requested = requested;
-  t.alloc_seq = mm_.op_seq;
-  t.alloc_site = mm_.call_site;
-  t.alloc_cpu = static_cast<std::uint16_t>(mm_.cpu());
-}
-
-void Slab::mark_freed(pfn_t head, unsigned index) {
-  auto* sh = shadow(head);
-  if (!sh || index >= sh->size()) return;
-  ObjectTrack& t = (*sh)[index];
-  t.allocated = false;
-  t.free_seq = mm_.op_seq;
-  t.free_site = mm_.call_site;
-  t.free_cpu = static_cast<std::uint16_t>(mm_.cpu());
-}
-
-pfn_t Slab::slab_head(pfn_t pfn) const {
-  if (!mm_.pfn_valid(pfn)) return NO_PAGE;
-  const page& p = mm_.pfn_to_page(pfn);
-  const pfn_t head = PageTail(p) ? (p.compound_head >> 1) : pfn;
-  return mm_.pfn_valid(head) && PageSlab(mm_.pfn_to_page(head)) ? head : NO_PAGE;
-}
-
-const kmem_cache* Slab::slab_cache_of(pfn_t head) const {
-  return head == NO_PAGE ? nullptr : cache(mm_.pfn_to_page(head).slab.cache);
-}
-
 std::optional<ObjectRef> Slab::find_object(vaddr_t addr) const {
   if (!allocator || !mm_.virt_addr_valid(addr)) return std::nullopt;
   return allocator->find_object(addr);
@@ -518,33 +482,41 @@ vaddr_t Slab::kmem_cache_alloc_node(cache_id c, gfp_t gfp, int node) {
 
 // Is obj an allocated object (of expect, if given)? Reports what the kernel
 // would (cache_from_obj(), check_valid_pointer(), KASAN invalid-free).
-bool Slab::check_free(kmem_cache* expect, vaddr_t obj, const char* api, ObjectRef* out) {
-  const auto ref = find_object(obj);
-  if (!ref) {
+// head: the slab page holding obj, NO_PAGE if there is none.
+bool Slab::check_free(kmem_cache* expect, vaddr_t obj, pfn_t head, const char* api,
+                      ObjectRef* out) {
+  if (head != NO_PAGE && allocator->find_object_in(head, obj, out) && out->object == obj &&
+      out->allocated && (!expect || out->cache == expect->id)) [[likely]]
+    return true;
+  return check_free_slow(expect, obj, head, api, out);
+}
+
+[[gnu::cold, gnu::noinline]] bool Slab::check_free_slow(kmem_cache* expect, vaddr_t obj, pfn_t head,
+                                                        const char* api, ObjectRef* out) {
+  if (head == NO_PAGE || !allocator->find_object_in(head, obj, out)) {
     report(MisuseKind::slab_invalid_free, expect, obj, 0, api,
            std::string(api) + ": Object is not a Slab page!");
     return false;
   }
-  const kmem_cache* actual = cache(ref->cache);
+  const kmem_cache* actual = cache(out->cache);
   if (expect && actual && actual != expect) {
-    report(MisuseKind::slab_wrong_cache, actual, obj, ref->object, api,
+    report(MisuseKind::slab_wrong_cache, actual, obj, out->object, api,
            std::string(api) + ": Wrong slab cache. " + expect->name + " but object is from " +
                actual->name);
     return false;
   }
-  if (ref->object != obj) {
+  if (out->object != obj) {
     char buf[128];
     std::snprintf(buf, sizeof buf, "Invalid object pointer 0x%llx (object at 0x%llx)",
                   static_cast<unsigned long long>(obj),
-                  static_cast<unsigned long long>(ref->object));
-    report(MisuseKind::slab_invalid_free, actual, obj, ref->object, api, buf);
+                  static_cast<unsigned long long>(out->object));
+    report(MisuseKind::slab_invalid_free, actual, obj, out->object, api, buf);
     return false;
   }
-  if (!ref->allocated) {
-    report(MisuseKind::slab_double_free, actual, obj, ref->object, api, "Object already free");
+  if (!out->allocated) {
+    report(MisuseKind::slab_double_free, actual, obj, out->object, api, "Object already free");
     return false;
   }
-  *out = *ref;
   return true;
 }
 
@@ -560,9 +532,10 @@ void Slab::kmem_cache_free(cache_id c, vaddr_t obj) {
     return;
   }
   ObjectRef ref;
-  if (!check_free(s, obj, "kmem_cache_free", &ref)) return;
+  const pfn_t head = mm_.virt_addr_valid(obj) ? slab_head(mm_.virt_to_pfn(obj)) : NO_PAGE;
+  if (!check_free(s, obj, head, "kmem_cache_free", &ref)) return;
   if (mm_.observed()) mm_.notify([&](MmObserver& o) { o.kmem_cache_free(obj, s->name); });
-  allocator->free(*s, obj);
+  allocator->free_object(*s, ref);
 }
 
 std::size_t Slab::kmem_cache_alloc_bulk(cache_id c, gfp_t gfp, std::size_t nr, vaddr_t* out) {
@@ -645,18 +618,28 @@ vaddr_t Slab::kmalloc_large(std::uint64_t size, gfp_t gfp, int node) {
   return mm_.page_address(pfn);
 }
 
-vaddr_t Slab::kmalloc_node(std::uint64_t size, gfp_t gfp, int node) {
-  if (node != NUMA_NO_NODE && (node < 0 || static_cast<unsigned>(node) >= mm_.machine.nr_nodes)) {
-    report(MisuseKind::slab_bad_cache, nullptr, 0, 0, "kmalloc_node",
-           "node " + std::to_string(node) + " is not online");
-    return 0;
-  }
-  if (!gfp_zone_valid(gfp)) {
+// Out of line so the error strings stay off the kmalloc fast path.
+[[gnu::cold, gnu::noinline]] void Slab::kmalloc_bad_args(gfp_t gfp, int node) {
+  if (!gfp_zone_valid(gfp))
     report(MisuseKind::slab_bad_cache, nullptr, 0, 0, "kmalloc",
            "contradictory GFP mask " + format_gfp(gfp));
+  else
+    report(MisuseKind::slab_bad_cache, nullptr, 0, 0, "kmalloc_node",
+           "node " + std::to_string(node) + " is not online");
+}
+
+[[gnu::cold, gnu::noinline]] void Slab::misuse(MisuseKind kind, vaddr_t addr, const char* api,
+                                               const char* detail) {
+  report(kind, nullptr, addr, 0, api, detail);
+}
+
+vaddr_t Slab::kmalloc_node(std::uint64_t size, gfp_t gfp, int node) {
+  if ((node != NUMA_NO_NODE && (node < 0 || static_cast<unsigned>(node) >= mm_.machine.nr_nodes)) ||
+      !gfp_zone_valid(gfp)) [[unlikely]] {
+    kmalloc_bad_args(gfp, node);
     return 0;
   }
-  if (allocator->own_kmalloc()) {
+  if (own_kmalloc_) {
     const vaddr_t p = allocator->kmalloc(size, gfp, node);
     if (p && !ZERO_OR_NULL_PTR(p) && mm_.observed())
       mm_.notify([&](MmObserver& o) { o.kmalloc(p, size, size, gfp, node, gfp & __GFP_ACCOUNT); });
@@ -700,12 +683,12 @@ void Slab::free_large_kmalloc(pfn_t head, vaddr_t obj) {
 void Slab::kfree(vaddr_t p) {
   if (mm_.observed()) mm_.notify([&](MmObserver& o) { o.kfree(p); });
   if (ZERO_OR_NULL_PTR(p)) return;
-  if (allocator->own_kmalloc()) {
+  if (own_kmalloc_) {
     allocator->kfree(p);
     return;
   }
-  if (!mm_.virt_addr_valid(p)) {
-    report(MisuseKind::slab_invalid_free, nullptr, p, 0, "kfree",
+  if (!mm_.virt_addr_valid(p)) [[unlikely]] {
+    misuse(MisuseKind::slab_invalid_free, p, "kfree",
            "kfree() of an address outside the linear map");
     return;
   }
@@ -717,8 +700,8 @@ void Slab::kfree(vaddr_t p) {
     return;
   }
   ObjectRef ref;
-  if (!check_free(nullptr, p, "kfree", &ref)) return;
-  allocator->free(*cache(ref.cache), p);
+  if (!check_free(nullptr, p, head, "kfree", &ref)) return;
+  allocator->free_object(*cache(ref.cache), ref);
 }
 
 std::uint64_t Slab::ksize(vaddr_t p) {

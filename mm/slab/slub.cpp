@@ -48,49 +48,11 @@ unsigned calculate_order(unsigned size, unsigned nr_cpus, unsigned max_order, un
   return order < max_order ? order : ~0u;
 }
 
-vaddr_t object_at(const Mm& mm, const kmem_cache& s, pfn_t slab, unsigned i) {
-  return mm.page_address(slab) + std::uint64_t{i} * s.size + s.red_left_pad;
-}
-
-bool object_index(const Mm& mm, const kmem_cache& s, pfn_t slab, vaddr_t obj, unsigned* index) {
-  const vaddr_t base = mm.page_address(slab) + s.red_left_pad;
-  if (obj < base) return false;
-  const std::uint64_t off = obj - base;
-  if (off % s.size) return false;
-  const std::uint64_t i = off / s.size;
-  if (i >= mm.pfn_to_page(slab).slab.objects) return false;
-  *index = static_cast<unsigned>(i);
-  return true;
-}
-
-bool check_valid_pointer(const Mm& mm, const kmem_cache& s, pfn_t slab, vaddr_t p) {
-  unsigned idx;
-  return p == 0 || object_index(mm, s, slab, p, &idx);
-}
-
 namespace {
-std::uint64_t load64(const Mm& mm, vaddr_t va) {
-  std::uint8_t b[8];
-  mm.ram.read(mm.__pa(va), b);
-  std::uint64_t v;
-  std::memcpy(&v, b, 8);
-  return v;
-}
 void store64(Mm& mm, vaddr_t va, std::uint64_t v) {
-  std::uint8_t b[8];
-  std::memcpy(b, &v, 8);
-  mm.ram.write(mm.__pa(va), b);
-}
-// freelist_ptr(): SLAB_FREELIST_HARDENED's obfuscation.
-std::uint64_t freelist_ptr(const kmem_cache& s, std::uint64_t ptr, vaddr_t ptr_addr) {
-  return ptr ^ s.random ^ __builtin_bswap64(ptr_addr);
+  mm.ram.store64(mm.__pa(va), v);
 }
 }  // namespace
-
-vaddr_t get_freepointer(const Mm& mm, const kmem_cache& s, vaddr_t obj) {
-  const vaddr_t at = obj + s.offset;
-  return freelist_ptr(s, load64(mm, at), at);
-}
 
 Track get_track(const Mm& mm, const kmem_cache& s, vaddr_t object, bool free) {
   const vaddr_t at = object + track_offset(s) + (free ? SLUB_TRACK_SIZE : 0);
@@ -202,12 +164,14 @@ class Slub final : public SlabAllocator {
   bool create(kmem_cache& s) override;
   vaddr_t alloc(kmem_cache& s, gfp_t gfp, int node, std::uint32_t orig_size) override;
   void free(kmem_cache& s, vaddr_t obj) override;
+  void free_object(kmem_cache& s, const ObjectRef& ref) override;
   int shrink(kmem_cache& s) override;
   bool shutdown(kmem_cache& s) override;
   void release(kmem_cache& s) override;
   SlabInfo slabinfo(const kmem_cache& s) const override;
   unsigned ksize(const kmem_cache& s) const override;
   std::optional<ObjectRef> find_object(vaddr_t addr) const override;
+  bool find_object_in(pfn_t slab, vaddr_t addr, ObjectRef* out) const override;
 
  private:
   page& pg(pfn_t pfn) { return mm_.pfn_to_page(pfn); }
@@ -222,9 +186,17 @@ class Slub final : public SlabAllocator {
   }
   // Following a free pointer: one that points outside the slab is reported
   // and ends the list (the kernel would crash on it).
-  vaddr_t next_free(kmem_cache& s, pfn_t slab, vaddr_t obj);
+  vaddr_t next_free(kmem_cache& s, pfn_t slab, vaddr_t obj) {
+    const vaddr_t fp = get_freepointer(mm_, s, obj);
+    if (check_valid_pointer(mm_, s, slab, fp)) [[likely]]
+      return fp;
+    return bad_freepointer(s, obj, fp);
+  }
+  vaddr_t bad_freepointer(kmem_cache& s, vaddr_t obj, vaddr_t fp);
   unsigned index_of(const kmem_cache& s, pfn_t slab, vaddr_t obj) const {
-    return static_cast<unsigned>((obj - mm_.page_address(slab) - s.red_left_pad) / s.size);
+    return reciprocal_divide(
+        static_cast<std::uint32_t>(obj - mm_.page_address(slab) - s.red_left_pad),
+        s.reciprocal_size);
   }
 
   // slabs
@@ -311,6 +283,7 @@ bool Slub::create(kmem_cache& s) {
   }
   size = round_up(size, s.align);
   s.size = static_cast<unsigned>(size);
+  s.reciprocal_size = reciprocal_value_of(s.size);
   const auto& p = mm_.profile;
   const unsigned order = calculate_order(s.size, mm_.nr_cpus(), p.max_order, p.page_shift);
   if (order == ~0u) return false;
@@ -452,9 +425,7 @@ void Slub::discard_slab(kmem_cache& s, pfn_t slab) {
   sl_.free_slab_page(s, slab, slab_order(slab));
 }
 
-vaddr_t Slub::next_free(kmem_cache& s, pfn_t slab, vaddr_t obj) {
-  const vaddr_t fp = get_freepointer(mm_, s, obj);
-  if (check_valid_pointer(mm_, s, slab, fp)) return fp;
+vaddr_t Slub::bad_freepointer(kmem_cache& s, vaddr_t obj, vaddr_t fp) {
   char buf[160];
   std::snprintf(buf, sizeof buf,
                 "Freepointer corrupt: object 0x%llx holds 0x%llx, which is no object of its slab",
@@ -719,15 +690,23 @@ bool Slub::free_debug_processing(kmem_cache& s, pfn_t slab, vaddr_t obj) {
 }
 
 void Slub::free(kmem_cache& s, vaddr_t obj) {
-  const pfn_t slab = sl_.slab_head(mm_.virt_to_pfn(obj));
-  const unsigned idx = index_of(s, slab, obj);
+  ObjectRef ref;
+  ref.slab = sl_.slab_head(mm_.virt_to_pfn(obj));
+  ref.index = index_of(s, ref.slab, obj);
+  ref.object = obj;
+  free_object(s, ref);
+}
+
+void Slub::free_object(kmem_cache& s, const ObjectRef& ref) {
+  const pfn_t slab = ref.slab;
+  const vaddr_t obj = ref.object;
   if (s.debug()) {
     if (!free_debug_processing(s, slab, obj)) return;  // leaked, as the kernel leaves it
-    sl_.mark_freed(slab, idx);
+    sl_.mark_freed(slab, ref.index);
     slab_free_slow(s, slab, obj);
     return;
   }
-  sl_.mark_freed(slab, idx);
+  sl_.mark_freed(slab, ref.index);
   kmem_cache_cpu& c = s.cpu_slab[static_cast<std::size_t>(mm_.cpu())];
   if (slab == c.slab) {  // do_slab_free() fast path
     set_freepointer(s, obj, c.freelist);
@@ -840,25 +819,29 @@ unsigned Slub::ksize(const kmem_cache& s) const {
 }
 
 std::optional<ObjectRef> Slub::find_object(vaddr_t addr) const {
-  const pfn_t slab = sl_.slab_head(mm_.virt_to_pfn(addr));
-  if (slab == NO_PAGE) return std::nullopt;
-  const kmem_cache* s = sl_.slab_cache_of(slab);
-  if (!s) return std::nullopt;
-  const vaddr_t base = mm_.page_address(slab);
-  const std::uint64_t i = (addr - base) / s->size;
-  const page& p = mm_.pfn_to_page(slab);
-  if (i >= p.slab.objects) return std::nullopt;  // the slab's tail padding
   ObjectRef r;
-  r.cache = s->id;
-  r.slab = slab;
-  r.index = static_cast<unsigned>(i);
-  r.object = base + i * s->size + s->red_left_pad;
-  r.size = s->object_size;
-  if (const auto* sh = sl_.shadow(slab); sh && i < sh->size()) {
-    r.allocated = (*sh)[i].allocated;
-    r.requested = (*sh)[i].requested;
-  }
+  const pfn_t slab = sl_.slab_head(mm_.virt_to_pfn(addr));
+  if (slab == NO_PAGE || !find_object_in(slab, addr, &r)) return std::nullopt;
   return r;
+}
+
+bool Slub::find_object_in(pfn_t slab, vaddr_t addr, ObjectRef* out) const {
+  const page& p = mm_.pfn_to_page(slab);
+  const kmem_cache* s = sl_.cache(p.slab.cache);
+  if (!s) return false;
+  const vaddr_t base = mm_.page_address(slab);
+  const unsigned i = reciprocal_divide(static_cast<std::uint32_t>(addr - base), s->reciprocal_size);
+  if (i >= p.slab.objects) return false;  // the slab's tail padding
+  out->cache = s->id;
+  out->slab = slab;
+  out->index = i;
+  out->object = base + std::uint64_t{i} * s->size + s->red_left_pad;
+  out->size = s->object_size;
+  const auto* sh = sl_.shadow(slab);
+  const bool tracked = sh && i < sh->size();
+  out->allocated = tracked && (*sh)[i].allocated;
+  out->requested = tracked ? (*sh)[i].requested : 0;
+  return true;
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "mm/mm.h"
 #include "mm/observer.h"
 #include "mm/slab/slab.h"
 
@@ -46,12 +47,32 @@ inline unsigned size_from_object(const kmem_cache& s) {
 unsigned calculate_order(unsigned size, unsigned nr_cpus, unsigned max_order, unsigned page_shift);
 
 // The object at index i of a slab, and back.
-vaddr_t object_at(const Mm& mm, const kmem_cache& s, pfn_t slab, unsigned i);
-bool object_index(const Mm& mm, const kmem_cache& s, pfn_t slab, vaddr_t obj, unsigned* index);
+inline vaddr_t object_at(const Mm& mm, const kmem_cache& s, pfn_t slab, unsigned i) {
+  return mm.page_address(slab) + std::uint64_t{i} * s.size + s.red_left_pad;
+}
+inline bool object_index(const Mm& mm, const kmem_cache& s, pfn_t slab, vaddr_t obj,
+                         unsigned* index) {
+  const std::uint64_t off = obj - (mm.page_address(slab) + s.red_left_pad);  // wraps below
+  if (off >= std::uint64_t{mm.pfn_to_page(slab).slab.objects} * s.size) return false;
+  const unsigned i = reciprocal_divide(static_cast<std::uint32_t>(off), s.reciprocal_size);
+  if (std::uint64_t{i} * s.size != off) return false;
+  *index = i;
+  return true;
+}
 // A free pointer is NULL or an object start of this slab (check_valid_pointer()).
-bool check_valid_pointer(const Mm& mm, const kmem_cache& s, pfn_t slab, vaddr_t p);
+inline bool check_valid_pointer(const Mm& mm, const kmem_cache& s, pfn_t slab, vaddr_t p) {
+  unsigned idx;
+  return p == 0 || object_index(mm, s, slab, p, &idx);
+}
+// freelist_ptr(): SLAB_FREELIST_HARDENED's obfuscation.
+inline std::uint64_t freelist_ptr(const kmem_cache& s, std::uint64_t ptr, vaddr_t ptr_addr) {
+  return ptr ^ s.random ^ __builtin_bswap64(ptr_addr);
+}
 // The free pointer stored in obj, de-obfuscated (get_freepointer()).
-vaddr_t get_freepointer(const Mm& mm, const kmem_cache& s, vaddr_t obj);
+inline vaddr_t get_freepointer(const Mm& mm, const kmem_cache& s, vaddr_t obj) {
+  const vaddr_t at = obj + s.offset;
+  return freelist_ptr(s, mm.ram.load64(mm.__pa(at)), at);
+}
 
 std::vector<SlubFinding> check_object(const Mm& mm, const kmem_cache& s, pfn_t slab, vaddr_t object,
                                       std::uint8_t val);
