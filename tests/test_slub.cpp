@@ -286,6 +286,22 @@ TEST_F(SlubApi, KreallocKeepsContentsAndFollowsKsize) {
   EXPECT_TRUE(rec.misuses.empty());
 }
 
+// Found by `mmfuzz workload --ops 200000 --seed 3`: an in-place krealloc of
+// a large kmalloc must move KASAN's end of the object with the new size.
+TEST_F(SlubApi, KreallocInPlaceOfALargeKmallocMovesItsEnd) {
+  const vaddr_t p = sl.kmalloc(36534, GFP_KERNEL);  // order 4
+  ASSERT_EQ(sl.krealloc(p, 177, GFP_KERNEL), p);
+  EXPECT_FALSE(sl.fill(p, 178, 0x11));
+  ASSERT_EQ(rec.ids(), Ids{"kasan.out_of_bounds"});
+  rec.misuses.clear();
+  ASSERT_EQ(sl.krealloc(p, 57752, GFP_KERNEL), p);  // still fits the 64 KiB
+  EXPECT_TRUE(sl.fill(p, 57752, 0x22));
+  EXPECT_TRUE(rec.misuses.empty());
+  EXPECT_FALSE(sl.fill(p, 57753, 0x22));
+  EXPECT_EQ(rec.ids(), Ids{"kasan.out_of_bounds"});
+  sl.kfree(p);
+}
+
 TEST_F(SlubApi, KsizeUnpoisonsTheUsableSize) {
   const vaddr_t p = sl.kmalloc(100, GFP_KERNEL);
   const std::uint8_t b[4] = {1, 2, 3, 4};

@@ -749,9 +749,15 @@ vaddr_t Slab::krealloc(vaddr_t p, std::uint64_t new_size, gfp_t gfp) {
   }
   if (ks >= new_size) {
     // kasan_krealloc(): the object stays, its usable size changes.
-    if (const auto ref = allocator->find_object(p); ref && ref->object == p)
+    if (const auto ref = allocator->find_object(p); ref && ref->object == p) {
       if (auto* sh = shadow(ref->slab))
         (*sh)[ref->index].requested = static_cast<std::uint32_t>(new_size);
+    } else {
+      const pfn_t head = mm_.virt_to_pfn(p);
+      auto it =
+          std::lower_bound(large_.begin(), large_.end(), std::make_pair(head, std::uint64_t{0}));
+      if (it != large_.end() && it->first == head) it->second = new_size;
+    }
     return p;
   }
   const vaddr_t ret = kmalloc(new_size, gfp);
