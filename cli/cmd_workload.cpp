@@ -1,10 +1,13 @@
 // mmfuzz workload: a short built-in, seeded alloc/free workload over the whole
-// page allocator API with every check on. It stands in for `mmfuzz replay`
+// page allocator API and the slab layer with every check on. It stands in for `mmfuzz replay`
 // until Programs and trace replay land.
 #include <fmt/format.h>
 
+#include <array>
 #include <cstdio>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <utility>
 #include <vector>
 
 #include "cli/commands.h"
@@ -22,6 +25,7 @@ struct WorkloadOptions {
   std::uint64_t seed = 1;
   std::string checks = "all";
   std::uint64_t full_every = 1000;
+  std::uint64_t slab_percent = 40;
   std::string json;
   bool quiet = false;
 };
@@ -37,6 +41,184 @@ struct Live {
 struct Stats {
   std::uint64_t allocs = 0, alloc_failures = 0, capped = 0, frees = 0, splits = 0, exacts = 0,
                 refs = 0, cpu_switches = 0, drains = 0, ticks = 0, peak_live_pages = 0;
+};
+
+// The slab half of the workload: kmalloc/kfree over every size class and
+// GFP type, a few caches of its own (created, shrunk, destroyed, recreated),
+// bulk and realloc paths and in-bounds client writes.
+class SlabWorkload {
+ public:
+  explicit SlabWorkload(Mm& m)
+      : m_(m), cap_bytes_(m.page_alloc.totalram_pages / 8 * m.profile.page_size()) {}
+
+  // One operation; names it for the checkers' op records.
+  void step(Rng& rng, inv::CheckEngine& engine, std::int64_t op) {
+    Slab& sl = m_.slab;
+    const std::uint64_t dice = rng.below(100);
+    if (dice < 38 || live_.empty()) {
+      const std::uint64_t size = pick_size(rng);
+      const gfp_t gfp = kGfps[rng.below(std::size(kGfps))];
+      engine.begin_op(op, "kmalloc");
+      if (live_bytes_ + size > cap_bytes_) {
+        ++capped;
+        return;
+      }
+      ++kmallocs;
+      if (const vaddr_t p = sl.kmalloc(size, gfp))
+        add({p, size, 0});
+      else
+        ++failures;
+    } else if (dice < 68) {
+      engine.begin_op(op, "kfree");
+      const Obj o = drop(rng.below(live_.size()));
+      if (o.cache)
+        sl.kmem_cache_free(o.cache, o.addr);
+      else if (rng.below(8) == 0)
+        sl.kfree_sensitive(o.addr);
+      else
+        sl.kfree(o.addr);
+      ++frees;
+    } else if (dice < 80) {
+      engine.begin_op(op, "kmem_cache_alloc");
+      const std::size_t k = rng.below(std::size(kCaches));
+      const cache_id c = cache(k);
+      if (!c) return;
+      ++cache_allocs;
+      if (const vaddr_t p = rng.below(4) ? sl.kmem_cache_alloc(c, GFP_KERNEL)
+                                         : sl.kmem_cache_zalloc(c, GFP_KERNEL))
+        add({p, kCaches[k].size, c});
+      else
+        ++failures;
+    } else if (dice < 86) {
+      engine.begin_op(op, "krealloc");
+      const std::size_t k = rng.below(live_.size());
+      if (live_[k].cache) return;
+      const std::uint64_t size = pick_size(rng);
+      if (live_bytes_ + size > cap_bytes_) return;
+      ++reallocs;
+      if (const vaddr_t p = sl.krealloc(live_[k].addr, size, GFP_KERNEL)) {
+        live_bytes_ = live_bytes_ - live_[k].size + size;
+        live_[k] = {p, size, 0};
+      }
+    } else if (dice < 93) {
+      // What correct kernel code does with its object: write it whole.
+      engine.begin_op(op, "memset");
+      const Obj& o = live_[rng.below(live_.size())];
+      sl.fill(o.addr, o.size, static_cast<std::uint8_t>(rng.next()));
+      ++writes;
+    } else if (dice < 96) {
+      engine.begin_op(op, "kmem_cache_alloc_bulk");
+      const std::size_t k = rng.below(std::size(kCaches));
+      const cache_id c = cache(k);
+      if (!c) return;
+      vaddr_t objs[16];
+      const std::size_t n = 1 + rng.below(16);
+      const std::size_t got = sl.kmem_cache_alloc_bulk(c, GFP_KERNEL, n, objs);
+      // Half go straight back in bulk, the rest stay live.
+      sl.kmem_cache_free_bulk(c, got / 2, objs);
+      for (std::size_t i = got / 2; i < got; ++i) add({objs[i], kCaches[k].size, c});
+      ++bulks;
+    } else if (dice < 98) {
+      engine.begin_op(op, "kmem_cache_shrink");
+      if (const cache_id c = cache(rng.below(std::size(kCaches)))) sl.kmem_cache_shrink(c);
+      ++shrinks;
+    } else {
+      // Destroy a cache once it is empty (its objects freed first).
+      engine.begin_op(op, "kmem_cache_destroy");
+      const std::size_t k = rng.below(std::size(kCaches));
+      if (!ids_[k]) return;
+      for (std::size_t i = 0; i < live_.size();)
+        if (live_[i].cache == ids_[k])
+          sl.kmem_cache_free(ids_[k], drop(i).addr);
+        else
+          ++i;
+      sl.kmem_cache_destroy(ids_[k]);
+      ids_[k] = 0;
+      ++destroys;
+    }
+  }
+
+  void teardown() {
+    for (const Obj& o : live_) {
+      if (o.cache)
+        m_.slab.kmem_cache_free(o.cache, o.addr);
+      else
+        m_.slab.kfree(o.addr);
+    }
+    live_.clear();
+    for (cache_id& c : ids_)
+      if (c) m_.slab.kmem_cache_destroy(std::exchange(c, 0));
+  }
+
+  std::uint64_t kmallocs = 0, cache_allocs = 0, failures = 0, capped = 0, frees = 0, reallocs = 0,
+                writes = 0, bulks = 0, shrinks = 0, destroys = 0, peak_live = 0;
+
+ private:
+  struct Obj {
+    vaddr_t addr;
+    std::uint64_t size;
+    cache_id cache;  // 0: kmalloc
+  };
+  struct CacheSpec {
+    const char* name;
+    unsigned size, align;
+    slab_flags_t flags;
+    bool ctor;
+  };
+  static constexpr CacheSpec kCaches[] = {
+      {"workload_small", 24, 0, 0, false},
+      {"workload_hw", 200, 0, SLAB_HWCACHE_ALIGN, false},
+      {"workload_reclaim", 1000, 0, SLAB_RECLAIM_ACCOUNT, false},
+      {"workload_ctor", 72, 8, SLAB_ACCOUNT, true},
+      {"workload_rcu", 320, 0, SLAB_TYPESAFE_BY_RCU, false},
+  };
+  static constexpr gfp_t kGfps[] = {GFP_KERNEL,
+                                    GFP_KERNEL_ACCOUNT,
+                                    GFP_ATOMIC,
+                                    GFP_NOWAIT,
+                                    GFP_NOFS,
+                                    GFP_KERNEL | __GFP_RECLAIMABLE,
+                                    GFP_KERNEL | GFP_DMA,
+                                    GFP_KERNEL | __GFP_ZERO};
+
+  // Mostly small, as real kmalloc traffic is; now and then past the largest
+  // kmalloc cache into the page allocator.
+  std::uint64_t pick_size(Rng& rng) const {
+    const std::uint64_t r = rng.below(100);
+    if (r < 70) return 1 + rng.below(256);
+    if (r < 92) return 257 + rng.below(4096 - 256);
+    if (r < 99) return 4097 + rng.below(m_.slab.kmalloc_max_cache_size());
+    return 1 + rng.below(16 * m_.slab.kmalloc_max_cache_size());
+  }
+  // The workload's cache k, created on first use (again after a destroy).
+  cache_id cache(std::size_t k) {
+    if (!ids_[k]) {
+      const CacheSpec& c = kCaches[k];
+      slab_ctor ctor;
+      ctor.present = c.ctor;
+      ctor.fill = 0x3c;
+      ids_[k] = m_.slab.kmem_cache_create(c.name, c.size, c.align, c.flags, ctor);
+    }
+    return ids_[k];
+  }
+  void add(Obj o) {
+    live_.push_back(o);
+    live_bytes_ += o.size;
+    peak_live = std::max<std::uint64_t>(peak_live, live_.size());
+  }
+  Obj drop(std::size_t k) {
+    const Obj o = live_[k];
+    live_[k] = live_.back();
+    live_.pop_back();
+    live_bytes_ -= o.size;
+    return o;
+  }
+
+  Mm& m_;
+  std::uint64_t cap_bytes_;
+  std::uint64_t live_bytes_ = 0;
+  std::vector<Obj> live_;
+  std::array<cache_id, std::size(kCaches)> ids_{};
 };
 
 int run_workload(const WorkloadOptions& o) {
@@ -72,10 +254,17 @@ int run_workload(const WorkloadOptions& o) {
     live_pages -= std::uint64_t{1} << l.order;
     return l;
   };
+  std::optional<SlabWorkload> slab;
+  if (m.slab.initialized()) slab.emplace(m);
   for (std::uint64_t i = 0; i < o.ops; ++i) {
+    m.op_seq = static_cast<std::uint32_t>(i + 1);
+    if (slab && rng.below(100) < o.slab_percent) {
+      slab->step(rng, engine, static_cast<std::int64_t>(i));
+      engine.end_op();
+      continue;
+    }
     const std::uint64_t dice = rng.below(100);
     std::string name;
-    m.op_seq = static_cast<std::uint32_t>(i + 1);
     if (dice < 45 || live.empty()) {
       unsigned order = 0;
       const std::uint64_t r = rng.below(100);
@@ -157,6 +346,7 @@ int run_workload(const WorkloadOptions& o) {
     engine.end_op();
   }
   engine.begin_op(static_cast<std::int64_t>(o.ops), "teardown");
+  if (slab) slab->teardown();
   for (const auto& l : live) m.page_alloc.__free_pages(l.pfn, l.order);
   m.page_alloc.drain_all_pages();
   engine.end_op();
@@ -180,6 +370,24 @@ int run_workload(const WorkloadOptions& o) {
         static_cast<unsigned long long>(st.refs), static_cast<unsigned long long>(st.cpu_switches),
         static_cast<unsigned long long>(st.drains), static_cast<unsigned long long>(st.ticks),
         static_cast<unsigned long long>(st.peak_live_pages));
+    if (slab)
+      std::printf(
+          "  slab (%s, %u%% of ops): kmalloc %llu, kmem_cache_alloc %llu (%llu failed, %llu "
+          "skipped at the cap),\n"
+          "  frees %llu, krealloc %llu, writes %llu, bulk %llu, shrinks %llu, destroys %llu, peak "
+          "%llu objects live\n",
+          slab_variant_name(m.slab.variant), static_cast<unsigned>(o.slab_percent),
+          static_cast<unsigned long long>(slab->kmallocs),
+          static_cast<unsigned long long>(slab->cache_allocs),
+          static_cast<unsigned long long>(slab->failures),
+          static_cast<unsigned long long>(slab->capped),
+          static_cast<unsigned long long>(slab->frees),
+          static_cast<unsigned long long>(slab->reallocs),
+          static_cast<unsigned long long>(slab->writes),
+          static_cast<unsigned long long>(slab->bulks),
+          static_cast<unsigned long long>(slab->shrinks),
+          static_cast<unsigned long long>(slab->destroys),
+          static_cast<unsigned long long>(slab->peak_live));
     const auto& pa = m.page_alloc;
     std::printf("  page allocation failures: %llu, %llu of them warned\n",
                 static_cast<unsigned long long>(pa.nr_alloc_failures),
@@ -212,7 +420,9 @@ int run_workload(const WorkloadOptions& o) {
 void register_workload(CLI::App& app, std::function<int()>& run) {
   auto opts = std::make_shared<WorkloadOptions>();
   CLI::App* sub = app.add_subcommand(
-      "workload", "run a seeded alloc/free workload over the page allocator with all checks");
+      "workload",
+      "run a seeded alloc/free workload over the page allocator and the slab layer with all "
+      "checks");
   opts->machine.add_to(*sub);
   sub->add_option("--ops", opts->ops, "number of operations (default 20000)")
       ->check(CLI::Range(1ull, 100000000ull));
@@ -221,6 +431,9 @@ void register_workload(CLI::App& app, std::function<int()>& run) {
                   "invariants to check: globs, '-' excludes (default all; see mmfuzz checks)");
   sub->add_option("--full-every", opts->full_every,
                   "full invariant sweep every N ops; 0: only at the end (default 1000)");
+  sub->add_option("--slab-percent", opts->slab_percent,
+                  "percentage of ops that go to the slab layer (default 40)")
+      ->check(CLI::Range(0ull, 100ull));
   sub->add_option("--json", opts->json, "write the verdict and violations as JSON to this file");
   sub->add_flag("--quiet", opts->quiet, "print nothing; the exit code is the verdict");
   sub->callback([opts, &run] { run = [opts] { return run_workload(*opts); }; });
