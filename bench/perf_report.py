@@ -21,8 +21,9 @@ PROG = "bench/perf_report.py"
 BUDGETS = [
     dict(what="order-0 alloc+free through pcp", budget="≤ 50 ns",
          bench="BM_Order0AllocFreePcp", kind="time_max", limit_ns=50.0),
-    dict(what="kmalloc+kfree fast path, checks off", budget="≤ 60 ns", bench=None,
-         pending="not yet: needs SLUB/kmalloc (mm/slab, mm/kmalloc)"),
+    dict(what="kmalloc+kfree fast path, checks off", budget="≤ 60 ns",
+         bench="BM_KmallocKfree/0", kind="time_max", limit_ns=60.0,
+         proxy="SLUB, the default allocator; SLAB and SLOB are listed below"),
     dict(what="replay, all incremental checks on", budget="≥ 3 M events/s",
          bench="BM_Order0AllocFreePcpChecked", kind="rate_min", limit_per_s=3e6,
          proxy="proxy until replay exists: order-0 alloc/free with a CheckEngine attached, "
@@ -55,6 +56,18 @@ BENCHES = [
      "populated", "sweep"),
     ("BM_FullSweepSmall", "CheckEngine::full_sweep, small_machine(), ~150 blocks live", "sweep"),
 ]
+# bench_slab: one row per allocator (argument 0/1/2).
+for _arg, _alloc in ((0, "SLUB"), (1, "SLAB"), (2, "SLOB")):
+    BENCHES += [
+        (f"BM_KmallocKfree/{_arg}", f"{_alloc}: kmalloc(64, GFP_KERNEL) + kfree, no checks",
+         "kmalloc+kfree pair"),
+        (f"BM_KmemCacheAllocFree/{_arg}", f"{_alloc}: kmem_cache_alloc + kmem_cache_free of a "
+         "192-byte SLAB_HWCACHE_ALIGN cache, no checks", "alloc+free pair"),
+        (f"BM_KmallocKfreeChecked/{_arg}", f"{_alloc}: kmalloc(64) + kfree with a CheckEngine "
+         "(all checks, incremental)", "event (kmalloc or kfree)"),
+        (f"BM_KmallocMixed/{_arg}", f"{_alloc}: sizes 8..8192, ~2000 live objects, kmalloc or "
+         "kfree, no checks", "kmalloc or kfree"),
+    ]
 
 UNIT_NS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
 
@@ -79,6 +92,19 @@ def fmt_rate(per_s):
     if per_s >= 1e3:
         return f"{per_s / 1e3:.1f} k/s"
     return f"{per_s:.1f} /s"
+
+
+def load_all(paths):
+    """Several benchmark programs' JSON: the first context, all results."""
+    context, results = None, {}
+    for path in paths:
+        ctx, res = load_results(path)
+        context = context if context is not None else ctx
+        for name in res:
+            if name in results:
+                raise ReportError(f"benchmark {name} appears in more than one JSON file")
+        results.update(res)
+    return context or {}, results
 
 
 def load_results(path):
@@ -168,7 +194,7 @@ def bench_rows(results):
         cv_s = f"{100.0 * float(cv['cpu_time']):.1f} %" if cv else "—"
         rate_s = fmt_rate(float(rate)) if rate else "—"
         counters = []
-        for k in ("live_blocks", "pcp_pages", "alloc_failures", "free_pages"):
+        for k in ("live_blocks", "live_objects", "pcp_pages", "alloc_failures", "free_pages"):
             if k in e:
                 counters.append(f"{k}={float(e[k]):.0f}")
         rows.append((f"`{name}`", desc, item, fmt_time(ns), rate_s, cv_s, ", ".join(counters)))
@@ -293,6 +319,7 @@ bench/run.sh                       # builds build/default, runs, rewrites this f
 bench/run.sh --benchmark_min_time=0.1   # a quicker, noisier run (extra args go to the binary)
 # one benchmark, human-readable output:
 build/default/bin/bench_page_alloc --benchmark_filter=BM_Order0AllocFreePcp$
+build/default/bin/bench_slab --benchmark_filter='BM_KmallocKfree/0$'
 ```
 
 For stable numbers run on an idle machine and pin the process
@@ -332,7 +359,8 @@ def write_atomically(path, text):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--json", required=True, help="Google Benchmark JSON output")
+    ap.add_argument("--json", required=True, action="append",
+                    help="Google Benchmark JSON output (repeat for several programs)")
     ap.add_argument("--build-dir", required=True, help="the CMake build directory used")
     ap.add_argument("--source-dir", default=".", help="the source tree (for the git revision)")
     ap.add_argument("--out", required=True, help="the Markdown file to write")
@@ -342,7 +370,7 @@ def main():
                     help="hand-written analysis copied into the report (optional file)")
     args = ap.parse_args()
     try:
-        context, results = load_results(args.json)
+        context, results = load_all(args.json)
         cache = cmake_cache(args.build_dir)
         notes = read_notes(args.notes)
         text = render(context, results, cache, args.command, args.source_dir, notes)

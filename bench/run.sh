@@ -1,18 +1,19 @@
 #!/usr/bin/env bash
-# Builds bench_page_alloc with the `default` preset, runs it (5 repetitions of at least 0.5 s,
-# medians) and regenerates docs/performance.md from its JSON output.
+# Builds the benchmark programs (bench_page_alloc, bench_slab) with the `default` preset, runs
+# each (5 repetitions of at least 0.5 s, medians) and regenerates docs/performance.md from
+# their JSON output.
 #
 #   bench/run.sh                               # the documented run
-#   bench/run.sh --benchmark_min_time=0.1      # extra arguments go to the benchmark binary
+#   bench/run.sh --benchmark_min_time=0.1      # extra arguments go to every benchmark binary
 #
-# docs/performance.md is replaced atomically, and only when the run succeeded.
+# docs/performance.md is replaced atomically, and only when every run succeeded.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 build_dir="$root/build/default"
-bin="$build_dir/bin/bench_page_alloc"
 out="$root/docs/performance.md"
+benches=(bench_page_alloc bench_slab)
 
 die() {
   echo "bench/run.sh: error: $*" >&2
@@ -22,25 +23,34 @@ die() {
 command -v python3 >/dev/null || die "python3 not found (needed to write docs/performance.md)"
 
 cmake --preset default >/dev/null || die "cmake --preset default failed"
-cmake --build --preset default --target bench_page_alloc || die "building bench_page_alloc failed"
-[[ -x "$bin" ]] || die "$bin was not built"
+cmake --build --preset default --target "${benches[@]}" || die "building ${benches[*]} failed"
 
-json="$(mktemp "${TMPDIR:-/tmp}/mmfuzz-bench.XXXXXX.json")"
-trap 'rm -f "$json"' EXIT
+tmp="$(mktemp -d "${TMPDIR:-/tmp}/mmfuzz-bench.XXXXXX")"
+trap 'rm -rf "$tmp"' EXIT
 
 bench_args=(--benchmark_repetitions=5 --benchmark_min_time=0.5
   --benchmark_format=json "$@")
-echo "bench/run.sh: running ${bin#"$root"/} ${bench_args[*]}" >&2
-status=0
-"$bin" "${bench_args[@]}" >"$json" || status=$?
-if ((status != 0)); then
-  die "bench_page_alloc failed (exit status $status); docs/performance.md left unchanged"
-fi
+json_args=()
+runs=()
+for b in "${benches[@]}"; do
+  bin="$build_dir/bin/$b"
+  [[ -x "$bin" ]] || die "$bin was not built"
+  echo "bench/run.sh: running ${bin#"$root"/} ${bench_args[*]}" >&2
+  status=0
+  "$bin" "${bench_args[@]}" >"$tmp/$b.json" || status=$?
+  if ((status != 0)); then
+    die "$b failed (exit status $status); docs/performance.md left unchanged"
+  fi
+  json_args+=(--json "$tmp/$b.json")
+  runs+=("build/default/bin/$b ${bench_args[*]}")
+done
 
+command="cmake --preset default && cmake --build --preset default --target ${benches[*]}"
+for r in "${runs[@]}"; do command+=" && $r"; done
 python3 "$root/bench/perf_report.py" \
-  --json "$json" \
+  "${json_args[@]}" \
   --build-dir "$build_dir" \
   --source-dir "$root" \
   --out "$out" \
-  --command "cmake --preset default && cmake --build --preset default --target bench_page_alloc && build/default/bin/bench_page_alloc ${bench_args[*]}"
+  --command "$command"
 echo "bench/run.sh: wrote ${out#"$root"/}" >&2
