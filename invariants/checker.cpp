@@ -273,11 +273,7 @@ void CheckEngine::finish() {
 }
 
 void CheckEngine::misuse(const mm::Misuse& m) {
-  if (m.kind >= mm::MisuseKind::slab_double_free) {
-    Reporter r = reporter();
-    r.report(slab_misuse_violation(mm_, m));
-    return;
-  }
+  // Slab and KASAN kinds follow every page-allocator kind in MisuseKind.
   if (m.kind >= mm::MisuseKind::slab_double_free) {
     Reporter r = reporter();
     r.report(slab_misuse_violation(mm_, m));
