@@ -92,7 +92,6 @@ std::vector<std::unique_ptr<Checker>> make_all_checkers() {
   std::vector<std::unique_ptr<Checker>> v;
   v.push_back(std::make_unique<BuddyChecker>());
   v.push_back(std::make_unique<SlabChecker>());
-  v.push_back(std::make_unique<SlabChecker>());
   return v;
 }
 
@@ -102,7 +101,6 @@ std::vector<std::string> all_invariant_ids() {
     for (const auto& id : c->invariants()) ids.push_back(id);
   for (int k = 0; k < mm::kNrMisuseKinds; ++k)
     ids.emplace_back(mm::misuse_id(static_cast<mm::MisuseKind>(k)));
-  ids.emplace_back("slab.leak");
   ids.emplace_back("slab.leak");
   return ids;
 }
@@ -130,32 +128,6 @@ std::string invariant_description(const std::string& id) {
       {"page_alloc.bad_gfp", "misuse: contradictory GFP zone or mobility bits, or an offline node"},
       {"page_alloc.bad_order", "misuse: order >= MAX_ORDER"},
       {"page_alloc.split_compound", "misuse: split_page() of a compound page"},
-      {"slab.pages", "slab pages are live page blocks of a live cache, with sane objects/inuse"},
-      {"slab.overlap",
-       "slabs and large kmallocs are allocated page blocks: never free, never shared"},
-      {"slab.freelist",
-       "freelists hold valid object starts, no cycles, no object twice, none allocated"},
-      {"slab.counts",
-       "inuse, nr_partial, nr_slabs and total_objects agree with the slabs and the shadow"},
-      {"slab.lists",
-       "each slab is on exactly the list (cpu, cpu partial, partial, full) its state says"},
-      {"slab.double_free", "misuse: freeing an object that is already free"},
-      {"slab.invalid_free", "misuse: freeing a pointer that is not an object start"},
-      {"slab.wrong_cache", "misuse: kmem_cache_free() to another cache than the object's"},
-      {"slab.bad_cache",
-       "misuse: a cache that does not exist, or destroying a boot or kmalloc cache"},
-      {"slab.cache_destroyed", "misuse: using a cache after kmem_cache_destroy()"},
-      {"slab.destroy_busy", "misuse: kmem_cache_destroy() while objects remain"},
-      {"slab.bad_create",
-       "misuse: kmem_cache_create() with impossible arguments (or SLAB_PANIC failing)"},
-      {"slab.redzone", "SLUB debug: a red zone was overwritten"},
-      {"slab.poison", "SLUB debug: the poison of a free object was overwritten (use after free)"},
-      {"slab.padding", "SLUB debug: object or slab padding was overwritten"},
-      {"slab.freeptr", "a free pointer points to no object of its slab (corrupted freelist)"},
-      {"slab.leak", "objects still allocated at the end of a run (off unless asked for)"},
-      {"kasan.out_of_bounds", "KASAN: access beyond the requested object (slab-out-of-bounds)"},
-      {"kasan.use_after_free", "KASAN: access to a freed object or page"},
-      {"kasan.wild_access", "KASAN: access to no object (wild-memory-access, null-ptr-deref)"},
       {"slab.pages", "slab pages are live page blocks of a live cache, with sane objects/inuse"},
       {"slab.overlap",
        "slabs and large kmallocs are allocated page blocks: never free, never shared"},

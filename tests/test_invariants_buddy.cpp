@@ -288,6 +288,13 @@ TEST(CheckSelection, GlobsAndExclusions) {
   EXPECT_THROW(inv::CheckSelection::parse(""), ConfigError);
 }
 
+TEST(CheckSelection, InvariantIdsAreUniqueAndDescribed) {
+  const auto ids = inv::all_invariant_ids();
+  const std::set<std::string> unique(ids.begin(), ids.end());
+  EXPECT_EQ(unique.size(), ids.size()) << "an invariant id is listed twice";
+  for (const auto& id : ids) EXPECT_NE(inv::invariant_description(id), "") << id;
+}
+
 TEST(Misuse, EachMisuseBecomesOneViolation) {
   MmConfig cfg;
   cfg.machine = small_machine();

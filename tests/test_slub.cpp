@@ -641,6 +641,17 @@ TEST_F(SlubInvariants, CountsFiresOnNrPartial) {
   EXPECT_EQ(sweep_ids(mm), Ids{"slab.counts"});
 }
 
+// One broken counter is one violation, not one per registered checker.
+TEST_F(SlubInvariants, OneCorruptionIsOneViolation) {
+  sl.cache(c)->node[0].nr_partial++;
+  inv::CheckOptions o;
+  o.capture_stacks = false;
+  inv::CheckEngine e(mm, o);
+  e.full_sweep();
+  ASSERT_EQ(e.violations().size(), 1u) << e.violations()[0].to_text(false);
+  EXPECT_EQ(e.violations()[0].invariant, "slab.counts");
+}
+
 TEST_F(SlubInvariants, ListsFiresOnAFrozenPartialSlab) {
   mm.pfn_to_page(partial_slab()).slab.frozen = 1;
   EXPECT_EQ(sweep_ids(mm), Ids{"slab.lists"});
