@@ -352,8 +352,10 @@ vaddr_t Mm::pfn_to_vmemmap(pfn_t pfn) const {
          (pfn - (memstart_addr >> profile.page_shift)) * profile.struct_page_size;
 }
 
+// Periodic work: kswapd, and the slab layer's (SLAB's cache_reap).
 void Mm::tick() {
   page_alloc.kswapd_run();
+  if (slab.initialized()) slab.tick();
 }
 
 }  // namespace mmfuzz::mm

@@ -116,7 +116,7 @@ class Mm {
     for (auto* o : observers_) f(*o);
   }
 
-  // A timer tick: deferred work (kswapd).
+  // A timer tick: deferred work (kswapd, cache_reap).
   void tick();
 
   // What boot did, for tests and `mmfuzz info`.
