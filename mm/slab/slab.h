@@ -87,7 +87,7 @@ enum kmalloc_cache_type : int {
   KMALLOC_DMA,
   NR_KMALLOC_TYPES
 };
-inline constexpr unsigned KMALLOC_SHIFT_MAX_INDEX = 14;  // array bound
+inline constexpr unsigned KMALLOC_SHIFT_MAX_INDEX = 26;  // array bound (SLAB: shift up to 25)
 
 // ---- per-CPU and per-node state ----
 struct kmem_cache_cpu {     // SLUB
@@ -112,6 +112,7 @@ struct kmem_cache_node {
   page_list slabs_partial = 0, slabs_full = 0, slabs_free = 0;
   std::uint64_t total_slabs = 0, free_slabs = 0, free_objects = 0, free_limit = 0;
   unsigned colour_next = 0;
+  bool free_touched = false;  // SLAB: slabs_free was used since the last reap
   std::unique_ptr<array_cache> shared;
   std::uint64_t next_reap = 0;
   // both
