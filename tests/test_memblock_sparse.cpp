@@ -385,6 +385,32 @@ TEST_F(PhysRamTest, FillAndZeroPages) {
   EXPECT_EQ(ram.dirty_pages(), 1u);
 }
 
+TEST_F(PhysRamTest, ZeroCleansWholePagesAndKeepsPartialOnesDirty) {
+  const pfn_t pfn0 = kBase >> 12;
+  ram.fill(kBase + PAGE, 4 * PAGE, 0x77);  // pages 1..4 dirty
+  // [page 1 + 100, page 4 + 50): partial 1, whole 2 and 3, partial 4; page 0 untouched.
+  ram.zero(kBase + PAGE + 100, 3 * PAGE - 50);
+  EXPECT_EQ(ram.byte(kBase + PAGE + 99), 0x77);
+  for (phys_addr_t pa = kBase + PAGE + 100; pa < kBase + 4 * PAGE + 50; pa += 97)
+    ASSERT_EQ(ram.byte(pa), 0) << std::hex << pa;
+  EXPECT_EQ(ram.byte(kBase + 4 * PAGE + 49), 0);
+  EXPECT_EQ(ram.byte(kBase + 4 * PAGE + 50), 0x77);
+  EXPECT_TRUE(ram.page_dirty(pfn0 + 1));
+  EXPECT_FALSE(ram.page_dirty(pfn0 + 2));
+  EXPECT_FALSE(ram.page_dirty(pfn0 + 3));
+  EXPECT_TRUE(ram.page_dirty(pfn0 + 4));
+  // Zeroing clean memory marks nothing dirty; a single-page zero keeps the page dirty.
+  ram.zero(kBase + 10 * PAGE, 3 * PAGE);
+  ram.zero(kBase + 11 * PAGE + 8, 16);
+  EXPECT_EQ(ram.dirty_pages(), 2u);
+  ram.zero(kBase + 4 * PAGE + 50, 10);
+  EXPECT_EQ(ram.byte(kBase + 4 * PAGE + 59), 0);
+  EXPECT_EQ(ram.byte(kBase + 4 * PAGE + 60), 0x77);
+  EXPECT_TRUE(ram.page_dirty(pfn0 + 4));
+  ram.zero(kBase + kSize - 8, 16);  // out of range: nothing
+  EXPECT_EQ(ram.dirty_pages(), 2u);
+}
+
 TEST_F(PhysRamTest, LastPageAndReinit) {
   const pfn_t last = (kBase + kSize) / PAGE - 1;
   ram.fill(kBase + kSize - PAGE, PAGE, 0x11);

@@ -2,6 +2,7 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cstring>
 
 namespace mmfuzz::mm {
@@ -41,6 +42,24 @@ void PhysRam::zero_pages_slow(pfn_t pfn, std::uint64_t nr) {
     if (!(word & bit)) continue;
     std::memset(mem_ + (i << page_shift_), 0, std::size_t{1} << page_shift_);
     word &= ~bit;
+  }
+}
+
+void PhysRam::zero_slow(phys_addr_t pa, std::uint64_t len) {
+  const std::uint64_t psz = std::uint64_t{1} << page_shift_;
+  std::uint64_t off = pa - base_;
+  const std::uint64_t end = off + len;
+  while (off < end) {
+    const std::uint64_t i = off >> page_shift_;
+    const std::uint64_t page_end = (i + 1) << page_shift_;
+    const std::uint64_t n = std::min(end, page_end) - off;
+    std::uint64_t& word = dirty_[i >> 6];
+    const std::uint64_t bit = std::uint64_t{1} << (i & 63);
+    if (word & bit) {
+      std::memset(mem_ + off, 0, n);
+      if (n == psz) word &= ~bit;  // the whole page is zeros again
+    }
+    off += n;
   }
 }
 

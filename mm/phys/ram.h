@@ -68,6 +68,17 @@ class PhysRam {
       return;  // the common case
     zero_pages_slow(pfn, nr);
   }
+  // fill(pa, len, 0) that leaves clean pages alone (they read as zeros) and
+  // makes whole pages clean again: zeroing a 4 MiB kmalloc costs what it dirtied.
+  void zero(phys_addr_t pa, std::uint64_t len) {
+    if (!len || !contains(pa, len)) return;
+    const std::uint64_t first = (pa - base_) >> page_shift_;
+    if (first == (pa - base_ + len - 1) >> page_shift_) {
+      if ((dirty_[first >> 6] >> (first & 63)) & 1) std::memset(mem_ + (pa - base_), 0, len);
+      return;
+    }
+    zero_slow(pa, len);
+  }
   // Read-only view of a page's bytes.
   std::span<const std::uint8_t> page_bytes(pfn_t pfn) const;
 
@@ -85,6 +96,7 @@ class PhysRam {
   }
   void mark_dirty_range(std::uint64_t first, std::uint64_t last);
   void zero_pages_slow(pfn_t pfn, std::uint64_t nr);
+  void zero_slow(phys_addr_t pa, std::uint64_t len);
 
   std::uint8_t* mem_ = nullptr;
   phys_addr_t base_ = 0;
