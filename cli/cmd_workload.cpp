@@ -3,6 +3,7 @@
 // until Programs and trace replay land.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <nlohmann/json.hpp>
@@ -188,7 +189,10 @@ class SlabWorkload {
     if (r < 70) return 1 + rng.below(256);
     if (r < 92) return 257 + rng.below(4096 - 256);
     if (r < 99) return 4097 + rng.below(m_.slab.kmalloc_max_cache_size());
-    return 1 + rng.below(16 * m_.slab.kmalloc_max_cache_size());
+    // Large kmallocs, but never past what the page allocator can serve
+    // (SLAB's kmalloc caches reach 4 MiB, its KMALLOC_MAX_SIZE).
+    return 1 +
+           rng.below(std::min(16 * m_.slab.kmalloc_max_cache_size(), m_.slab.kmalloc_max_size()));
   }
   // The workload's cache k, created on first use (again after a destroy).
   cache_id cache(std::size_t k) {

@@ -423,25 +423,16 @@ Violation SlabChecker::leak_report(const mm::Mm& m, bool* any) {
   std::map<Key, Agg> leaks;
   const auto& sl = m.slab;
   if (sl.initialized()) {
-    for (const auto& [cid, slabs] : slabs_by_cache(m)) {
-      const mm::kmem_cache* s = sl.cache(cid);
-      if (!s) continue;
-      for (std::uint64_t slab : slabs) {
-        const auto* sh = sl.shadow(slab);
-        if (!sh) continue;
-        for (unsigned i = 0; i < sh->size(); ++i) {
-          const mm::ObjectTrack& t = (*sh)[i];
-          if (!t.allocated || t.alloc_seq == 0) continue;  // boot-time objects are the kernel's own
-          Agg& a = leaks[{s->name, t.alloc_site}];
-          a.count++;
-          a.bytes += t.requested;
-          a.first = std::min(a.first, t.alloc_seq);
-          a.last = std::max(a.last, t.alloc_seq);
-          if (!a.example)
-            a.example = m.page_address(slab) + std::uint64_t{i} * s->size + s->red_left_pad;
-        }
-      }
-    }
+    sl.allocator->for_each_allocated([&](const mm::SlabAllocator::LiveObject& o) {
+      if (o.alloc_seq == 0) return;  // boot-time objects are the kernel's own
+      const mm::kmem_cache* s = sl.cache(o.cache);
+      Agg& a = leaks[{s ? s->name : std::string("?"), o.alloc_site}];
+      a.count++;
+      a.bytes += o.requested;
+      a.first = std::min(a.first, o.alloc_seq);
+      a.last = std::max(a.last, o.alloc_seq);
+      if (!a.example) a.example = o.object;
+    });
   }
   Violation v;
   v.kind = ViolationKind::misuse;

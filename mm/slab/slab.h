@@ -6,6 +6,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -226,6 +227,17 @@ class SlabAllocator {
     return r.has_value();
   }
   virtual void tick() {}
+  // Where object i of a slab starts (after any left red zone or SLAB's
+  // debug word): SLUB's layout by default.
+  virtual vaddr_t object_start(const kmem_cache& s, pfn_t head, unsigned i) const;
+  // Every object callers hold, with its history (the leak report). The
+  // default walks the PG_slab pages and the object shadow.
+  struct LiveObject {
+    cache_id cache = 0;
+    vaddr_t object = 0;
+    std::uint32_t requested = 0, alloc_seq = 0, alloc_site = 0;
+  };
+  virtual void for_each_allocated(const std::function<void(const LiveObject&)>& f) const;
   // kmalloc that does not go through kmalloc caches (SLOB).
   virtual bool own_kmalloc() const { return false; }
   virtual vaddr_t kmalloc(std::uint64_t /*size*/, gfp_t /*gfp*/, int /*node*/) { return 0; }
@@ -328,6 +340,8 @@ class Slab {
   std::uint64_t kmalloc_size(unsigned index) const;  // size of kmalloc cache index
   cache_id kmalloc_slab(std::uint64_t size, gfp_t gfp) const;
   std::uint64_t kmalloc_max_cache_size() const { return std::uint64_t{1} << shift_high_; }
+  // KMALLOC_MAX_SIZE: the largest kmalloc the page allocator can serve.
+  std::uint64_t kmalloc_max_size() const;
 
   // The object an address belongs to (kfree, KASAN), if it is in a slab.
   std::optional<ObjectRef> find_object(vaddr_t addr) const;

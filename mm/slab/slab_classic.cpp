@@ -106,6 +106,9 @@ class SlabClassic final : public SlabAllocator {
   std::optional<ObjectRef> find_object(vaddr_t addr) const override;
   bool find_object_in(pfn_t slab, vaddr_t addr, ObjectRef* out) const override;
   void tick() override;
+  vaddr_t object_start(const kmem_cache& s, pfn_t head, unsigned i) const override {
+    return index_to_obj(s, mm_.pfn_to_page(head), i) + s.obj_offset;
+  }
 
  private:
   page& pg(pfn_t pfn) { return mm_.pfn_to_page(pfn); }
@@ -898,7 +901,7 @@ void SlabClassic::cache_free(kmem_cache& s, pfn_t slab, unsigned idx, vaddr_t ob
   // init_on_free clears the object first.
   if (mm_.profile.init_on_free && !s.ctor.present &&
       !(s.flags & (SLAB_TYPESAFE_BY_RCU | SLAB_POISON)))
-    mm_.ram.fill(mm_.__pa(obj), s.object_size, 0);
+    mm_.ram.zero(mm_.__pa(obj), s.object_size);
   const vaddr_t objp = obj - s.obj_offset;
   cache_free_debugcheck(s, objp);
   sl_.mark_freed(slab, idx);

@@ -117,6 +117,34 @@ std::optional<slab_flags_t> parse_slab_flags(std::string_view text, std::string*
   return flags;
 }
 
+std::uint64_t Slab::kmalloc_max_size() const {
+  return std::uint64_t{1} << (mm_.profile.page_shift + mm_.profile.max_order - 1);
+}
+
+vaddr_t SlabAllocator::object_start(const kmem_cache& s, pfn_t head, unsigned i) const {
+  return sl_.mm().page_address(head) + std::uint64_t{i} * s.size + s.red_left_pad;
+}
+
+void SlabAllocator::for_each_allocated(const std::function<void(const LiveObject&)>& f) const {
+  const Mm& m = sl_.mm();
+  for (auto nr : m.sparse.present_sections()) {
+    const pfn_t lo = nr << m.sparse.section_shift();
+    const pfn_t hi = lo + (pfn_t{1} << m.sparse.section_shift());
+    for (pfn_t pfn = lo; pfn < hi; ++pfn) {
+      const page& p = m.pfn_to_page(pfn);
+      if (!PageSlab(p) || PageTail(p)) continue;
+      const kmem_cache* s = sl_.cache(p.slab.cache);
+      const auto* sh = sl_.shadow(pfn);
+      if (!s || !sh) continue;
+      for (unsigned i = 0; i < sh->size(); ++i) {
+        const ObjectTrack& t = (*sh)[i];
+        if (t.allocated)
+          f({s->id, object_start(*s, pfn, i), t.requested, t.alloc_seq, t.alloc_site});
+      }
+    }
+  }
+}
+
 const char* slab_variant_name(SlabVariant v) {
   switch (v) {
     case SlabVariant::slub:
@@ -325,8 +353,7 @@ cache_id Slab::find_mergeable(unsigned size, unsigned align, slab_flags_t flags,
 cache_id Slab::kmem_cache_create(std::string_view name, unsigned size, unsigned align,
                                  slab_flags_t flags, slab_ctor ctor) {
   int err = 0;
-  if (name.empty() || size < kWord ||
-      size > (std::uint64_t{1} << (mm_.profile.max_order + mm_.profile.page_shift - 1)))
+  if (name.empty() || size < kWord || size > kmalloc_max_size())
     err = -22;  // -EINVAL
   else if (flags & ~kFlagsPermitted)
     err = -22;
@@ -440,7 +467,7 @@ std::optional<std::uint64_t> Slab::large_kmalloc_size(pfn_t head) const {
 void Slab::post_alloc_init(const kmem_cache& s, vaddr_t obj, gfp_t gfp) {
   const bool init = (gfp & __GFP_ZERO) || (mm_.profile.init_on_alloc && !s.ctor.present &&
                                            !(s.flags & (SLAB_TYPESAFE_BY_RCU | SLAB_POISON)));
-  if (init) mm_.ram.fill(mm_.__pa(obj), s.object_size, 0);
+  if (init) mm_.ram.zero(mm_.__pa(obj), s.object_size);
 }
 
 vaddr_t Slab::slab_alloc(kmem_cache& s, gfp_t gfp, int node, std::uint32_t orig_size,
@@ -822,7 +849,7 @@ vaddr_t Slab::kstrdup(vaddr_t str, gfp_t gfp) {
   // strlen() over simulated memory, one checked byte at a time, bounded.
   std::uint64_t len = 0;
   std::uint8_t c = 1;
-  const std::uint64_t limit = kmalloc_max_cache_size() << mm_.profile.max_order;
+  const std::uint64_t limit = kmalloc_max_size();
   while (len < limit) {
     std::uint8_t one[1];
     if (!read(str + len, one)) return 0;

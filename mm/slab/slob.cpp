@@ -432,7 +432,7 @@ vaddr_t SlobAllocator::slob_alloc(std::uint64_t size, gfp_t gfp, unsigned align,
       return 0;
     }
   }
-  if (gfp & __GFP_ZERO) mm_.ram.fill(mm_.__pa(b), size, 0);
+  if (gfp & __GFP_ZERO) mm_.ram.zero(mm_.__pa(b), size);
   return b;
 }
 
@@ -838,6 +838,12 @@ void SlobAllocator::kfree(vaddr_t p) {
   }
   sl_.report(MisuseKind::slab_invalid_free, nullptr, p, 0, "kfree",
              "kfree() of something that is neither a SLOB object nor a large kmalloc");
+}
+
+void SlobAllocator::for_each_allocated(const std::function<void(const LiveObject&)>& f) const {
+  for (const auto& [head, ps] : pages_)
+    for (const slob::Block& b : ps.live)
+      if (!b.rcu_pending) f({b.cache, b.object, b.requested, b.alloc_seq, b.alloc_site});
 }
 
 std::unique_ptr<SlabAllocator> make_slob(Slab& sl) {

@@ -93,6 +93,7 @@ class SlobAllocator final : public SlabAllocator {
   unsigned ksize(const kmem_cache& s) const override;
   std::optional<ObjectRef> find_object(vaddr_t addr) const override;
   void tick() override;  // an RCU grace period: the pending kmem_rcu_free() calls run
+  void for_each_allocated(const std::function<void(const LiveObject&)>& f) const override;
   bool own_kmalloc() const override { return true; }
   vaddr_t kmalloc(std::uint64_t size, gfp_t gfp, int node) override;
   void kfree(vaddr_t obj) override;
