@@ -26,15 +26,17 @@ struct Obj {
 };
 
 struct Sut {
-  explicit Sut(SlabVariant v) : mm(std::make_unique<Mm>(config(v))), engine(*mm, opts()) {
+  Sut(SlabVariant v, slab_flags_t debug)
+      : mm(std::make_unique<Mm>(config(v, debug))), engine(*mm, opts()) {
     caches.push_back(mm->slab.kmem_cache_create("prop_small", 24, 0, 0));
     caches.push_back(mm->slab.kmem_cache_create("prop_aligned", 74, 0, SLAB_HWCACHE_ALIGN));
     caches.push_back(mm->slab.kmem_cache_create("prop_ctor", 200, 0, 0, {true, 0x3c}));
   }
-  static MmConfig config(SlabVariant v) {
+  static MmConfig config(SlabVariant v, slab_flags_t debug) {
     MmConfig cfg;
     cfg.machine = small_machine(32 * SZ_1M);
     cfg.slab.variant = v;
+    cfg.slab.debug_flags = debug;
     return cfg;
   }
   static inv::CheckOptions opts() {
@@ -189,8 +191,8 @@ struct Housekeeping : Cmd {
   }
 };
 
-void run_property(SlabVariant v) {
-  Sut s(v);
+void run_property(SlabVariant v, slab_flags_t debug = 0) {
+  Sut s(v, debug);
   rc::state::check(Model{}, s,
                    rc::state::gen::execOneOfWithArgs<Kmalloc, Kmalloc, CacheAlloc, Free, Free,
                                                      Krealloc, Housekeeping>());
@@ -211,6 +213,25 @@ void run_property(SlabVariant v) {
 
 RC_GTEST_PROP(SlabState, SlubKeepsObjectsApartAndIntact, ()) {
   run_property(SlabVariant::slub);
+}
+
+// slub_debug=FZPU: red zones, poison and tracking around every object.
+RC_GTEST_PROP(SlabState, SlubDebugKeepsObjectsApartAndIntact, ()) {
+  run_property(SlabVariant::slub, SLAB_CONSISTENCY_CHECKS | SLAB_RED_ZONE | SLAB_POISON |
+                                      SLAB_STORE_USER);
+}
+
+RC_GTEST_PROP(SlabState, SlabKeepsObjectsApartAndIntact, ()) {
+  run_property(SlabVariant::slab);
+}
+
+// SLAB's debug layout: red zone words, user word, poison.
+RC_GTEST_PROP(SlabState, SlabDebugKeepsObjectsApartAndIntact, ()) {
+  run_property(SlabVariant::slab, SLAB_RED_ZONE | SLAB_POISON | SLAB_STORE_USER);
+}
+
+RC_GTEST_PROP(SlabState, SlobKeepsObjectsApartAndIntact, ()) {
+  run_property(SlabVariant::slob);
 }
 
 }  // namespace

@@ -60,6 +60,20 @@ contains "$tmp/out" "40000000-7fffffff : System RAM"
 expect 0 -- info --profile linux-5.10-arm64 --ram 2G --cpus 4 --view zoneinfo
 contains "$tmp/out" "batch: 63"
 
+expect 0 -- info --small --slab slab --view slabinfo --no-headers
+contains "$tmp/out" "kmalloc-4M"
+contains "$tmp/out" ": tunables"
+expect 0 -- info --small --slub-debug FZPU --view slabinfo --no-headers
+contains "$tmp/out" "kmalloc-128"
+expect 0 -- info --small --slab slob --view slabinfo,slabtop
+contains "$tmp/out" "kmem_cache"
+expect 2 -- info --slab slub2
+expect 2 -- info --slub-debug Q
+expect 0 -- workload --small --slab slab --ops 3000 --seed 9
+contains "$tmp/out" "verdict: clean"
+expect 0 -- workload --small --slab slob --ops 3000 --seed 9
+contains "$tmp/out" "verdict: clean"
+
 expect 0 -- checks
 contains "$tmp/out" "buddy.coalesced"
 contains "$tmp/out" "page_alloc.double_free"
