@@ -19,6 +19,9 @@ void MachineOptions::add_to(CLI::App& app) {
       "--slub-debug", slub_debug,
       "debug flags for every cache, as slub_debug=: F (consistency), Z (red zones), P (poison), "
       "U (store user); empty or '-' means FZPU");
+  app.add_option("--kmalloc-min", kmalloc_min,
+                 "KMALLOC_MIN_SIZE: 128 (the profile's ARCH_DMA_MINALIGN) or 8, 16, 32, 64; 8 is "
+                 "arm64 since 6.5 (kmalloc-8 ... kmalloc-192)");
   app.add_flag("--small", small,
                "the small test machine (16 MiB, no CMA, no initrd) instead of the guest");
 }
@@ -68,6 +71,12 @@ mm::MmConfig MachineOptions::to_config() const {
       }
     }
     cfg.slab.debug_flags = f;
+  }
+  if (kmalloc_min) {
+    const unsigned k = *kmalloc_min;
+    if (k < 8 || k > 128 || (k & (k - 1)))
+      throw mm::ConfigError("--kmalloc-min must be 8, 16, 32, 64 or 128, not " + std::to_string(k));
+    cfg.slab.kmalloc_min_size = k;
   }
   return cfg;
 }

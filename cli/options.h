@@ -13,6 +13,7 @@ struct MachineOptions {
   std::string profile{mm::kDefaultProfile};
   std::string machine_file;
   std::string ram, ram_base, cma, slab, slub_debug;
+  std::optional<unsigned> kmalloc_min;
   std::optional<unsigned> cpus, nodes;
   bool small = false;
 

@@ -293,6 +293,26 @@ TEST(SlabClassicLayout, CacheEstimateAndOrder) {
   EXPECT_EQ(tiny.num, 4096u / 17);
 }
 
+// KMALLOC_MIN_SIZE 8: SLAB_OBJ_MIN_SIZE is 8, so one-byte indexes no
+// longer cover a 4K page (4096 >> 8 > 8) and freelist_idx_t is two bytes.
+TEST(SlabClassicLayout, EightByteKmallocMinimumWidensTheIndexes) {
+  MmConfig cfg = slab_config();
+  cfg.slab.kmalloc_min_size = 8;
+  Mm mm(cfg);
+  EXPECT_EQ(slab_obj_min_size(mm), 8u);
+  EXPECT_EQ(freelist_idx_size(mm), 2u);
+  // 8-byte objects stay 8 bytes; on-slab: 4096 / (8 + 2) = 409 per slab.
+  const kmem_cache& tiny = *mm.slab.cache(mm.slab.kmem_cache_create("tiny", 8, 0, 0));
+  EXPECT_EQ(tiny.size, 8u);
+  EXPECT_EQ(tiny.num, 409u);
+  EXPECT_NE(mm.slab.find_cache("kmalloc-96"), 0u);
+  const vaddr_t p = mm.slab.kmalloc(150, GFP_KERNEL);
+  ASSERT_NE(p, 0u);
+  EXPECT_EQ(mm.slab.cache(mm.slab.find_object(p)->cache)->name, "kmalloc-192");
+  mm.slab.kfree(p);
+  EXPECT_EQ(sweep_ids(mm), Ids{});
+}
+
 TEST(SlabClassicLayout, ColourOffsetsCycle) {
   Mm mm(slab_config());
   auto& sl = mm.slab;

@@ -133,6 +133,24 @@ TEST_F(SlobTest, BootsWithOnlyTheKmemCacheCache) {
   EXPECT_EQ(sweep_ids(mm), Ids{});
 }
 
+// KMALLOC_MIN_SIZE 8: kmalloc's header and alignment shrink to 8 bytes.
+TEST(SlobKmallocMin, EightByteMinimumShrinksTheHeader) {
+  MmConfig cfg = slob_config();
+  cfg.slab.kmalloc_min_size = 8;
+  Mm mm(cfg);
+  const SlobAllocator& a = *slob_allocator(mm.slab);
+  EXPECT_EQ(a.minalign(), 8u);
+  const vaddr_t p = mm.slab.kmalloc(20, GFP_KERNEL);
+  const vaddr_t q = mm.slab.kmalloc(20, GFP_KERNEL);
+  ASSERT_NE(p, 0u);
+  EXPECT_EQ(p % 8, 0u);
+  // Back to back: 8 header bytes + 20 bytes, rounded to units, then q's header.
+  EXPECT_LT(q > p ? q - p : p - q, 64u);
+  mm.slab.kfree(p);
+  mm.slab.kfree(q);
+  EXPECT_EQ(sweep_ids(mm), Ids{});
+}
+
 // ---------------------------------------------------------------- the heap in RAM
 
 TEST_F(SlobTest, FreeBlocksAreEncodedInRamAsSlobDoes) {

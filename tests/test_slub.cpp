@@ -228,6 +228,48 @@ TEST_F(SlubApi, KmallocSizeClassesAndTypes) {
   EXPECT_TRUE(rec.misuses.empty());
 }
 
+// KMALLOC_MIN_SIZE 8 (arm64 since 6.5): the small classes and 96/192 come
+// back, created in the kernel's order (96 after 64, 192 after 128).
+TEST(SlubKmallocMin, EightByteMinimumBringsBackTheSmallClasses) {
+  MmConfig cfg = small();
+  cfg.slab.kmalloc_min_size = 8;
+  Mm mm(cfg);
+  Slab& sl = mm.slab;
+  struct Case {
+    std::uint64_t size;
+    const char* cache;
+  } cases[] = {{1, "kmalloc-8"},    {8, "kmalloc-8"},     {9, "kmalloc-16"},
+               {24, "kmalloc-32"},  {65, "kmalloc-96"},   {96, "kmalloc-96"},
+               {97, "kmalloc-128"}, {129, "kmalloc-192"}, {193, "kmalloc-256"}};
+  for (const auto& c : cases) {
+    const vaddr_t p = sl.kmalloc(c.size, GFP_KERNEL);
+    ASSERT_NE(p, 0u) << c.size;
+    EXPECT_EQ(sl.cache(sl.find_object(p)->cache)->name, c.cache) << c.size;
+    EXPECT_EQ(sl.ksize(p), sl.cache(sl.find_object(p)->cache)->object_size);
+    sl.kfree(p);
+  }
+  // Creation order: ..., kmalloc-64, kmalloc-96, kmalloc-128, kmalloc-192, kmalloc-256.
+  std::vector<std::string> order;
+  for (const auto& c : sl.caches)
+    if (c->kmalloc && c->name.rfind("kmalloc-", 0) == 0 && c->object_size <= 256)
+      order.push_back(c->name);
+  order.resize(8);  // the normal type comes first
+  EXPECT_EQ(order,
+            (std::vector<std::string>{"kmalloc-8", "kmalloc-16", "kmalloc-32", "kmalloc-64",
+                                      "kmalloc-96", "kmalloc-128", "kmalloc-192", "kmalloc-256"}));
+  // 96 is not a power of two: only ARCH_KMALLOC_MINALIGN alignment.
+  EXPECT_EQ(sl.cache(sl.find_cache("kmalloc-96"))->align, 8u);
+  EXPECT_EQ(sl.cache(sl.find_cache("kmalloc-64"))->align, 64u);
+}
+
+TEST(SlubKmallocMin, ImpossibleMinimumIsAConfigError) {
+  for (unsigned bad : {0u, 4u, 12u, 256u}) {
+    MmConfig cfg = small();
+    cfg.slab.kmalloc_min_size = bad;
+    EXPECT_THROW(Mm{cfg}, ConfigError) << bad;
+  }
+}
+
 TEST_F(SlubApi, KmallocLargeGoesToThePageAllocator) {
   rec.page_allocs = 0;
   const vaddr_t p = sl.kmalloc(8193, GFP_KERNEL);

@@ -261,6 +261,10 @@ struct SlabConfig {
   slab_flags_t debug_flags = 0;                // slub_debug= for every cache
   bool nomerge = false;                        // slab_nomerge
   std::uint64_t random_seed = 0x6d6d66757a7a;  // freelist hardening/randomisation
+  // KMALLOC_MIN_SIZE (= ARCH_KMALLOC_MINALIGN): the profile's (128 on arm64
+  // 6.1) unless set; 8 is what arm64 kernels since 6.5 use, bringing back
+  // kmalloc-8 ... kmalloc-64, kmalloc-96 and kmalloc-192.
+  std::optional<unsigned> kmalloc_min_size;
 };
 
 // The slab layer of one Mm: caches, the kmalloc caches, the active

@@ -35,7 +35,7 @@ namespace mmfuzz::mm {
 namespace slab_classic {
 
 unsigned slab_obj_min_size(const Mm& mm) {
-  return std::min(mm.profile.kmalloc_min_align, 16u);
+  return std::min(mm.slab.kmalloc_min_size(), 16u);
 }
 
 unsigned freelist_idx_size(const Mm& mm) {

@@ -175,7 +175,10 @@ void Slab::kmem_cache_init(const SlabConfig& cfg) {
   lists.bind(&mm_.pfn_to_page(sp.base_pfn()), sp.base_pfn());
   shadow_.clear();
   shadow_.resize(sp.end_pfn() - sp.base_pfn());
-  kmalloc_min_ = mm_.profile.kmalloc_min_align;
+  kmalloc_min_ = cfg.kmalloc_min_size.value_or(mm_.profile.kmalloc_min_align);
+  if (kmalloc_min_ < 8 || kmalloc_min_ > 128 || (kmalloc_min_ & (kmalloc_min_ - 1)))
+    throw ConfigError("kmalloc minimum size must be 8, 16, 32, 64 or 128, not " +
+                      std::to_string(kmalloc_min_));
   shift_low_ = fls64(kmalloc_min_) - 1;
   switch (variant) {
     case SlabVariant::slub:
@@ -245,7 +248,7 @@ void Slab::create_kmalloc_caches() {
       kmalloc_caches[static_cast<std::size_t>(type)][i] =
           create_cache(kmalloc_cache_name(type, size), size, align, flags, {}, 0, size, true);
       // 96 and 192 exist only with an 8-byte minimum (KMALLOC_MIN_SIZE <= 32/64).
-      if (i == shift_low_ && kmalloc_min_ <= 32 && shift_low_ <= 6)
+      if (i == 6 && kmalloc_min_ <= 32)
         kmalloc_caches[static_cast<std::size_t>(type)][1] =
             create_cache(kmalloc_cache_name(type, 96), 96, kmalloc_min_, flags, {}, 0, 96, true);
       if (i == 7 && kmalloc_min_ <= 64)

@@ -65,7 +65,7 @@ SlobAllocator::SlobAllocator(Slab& sl)
       page_units_(static_cast<unsigned>(page_size_ / unit_)),
       // max(ARCH_KMALLOC_MINALIGN, arch_slab_minalign()): on arm64 6.1
       // ARCH_KMALLOC_MINALIGN is ARCH_DMA_MINALIGN (128).
-      minalign_(std::max(sl.mm().profile.kmalloc_min_align, ARCH_SLAB_MINALIGN)) {
+      minalign_(std::max(sl.kmalloc_min_size(), ARCH_SLAB_MINALIGN)) {
   for (auto& l : lists_) l = sl.lists.new_list();
   // SLOB has no kmalloc caches. The model still needs a cache id for what
   // kmalloc() returns (ObjectRef, reports, the PG_slab pages' slab_cache):

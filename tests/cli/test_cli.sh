@@ -68,6 +68,9 @@ contains "$tmp/out" "kmalloc-128"
 expect 0 -- info --small --slab slob --view slabinfo,slabtop
 contains "$tmp/out" "kmem_cache"
 expect 2 -- info --slab slub2
+expect 0 -- info --small --kmalloc-min 8 --view slabinfo --no-headers
+contains "$tmp/out" "kmalloc-96 "
+expect 2 -- info --kmalloc-min 12
 expect 2 -- info --slub-debug Q
 expect 0 -- workload --small --slab slab --ops 3000 --seed 9
 contains "$tmp/out" "verdict: clean"
