@@ -217,8 +217,8 @@ RC_GTEST_PROP(SlabState, SlubKeepsObjectsApartAndIntact, ()) {
 
 // slub_debug=FZPU: red zones, poison and tracking around every object.
 RC_GTEST_PROP(SlabState, SlubDebugKeepsObjectsApartAndIntact, ()) {
-  run_property(SlabVariant::slub, SLAB_CONSISTENCY_CHECKS | SLAB_RED_ZONE | SLAB_POISON |
-                                      SLAB_STORE_USER);
+  run_property(SlabVariant::slub,
+               SLAB_CONSISTENCY_CHECKS | SLAB_RED_ZONE | SLAB_POISON | SLAB_STORE_USER);
 }
 
 RC_GTEST_PROP(SlabState, SlabKeepsObjectsApartAndIntact, ()) {
