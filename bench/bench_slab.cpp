@@ -79,6 +79,50 @@ void BM_KmallocKfreeChecked(benchmark::State& state) {
 }
 BENCHMARK(BM_KmallocKfreeChecked)->Arg(0)->Arg(1)->Arg(2);
 
+void BM_KmemCacheAllocFreeChecked(benchmark::State& state) {
+  auto mm = boot(state);
+  if (!mm) return;
+  const cache_id c = mm->slab.kmem_cache_create("bench_cache", 192, 0, SLAB_HWCACHE_ALIGN);
+  mmfuzz::inv::CheckOptions o;
+  o.capture_stacks = false;
+  mmfuzz::inv::CheckEngine engine(*mm, o);
+  std::int64_t op = 0;
+  for (auto _ : state) {
+    engine.begin_op(op++, "kmem_cache_alloc");
+    const vaddr_t p = mm->slab.kmem_cache_alloc(c, GFP_KERNEL);
+    benchmark::DoNotOptimize(p);
+    engine.end_op();
+    engine.begin_op(op++, "kmem_cache_free");
+    mm->slab.kmem_cache_free(c, p);
+    engine.end_op();
+  }
+  if (!engine.clean()) state.SkipWithError("checkers reported a violation");
+  state.SetItemsProcessed(2 * state.iterations());
+  state.counters["events_per_s"] =
+      benchmark::Counter(static_cast<double>(2 * state.iterations()), benchmark::Counter::kIsRate);
+  state.SetLabel(std::string(label(state)) + ", item = one event");
+}
+BENCHMARK(BM_KmemCacheAllocFreeChecked)->Arg(0)->Arg(1)->Arg(2);
+
+// A full sweep (buddy and slab checkers) of the 1 GiB model holding 20000
+// kmalloc objects of 8..2048 bytes.
+void BM_SlabFullSweep1GiB(benchmark::State& state) {
+  auto mm = boot(state);
+  if (!mm) return;
+  SplitMix64 rng{11};
+  std::vector<vaddr_t> live;
+  for (int i = 0; i < 20000; ++i) live.push_back(mm->slab.kmalloc(8 + rng.below(2041), GFP_KERNEL));
+  for (std::size_t i = 0; i < live.size(); i += 3) mm->slab.kfree(live[i]);
+  mmfuzz::inv::CheckOptions o;
+  o.capture_stacks = false;
+  mmfuzz::inv::CheckEngine engine(*mm, o);
+  for (auto _ : state) engine.full_sweep();
+  if (!engine.clean()) state.SkipWithError("checkers reported a violation");
+  state.SetItemsProcessed(state.iterations());
+  state.SetLabel(std::string(label(state)) + ", item = one sweep");
+}
+BENCHMARK(BM_SlabFullSweep1GiB)->Arg(0)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond);
+
 // A mixed workload of sizes 8..8192 with ~2000 live objects.
 void BM_KmallocMixed(benchmark::State& state) {
   auto mm = boot(state);

@@ -65,8 +65,12 @@ for _arg, _alloc in ((0, "SLUB"), (1, "SLAB"), (2, "SLOB")):
          "192-byte SLAB_HWCACHE_ALIGN cache, no checks", "alloc+free pair"),
         (f"BM_KmallocKfreeChecked/{_arg}", f"{_alloc}: kmalloc(64) + kfree with a CheckEngine "
          "(all checks, incremental)", "event (kmalloc or kfree)"),
+        (f"BM_KmemCacheAllocFreeChecked/{_arg}", f"{_alloc}: the same cache pair with a "
+         "CheckEngine (all checks, incremental)", "event (alloc or free)"),
         (f"BM_KmallocMixed/{_arg}", f"{_alloc}: sizes 8..8192, ~2000 live objects, kmalloc or "
          "kfree, no checks", "kmalloc or kfree"),
+        (f"BM_SlabFullSweep1GiB/{_arg}", f"{_alloc}: CheckEngine::full_sweep (buddy + slab), "
+         "1 GiB model, ~13300 kmalloc objects of 8..2048 bytes live", "sweep"),
     ]
 
 UNIT_NS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}

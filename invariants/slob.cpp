@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstring>
 #include <map>
 #include <set>
 
@@ -65,10 +66,8 @@ bool check_free_list(const mm::Mm& m, Reporter& r, const mm::SlobAllocator& a, s
     if (prev_end == static_cast<std::int64_t>(off))
       bug(m, r, kFreelist, pfn,
           fmt::format("free blocks of pfn {:#x} meet at 0x{:x} unmerged", pfn, cur));
-    for (std::uint64_t u = off; u < off + units; ++u) {
-      if (cover[u] == 1) over_live = true;
-      cover[u] = 2;
-    }
+    if (std::memchr(&cover[off], 1, units)) over_live = true;
+    std::memset(&cover[off], 2, units);
     sum += units;
     prev_end = static_cast<std::int64_t>(off + units);
     if ((next & (ps - 1)) == 0) {  // slob_last()
@@ -152,6 +151,7 @@ void check_slob(const mm::Mm& m, Reporter& r) {
 
   std::vector<long> node_bytes(m.machine.nr_nodes, 0);
   std::set<std::uint64_t> large;  // heads of large kmallocs
+  std::vector<std::uint8_t> cover(N);  // per unit of a page: 1 live, 2 free
   std::uint64_t pending = 0;
   for (const auto& [head, sh] : a->pages()) {
     if (!m.pfn_valid(head) || sh.head != head) {
@@ -259,14 +259,17 @@ void check_slob(const mm::Mm& m, Reporter& r) {
           fmt::format("SLOB page pfn {:#x}: PG_slob_free is {} but the page is {}", head,
                       p.test(mm::PG_private) ? "set" : "clear",
                       listed ? "on a list" : "on no list"));
-    std::vector<std::uint8_t> cover(N, 0);
+    std::fill(cover.begin(), cover.end(), std::uint8_t{0});
     for (const auto& b : sh.live) {
       if (b.start < base || b.end() > end) continue;
-      for (std::uint64_t u = (b.start - base) / U; u < (b.end() - base + U - 1) / U && u < N; ++u)
-        cover[u] = 1;
+      const std::uint64_t lo = (b.start - base) / U;
+      const std::uint64_t hi = std::min<std::uint64_t>((b.end() - base + U - 1) / U, N);
+      if (lo < hi) std::memset(&cover[lo], 1, hi - lo);
     }
     if (free_units && !check_free_list(m, r, *a, head, cover)) continue;
-    const auto lost = static_cast<std::uint64_t>(std::count(cover.begin(), cover.end(), 0));
+    const auto lost = std::memchr(cover.data(), 0, N)
+                          ? static_cast<std::uint64_t>(std::count(cover.begin(), cover.end(), 0))
+                          : 0;
     if (lost)
       bug(m, r, kCounts, head,
           fmt::format("SLOB page pfn {:#x}: {} units are neither live nor free", head, lost));
