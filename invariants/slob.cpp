@@ -150,7 +150,7 @@ void check_slob(const mm::Mm& m, Reporter& r) {
   }
 
   std::vector<long> node_bytes(m.machine.nr_nodes, 0);
-  std::set<std::uint64_t> large;  // heads of large kmallocs
+  std::set<std::uint64_t> large;       // heads of large kmallocs
   std::vector<std::uint8_t> cover(N);  // per unit of a page: 1 live, 2 free
   std::uint64_t pending = 0;
   for (const auto& [head, sh] : a->pages()) {
