@@ -4,6 +4,7 @@
 // untouched page free (init_on_alloc zeroes every allocation).
 #pragma once
 
+#include <bit>
 #include <cstdint>
 #include <cstring>
 #include <span>
@@ -51,15 +52,26 @@ class PhysRam {
   }
   std::uint8_t byte(phys_addr_t pa) const { return contains(pa, 1) ? mem_[pa - base_] : 0; }
   // One 64-bit word (a free pointer, a list link): the allocators' hot path.
+  static_assert(std::endian::native == std::endian::little, "the model stores arm64 data LE");
   std::uint64_t load64(phys_addr_t pa) const {
     std::uint64_t v = 0;
     if (contains(pa, 8)) std::memcpy(&v, mem_ + (pa - base_), 8);
     return v;
   }
-  void store64(phys_addr_t pa, std::uint64_t v) {
-    if (!contains(pa, 8)) return;
-    std::memcpy(mem_ + (pa - base_), &v, 8);
-    mark_dirty(pa, 8);
+  void store64(phys_addr_t pa, std::uint64_t v) { store(pa, v); }
+  // Fixed-size loads and stores (SLOB's slobidx_t, SLAB's index array):
+  // a constant-size memcpy, no library call. Out of range: 0 / nothing.
+  template <typename T>
+  T load(phys_addr_t pa) const {
+    T v{};
+    if (contains(pa, sizeof(T))) std::memcpy(&v, mem_ + (pa - base_), sizeof(T));
+    return v;
+  }
+  template <typename T>
+  void store(phys_addr_t pa, T v) {
+    if (!contains(pa, sizeof(T))) return;
+    std::memcpy(mem_ + (pa - base_), &v, sizeof(T));
+    mark_dirty(pa, sizeof(T));
   }
   // Zeroes whole pages; pages never written since their last zeroing cost nothing.
   void zero_pages(pfn_t pfn, std::uint64_t nr) {

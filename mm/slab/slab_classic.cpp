@@ -54,9 +54,8 @@ bool obj_to_index(const kmem_cache& s, const page& p, vaddr_t objp, unsigned* id
 
 unsigned get_free_obj(const Mm& mm, const page& p, unsigned i) {
   const unsigned w = freelist_idx_size(mm);
-  std::uint8_t b[2] = {0, 0};
-  mm.ram.read(mm.__pa(p.slab.freelist + std::uint64_t{i} * w), std::span<std::uint8_t>(b, w));
-  return w == 1 ? b[0] : static_cast<unsigned>(b[0] | (b[1] << 8));
+  const phys_addr_t pa = mm.__pa(p.slab.freelist + std::uint64_t{i} * w);
+  return w == 1 ? mm.ram.load<std::uint8_t>(pa) : mm.ram.load<std::uint16_t>(pa);
 }
 
 }  // namespace slab_classic
@@ -128,22 +127,14 @@ class SlabClassic final : public SlabAllocator {
   }
 
   // RAM
-  std::uint64_t load64(vaddr_t va) const {
-    std::uint8_t b[8];
-    mm_.ram.read(mm_.__pa(va), b);
-    std::uint64_t v;
-    std::memcpy(&v, b, 8);
-    return v;
-  }
-  void store64(vaddr_t va, std::uint64_t v) {
-    std::uint8_t b[8];
-    std::memcpy(b, &v, 8);
-    mm_.ram.write(mm_.__pa(va), b);
-  }
+  std::uint64_t load64(vaddr_t va) const { return mm_.ram.load64(mm_.__pa(va)); }
+  void store64(vaddr_t va, std::uint64_t v) { mm_.ram.store64(mm_.__pa(va), v); }
   void set_free_obj(pfn_t slab, unsigned i, unsigned val) {
-    const std::uint8_t b[2] = {static_cast<std::uint8_t>(val), static_cast<std::uint8_t>(val >> 8)};
-    mm_.ram.write(mm_.__pa(pg(slab).slab.freelist + std::uint64_t{i} * idx_size_),
-                  std::span<const std::uint8_t>(b, idx_size_));
+    const phys_addr_t pa = mm_.__pa(pg(slab).slab.freelist + std::uint64_t{i} * idx_size_);
+    if (idx_size_ == 1)
+      mm_.ram.store(pa, static_cast<std::uint8_t>(val));
+    else
+      mm_.ram.store(pa, static_cast<std::uint16_t>(val));
   }
 
   // layout

@@ -100,18 +100,16 @@ vaddr_t SlobAllocator::addr(pfn_t pfn) const {
 // ---------------------------------------------------------------- simulated RAM
 
 std::int32_t SlobAllocator::read_idx(vaddr_t va) const {
-  std::uint8_t b[4] = {};
-  mm_.ram.read(mm_.__pa(va), std::span<std::uint8_t>(b, unit_));
-  if (unit_ == 2) return static_cast<std::int16_t>(static_cast<std::uint16_t>(b[0] | (b[1] << 8)));
-  std::int32_t v;
-  std::memcpy(&v, b, 4);
-  return v;
+  // Little endian, as arm64 stores it (and as the host is).
+  if (unit_ == 2) return mm_.ram.load<std::int16_t>(mm_.__pa(va));
+  return mm_.ram.load<std::int32_t>(mm_.__pa(va));
 }
 
 void SlobAllocator::write_idx(vaddr_t va, std::int32_t v) {
-  std::uint8_t b[4];
-  std::memcpy(b, &v, 4);  // little endian, as arm64 stores it
-  mm_.ram.write(mm_.__pa(va), std::span<const std::uint8_t>(b, unit_));
+  if (unit_ == 2)
+    mm_.ram.store(mm_.__pa(va), static_cast<std::int16_t>(v));
+  else
+    mm_.ram.store(mm_.__pa(va), v);
 }
 
 // set_slob(): a block of more than one unit holds its size and the offset of
