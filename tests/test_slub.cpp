@@ -611,6 +611,26 @@ TEST(SlubDebug, SweepsFindDamageWithoutConsistencyChecks) {
   EXPECT_EQ(sweep_ids(mm, &text), Ids{"slab.redzone"}) << text;
 }
 
+// SLAB_POISON fills the slab's unused tail with POISON_INUSE; a sweep finds
+// a byte changed there (slab_pad_check()).
+TEST(SlubDebug, SlabPaddingOverwrittenIsReported) {
+  Mm mm(small());
+  const cache_id c =
+      mm.slab.kmem_cache_create("pad", 100, 0, SLAB_POISON | SLAB_RED_ZONE | SLAB_STORE_USER);
+  const vaddr_t o = mm.slab.kmem_cache_alloc(c, GFP_KERNEL);
+  ASSERT_NE(o, 0u);
+  const kmem_cache& s = *mm.slab.cache(c);
+  const pfn_t slab = mm.slab.slab_head(mm.virt_to_pfn(o));
+  const std::uint64_t bytes = mm.profile.page_size() << s.order;
+  ASSERT_GT(bytes - std::uint64_t{s.objects} * s.size, 0u) << "the layout leaves no tail";
+  EXPECT_EQ(sweep_ids(mm), Ids{});
+  const std::uint8_t b[1] = {0x11};
+  mm.ram.write(mm.__pa(mm.page_address(slab) + bytes - 1), b);
+  std::string text;
+  EXPECT_EQ(sweep_ids(mm, &text), Ids{"slab.padding"}) << text;
+  EXPECT_NE(text.find("Padding overwritten"), std::string::npos) << text;
+}
+
 TEST(SlubDebug, LeakReportGroupsBySite) {
   Mm mm(small());
   inv::CheckOptions o;
