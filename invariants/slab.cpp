@@ -14,24 +14,19 @@ namespace mmfuzz::inv {
 
 using mm::NO_PAGE;
 
+void slab_inv::bug(const mm::Mm& m, Reporter& r, const char* id, std::uint64_t pfn,
+                   std::string msg) {
+  if (!r.enabled(id)) return;
+  Violation v = page_violation(m, ViolationKind::invariant, id,
+                               fmt::format("BUG: mmfuzz invariant {}: {}", id, msg),
+                               pfn != NO_PAGE && m.pfn_valid(pfn) ? pfn : NO_PAGE, {});
+  v.subsystem = "slab";
+  r.report(std::move(v));
+}
+
 namespace {
 
-const char* kPages = "slab.pages";
-const char* kOverlap = "slab.overlap";
-const char* kFreelist = "slab.freelist";
-const char* kCounts = "slab.counts";
-const char* kLists = "slab.lists";
-
-Violation slab_bug(const mm::Mm& m, const char* id, std::uint64_t pfn, std::string msg) {
-  Violation v = page_violation(m, ViolationKind::invariant, id,
-                               fmt::format("BUG: mmfuzz invariant {}: {}", id, msg), pfn, {});
-  v.subsystem = "slab";
-  return v;
-}
-
-void bug(const mm::Mm& m, Reporter& r, const char* id, std::uint64_t pfn, std::string msg) {
-  if (r.enabled(id)) r.report(slab_bug(m, id, pfn, std::move(msg)));
-}
+using namespace slab_inv;
 
 unsigned slab_order(const mm::Mm& m, std::uint64_t head) {
   const mm::page& p = m.pfn_to_page(head);

@@ -30,6 +30,19 @@ class SlabChecker : public Checker {
   void check_debug_objects(const mm::Mm& mm, Reporter& r);
 };
 
+// The slab family's invariant ids and the report all three allocators'
+// checks file.
+namespace slab_inv {
+inline constexpr const char* kPages = "slab.pages";
+inline constexpr const char* kOverlap = "slab.overlap";
+inline constexpr const char* kFreelist = "slab.freelist";
+inline constexpr const char* kCounts = "slab.counts";
+inline constexpr const char* kLists = "slab.lists";
+// "BUG: mmfuzz invariant <id>: <msg>" with a dump of pfn (if it is a valid
+// pfn), when id is enabled.
+void bug(const mm::Mm& m, Reporter& r, const char* id, std::uint64_t pfn, std::string msg);
+}  // namespace slab_inv
+
 // Allocator-specific structure checks of the other two allocators
 // (invariants/slab_classic.cpp, invariants/slob.cpp).
 void check_slab_classic(const mm::Mm& mm, Reporter& r);

@@ -28,18 +28,7 @@ using mm::NO_PAGE;
 
 namespace {
 
-const char* kFreelist = "slab.freelist";
-const char* kCounts = "slab.counts";
-const char* kLists = "slab.lists";
-
-void bug(const mm::Mm& m, Reporter& r, const char* id, std::uint64_t pfn, std::string msg) {
-  if (!r.enabled(id)) return;
-  Violation v = page_violation(m, ViolationKind::invariant, id,
-                               fmt::format("BUG: mmfuzz invariant {}: {}", id, msg),
-                               pfn != NO_PAGE && m.pfn_valid(pfn) ? pfn : NO_PAGE, {});
-  v.subsystem = "slab";
-  r.report(std::move(v));
-}
+using namespace slab_inv;
 
 enum : std::uint8_t { ON_FREELIST = 1, CACHED = 2 };
 enum ListKind : int { LIST_NONE = -1, LIST_FULL, LIST_PARTIAL, LIST_FREE };

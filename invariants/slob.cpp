@@ -20,19 +20,7 @@ using mm::NO_PAGE;
 
 namespace {
 
-const char* kPages = "slab.pages";
-const char* kOverlap = "slab.overlap";
-const char* kFreelist = "slab.freelist";
-const char* kCounts = "slab.counts";
-const char* kLists = "slab.lists";
-
-void bug(const mm::Mm& m, Reporter& r, const char* id, std::uint64_t pfn, std::string msg) {
-  if (!r.enabled(id)) return;
-  Violation v = page_violation(m, ViolationKind::invariant, id,
-                               fmt::format("BUG: mmfuzz invariant {}: {}", id, msg), pfn, {});
-  v.subsystem = "slab";
-  r.report(std::move(v));
-}
+using namespace slab_inv;
 
 // The free list of one SLOB page, walked in simulated RAM. Marks the units
 // it covers (2) in cover, where live blocks already are (1). False when the
