@@ -13,6 +13,7 @@
 #include "mm/mm.h"
 #include "mm/procfs/procfs.h"
 #include "mm/slab/slab_classic.h"
+#include "tests/sweep_ids.h"
 
 using namespace mmfuzz;
 using namespace mmfuzz::mm;
@@ -20,7 +21,8 @@ using namespace mmfuzz::mm::slab_classic;
 
 namespace {
 
-using Ids = std::set<std::string>;
+using mmfuzz::testing::Ids;
+using mmfuzz::testing::sweep_ids;
 
 struct Recorder : MmObserver {
   std::vector<Misuse> misuses;
@@ -44,20 +46,6 @@ MmConfig slab_config(std::uint64_t ram = 64 * SZ_1M, unsigned nodes = 1, unsigne
   cfg.machine.nr_cpus = cpus;
   cfg.slab.variant = SlabVariant::slab;
   return cfg;
-}
-
-// The invariant ids one full sweep reports (a set: the sweep may repeat one).
-Ids sweep_ids(Mm& mm, std::string* text = nullptr) {
-  inv::CheckOptions o;
-  o.capture_stacks = false;
-  inv::CheckEngine e(mm, o);
-  e.full_sweep();
-  Ids s;
-  for (const auto& v : e.violations()) {
-    s.insert(v.invariant);
-    if (text) *text += v.to_text(false);
-  }
-  return s;
 }
 
 std::vector<std::uint8_t> bytes(const Mm& mm, vaddr_t va, std::size_t n) {

@@ -15,11 +15,15 @@
 #include "mm/procfs/procfs.h"
 #include "mm/slab/slob.h"
 #include "mm/testing/corrupt.h"
+#include "tests/sweep_ids.h"
 
 using namespace mmfuzz;
 using namespace mmfuzz::mm;
 
 namespace {
+
+using mmfuzz::testing::Ids;
+using mmfuzz::testing::sweep_ids;
 
 struct Recorder : MmObserver {
   std::vector<Misuse> misuses;
@@ -30,21 +34,6 @@ struct Recorder : MmObserver {
     return s;
   }
 };
-
-using Ids = std::set<std::string>;
-
-std::set<std::string> sweep_ids(Mm& mm, std::string* text = nullptr) {
-  inv::CheckOptions o;
-  o.capture_stacks = false;
-  inv::CheckEngine e(mm, o);
-  e.full_sweep();
-  std::set<std::string> s;
-  for (const auto& v : e.violations()) {
-    s.insert(v.invariant);
-    if (text) *text += v.to_text(false);
-  }
-  return s;
-}
 
 MmConfig slob_config() {
   MmConfig cfg;
