@@ -154,6 +154,21 @@ std::string invariant_description(const std::string& id) {
       {"kasan.out_of_bounds", "KASAN: access beyond the requested object (slab-out-of-bounds)"},
       {"kasan.use_after_free", "KASAN: access to a freed object or page"},
       {"kasan.wild_access", "KASAN: access to no object (wild-memory-access, null-ptr-deref)"},
+      {"vmalloc.bad_free", "misuse: vfree()/vunmap() of an address that is not a vmalloc area start"},
+      {"vmalloc.double_free", "misuse: vfree()/vunmap()/iounmap() of an area already freed"},
+      {"vmalloc.vunmap_vmalloc", "misuse: vunmap() of a vmalloc() area (its pages would leak)"},
+      {"vmalloc.sleep_in_atomic",
+       "misuse: a sleeping vmalloc/vmap/ioremap/kmap call in atomic context (might_sleep)"},
+      {"vmalloc.bad_vmap", "misuse: vmap() of a page that is not allocated"},
+      {"ioremap.ram", "misuse: ioremap() of RAM (arm64 refuses it)"},
+      {"ioremap.no_device", "misuse: ioremap() of a physical range no device claims"},
+      {"ioremap.bad_iounmap", "misuse: iounmap() of an address that is no ioremap() mapping"},
+      {"ioremap.bad_access",
+       "misuse: an io accessor on an unmapped, non-device or misaligned address"},
+      {"kmap.unbalanced", "misuse: kunmap*() without a matching kmap*()"},
+      {"kmap.nesting",
+       "misuse: kmap_local/atomic released out of LIFO order, or nested deeper than KM_MAX_IDX"},
+      {"vm.fault", "misuse: access to an unmapped, guard or read-only kernel address (oops)"},
   };
   for (const auto& [k, d] : kDesc)
     if (id == k) return d;

@@ -78,6 +78,30 @@ const char* misuse_id(MisuseKind k) {
       return "kasan.use_after_free";
     case MisuseKind::kasan_wild_access:
       return "kasan.wild_access";
+    case MisuseKind::vmalloc_bad_free:
+      return "vmalloc.bad_free";
+    case MisuseKind::vmalloc_double_free:
+      return "vmalloc.double_free";
+    case MisuseKind::vmalloc_vunmap_vmalloc:
+      return "vmalloc.vunmap_vmalloc";
+    case MisuseKind::vmalloc_sleep_in_atomic:
+      return "vmalloc.sleep_in_atomic";
+    case MisuseKind::vmalloc_bad_vmap:
+      return "vmalloc.bad_vmap";
+    case MisuseKind::ioremap_ram:
+      return "ioremap.ram";
+    case MisuseKind::ioremap_no_device:
+      return "ioremap.no_device";
+    case MisuseKind::ioremap_bad_iounmap:
+      return "ioremap.bad_iounmap";
+    case MisuseKind::ioremap_bad_access:
+      return "ioremap.bad_access";
+    case MisuseKind::kmap_unbalanced:
+      return "kmap.unbalanced";
+    case MisuseKind::kmap_nesting:
+      return "kmap.nesting";
+    case MisuseKind::vm_fault:
+      return "vm.fault";
   }
   return "?";
 }
@@ -99,13 +123,16 @@ Mm::Mm(const MmConfig& cfg, BootStep until)
       machine(cfg.machine),
       page_alloc(*this),
       slab(*this),
-      mempools(*this) {
+      mempools(*this),
+      pgtable(*this),
+      vmalloc(*this) {
   validate_machine(machine, profile);
   // The buddy code relies on a MAX_ORDER block never crossing a section.
   if (profile.pfn_section_shift() < profile.max_order - 1)
     throw ConfigError("profile " + profile.name +
                       ": a MAX_ORDER block is larger than a memory section");
   for (unsigned c = 0; c < machine.nr_cpus; ++c) cpu_node_.push_back(mm::cpu_to_node(machine, c));
+  preempt_count_.assign(machine.nr_cpus, 0);
   boot_to(until);
 }
 
@@ -128,8 +155,11 @@ void Mm::boot_to(BootStep step) {
         break;  // CPU hotplug callbacks only
       case BootStep::mm_init: {
         page_alloc.memblock_free_all();
+        pgtable.mark_boot_tables();
+        pgtable.enable_page_alloc();
         if (config.slab.enabled)
           slab.kmem_cache_init(config.slab);  // kmem_cache_init(), after mem_init()
+        if (config.vmalloc) vmalloc.vmalloc_init();
         const auto kb = [&](std::uint64_t pages) { return pages << (profile.page_shift - 10); };
         std::uint64_t present = 0;
         for (const auto& r : memblock.memory.regions) present += r.size >> profile.page_shift;
@@ -196,10 +226,18 @@ void Mm::setup_arch() {
   }
   if (machine.dtb_size) memblock.reserve(machine.dtb_start(), round_up(machine.dtb_size, ps));
 
-  // paging_init(): swapper_pg_dir comes with the kernel-VM issue. The early
-  // top-down allocations of the real boot (page tables, percpu, NODE_DATA).
+  // paging_init(): swapper_pg_dir, from the first early allocation (the
+  // real boot's page tables); then the other top-down allocations of the
+  // real boot (percpu, NODE_DATA, ...).
+  pgtable.paging_init();
   std::vector<std::pair<phys_addr_t, std::uint64_t>> to_free;
+  bool first = true;
   for (const auto& a : machine.early_allocs) {
+    if (first && !a.freed) {
+      first = false;
+      continue;  // the page-table pool paging_init() took
+    }
+    first = false;
     const phys_addr_t pa = memblock.phys_alloc(round_up(a.size, ps), ps);
     if (!pa) throw ConfigError("RAM too small for the early boot allocations");
     if (a.freed) to_free.emplace_back(pa, round_up(a.size, ps));
@@ -224,6 +262,28 @@ void Mm::bootmem_init() {
     if (!pa) pa = memblock.phys_alloc(per_node, section_map_size);
     if (!pa)
       throw ConfigError("RAM too small for the memmap (" + std::to_string(memmap >> 20) + " MiB)");
+    memmap_phys.emplace_back(pa, per_node);
+  }
+  // vmemmap_populate(): each present section's memmap at its vmemmap address,
+  // in section order through the node buffers.
+  {
+    const std::uint64_t per_section = profile.pages_per_section() * profile.struct_page_size;
+    std::vector<phys_addr_t> cursor;
+    for (const auto& [pa, size] : memmap_phys) cursor.push_back(pa);
+    for (const std::uint64_t nr : sparse.present_sections()) {
+      const pfn_t pfn = nr << profile.pfn_section_shift();
+      int nid = 0;
+      for (const auto& r : memblock.memory.regions)
+        if ((pfn << profile.page_shift) >= r.base && (pfn << profile.page_shift) < r.end()) {
+          nid = r.nid;
+          break;
+        }
+      const std::size_t n = nid >= 0 && static_cast<std::size_t>(nid) < cursor.size()
+                                ? static_cast<std::size_t>(nid)
+                                : 0;
+      pgtable.map_vmemmap(pfn_to_vmemmap(pfn), cursor[n], round_up(per_section, profile.page_size()));
+      cursor[n] += round_up(per_section, profile.page_size());
+    }
   }
   memmap_bytes = memmap;
   zone_sizes_init();
@@ -336,6 +396,7 @@ void Mm::free_initmem() {
   }
   const auto pages =
       page_alloc.free_reserved_area(kimage.init_start, kimage.data_start, POISON_FREE_INITMEM);
+  pgtable.free_initmem();
   std::snprintf(buf, sizeof buf, "Freeing unused kernel memory: %lluK",
                 static_cast<unsigned long long>(pages << (profile.page_shift - 10)));
   log(buf);
@@ -356,6 +417,7 @@ vaddr_t Mm::pfn_to_vmemmap(pfn_t pfn) const {
 void Mm::tick() {
   page_alloc.kswapd_run();
   if (slab.initialized()) slab.tick();
+  vmalloc.tick();
 }
 
 }  // namespace mmfuzz::mm

@@ -18,6 +18,8 @@
 #include "mm/slab/mempool.h"
 #include "mm/slab/slab.h"
 #include "mm/types.h"
+#include "mm/vm/pgtable.h"
+#include "mm/vm/vmalloc.h"
 
 namespace mmfuzz::mm {
 
@@ -25,6 +27,12 @@ struct MmConfig {
   std::string profile{kDefaultProfile};
   MachineConfig machine = default_machine();
   SlabConfig slab;
+  // rodata=full maps the linear map by pages (the 6.1 guest's default);
+  // the model's default keeps block mappings (rodata=on).
+  bool rodata_full = false;
+  // vmalloc_init() at mm_init. Off: no vmalloc/ioremap and no vmap_area
+  // objects in the slab (allocator tests that pin a pristine slab layout).
+  bool vmalloc = true;
 };
 
 // The steps of start_kernel() the model performs, in order (seed 001).
@@ -70,11 +78,22 @@ class Mm {
   PageAlloc page_alloc;
   Slab slab;
   Mempools mempools;
+  PageTables pgtable;  // init_mm.pgd = swapper_pg_dir
+  Vmalloc vmalloc;
 
   // smp_processor_id(). set_cpu() returns false for a CPU that does not exist.
   int cpu() const { return cpu_; }
   bool set_cpu(int cpu);
   unsigned nr_cpus() const { return machine.nr_cpus; }
+  // preempt_count() of the current CPU: kmap_atomic() and callers' critical
+  // sections; sleeping APIs report when it is raised.
+  int preempt_count() const { return preempt_count_[static_cast<std::size_t>(cpu_)]; }
+  bool in_atomic() const { return preempt_count() > 0; }
+  void preempt_disable() { ++preempt_count_[static_cast<std::size_t>(cpu_)]; }
+  void preempt_enable() {
+    auto& c = preempt_count_[static_cast<std::size_t>(cpu_)];
+    if (c > 0) --c;
+  }
   int cpu_to_node(int cpu) const { return cpu_node_[static_cast<std::size_t>(cpu)]; }
 
   // Context of the current operation, recorded in page_owner and reports.
@@ -127,6 +146,7 @@ class Mm {
   } kimage;
   phys_addr_t initrd_start = 0, initrd_end = 0;
   std::uint64_t memmap_bytes = 0;
+  std::vector<std::pair<phys_addr_t, std::uint64_t>> memmap_phys;  // per node: the memmap buffer
   std::uint64_t boot_reserved_pages = 0;  // reserved pages when memblock_free_all ran
 
  private:
@@ -141,6 +161,7 @@ class Mm {
   BootStep boot_step_ = BootStep::none;
   int cpu_ = 0;
   std::vector<int> cpu_node_;
+  std::vector<int> preempt_count_;
   std::vector<MmObserver*> observers_;
   phys_addr_t arm64_dma_phys_limit_ = 0;
 };

@@ -39,8 +39,22 @@ enum class MisuseKind {
   kasan_out_of_bounds,   // access beyond the requested object (slab-out-of-bounds)
   kasan_use_after_free,  // access to a freed object or page
   kasan_wild_access,     // access to no object at all (wild-memory-access, null-ptr-deref)
+  // kernel VM (vmalloc, ioremap, kmap, page tables)
+  vmalloc_bad_free,         // vfree() of an address that is not the start of a vmalloc area
+  vmalloc_double_free,      // vfree()/vunmap() of an area that was already freed
+  vmalloc_vunmap_vmalloc,   // vunmap() of a vmalloc()ed area (its pages would leak)
+  vmalloc_sleep_in_atomic,  // vmalloc family (might_sleep) in atomic context
+  vmalloc_bad_vmap,         // vmap() of a page that is not allocated
+  ioremap_ram,              // ioremap() of RAM (arm64 refuses)
+  ioremap_no_device,        // ioremap() of a physical range no device claims
+  ioremap_bad_iounmap,      // iounmap() of an address that is not an ioremap area
+  ioremap_bad_access,       // io accessor on an address that is no device mapping, or unaligned
+  kmap_unbalanced,          // kunmap*() without a matching kmap*()
+  kmap_nesting,             // kunmap_local/atomic out of LIFO order, or kmap stack overflow
+  vm_fault,                 // access to an unmapped or read-only kernel address (oops)
 };
-inline constexpr int kNrMisuseKinds = static_cast<int>(MisuseKind::kasan_wild_access) + 1;
+inline constexpr int kNrMisuseKinds = static_cast<int>(MisuseKind::vm_fault) + 1;
+inline constexpr MisuseKind kFirstVmMisuse = MisuseKind::vmalloc_bad_free;
 const char* misuse_id(MisuseKind k);  // "page_alloc.double_free", ...
 
 struct Misuse {
@@ -92,6 +106,15 @@ class MmObserver {
                                 bool /*accounted*/) {}
   virtual void kfree(vaddr_t /*ptr*/) {}
   virtual void kmem_cache_free(vaddr_t /*ptr*/, const std::string& /*cache name*/) {}
+  // include/trace/events/vmalloc.h (6.3+): the vmap_area life cycle.
+  virtual void alloc_vmap_area(vaddr_t /*addr*/, std::uint64_t /*size*/, std::uint64_t /*align*/,
+                               vaddr_t /*vstart*/, vaddr_t /*vend*/, bool /*failed*/) {}
+  virtual void free_vmap_area_noflush(vaddr_t /*va_start*/, std::uint64_t /*nr_lazy*/,
+                                      std::uint64_t /*nr_lazy_max*/) {}
+  virtual void purge_vmap_area_lazy(vaddr_t /*start*/, vaddr_t /*end*/,
+                                    std::uint64_t /*npurged*/) {}
+  // A vmalloc/vmap/ioremap area was mapped or unmapped (incremental checks).
+  virtual void vm_area_changed(vaddr_t /*start*/, vaddr_t /*end*/) {}
   virtual void misuse(const Misuse&) {}
   // Pages whose allocator state changed without one of the events above
   // (pageblock moves, merges during boot). Lets incremental checks stay local.

@@ -30,6 +30,20 @@ KernelProfile make_5_10() {
   // fixmap regions.
   p.vmalloc_start = 0xffff800010000000ull;
   p.vmalloc_end = 0xfffffdffbfff0000ull;
+  // Seed 001's kernel_page_tables listing.
+  p.bpf_start = 0xffff800000000000ull;
+  p.bpf_end = 0xffff800008000000ull;
+  p.modules_vaddr = 0xffff800008000000ull;
+  p.modules_end = 0xffff800010000000ull;
+  p.fixaddr_top = 0xfffffdfffea00000ull;  // PCI_IO_START - SZ_2M
+  p.fixmap_pages = 1031;                  // 0xfffffdfffe5f9000 .. FIXADDR_TOP
+  p.fix_fdt = 1024;
+  p.pci_io_start = 0xfffffdfffec00000ull;
+  p.pci_io_end = 0xfffffdffffc00000ull;
+  p.mair_names = {"MEM/NORMAL", "MEM/NORMAL-TAGGED", "MEM/NORMAL-NC", "MEM/NORMAL-WT",
+                  "DEVICE/nGnRnE", "DEVICE/nGnRE", "DEVICE/GRE", nullptr};
+  p.mt_device_ngnrne = 4;
+  p.mt_device_ngnre = 5;
   p.pcp = PcpModel::v5_10;
   return p;
 }

@@ -44,6 +44,24 @@ struct KernelProfile {
   vaddr_t vmemmap_start = 0xfffffc0000000000ull;  // VMEMMAP_START
   vaddr_t vmalloc_start = 0xffff800008000000ull;  // VMALLOC_START (= MODULES_END)
   vaddr_t vmalloc_end = 0xfffffbfff0000000ull;    // VMALLOC_END
+  vaddr_t page_end = 0xffff800000000000ull;       // PAGE_END: end of the linear map
+  vaddr_t bpf_start = 0, bpf_end = 0;             // BPF_JIT_REGION (5.10 only)
+  vaddr_t modules_vaddr = 0xffff800000000000ull;  // MODULES_VADDR
+  vaddr_t modules_end = 0xffff800008000000ull;    // MODULES_END = KIMAGE_VADDR
+  vaddr_t fixaddr_top = 0xfffffbfffe000000ull;    // FIXADDR_TOP
+  unsigned fixmap_pages = 524;                    // __end_of_permanent_fixed_addresses
+  unsigned fix_fdt = 512;                         // FIX_FDT index (the DTB's first page)
+  vaddr_t pci_io_start = 0xfffffbfffe800000ull;   // PCI_IO_START
+  vaddr_t pci_io_end = 0xfffffbffff800000ull;     // PCI_IO_END
+  std::uint64_t vmemmap_size = 1ull << 41;        // VMEMMAP_SIZE
+  bool kpti = true;                // KPTI forced on by KASLR (guest dmesg): kernel maps are nG
+  unsigned lazy_max_mb = 32;       // lazy_max_pages(): fls(cpus) * 32 MiB
+  // MAIR_EL1 slots: the name ptdump prints for each AttrIndx (empty: unused).
+  std::array<const char*, 8> mair_names = {"MEM/NORMAL", "MEM/NORMAL-TAGGED", "MEM/NORMAL-NC",
+                                           "DEVICE/nGnRnE", "DEVICE/nGnRE", nullptr, nullptr,
+                                           nullptr};
+  unsigned mt_normal = 0, mt_normal_tagged = 1, mt_normal_nc = 2, mt_device_ngnrne = 3,
+           mt_device_ngnre = 4;
 
   // Page allocator policy.
   PcpModel pcp = PcpModel::v6_1;

@@ -39,6 +39,7 @@ MmConfig slob_config() {
   MmConfig cfg;
   cfg.machine = small_machine(64 * SZ_1M);
   cfg.slab.variant = SlabVariant::slob;
+  cfg.vmalloc = false;  // the vmap_area objects would take the first small page
   return cfg;
 }
 

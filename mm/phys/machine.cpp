@@ -42,12 +42,14 @@ MachineConfig small_machine(std::uint64_t ram) {
   m.ram_size = ram;
   m.kernel_offset = 0x200000;
   m.kernel_code_size = 0x200000;
+  m.kernel_text_size = 0x100000;
   m.kernel_init_size = 0x80000;
   m.kernel_data_size = 0x80000;
   m.initrd_size = 0;
   m.dtb_size = 0x10000;
   m.early_allocs.clear();
   m.cma_size = 0;
+  m.pci_io = {};  // no PCIe I/O window: nothing to map at boot
   return m;
 }
 
@@ -101,6 +103,10 @@ void apply_machine_line(MachineConfig& m, const std::string& key, const std::str
     m.kernel_offset = parse_size(value);
   } else if (key == "kernel_code") {
     m.kernel_code_size = parse_size(value);
+  } else if (key == "kernel_text") {
+    m.kernel_text_size = parse_size(value);
+  } else if (key == "pci_io") {
+    m.pci_io = parse_range(value);
   } else if (key == "kernel_init") {
     m.kernel_init_size = parse_size(value);
   } else if (key == "kernel_data") {
@@ -198,6 +204,13 @@ void validate_machine(const MachineConfig& m, const KernelProfile& p) {
       m.kernel_offset + m.kernel_code_size + m.kernel_init_size + m.kernel_data_size;
   for (auto s : {m.kernel_code_size, m.kernel_init_size, m.kernel_data_size, m.kernel_offset})
     if (!is_aligned(s, page)) throw ConfigError("kernel image sections must be page aligned");
+  if (!is_aligned(m.kernel_text_size, page) || m.kernel_text_size > m.kernel_code_size)
+    throw ConfigError("kernel_text must be page aligned and fit in kernel_code");
+  if (m.pci_io.end < m.pci_io.start || !is_aligned(m.pci_io.start, page) ||
+      !is_aligned(m.pci_io.end, page) || m.pci_io.size() > 16 * SZ_1M)
+    throw ConfigError("pci_io must be a page-aligned window of at most 16 MiB (PCI_IO_SIZE)");
+  if (m.pci_io.size() && m.pci_io.start < m.ram_end() && m.ram_base < m.pci_io.end)
+    throw ConfigError("pci_io overlaps RAM");
   const std::uint64_t needed = std::max(image, m.dtb_start() - m.ram_base + m.dtb_size);
   if (needed + 2 * SZ_1M > m.ram_size)
     throw ConfigError("RAM of " + mib(m.ram_size) +

@@ -48,6 +48,7 @@ struct MachineConfig {
   std::uint64_t kernel_offset = 0x210000;
   std::uint64_t kernel_code_size = 0x1650000;
   std::uint64_t kernel_init_size = 0x650000;
+  std::uint64_t kernel_text_size = 0xcf0000;  // [_stext, _etext): "13248K kernel code"
   std::uint64_t kernel_data_size = 0x360000;
 
   // QEMU loads the initrd at ram_base + min(ram_size / 2, 128 MiB) and the
@@ -60,6 +61,8 @@ struct MachineConfig {
   std::optional<std::uint64_t> min_free_kbytes;  // vm.min_free_kbytes set by the user
 
   std::vector<IomemResource> devices;
+  // The PCIe host's I/O port window, mapped at PCI_IO_START (pci_remap_iospace).
+  PhysRange pci_io{0x3eff0000, 0x3f000000};
 
   std::uint64_t ram_end() const { return ram_base + ram_size; }
   phys_addr_t kernel_start() const { return ram_base + kernel_offset; }
