@@ -106,7 +106,7 @@ void apply_machine_line(MachineConfig& m, const std::string& key, const std::str
   } else if (key == "kernel_text") {
     m.kernel_text_size = parse_size(value);
   } else if (key == "pci_io") {
-    m.pci_io = parse_range(value);
+    m.pci_io = value == "none" ? PhysRange{} : parse_range(value);
   } else if (key == "kernel_init") {
     m.kernel_init_size = parse_size(value);
   } else if (key == "kernel_data") {
@@ -204,8 +204,8 @@ void validate_machine(const MachineConfig& m, const KernelProfile& p) {
       m.kernel_offset + m.kernel_code_size + m.kernel_init_size + m.kernel_data_size;
   for (auto s : {m.kernel_code_size, m.kernel_init_size, m.kernel_data_size, m.kernel_offset})
     if (!is_aligned(s, page)) throw ConfigError("kernel image sections must be page aligned");
-  if (!is_aligned(m.kernel_text_size, page) || m.kernel_text_size > m.kernel_code_size)
-    throw ConfigError("kernel_text must be page aligned and fit in kernel_code");
+  if (!is_aligned(m.kernel_text_size, page))  // capped at kernel_code when mapped
+    throw ConfigError("kernel_text must be page aligned");
   if (m.pci_io.end < m.pci_io.start || !is_aligned(m.pci_io.start, page) ||
       !is_aligned(m.pci_io.end, page) || m.pci_io.size() > 16 * SZ_1M)
     throw ConfigError("pci_io must be a page-aligned window of at most 16 MiB (PCI_IO_SIZE)");

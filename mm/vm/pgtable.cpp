@@ -393,7 +393,11 @@ void PageTables::paging_init() {
   const phys_addr_t kstart = mm_.kimage.code_start, kend = mm_.kimage.init_start;
   const unsigned flags = rodata_full ? NO_BLOCK_MAPPINGS | NO_CONT_MAPPINGS : 0;
   auto map_mem = [&](phys_addr_t s, phys_addr_t e) {
-    if (e > s && !map_range(mm_.__va(s), s, e - s, prot_.kernel, flags))
+    // pgprot_tagged(PAGE_KERNEL): the linear map allows MTE tags (the
+    // MAIR slot is plain Normal memory on CPUs without MTE).
+    const pteval_t tagged =
+        (prot_.kernel & ~PTE_ATTRINDX_MASK) | PTE_ATTRINDX(prot_.mt_normal_tagged);
+    if (e > s && !map_range(mm_.__va(s), s, e - s, tagged, flags))
       throw ConfigError("RAM too small for the boot page tables");
   };
   for (const auto& r : mm_.memblock.memory.regions) {
@@ -438,15 +442,15 @@ void PageTables::paging_init() {
   // kernel maps it when the host probes; the model maps it here so its
   // tables come from the boot pool and boot leaves the buddy lists as the
   // guest's /proc shows them.
-  if (m.pci_io.size() &&
-      !map_range(mm_.profile.pci_io_start, m.pci_io.start, m.pci_io.size(), prot_.device, 0))
+  if (m.pci_io.size() && !map_range(mm_.profile.pci_io_start, m.pci_io.start, m.pci_io.size(),
+                                    prot_.device, NO_CONT_MAPPINGS))
     throw ConfigError("RAM too small for the boot page tables");
 
   // Fixmap: the DTB stays mapped read-only (fixmap_remap_fdt), by pages.
   if (m.dtb_size) {
     const vaddr_t dt_virt = mm_.profile.fixaddr_top - (vaddr_t{mm_.profile.fix_fdt} << 12);
     if (!map_range(dt_virt, m.dtb_start(), round_up(m.dtb_size, ps), prot_.kernel_ro,
-                   NO_BLOCK_MAPPINGS))
+                   NO_BLOCK_MAPPINGS | NO_CONT_MAPPINGS))
       throw ConfigError("RAM too small for the boot page tables");
     fdt_va = dt_virt;
   }

@@ -503,7 +503,8 @@ vaddr_t Vmalloc::ioremap_prot(phys_addr_t phys, std::uint64_t size, pteval_t pro
   if (!area) return 0;
   area->phys_addr = phys;
   area->prot = prot;
-  if (!mm_.pgtable.map_range(area->addr, phys, rsize, prot, 0)) {
+  // ioremap_page_range(): blocks where aligned, never the contiguous hint (6.1).
+  if (!mm_.pgtable.map_range(area->addr, phys, rsize, prot, NO_CONT_MAPPINGS)) {
     const vaddr_t a = area->addr;
     mm_.pgtable.unmap_range(a, rsize);
     free_vm_struct(*area);
