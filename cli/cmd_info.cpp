@@ -1,4 +1,5 @@
 // mmfuzz info: boot the model and print its /proc views.
+#include <algorithm>
 #include <cstdio>
 #include <sstream>
 
@@ -29,6 +30,8 @@ constexpr View kViews[] = {
     {"meminfo", "/proc/meminfo", mm::procfs::meminfo},
     {"slabinfo", "/proc/slabinfo", mm::procfs::slabinfo},
     {"slabtop", "slabtop -o", mm::procfs::slabtop},
+    {"vmallocinfo", "/proc/vmallocinfo", mm::procfs::vmallocinfo},
+    {"ptdump", "/sys/kernel/debug/kernel_page_tables", mm::procfs::kernel_page_tables},
     {"bootlog", "boot log", bootlog},
 };
 
@@ -42,10 +45,20 @@ struct InfoOptions {
   MachineOptions machine;
   std::vector<std::string> views{"iomem", "zoneinfo", "buddyinfo"};
   bool headers = true;
+  bool ptdump = false, vmallocinfo = false;  // shorthands for --view NAME
+  bool view_given = false;
 };
 
-int run_info(const InfoOptions& o) {
+int run_info(InfoOptions o) {
   const mm::MmConfig cfg = o.machine.to_config();
+  // --ptdump and --vmallocinfo add their view; alone they replace the default list.
+  if ((o.ptdump || o.vmallocinfo) && !o.view_given) o.views.clear();
+  auto add = [&o](const char* name) {
+    if (std::find(o.views.begin(), o.views.end(), name) == o.views.end())
+      o.views.emplace_back(name);
+  };
+  if (o.vmallocinfo) add("vmallocinfo");
+  if (o.ptdump) add("ptdump");
   for (const auto& v : o.views) {
     if (find_view(v)) continue;
     std::string known;
@@ -71,12 +84,20 @@ void register_info(CLI::App& app, std::function<int()>& run) {
   CLI::App* sub = app.add_subcommand(
       "info", "boot the model and print iomem, zoneinfo and buddyinfo (or other views)");
   opts->machine.add_to(*sub);
-  sub->add_option("--view", opts->views,
-                  "views to print, in order: iomem zoneinfo buddyinfo pagetypeinfo meminfo "
-                  "slabinfo slabtop bootlog")
-      ->delimiter(',');
+  CLI::Option* view =
+      sub->add_option("--view", opts->views,
+                      "views to print, in order: iomem zoneinfo buddyinfo pagetypeinfo meminfo "
+                      "slabinfo slabtop vmallocinfo ptdump bootlog")
+          ->delimiter(',');
+  sub->add_flag("--ptdump", opts->ptdump,
+                "print /sys/kernel/debug/kernel_page_tables (same as --view ptdump)");
+  sub->add_flag("--vmallocinfo", opts->vmallocinfo,
+                "print /proc/vmallocinfo (same as --view vmallocinfo)");
   sub->add_flag("!--no-headers", opts->headers, "print the views without ==> name <== headers");
-  sub->callback([opts, &run] { run = [opts] { return run_info(*opts); }; });
+  sub->callback([opts, view, &run] {
+    opts->view_given = view->count() > 0;
+    run = [opts] { return run_info(*opts); };
+  });
 }
 
 }  // namespace mmfuzz::cli

@@ -12,6 +12,13 @@ int main(int argc, char** argv) {
       "mmfuzz: trace-driven fuzzing and property testing of a model of the Linux kernel memory "
       "manager"};
   app.set_version_flag("--version", "mmfuzz 0.1.0");
+  app.footer(
+      "Examples:\n"
+      "  mmfuzz info --view meminfo,slabinfo      the model's /proc views\n"
+      "  mmfuzz info --vmallocinfo                /proc/vmallocinfo\n"
+      "  mmfuzz info --ptdump --rodata full       kernel_page_tables, linear map by pages\n"
+      "  mmfuzz workload --ops 100000 --seed 7    a checked workload\n"
+      "Exit codes: 0 clean, 1 violations found, 2 bad usage or input.");
   app.require_subcommand(1);
   std::function<int()> run;
   register_info(app, run);

@@ -22,6 +22,9 @@ void MachineOptions::add_to(CLI::App& app) {
   app.add_option("--kmalloc-min", kmalloc_min,
                  "KMALLOC_MIN_SIZE: 128 (the profile's ARCH_DMA_MINALIGN) or 8, 16, 32, 64; 8 is "
                  "arm64 since 6.5 (kmalloc-8 ... kmalloc-192)");
+  app.add_option("--rodata", rodata,
+                 "rodata= of the kernel command line: full (the 6.1 guest's default: the linear "
+                 "map by pages) or on (the model's default: block mappings)");
   app.add_flag("--small", small,
                "the small test machine (16 MiB, no CMA, no initrd) instead of the guest");
 }
@@ -71,6 +74,14 @@ mm::MmConfig MachineOptions::to_config() const {
       }
     }
     cfg.slab.debug_flags = f;
+  }
+  if (!rodata.empty()) {
+    if (rodata == "full")
+      cfg.rodata_full = true;
+    else if (rodata == "on")
+      cfg.rodata_full = false;
+    else
+      throw mm::ConfigError("--rodata must be full or on, not '" + rodata + "'");
   }
   if (kmalloc_min) {
     const unsigned k = *kmalloc_min;

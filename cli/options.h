@@ -12,7 +12,7 @@ namespace mmfuzz::cli {
 struct MachineOptions {
   std::string profile{mm::kDefaultProfile};
   std::string machine_file;
-  std::string ram, ram_base, cma, slab, slub_debug;
+  std::string ram, ram_base, cma, slab, slub_debug, rodata;
   std::optional<unsigned> kmalloc_min;
   std::optional<unsigned> cpus, nodes;
   bool small = false;

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <fstream>
 #include <iterator>
+#include <regex>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -458,6 +459,387 @@ TEST(ProcfsIomem, FormatsDepthAndWideAddresses) {
             "  09000000-09000fff : 9000000.pl011 pl011@9000000\n"
             "8000000000-ffffffffff : pcie@10000000\n"
             "    00001000-00001fff : deep\n");
+}
+
+// ---- kernel_page_tables (ptdump) ----
+
+std::vector<std::string> markers_of(const std::string& dump) {
+  std::vector<std::string> out;
+  for (const auto& l : split_lines(dump))
+    if (l.rfind("---[ ", 0) == 0) out.push_back(l);
+  return out;
+}
+
+// The lines between two marker headers.
+std::vector<std::string> section(const std::string& dump, const std::string& from,
+                                 const std::string& to) {
+  std::vector<std::string> out;
+  bool in = false;
+  for (const auto& l : split_lines(dump)) {
+    if (l == "---[ " + from + " ]---") {
+      in = true;
+    } else if (l == "---[ " + to + " ]---") {
+      break;
+    } else if (in) {
+      out.push_back(l);
+    }
+  }
+  return out;
+}
+
+// A range line: start, end, size and unit, level, attribute columns.
+const std::regex kRangeLine(
+    "0x([0-9a-f]{16})-0x([0-9a-f]{16})   ([ 0-9]{8}[0-9])([KMGTPE]) (PGD|PUD|PMD|PTE)(.*)");
+// dump_prot(): every column of pte_bits, then the memory type.
+const std::regex kProtColumns(
+    " ( |F) (USR|   ) (ro|RW) (NX|x ) (SHD|   ) (AF|  ) (NG|  ) (CON|   ) (   |BLK) (UXN|   ) "
+    "(GP|  )( (MEM/NORMAL|MEM/NORMAL-TAGGED|MEM/NORMAL-NC|DEVICE/nGnRnE|DEVICE/nGnRE))?");
+
+struct RangeLine {
+  std::uint64_t start = 0, end = 0, size = 0;  // size: what the size column says, in bytes
+  std::string level, prot;
+};
+
+bool parse_range(const std::string& line, RangeLine* r) {
+  std::smatch m;
+  if (!std::regex_match(line, m, kRangeLine)) return false;
+  r->start = std::stoull(m[1].str(), nullptr, 16);
+  r->end = std::stoull(m[2].str(), nullptr, 16);
+  const std::string units = "KMGTPE";
+  const auto shift = 10 * (units.find(m[4].str()[0]) + 1);
+  r->size = std::stoull(m[3].str()) << shift;
+  r->level = m[5].str();
+  r->prot = m[6].str();
+  return true;
+}
+
+TEST(ProcfsPtdump, MarkersInKernelOrder) {
+  Mm mm;
+  const std::string dump = procfs::kernel_page_tables(mm);
+  const std::vector<std::string> want = {
+      "---[ Linear Mapping start ]---", "---[ Linear Mapping end ]---", "---[ Modules start ]---",
+      "---[ Modules end ]---",          "---[ vmalloc() area ]---",     "---[ vmalloc() end ]---",
+      "---[ Fixmap start ]---",         "---[ Fixmap end ]---",         "---[ PCI I/O start ]---",
+      "---[ PCI I/O end ]---",          "---[ vmemmap start ]---",      "---[ vmemmap end ]---"};
+  EXPECT_EQ(markers_of(dump), want) << dump;
+  EXPECT_EQ(dump.rfind("---[ Linear Mapping start ]---\n", 0), 0u) << dump;
+  // Markers at the same address print back to back (PAGE_END == MODULES_VADDR,
+  // MODULES_END == VMALLOC_START).
+  EXPECT_NE(dump.find("---[ Linear Mapping end ]---\n---[ Modules start ]---\n"),
+            std::string::npos);
+  EXPECT_NE(dump.find("---[ Modules end ]---\n---[ vmalloc() area ]---\n"), std::string::npos);
+}
+
+TEST(ProcfsPtdump, HolesAreReportedAtTheLevelTheWalkFoundThem) {
+  Mm mm;  // 1 GiB at 0x40000000: one PUD entry of linear map
+  const std::string dump = procfs::kernel_page_tables(mm);
+  // The rest of the first PGD entry's PUD table, then the empty PGD entries.
+  EXPECT_TRUE(contains_line(dump, "0xffff000040000000-0xffff008000000000         511G PUD"))
+      << dump;
+  EXPECT_TRUE(contains_line(dump, "0xffff008000000000-0xffff800000000000      130560G PGD"))
+      << dump;
+  // The modules area: empty PMD entries of the kernel image's PMD table.
+  const auto mods = section(dump, "Modules start", "Modules end");
+  ASSERT_EQ(mods.size(), 1u) << dump;
+  EXPECT_EQ(mods[0], "0xffff800000000000-0xffff800008000000         128M PMD");
+}
+
+TEST(ProcfsPtdump, Linux510HasBpfMarkersAndNoVmemmapEnd) {
+  MmConfig cfg;
+  cfg.profile = "linux-5.10-arm64";
+  Mm mm(cfg);
+  const std::string dump = procfs::kernel_page_tables(mm);
+  // Seed 001's listing: BPF between the linear map and the modules; the
+  // vmemmap end (-2M) lies inside the last PGD entry, so it is never crossed.
+  const std::vector<std::string> want = {"---[ Linear Mapping start ]---",
+                                         "---[ Linear Mapping end ]---",
+                                         "---[ BPF start ]---",
+                                         "---[ BPF end ]---",
+                                         "---[ Modules start ]---",
+                                         "---[ Modules end ]---",
+                                         "---[ vmalloc() area ]---",
+                                         "---[ vmalloc() end ]---",
+                                         "---[ Fixmap start ]---",
+                                         "---[ Fixmap end ]---",
+                                         "---[ PCI I/O start ]---",
+                                         "---[ PCI I/O end ]---",
+                                         "---[ vmemmap start ]---"};
+  EXPECT_EQ(markers_of(dump), want) << dump;
+  const auto lines = split_lines(dump);
+  ASSERT_FALSE(lines.empty());
+  EXPECT_NE(lines.back().find("-0x0000000000000000   "), std::string::npos) << lines.back();
+}
+
+TEST(ProcfsPtdump, EveryRangeLineHasTheKernelFormatAndTheRangesTile) {
+  Mm mm;
+  const std::string dump = procfs::kernel_page_tables(mm);
+  std::uint64_t expect_start = mm.profile.page_offset;
+  std::size_t ranges = 0;
+  for (const auto& l : split_lines(dump)) {
+    if (l.rfind("---[ ", 0) == 0) {
+      EXPECT_EQ(l.substr(l.size() - 5), " ]---") << l;
+      continue;
+    }
+    RangeLine r;
+    ASSERT_TRUE(parse_range(l, &r)) << "bad line '" << l << "'";
+    ++ranges;
+    EXPECT_EQ(r.start, expect_start) << l;  // no gaps, no overlaps
+    EXPECT_EQ(r.size, r.end - r.start) << "size column of " << l;
+    if (!r.prot.empty()) {
+      EXPECT_TRUE(std::regex_match(r.prot, kProtColumns)) << "'" << l << "'";
+    }
+    expect_start = r.end;
+  }
+  EXPECT_GT(ranges, 20u);
+  EXPECT_EQ(expect_start, 0u) << "the walk must end at the top of the address space";
+  // The final flush: the empty PGD entries above the vmemmap, 2 TiB.
+  EXPECT_NE(dump.find("\n0xfffffe0000000000-0x0000000000000000           2T PGD\n"),
+            std::string::npos)
+      << dump;
+}
+
+TEST(ProcfsPtdump, SizeColumnPicksTheLargestExactUnit) {
+  Mm mm;
+  const std::string dump = procfs::kernel_page_tables(mm);
+  bool saw_2m_pmd = false, saw_k = false;
+  for (const auto& l : split_lines(dump)) {
+    RangeLine r;
+    if (!parse_range(l, &r)) continue;
+    if (r.end - r.start == 0x200000 && r.level == "PMD") {
+      saw_2m_pmd = true;
+      EXPECT_NE(l.find("           2M PMD"), std::string::npos) << l;
+    }
+    // "%9lu%c": a size that is not a whole number of MiB stays in KiB.
+    if ((r.end - r.start) % 0x100000) {
+      saw_k = true;
+      EXPECT_NE(l.find("K PTE"), std::string::npos) << l;
+    }
+  }
+  EXPECT_TRUE(saw_2m_pmd) << dump;
+  EXPECT_TRUE(saw_k) << dump;
+  // 0xffff008000000000-0xffff800000000000 is 130560 GiB: not a whole TiB.
+  EXPECT_NE(dump.find("0xffff008000000000-0xffff800000000000      130560G PGD\n"),
+            std::string::npos)
+      << dump;
+}
+
+TEST(ProcfsPtdump, LinearMapBlocksAndReadOnlyTextAlias) {
+  Mm mm;
+  ASSERT_FALSE(mm.config.rodata_full);
+  const std::string dump = procfs::kernel_page_tables(mm);
+  const auto lm = section(dump, "Linear Mapping start", "Linear Mapping end");
+  ASSERT_FALSE(lm.empty()) << dump;
+  // pgprot_tagged(PAGE_KERNEL) or PAGE_KERNEL, as PMD blocks, KPTI's nG.
+  const std::regex block(
+      "0x[0-9a-f]{16}-0x[0-9a-f]{16} +[0-9]+[KMG] PMD       RW NX SHD AF NG (CON|   ) BLK UXN    "
+      "MEM/NORMAL(-TAGGED)?");
+  std::size_t blocks = 0;
+  for (const auto& l : lm) blocks += std::regex_match(l, block);
+  EXPECT_GE(blocks, 2u) << dump;
+  EXPECT_TRUE(
+      contains_line(dump,
+                    "0xffff000000000000-0xffff000000200000           2M PMD       RW NX SHD "
+                    "AF NG     BLK UXN    MEM/NORMAL") ||
+      contains_line(dump,
+                    "0xffff000000000000-0xffff000000200000           2M PMD       RW NX SHD "
+                    "AF NG     BLK UXN    MEM/NORMAL-TAGGED"))
+      << dump;
+  // mark_linear_text_alias_ro(): the alias of [_stext, __init_begin) is
+  // read-only, non-executable and never contiguous.
+  const std::uint64_t alias = mm.__va(mm.kimage.code_start);
+  const std::uint64_t alias_end = mm.__va(mm.kimage.init_start);
+  std::uint64_t ro_bytes = 0;
+  for (const auto& l : lm) {
+    RangeLine r;
+    ASSERT_TRUE(parse_range(l, &r)) << l;
+    const bool ro = r.prot.find(" ro NX SHD AF NG ") != std::string::npos;
+    if (ro) {
+      EXPECT_GE(r.start, alias) << l;
+      EXPECT_LE(r.end, alias_end) << l;
+      EXPECT_EQ(r.prot.find("CON"), std::string::npos) << l;
+      ro_bytes += r.end - r.start;
+    }
+  }
+  EXPECT_EQ(ro_bytes, alias_end - alias) << dump;
+}
+
+TEST(ProcfsPtdump, RodataFullMapsTheLinearMapByPages) {
+  MmConfig cfg;
+  cfg.rodata_full = true;
+  Mm mm(cfg);
+  const std::string dump = procfs::kernel_page_tables(mm);
+  const auto lm = section(dump, "Linear Mapping start", "Linear Mapping end");
+  ASSERT_FALSE(lm.empty()) << dump;
+  std::uint64_t rw_pages = 0;
+  for (const auto& l : lm) {
+    RangeLine r;
+    ASSERT_TRUE(parse_range(l, &r)) << l;
+    if (r.prot.find(" RW ") == std::string::npos) continue;
+    // The banks: NO_BLOCK_MAPPINGS | NO_CONT_MAPPINGS.
+    EXPECT_EQ(r.level, "PTE") << l;
+    EXPECT_EQ(r.prot.find("BLK"), std::string::npos) << l;
+    EXPECT_EQ(r.prot.find("CON"), std::string::npos) << l;
+    rw_pages += (r.end - r.start) >> 12;
+  }
+  const std::uint64_t alias_pages = (mm.kimage.init_start - mm.kimage.code_start) >> 12;
+  EXPECT_EQ(rw_pages + alias_pages, mm.machine.ram_size >> 12) << dump;
+  // The default (rodata=on) dump of the same machine does have blocks there.
+  Mm on;
+  const auto lm_on =
+      section(procfs::kernel_page_tables(on), "Linear Mapping start", "Linear Mapping end");
+  std::size_t blk = 0;
+  for (const auto& l : lm_on)
+    blk += l.find(" RW NX SHD AF NG") != std::string::npos && l.find(" BLK ") != std::string::npos;
+  EXPECT_GT(blk, 0u);
+}
+
+TEST(ProcfsPtdump, ShowsVmallocAndIoremapMappings) {
+  Mm mm;
+  const vaddr_t v = mm.vmalloc.vmalloc(3 * 4096);
+  ASSERT_NE(v, 0u);
+  const vaddr_t io = mm.vmalloc.ioremap(0x09000000, 0x1000);
+  ASSERT_NE(io, 0u);
+  const std::string dump = procfs::kernel_page_tables(mm);
+  char want[160];
+  std::snprintf(want, sizeof want,
+                "0x%016llx-0x%016llx          12K PTE       RW NX SHD AF NG         UXN    "
+                "MEM/NORMAL",
+                static_cast<unsigned long long>(v), static_cast<unsigned long long>(v + 3 * 4096));
+  EXPECT_TRUE(contains_line(dump, want)) << want << "\n" << dump;
+  bool device = false;
+  for (const auto& l : section(dump, "vmalloc() area", "vmalloc() end")) {
+    RangeLine r;
+    if (parse_range(l, &r) && r.start <= (io & ~0xfffull) && (io & ~0xfffull) < r.end)
+      device = r.prot.find(" DEVICE/nGnRE") != std::string::npos;
+  }
+  EXPECT_TRUE(device) << dump;
+  // vfree() unmaps at once (the TLB flush waits for the purge).
+  mm.vmalloc.vfree(v);
+  EXPECT_FALSE(contains_line(procfs::kernel_page_tables(mm), want));
+}
+
+// ---- vmallocinfo ----
+
+std::string hexrange(std::uint64_t a, std::uint64_t b) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "0x%016llx-0x%016llx", static_cast<unsigned long long>(a),
+                static_cast<unsigned long long>(b));
+  return buf;
+}
+
+TEST(ProcfsVmallocinfo, BootListsTheKernelImageSegments) {
+  Mm mm;
+  const auto lines = split_lines(procfs::vmallocinfo(mm));
+  ASSERT_EQ(mm.pgtable.kimage_segments.size(), 5u);
+  ASSERT_EQ(lines.size(), 5u) << procfs::vmallocinfo(mm);
+  const std::regex re(
+      "0x[0-9a-f]{16}-0x[0-9a-f]{16} [ 0-9]{6,}[0-9] paging_init "
+      "phys=0x[0-9a-f]{16} vmap");
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    const auto& s = mm.pgtable.kimage_segments[i];
+    EXPECT_TRUE(std::regex_match(lines[i], re)) << lines[i];
+    char want[160];
+    std::snprintf(want, sizeof want, "%s %7lld paging_init phys=0x%016llx vmap",
+                  hexrange(s.va, s.va + s.size).c_str(), static_cast<long long>(s.size),
+                  static_cast<unsigned long long>(s.pa));
+    EXPECT_EQ(lines[i], want) << s.name;
+  }
+}
+
+TEST(ProcfsVmallocinfo, VmallocLineWithGuardPagePagesAndNode) {
+  Mm mm;
+  const vaddr_t v = mm.vmalloc.vmalloc(3 * 4096);
+  ASSERT_NE(v, 0u);
+  const std::string text = procfs::vmallocinfo(mm);
+  EXPECT_TRUE(contains_line(text, hexrange(v, v + 16384) + "   16384 vmalloc pages=3 vmalloc N0=3"))
+      << text;
+  // The caller column is the call site when the executor sets one.
+  mm.call_site = 7;
+  const vaddr_t w = mm.vmalloc.vmalloc(4096);
+  ASSERT_NE(w, 0u);
+  EXPECT_TRUE(contains_line(procfs::vmallocinfo(mm),
+                            hexrange(w, w + 8192) + "    8192 call_site#7 pages=1 vmalloc N0=1"))
+      << procfs::vmallocinfo(mm);
+}
+
+TEST(ProcfsVmallocinfo, LargePageArrayIsVmalloced) {
+  Mm mm;
+  const vaddr_t v = mm.vmalloc.vmalloc(600 * 4096);  // 4800-byte page array
+  ASSERT_NE(v, 0u);
+  const std::string text = procfs::vmallocinfo(mm);
+  EXPECT_TRUE(contains_line(
+      text, hexrange(v, v + 601 * 4096) + " 2461696 vmalloc pages=600 vmalloc vpages N0=600"))
+      << text;
+  // The array itself: two pages plus the guard.
+  EXPECT_NE(text.find("   12288 vmalloc pages=2 vmalloc N0=2\n"), std::string::npos) << text;
+}
+
+TEST(ProcfsVmallocinfo, NumaCountsPerNode) {
+  MmConfig cfg;
+  cfg.machine.nr_nodes = 2;
+  Mm mm(cfg);
+  const vaddr_t v = mm.vmalloc.vmalloc_node(2 * 4096, 1);
+  ASSERT_NE(v, 0u);
+  const std::string text = procfs::vmallocinfo(mm);
+  EXPECT_TRUE(contains_line(text, hexrange(v, v + 12288) + "   12288 vmalloc pages=2 vmalloc N1=2"))
+      << text;
+}
+
+TEST(ProcfsVmallocinfo, IoremapShowsPhysAndFlag) {
+  Mm mm;
+  const vaddr_t io = mm.vmalloc.ioremap(0x09000000, 0x1000);
+  ASSERT_NE(io, 0u);
+  const std::string text = procfs::vmallocinfo(mm);
+  EXPECT_TRUE(contains_line(
+      text, hexrange(io, io + 8192) + "    8192 ioremap phys=0x0000000009000000 ioremap"))
+      << text;
+  // vmap(): no pages= (only VM_MAP_PUT_PAGES keeps them), no NUMA counts.
+  const pfn_t p = mm.page_alloc.alloc_pages(GFP_KERNEL, 0);
+  ASSERT_NE(p, NO_PAGE);
+  const pfn_t pages[] = {p};
+  const vaddr_t m = mm.vmalloc.vmap(pages);
+  ASSERT_NE(m, 0u);
+  EXPECT_TRUE(contains_line(procfs::vmallocinfo(mm), hexrange(m, m + 8192) + "    8192 vmap vmap"))
+      << procfs::vmallocinfo(mm);
+}
+
+TEST(ProcfsVmallocinfo, FreedAreasAreUnpurgedUntilThePurge) {
+  Mm mm;
+  const vaddr_t v = mm.vmalloc.vmalloc(3 * 4096);
+  ASSERT_NE(v, 0u);
+  mm.vmalloc.vfree(v);
+  std::string text = procfs::vmallocinfo(mm);
+  EXPECT_TRUE(contains_line(text, hexrange(v, v + 16384) + "   16384 unpurged vm_area")) << text;
+  EXPECT_EQ(text.find(" vmalloc pages=3"), std::string::npos) << text;
+  // After the busy areas.
+  EXPECT_GT(text.find("unpurged"), text.rfind("paging_init"));
+  mm.vmalloc.purge_vmap_area_lazy();
+  text = procfs::vmallocinfo(mm);
+  EXPECT_EQ(text.find("unpurged"), std::string::npos) << text;
+  EXPECT_EQ(split_lines(text).size(), 5u) << text;
+}
+
+TEST(ProcfsVmallocinfo, AdjacentLazyAreasMergeAsInThePurgeTree) {
+  Mm mm;
+  const vaddr_t a = mm.vmalloc.vmalloc(4096);
+  const vaddr_t b = mm.vmalloc.vmalloc(4096);
+  ASSERT_EQ(b, a + 8192);  // lowest fit: right after a's guard page
+  mm.vmalloc.vfree(a);
+  mm.vmalloc.vfree(b);
+  const std::string text = procfs::vmallocinfo(mm);
+  EXPECT_TRUE(contains_line(text, hexrange(a, a + 16384) + "   16384 unpurged vm_area")) << text;
+  EXPECT_EQ(count_prefix(text, "0x"), 6u) << text;
+}
+
+TEST(ProcfsMeminfo, VmallocUsedCountsVmallocPages) {
+  Mm mm;
+  const vaddr_t v = mm.vmalloc.vmalloc(3 * 4096);
+  ASSERT_NE(v, 0u);
+  EXPECT_TRUE(contains_line(procfs::meminfo(mm), "VmallocUsed:          12 kB"))
+      << procfs::meminfo(mm);
+  mm.vmalloc.vfree(v);
+  EXPECT_TRUE(contains_line(procfs::meminfo(mm), "VmallocUsed:           0 kB"))
+      << procfs::meminfo(mm);
 }
 
 }  // namespace

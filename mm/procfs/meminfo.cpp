@@ -83,7 +83,7 @@ std::string meminfo(const Mm& mm) {
       buf, sizeof buf, "VmallocTotal:   %8llu kB\n",
       static_cast<unsigned long long>((mm.profile.vmalloc_end - mm.profile.vmalloc_start) >> 10));
   m += buf;
-  show_val_kb(m, mm, "VmallocUsed:    ", 0);  // no vmalloc in the model yet
+  show_val_kb(m, mm, "VmallocUsed:    ", mm.vmalloc.nr_vmalloc_pages);  // vmalloc_nr_pages()
   show_val_kb(m, mm, "CmaTotal:       ", mm.page_alloc.totalcma_pages);
   show_val_kb(m, mm, "CmaFree:        ", as_ull(global_zone_page_state(mm, NR_FREE_CMA_PAGES)));
   return m;

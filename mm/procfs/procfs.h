@@ -17,5 +17,8 @@ std::string meminfo(const Mm& mm);       // /proc/meminfo (the lines the model k
 std::string iomem(const Mm& mm);         // /proc/iomem
 std::string slabinfo(const Mm& mm);      // /proc/slabinfo (version 2.1)
 std::string slabtop(const Mm& mm);       // slabtop -o
+std::string vmallocinfo(const Mm& mm);   // /proc/vmallocinfo
+// /sys/kernel/debug/kernel_page_tables (CONFIG_PTDUMP_DEBUGFS)
+std::string kernel_page_tables(const Mm& mm);
 
 }  // namespace mmfuzz::mm::procfs

@@ -72,6 +72,21 @@ expect 0 -- info --small --kmalloc-min 8 --view slabinfo --no-headers
 contains "$tmp/out" "kmalloc-96 "
 expect 2 -- info --kmalloc-min 12
 expect 2 -- info --slub-debug Q
+
+expect 0 -- info --ptdump
+contains "$tmp/out" "==> /sys/kernel/debug/kernel_page_tables <=="
+contains "$tmp/out" "---[ vmalloc() area ]---"
+contains "$tmp/out" "BLK UXN"
+expect 0 -- info --vmallocinfo
+contains "$tmp/out" "==> /proc/vmallocinfo <=="
+contains "$tmp/out" "paging_init"
+expect 0 -- info --rodata full --view ptdump --no-headers
+contains "$tmp/out" "---[ Linear Mapping start ]---"
+if sed -n '/Linear Mapping start/,/Linear Mapping end/p' "$tmp/out" | grep ' RW ' | grep -q BLK; then
+  echo "FAIL: --rodata full left block mappings in the linear map"; fails=$((fails + 1))
+fi
+expect 2 -- info --rodata bogus
+contains "$tmp/err" "--rodata"
 expect 0 -- workload --small --slab slab --ops 3000 --seed 9
 contains "$tmp/out" "verdict: clean"
 expect 0 -- workload --small --slab slob --ops 3000 --seed 9
