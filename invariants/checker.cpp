@@ -6,6 +6,7 @@
 #include "invariants/page_report.h"
 #include "invariants/slab.h"
 #include "invariants/slab_report.h"
+#include "invariants/vm.h"
 #include "mm/mm.h"
 
 namespace mmfuzz::inv {
@@ -92,6 +93,7 @@ std::vector<std::unique_ptr<Checker>> make_all_checkers() {
   std::vector<std::unique_ptr<Checker>> v;
   v.push_back(std::make_unique<BuddyChecker>());
   v.push_back(std::make_unique<SlabChecker>());
+  v.push_back(std::make_unique<VmChecker>());
   return v;
 }
 
@@ -154,7 +156,38 @@ std::string invariant_description(const std::string& id) {
       {"kasan.out_of_bounds", "KASAN: access beyond the requested object (slab-out-of-bounds)"},
       {"kasan.use_after_free", "KASAN: access to a freed object or page"},
       {"kasan.wild_access", "KASAN: access to no object (wild-memory-access, null-ptr-deref)"},
-      {"vmalloc.bad_free", "misuse: vfree()/vunmap() of an address that is not a vmalloc area start"},
+      {"pgtable.table_page",
+       "every table descriptor points at a RAM page with the PG_table type that is not free"},
+      {"pgtable.leaf",
+       "leaves are well formed: blocks at PUD/PMD only, pages at PTE, output aligned, AF set, "
+       "AttrIndx names a MAIR slot"},
+      {"pgtable.range", "no descriptor points outside RAM or a device region"},
+      {"pgtable.linear_map",
+       "the linear map maps every page of memory at __va(pa) with normal attributes, and "
+       "nothing else"},
+      {"pgtable.wx", "no kernel mapping is writable and executable (W^X)"},
+      {"pgtable.free_page_mapped",
+       "no mapping outside the linear map and vmemmap points at a page free in the buddy "
+       "allocator"},
+      {"pgtable.tlb_stale",
+       "every TLB entry matches the tables, unless its VA lies in a lazily freed vmalloc area"},
+      {"pgtable.accounting",
+       "reachable table pages = PG_table pages; NR_PAGETABLE counts the non-boot ones, as does "
+       "nr_tables"},
+      {"pgtable.slab_overlap", "no live slab object overlaps a page-table page"},
+      {"vmalloc.area_map",
+       "each vmalloc/vmap/ioremap area maps exactly its pages (or physical range) with its prot, "
+       "and its page array names them"},
+      {"vmalloc.guard", "guard pages are unmapped, and lazily freed areas are fully unmapped"},
+      {"vmalloc.overlap",
+       "busy, lazily freed and free ranges never overlap; areas lie in the vmalloc range; no "
+       "orphan mappings there"},
+      {"vmalloc.bookkeeping",
+       "vmap_area and vm_struct agree, vmalloc pages are allocated, nr_vmalloc_pages and "
+       "vmap_lazy_nr match"},
+      {"ioremap.attrs", "ioremap mappings use device or normal-NC attributes and never map RAM"},
+      {"vmalloc.bad_free",
+       "misuse: vfree()/vunmap() of an address that is not a vmalloc area start"},
       {"vmalloc.double_free", "misuse: vfree()/vunmap()/iounmap() of an area already freed"},
       {"vmalloc.vunmap_vmalloc", "misuse: vunmap() of a vmalloc() area (its pages would leak)"},
       {"vmalloc.sleep_in_atomic",
@@ -248,6 +281,13 @@ void CheckEngine::kmem_cache_free(std::uint64_t ptr, const std::string&) {
   touched_.objects.emplace_back(ptr, false);
 }
 
+void CheckEngine::vm_area_changed(std::uint64_t start, std::uint64_t end) {
+  touched_.vm_ranges.emplace_back(start, end);
+}
+void CheckEngine::purge_vmap_area_lazy(std::uint64_t start, std::uint64_t end, std::uint64_t) {
+  touched_.vm_flushes.emplace_back(start, end);
+}
+
 void CheckEngine::finish() {
   full_sweep();
   if (!opts_.report_leaks) return;
@@ -260,7 +300,13 @@ void CheckEngine::finish() {
 }
 
 void CheckEngine::misuse(const mm::Misuse& m) {
-  // Slab and KASAN kinds follow every page-allocator kind in MisuseKind.
+  // VM kinds follow the slab and KASAN kinds, which follow every
+  // page-allocator kind in MisuseKind.
+  if (m.kind >= mm::kFirstVmMisuse) {
+    Reporter r = reporter();
+    r.report(vm_misuse_violation(mm_, m));
+    return;
+  }
   if (m.kind >= mm::MisuseKind::slab_double_free) {
     Reporter r = reporter();
     r.report(slab_misuse_violation(mm_, m));

@@ -58,11 +58,20 @@ class Reporter {
 struct TouchLog {
   std::vector<std::pair<std::uint64_t, std::uint64_t>> ranges;  // (pfn, nr_pages)
   std::vector<std::pair<std::uint64_t, bool>> objects;  // (slab object, allocated by this op)
+  // Kernel VA ranges [start, end) of vmalloc/vmap/ioremap areas mapped or
+  // unmapped (vm_area_changed), and ranges whose TLB entries were flushed
+  // when lazily freed areas were purged (purge_vmap_area_lazy).
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> vm_ranges;
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> vm_flushes;
   void add(std::uint64_t pfn, std::uint64_t nr) { ranges.emplace_back(pfn, nr); }
-  bool empty() const { return ranges.empty() && objects.empty(); }
+  bool empty() const {
+    return ranges.empty() && objects.empty() && vm_ranges.empty() && vm_flushes.empty();
+  }
   void clear() {
     ranges.clear();
     objects.clear();
+    vm_ranges.clear();
+    vm_flushes.clear();
   }
 };
 
@@ -124,6 +133,8 @@ class CheckEngine : public mm::MmObserver {
                         bool) override;
   void kfree(std::uint64_t ptr) override;
   void kmem_cache_free(std::uint64_t ptr, const std::string& name) override;
+  void vm_area_changed(std::uint64_t start, std::uint64_t end) override;
+  void purge_vmap_area_lazy(std::uint64_t start, std::uint64_t end, std::uint64_t npurged) override;
   void misuse(const mm::Misuse& m) override;
 
  private:

@@ -364,7 +364,13 @@ void SlabChecker::incremental(const mm::Mm& m, const TouchLog& touched, Reporter
   using namespace mm::slub;
   const auto& sl = m.slab;
   if (!sl.initialized()) return;
-  for (const auto& [obj, allocated] : touched.objects) {
+  for (std::size_t i = 0; i < touched.objects.size(); ++i) {
+    const auto [obj, was_allocated] = touched.objects[i];
+    // An object allocated and freed within one op (a vm_struct of an
+    // ioremap/iounmap pair) is judged by its last event.
+    bool allocated = was_allocated;
+    for (std::size_t j = i + 1; allocated && j < touched.objects.size(); ++j)
+      if (touched.objects[j].first == obj) allocated = touched.objects[j].second;
     const auto ref = sl.find_object(obj);
     if (!ref) continue;  // a large kmalloc or an already released slab
     const mm::kmem_cache* s = sl.cache(ref->cache);

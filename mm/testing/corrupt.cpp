@@ -58,4 +58,56 @@ void PageAllocCorruptor::split_free_block(pfn_t pfn) {
   insert_free_block(pfn + (pfn_t{1} << (order - 1)), order - 1, mt);
 }
 
+// ------------------------------------------------------------ VmCorruptor
+
+phys_addr_t VmCorruptor::leaf_entry(vaddr_t va) const {
+  const PgWalk w = pt_.walk(va);
+  return w.leaf ? w.entry : 0;
+}
+
+phys_addr_t VmCorruptor::entry_at(vaddr_t va, int level) const {
+  const PgWalk w = pt_.walk(va);
+  if (level < 0 || level > w.level) return 0;
+  return w.table[static_cast<std::size_t>(level)] + level_index(va, level) * 8ull;
+}
+
+bool VmCorruptor::map_page(vaddr_t va, pfn_t pfn, pteval_t prot) {
+  const pfn_t one[1] = {pfn};
+  return pt_.map_pages(va, one, prot);
+}
+
+phys_addr_t VmCorruptor::move_table(vaddr_t va, int level, phys_addr_t to) {
+  const phys_addr_t entry = entry_at(va, level);
+  if (!entry) return 0;
+  const pteval_t d = read_desc(entry);
+  const phys_addr_t from = d & PTE_ADDR_MASK;
+  for (unsigned i = 0; i < PTRS_PER_TABLE; ++i)
+    write_desc(to + i * 8ull, read_desc(from + i * 8ull));
+  write_desc(entry, (d & ~PTE_ADDR_MASK) | (to & PTE_ADDR_MASK));
+  return from;
+}
+
+void VmCorruptor::plant_tlb(int cpu, vaddr_t va, phys_addr_t pa, pteval_t attrs) {
+  // PageTables hands out its TLB read-only; the object itself is not const
+  // (mm_ is a mutable Mm), so writing through it is well defined.
+  auto& t = const_cast<std::unordered_map<vaddr_t, TlbEntry>&>(pt_.tlb(cpu));
+  const std::uint64_t ps = mm_.profile.page_size();
+  t[va & ~(ps - 1)] = TlbEntry{pa & ~(ps - 1), attrs & ~PTE_ADDR_MASK, mm_.op_seq};
+}
+
+vmap_area* VmCorruptor::busy_area(vaddr_t start) {
+  auto it = vm_.busy_.find(start);
+  return it == vm_.busy_.end() ? nullptr : &it->second;
+}
+
+vm_struct* VmCorruptor::vm(vaddr_t start) {
+  vmap_area* a = busy_area(start);
+  return a ? a->vm.get() : nullptr;
+}
+
+vmap_area* VmCorruptor::lazy_area(vaddr_t start) {
+  auto it = vm_.purge_.find(start);
+  return it == vm_.purge_.end() ? nullptr : &it->second;
+}
+
 }  // namespace mmfuzz::mm

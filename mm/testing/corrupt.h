@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <unordered_map>
 
 #include "mm/mm.h"
 
@@ -53,6 +54,57 @@ class PageAllocCorruptor {
   }
   Mm& mm_;
   PageAlloc& pa_;
+};
+
+// The kernel VM layer: page-table descriptors, the TLB, vmalloc bookkeeping.
+// Raw edits: no TLB maintenance, no counters kept in step, no observer told.
+class VmCorruptor {
+ public:
+  explicit VmCorruptor(Mm& mm) : mm_(mm), pt_(mm.pgtable), vm_(mm.vmalloc) {}
+
+  // ---- descriptors
+  // The walk of va (entry = the last descriptor read; leaf when mapped).
+  PgWalk walk(vaddr_t va) const { return pt_.walk(va); }
+  // The descriptor address of the leaf mapping va (0 when unmapped).
+  phys_addr_t leaf_entry(vaddr_t va) const;
+  // The descriptor address at `level` on the way to va (0 when the walk stops above it).
+  phys_addr_t entry_at(vaddr_t va, int level) const;
+  pteval_t read_desc(phys_addr_t entry) const { return pt_.read_desc(entry); }
+  void write_desc(phys_addr_t entry, pteval_t v) { pt_.write_desc(entry, v); }
+  void set_bits(phys_addr_t entry, pteval_t bits) { write_desc(entry, read_desc(entry) | bits); }
+  void clear_bits(phys_addr_t entry, pteval_t bits) { write_desc(entry, read_desc(entry) & ~bits); }
+  // Maps one page at va through the normal table code (tables allocated and
+  // accounted as usual), bypassing vmalloc's bookkeeping.
+  bool map_page(vaddr_t va, pfn_t pfn, pteval_t prot);
+  // Copies the table page the `level` descriptor on the way to va points at
+  // into `to` (any page of RAM) and repoints that descriptor there. The old
+  // table keeps its PG_table; the new page's type is left as it is.
+  phys_addr_t move_table(vaddr_t va, int level, phys_addr_t to);
+
+  // ---- table pages
+  void set_page_table(pfn_t pfn) { mm_.pfn_to_page(pfn).set_type(PG_table); }
+  void clear_page_table(pfn_t pfn) { mm_.pfn_to_page(pfn).clear_type(PG_table); }
+  void add_nr_pagetable(int nid, long delta) {
+    mm_.page_alloc.node_data[static_cast<std::size_t>(nid)].vm_stat[NR_PAGETABLE] += delta;
+  }
+  void set_nr_tables(std::uint64_t v) { pt_.nr_tables = v; }
+
+  // ---- TLB
+  // Plants (or overwrites) cpu's cached translation of the page at va.
+  void plant_tlb(int cpu, vaddr_t va, phys_addr_t pa, pteval_t attrs);
+
+  // ---- vmalloc
+  vmap_area* busy_area(vaddr_t start);  // the busy area starting at start, or null
+  vm_struct* vm(vaddr_t start);         // its vm_struct, or null
+  vmap_area* lazy_area(vaddr_t start);  // the lazily freed area starting at start, or null
+  void add_free_range(vaddr_t start, vaddr_t end) { vm_.free_[start] = end; }
+  void set_nr_vmalloc_pages(std::uint64_t v) { vm_.nr_vmalloc_pages = v; }
+  void set_vmap_lazy_nr(std::uint64_t v) { vm_.vmap_lazy_nr = v; }
+
+ private:
+  Mm& mm_;
+  PageTables& pt_;
+  Vmalloc& vm_;
 };
 
 }  // namespace mmfuzz::mm
