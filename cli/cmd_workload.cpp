@@ -27,6 +27,7 @@ struct WorkloadOptions {
   std::string checks = "all";
   std::uint64_t full_every = 1000;
   std::uint64_t slab_percent = 40;
+  std::uint64_t vm_percent = 10;
   std::string json;
   bool quiet = false;
 };
@@ -225,6 +226,134 @@ class SlabWorkload {
   std::array<cache_id, std::size(kCaches)> ids_{};
 };
 
+// The kernel-VM part: vmalloc/vzalloc/vfree of 1..64 pages (sometimes a
+// large area whose page array is itself vmalloc'd), vmap/vunmap of pages of
+// its own, ioremap of a device with register reads and writes, kmap_local
+// nesting, client writes and reads through the page tables.
+class VmWorkload {
+ public:
+  explicit VmWorkload(Mm& m) : m_(m), cap_pages_(m.page_alloc.totalram_pages / 16) {}
+
+  void step(Rng& rng, inv::CheckEngine& engine, std::int64_t op) {
+    Vmalloc& vm = m_.vmalloc;
+    const std::uint64_t ps = m_.profile.page_size();
+    const std::uint64_t dice = rng.below(100);
+    if (dice < 30 || areas_.empty()) {
+      std::uint64_t pages = 1 + rng.below(rng.below(4) == 0 ? 64 : 8);
+      if (rng.below(40) == 0) pages = 600;  // page array > PAGE_SIZE: nested vmalloc
+      const bool zero = rng.below(3) == 0;
+      engine.begin_op(op, zero ? "vzalloc" : "vmalloc");
+      if (live_pages_ + pages > cap_pages_) {
+        ++capped;
+        return;
+      }
+      const std::uint64_t size = pages * ps - rng.below(ps);
+      const vaddr_t a = zero ? vm.vzalloc(size) : vm.vmalloc(size);
+      ++vmallocs;
+      if (!a) {
+        ++failures;
+        return;
+      }
+      areas_.push_back({a, size, {}});
+      live_pages_ += pages;
+    } else if (dice < 55) {
+      const std::size_t k = rng.below(areas_.size());
+      const Area ar = areas_[k];
+      areas_[k] = areas_.back();
+      areas_.pop_back();
+      if (ar.pfns.empty()) {
+        engine.begin_op(op, "vfree");
+        vm.vfree(ar.addr);
+        live_pages_ -= (ar.size + ps - 1) / ps;
+      } else {
+        engine.begin_op(op, "vunmap");
+        vm.vunmap(ar.addr);
+        for (const pfn_t p : ar.pfns) m_.page_alloc.__free_pages(p, 0);
+        live_pages_ -= ar.pfns.size();
+      }
+      ++frees;
+    } else if (dice < 65) {
+      engine.begin_op(op, "vmap");
+      std::vector<pfn_t> pfns;
+      const std::uint64_t n = 1 + rng.below(8);
+      for (std::uint64_t i = 0; i < n; ++i) {
+        const pfn_t p = m_.page_alloc.alloc_pages(GFP_KERNEL, 0);
+        if (p != NO_PAGE) pfns.push_back(p);
+      }
+      const vaddr_t a = pfns.empty() ? 0 : vm.vmap(pfns);
+      ++vmaps;
+      if (!a) {
+        for (const pfn_t p : pfns) m_.page_alloc.__free_pages(p, 0);
+        ++failures;
+        return;
+      }
+      live_pages_ += pfns.size();
+      areas_.push_back({a, pfns.size() * ps, std::move(pfns)});
+    } else if (dice < 85) {
+      const Area& ar = areas_[rng.below(areas_.size())];
+      const std::uint64_t off = rng.below(ar.size);
+      const std::uint64_t len = 1 + rng.below(std::min<std::uint64_t>(ar.size - off, 256));
+      std::vector<std::uint8_t> buf(len, static_cast<std::uint8_t>(rng.next()));
+      engine.begin_op(op, "vm_write");
+      vm.write(ar.addr + off, buf);
+      std::vector<std::uint8_t> back(len);
+      vm.read(ar.addr + off, back);
+      ++accesses;
+    } else if (dice < 92) {
+      engine.begin_op(op, "ioremap");
+      const vaddr_t io = vm.ioremap(0x09000000, 0x1000);  // the virt machine's pl011
+      if (io) {
+        vm.writel(static_cast<std::uint32_t>(rng.next()), io + 0x24);  // UARTIBRD
+        (void)vm.readl(io + 0xfe0);
+        vm.iounmap(io);
+      }
+      ++ioremaps;
+    } else if (dice < 98) {
+      engine.begin_op(op, "kmap_local_page");
+      const pfn_t p = m_.page_alloc.alloc_pages(GFP_KERNEL, 0);
+      if (p != NO_PAGE) {
+        const vaddr_t a = vm.kmap_local_page(p);
+        const vaddr_t b = vm.kmap_atomic(p);
+        vm.kunmap_atomic(b);
+        vm.kunmap_local(a);
+        m_.page_alloc.__free_pages(p, 0);
+      }
+      ++kmaps;
+    } else {
+      engine.begin_op(op, "purge_vmap_area_lazy");
+      vm.purge_vmap_area_lazy();
+      ++purges;
+    }
+  }
+
+  void teardown() {
+    for (const Area& ar : areas_) {
+      if (ar.pfns.empty()) {
+        m_.vmalloc.vfree(ar.addr);
+      } else {
+        m_.vmalloc.vunmap(ar.addr);
+        for (const pfn_t p : ar.pfns) m_.page_alloc.__free_pages(p, 0);
+      }
+    }
+    areas_.clear();
+    m_.vmalloc.purge_vmap_area_lazy();
+  }
+
+  std::uint64_t vmallocs = 0, vmaps = 0, frees = 0, failures = 0, capped = 0, accesses = 0,
+                ioremaps = 0, kmaps = 0, purges = 0;
+
+ private:
+  struct Area {
+    vaddr_t addr;
+    std::uint64_t size;
+    std::vector<pfn_t> pfns;  // vmap: the caller's pages
+  };
+  Mm& m_;
+  std::uint64_t cap_pages_;
+  std::uint64_t live_pages_ = 0;
+  std::vector<Area> areas_;
+};
+
 int run_workload(const WorkloadOptions& o) {
   const MmConfig cfg = o.machine.to_config();
   Mm m(cfg);
@@ -260,10 +389,18 @@ int run_workload(const WorkloadOptions& o) {
   };
   std::optional<SlabWorkload> slab;
   if (m.slab.initialized()) slab.emplace(m);
+  std::optional<VmWorkload> vmw;
+  if (m.vmalloc.initialized()) vmw.emplace(m);
   for (std::uint64_t i = 0; i < o.ops; ++i) {
     m.op_seq = static_cast<std::uint32_t>(i + 1);
-    if (slab && rng.below(100) < o.slab_percent) {
+    const std::uint64_t part = rng.below(100);
+    if (slab && part < o.slab_percent) {
       slab->step(rng, engine, static_cast<std::int64_t>(i));
+      engine.end_op();
+      continue;
+    }
+    if (vmw && part < o.slab_percent + o.vm_percent) {
+      vmw->step(rng, engine, static_cast<std::int64_t>(i));
       engine.end_op();
       continue;
     }
@@ -350,6 +487,7 @@ int run_workload(const WorkloadOptions& o) {
     engine.end_op();
   }
   engine.begin_op(static_cast<std::int64_t>(o.ops), "teardown");
+  if (vmw) vmw->teardown();
   if (slab) slab->teardown();
   for (const auto& l : live) m.page_alloc.__free_pages(l.pfn, l.order);
   m.page_alloc.drain_all_pages();
@@ -392,6 +530,19 @@ int run_workload(const WorkloadOptions& o) {
           static_cast<unsigned long long>(slab->shrinks),
           static_cast<unsigned long long>(slab->destroys),
           static_cast<unsigned long long>(slab->peak_live));
+    if (vmw)
+      std::printf(
+          "  vm (%u%% of ops): vmalloc %llu, vmap %llu (%llu failed, %llu skipped at the cap), "
+          "frees %llu,\n"
+          "  accesses %llu, ioremap %llu, kmap %llu, purges %llu (%llu purges that flushed)\n",
+          static_cast<unsigned>(o.vm_percent), static_cast<unsigned long long>(vmw->vmallocs),
+          static_cast<unsigned long long>(vmw->vmaps),
+          static_cast<unsigned long long>(vmw->failures),
+          static_cast<unsigned long long>(vmw->capped), static_cast<unsigned long long>(vmw->frees),
+          static_cast<unsigned long long>(vmw->accesses),
+          static_cast<unsigned long long>(vmw->ioremaps),
+          static_cast<unsigned long long>(vmw->kmaps), static_cast<unsigned long long>(vmw->purges),
+          static_cast<unsigned long long>(m.vmalloc.nr_purges));
     const auto& pa = m.page_alloc;
     std::printf("  page allocation failures: %llu, %llu of them warned\n",
                 static_cast<unsigned long long>(pa.nr_alloc_failures),
@@ -437,6 +588,9 @@ void register_workload(CLI::App& app, std::function<int()>& run) {
                   "full invariant sweep every N ops; 0: only at the end (default 1000)");
   sub->add_option("--slab-percent", opts->slab_percent,
                   "percentage of ops that go to the slab layer (default 40)")
+      ->check(CLI::Range(0ull, 100ull));
+  sub->add_option("--vm-percent", opts->vm_percent,
+                  "percentage of ops that go to vmalloc/vmap/ioremap/kmap (default 10)")
       ->check(CLI::Range(0ull, 100ull));
   sub->add_option("--json", opts->json, "write the verdict and violations as JSON to this file");
   sub->add_flag("--quiet", opts->quiet, "print nothing; the exit code is the verdict");
