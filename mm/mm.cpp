@@ -281,7 +281,8 @@ void Mm::bootmem_init() {
       const std::size_t n = nid >= 0 && static_cast<std::size_t>(nid) < cursor.size()
                                 ? static_cast<std::size_t>(nid)
                                 : 0;
-      pgtable.map_vmemmap(pfn_to_vmemmap(pfn), cursor[n], round_up(per_section, profile.page_size()));
+      pgtable.map_vmemmap(pfn_to_vmemmap(pfn), cursor[n],
+                          round_up(per_section, profile.page_size()));
       cursor[n] += round_up(per_section, profile.page_size());
     }
   }

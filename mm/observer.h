@@ -111,8 +111,8 @@ class MmObserver {
                                vaddr_t /*vstart*/, vaddr_t /*vend*/, bool /*failed*/) {}
   virtual void free_vmap_area_noflush(vaddr_t /*va_start*/, std::uint64_t /*nr_lazy*/,
                                       std::uint64_t /*nr_lazy_max*/) {}
-  virtual void purge_vmap_area_lazy(vaddr_t /*start*/, vaddr_t /*end*/,
-                                    std::uint64_t /*npurged*/) {}
+  virtual void purge_vmap_area_lazy(vaddr_t /*start*/, vaddr_t /*end*/, std::uint64_t /*npurged*/) {
+  }
   // A vmalloc/vmap/ioremap area was mapped or unmapped (incremental checks).
   virtual void vm_area_changed(vaddr_t /*start*/, vaddr_t /*end*/) {}
   virtual void misuse(const Misuse&) {}

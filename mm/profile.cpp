@@ -40,8 +40,8 @@ KernelProfile make_5_10() {
   p.fix_fdt = 1024;
   p.pci_io_start = 0xfffffdfffec00000ull;
   p.pci_io_end = 0xfffffdffffc00000ull;
-  p.mair_names = {"MEM/NORMAL", "MEM/NORMAL-TAGGED", "MEM/NORMAL-NC", "MEM/NORMAL-WT",
-                  "DEVICE/nGnRnE", "DEVICE/nGnRE", "DEVICE/GRE", nullptr};
+  p.mair_names = {"MEM/NORMAL",    "MEM/NORMAL-TAGGED", "MEM/NORMAL-NC", "MEM/NORMAL-WT",
+                  "DEVICE/nGnRnE", "DEVICE/nGnRE",      "DEVICE/GRE",    nullptr};
   p.mt_device_ngnrne = 4;
   p.mt_device_ngnre = 5;
   p.pcp = PcpModel::v5_10;

@@ -54,12 +54,13 @@ struct KernelProfile {
   vaddr_t pci_io_start = 0xfffffbfffe800000ull;   // PCI_IO_START
   vaddr_t pci_io_end = 0xfffffbffff800000ull;     // PCI_IO_END
   std::uint64_t vmemmap_size = 1ull << 41;        // VMEMMAP_SIZE
-  bool kpti = true;                // KPTI forced on by KASLR (guest dmesg): kernel maps are nG
-  unsigned lazy_max_mb = 32;       // lazy_max_pages(): fls(cpus) * 32 MiB
+  bool kpti = true;           // KPTI forced on by KASLR (guest dmesg): kernel maps are nG
+  unsigned lazy_max_mb = 32;  // lazy_max_pages(): fls(cpus) * 32 MiB
   // MAIR_EL1 slots: the name ptdump prints for each AttrIndx (empty: unused).
-  std::array<const char*, 8> mair_names = {"MEM/NORMAL", "MEM/NORMAL-TAGGED", "MEM/NORMAL-NC",
-                                           "DEVICE/nGnRnE", "DEVICE/nGnRE", nullptr, nullptr,
-                                           nullptr};
+  std::array<const char*, 8> mair_names = {"MEM/NORMAL",    "MEM/NORMAL-TAGGED",
+                                           "MEM/NORMAL-NC", "DEVICE/nGnRnE",
+                                           "DEVICE/nGnRE",  nullptr,
+                                           nullptr,         nullptr};
   unsigned mt_normal = 0, mt_normal_tagged = 1, mt_normal_nc = 2, mt_device_ngnrne = 3,
            mt_device_ngnre = 4;
 
