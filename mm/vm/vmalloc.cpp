@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <bit>
 #include <cstdio>
+#include <string_view>
 
 #include "mm/mm.h"
 
@@ -96,8 +97,10 @@ void Vmalloc::vmalloc_init() {
     // vm_area_add_early(): VM_MAP areas of the image, no guard page.
     auto vm = std::make_unique<vm_struct>();
     vm->addr = s.va;
-    vm->size = round_up(s.size, ps);
-    vm->flags = VM_MAP | VM_NO_GUARD;
+    // map_kernel_segment(): only vmlinux_data gets a guard page.
+    const bool guard = std::string_view(s.name) == "vmlinux_data";
+    vm->size = round_up(s.size, ps) + (guard ? ps : 0);
+    vm->flags = VM_MAP | (guard ? 0 : VM_NO_GUARD);
     vm->phys_addr = s.pa;
     vm->caller = "paging_init";
     vm->prot = 0;  // per segment; the image checks are the kernel-image ones
@@ -261,6 +264,12 @@ pfn_t Vmalloc::vmalloc_to_page(vaddr_t addr) const {
 
 // ------------------------------------------------------------ vmalloc
 
+void Vmalloc::remember_freed(vaddr_t addr) {
+  // Bounded: an old start forgotten is reported as a bad free, not a double one.
+  if (freed_starts_.size() >= (1u << 16)) freed_starts_.clear();
+  freed_starts_.insert(addr);
+}
+
 void Vmalloc::free_vm_struct(vm_struct& vm) {
   // The tail of __vunmap(): pages, the page array, the vm_struct.
   if (vm.flags & (VM_ALLOC | VM_MAP_PUT_PAGES)) {
@@ -389,7 +398,7 @@ void Vmalloc::vfree(vaddr_t addr) {
   mm_.pgtable.unmap_range(vm.addr, vm.area_size(ps));
   const vaddr_t end = it->second.va_end;
   free_vm_struct(vm);
-  freed_starts_.insert(addr);
+  remember_freed(addr);
   free_vmap_area_noflush(busy_.find(addr));
   mm_.notify([&](MmObserver& o) { o.vm_area_changed(addr, end); });
 }
@@ -448,7 +457,7 @@ void Vmalloc::vunmap(vaddr_t addr) {
   if (!(vm.flags & VM_MAP_PUT_PAGES)) vm.pages.clear();  // the caller's pages
   const vaddr_t end = it->second.va_end;
   free_vm_struct(vm);
-  freed_starts_.insert(addr);
+  remember_freed(addr);
   free_vmap_area_noflush(busy_.find(addr));
   mm_.notify([&](MmObserver& o) { o.vm_area_changed(addr, end); });
 }

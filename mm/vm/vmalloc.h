@@ -183,6 +183,7 @@ class Vmalloc {
   vaddr_t kmap_push(pfn_t pfn, const char* api);
   void kmap_pop(vaddr_t addr, const char* api);
   std::string default_caller(const char* api) const;
+  void remember_freed(vaddr_t addr);
   void store_kva64(vaddr_t va, std::uint64_t v);  // a kernel store (page array entries)
 
   Mm& mm_;
