@@ -75,6 +75,24 @@ for _arg, _alloc in ((0, "SLUB"), (1, "SLAB"), (2, "SLOB")):
         (f"BM_SlabFullSweep1GiB/{_arg}", f"{_alloc}: CheckEngine::full_sweep (buddy + slab), "
          "1 GiB model, ~13300 kmalloc objects of 8..2048 bytes live", "sweep"),
     ]
+# bench_vm: the kernel-VM layer (no DESIGN.md budget covers it).
+for _pages in (1, 16, 1024):
+    BENCHES.append(
+        (f"BM_VmallocVfree/{_pages}", f"vmalloc({_pages} page{'s' if _pages > 1 else ''}) + vfree, "
+         "1 GiB model, Mm::tick() every 32 iterations (the lazy purge amortized)"
+         + (", page array vmalloc'd" if _pages > 512 else ""), "vmalloc+vfree pair"))
+BENCHES += [
+    ("BM_IoremapIounmap", "ioremap(pl011, 4 KiB) + iounmap, 1 GiB model, Mm::tick() every 32 "
+     "iterations", "ioremap+iounmap pair"),
+    ("BM_PgtableWalk1GiB/0", "PageTables::for_each_desc over swapper_pg_dir of the booted 1 GiB "
+     "model (rodata=on: block-mapped linear map), counting leaves", "full walk"),
+    ("BM_PgtableWalk1GiB/1", "the same walk with rodata=full (the linear map by pages)",
+     "full walk"),
+    ("BM_TranslateCpuHit", "translate_cpu() of 64 vmalloc pages in turn, all in the TLB",
+     "translation"),
+    ("BM_TranslateCpuMiss", "translate_cpu() of 8192 vmalloc pages in turn (more than the "
+     "4096-entry TLB): a 4-level walk and a TLB fill each", "translation"),
+]
 
 UNIT_NS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
 
@@ -201,7 +219,8 @@ def bench_rows(results):
         cv_s = f"{100.0 * float(cv['cpu_time']):.1f} %" if cv else "—"
         rate_s = fmt_rate(float(rate)) if rate else "—"
         counters = []
-        for k in ("live_blocks", "live_objects", "pcp_pages", "alloc_failures", "free_pages"):
+        for k in ("live_blocks", "live_objects", "pcp_pages", "alloc_failures", "free_pages",
+                  "purges", "leaves"):
             if k in e:
                 counters.append(f"{k}={float(e[k]):.0f}")
         rows.append((f"`{name}`", desc, item, fmt_time(ns), rate_s, cv_s, ", ".join(counters)))
@@ -327,6 +346,7 @@ bench/run.sh --benchmark_min_time=0.1   # a quicker, noisier run (extra args go 
 # one benchmark, human-readable output:
 build/default/bin/bench_page_alloc --benchmark_filter=BM_Order0AllocFreePcp$
 build/default/bin/bench_slab --benchmark_filter='BM_KmallocKfree/0$'
+build/default/bin/bench_vm --benchmark_filter='BM_VmallocVfree/1$'
 ```
 
 For stable numbers run on an idle machine and pin the process

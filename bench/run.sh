@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Builds the benchmark programs (bench_page_alloc, bench_slab) with the `default` preset, runs
-# each (5 repetitions of at least 0.5 s, medians) and regenerates docs/performance.md from
-# their JSON output.
+# Builds the benchmark programs (bench_page_alloc, bench_slab, bench_vm) with the `default`
+# preset, runs each (5 repetitions of at least 0.5 s, medians) and regenerates
+# docs/performance.md from their JSON output.
 #
 #   bench/run.sh                               # the documented run
 #   bench/run.sh --benchmark_min_time=0.1      # extra arguments go to every benchmark binary
@@ -13,7 +13,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 build_dir="$root/build/default"
 out="$root/docs/performance.md"
-benches=(bench_page_alloc bench_slab)
+benches=(bench_page_alloc bench_slab bench_vm)
 
 die() {
   echo "bench/run.sh: error: $*" >&2
