@@ -26,7 +26,7 @@ build-clang: configure-clang
 # Until trace replay lands: the booted model's views, then a short built-in
 # workload with every check on.
 demo: build
-	./build/default/bin/mmfuzz info --view iomem,zoneinfo,buddyinfo,slabtop
+	./build/default/bin/mmfuzz info --view iomem,zoneinfo,buddyinfo,slabtop,vmallocinfo,ptdump
 	./build/default/bin/mmfuzz workload
 
 test: build
