@@ -287,37 +287,21 @@ TEST(PgtableKernelImage, Segments) {
   EXPECT_EQ(text->size, mm.machine.kernel_text_size);
   EXPECT_EQ(data->pa, mm.kimage.data_start);
 
-  // text: executable at EL1, read-only.
-  for (std::uint64_t off : std::initializer_list<std::uint64_t>{0ull, 0x1234ull, text->size - 1}) {
-    const PgWalk w = mm.pgtable.walk(text->va + off);
-    ASSERT_TRUE(w.leaf);
-    EXPECT_EQ(w.pa, text->pa + off);
-    EXPECT_FALSE(w.desc & PTE_PXN);
-    EXPECT_TRUE(w.desc & PTE_UXN);
-    EXPECT_TRUE(w.desc & PTE_RDONLY);
-    EXPECT_FALSE(w.desc & PTE_WRITE);
-  }
-  // rodata: read-only, not executable.
-  for (std::uint64_t off :
-       std::initializer_list<std::uint64_t>{0ull, rodata->size / 2, rodata->size - 1}) {
-    const PgWalk w = mm.pgtable.walk(rodata->va + off);
-    ASSERT_TRUE(w.leaf);
-    EXPECT_EQ(w.pa, rodata->pa + off);
-    EXPECT_TRUE(w.desc & PTE_RDONLY);
-    EXPECT_FALSE(w.desc & PTE_WRITE);
-    EXPECT_TRUE(w.desc & PTE_PXN);
-  }
-  // data: read-write, not executable.
-  for (std::uint64_t off :
-       std::initializer_list<std::uint64_t>{0ull, data->size / 2, data->size - 1}) {
-    const PgWalk w = mm.pgtable.walk(data->va + off);
-    ASSERT_TRUE(w.leaf);
-    EXPECT_EQ(w.pa, data->pa + off);
-    EXPECT_FALSE(w.desc & PTE_RDONLY);
-    EXPECT_TRUE(w.desc & PTE_WRITE);
-    EXPECT_TRUE(w.desc & PTE_PXN);
-    EXPECT_TRUE(w.desc & PTE_UXN);
-  }
+  // Each segment at a few offsets: translation, RDONLY/WRITE, PXN, and UXN always.
+  auto check = [&](const auto& seg, std::initializer_list<std::uint64_t> offs, bool ro, bool x) {
+    for (std::uint64_t off : offs) {
+      const PgWalk w = mm.pgtable.walk(seg.va + off);
+      ASSERT_TRUE(w.leaf) << seg.name;
+      EXPECT_EQ(w.pa, seg.pa + off) << seg.name;
+      EXPECT_EQ(static_cast<bool>(w.desc & PTE_RDONLY), ro) << seg.name;
+      EXPECT_EQ(static_cast<bool>(w.desc & PTE_WRITE), !ro) << seg.name;
+      EXPECT_EQ(static_cast<bool>(w.desc & PTE_PXN), !x) << seg.name;
+      EXPECT_TRUE(w.desc & PTE_UXN) << seg.name;
+    }
+  };
+  check(*text, {0ull, 0x1234ull, text->size - 1}, true, true);              // ROX
+  check(*rodata, {0ull, rodata->size / 2, rodata->size - 1}, true, false);  // RO NX
+  check(*data, {0ull, data->size / 2, data->size - 1}, false, false);       // RW NX
   // The __init part is gone after boot.
   for (const char* n : {"vmlinux_inittext", "vmlinux_initdata"}) {
     const auto* s = segment(mm, n);
