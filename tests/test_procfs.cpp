@@ -1,6 +1,13 @@
 // The /proc text views against the real arm64 6.1 guest's files: the layout
 // must match byte for byte, the numbers only where the model reproduces the
 // guest (geometry, watermarks, pcp sizing, iomem).
+// GCC 12 at -O1 with the sanitizers reports -Wmaybe-uninitialized inside
+// libstdc++'s std::function as std::regex's compiler uses it (a false
+// positive in the library headers); silenced for this file only.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
