@@ -38,11 +38,6 @@ const char* pg_level_name(int level) {
 PageTables::PageTables(Mm& mm) : mm_(mm), tlb_(mm.machine.nr_cpus) {
   const KernelProfile& p = mm.profile;
   PgProts& q = prot_;
-  q.mt_normal = p.mt_normal;
-  q.mt_normal_tagged = p.mt_normal_tagged;
-  q.mt_normal_nc = p.mt_normal_nc;
-  q.mt_device_ngnrne = p.mt_device_ngnrne;
-  q.mt_device_ngnre = p.mt_device_ngnre;
   const pteval_t ng = p.kpti ? PTE_NG : 0;  // PTE_MAYBE_NG
   const pteval_t prot_default = PTE_TYPE_PAGE | PTE_AF | PTE_SHARED | ng;
   const pteval_t prot_normal =
@@ -396,7 +391,7 @@ void PageTables::paging_init() {
     // pgprot_tagged(PAGE_KERNEL): the linear map allows MTE tags (the
     // MAIR slot is plain Normal memory on CPUs without MTE).
     const pteval_t tagged =
-        (prot_.kernel & ~PTE_ATTRINDX_MASK) | PTE_ATTRINDX(prot_.mt_normal_tagged);
+        (prot_.kernel & ~PTE_ATTRINDX_MASK) | PTE_ATTRINDX(mm_.profile.mt_normal_tagged);
     if (e > s && !map_range(mm_.__va(s), s, e - s, tagged, flags))
       throw ConfigError("RAM too small for the boot page tables");
   };

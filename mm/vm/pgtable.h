@@ -42,8 +42,7 @@ inline constexpr pteval_t PTE_WRITE = PTE_DBM;  // software view of "writable"
 inline constexpr pteval_t PTE_CONT = 1ull << 52;
 inline constexpr pteval_t PTE_PXN = 1ull << 53;
 inline constexpr pteval_t PTE_UXN = 1ull << 54;
-inline constexpr pteval_t PTE_DIRTY = 1ull << 55;    // software
-inline constexpr pteval_t PTE_SPECIAL = 1ull << 56;  // software
+inline constexpr pteval_t PTE_DIRTY = 1ull << 55;  // software
 inline constexpr pteval_t PTE_ADDR_MASK = ((1ull << 48) - 1) & ~0xfffull;
 // The bits ptdump compares (everything but the output address, DBM and SW bits).
 inline constexpr pteval_t PTE_PROT_DUMP_MASK = PTE_VALID | PTE_USER | PTE_RDONLY | PTE_PXN |
@@ -73,8 +72,6 @@ struct PgProts {
   pteval_t device_strict = 0;  // PROT_DEVICE_nGnRnE (ioremap_np)
   pteval_t normal_nc = 0;      // PROT_NORMAL_NC (ioremap_wc)
   pteval_t sect_normal = 0;    // PROT_SECT_NORMAL (vmemmap blocks)
-  unsigned mt_normal = 0, mt_normal_tagged = 1, mt_normal_nc = 2, mt_device_ngnrne = 3,
-           mt_device_ngnre = 4;
 };
 
 // A leaf or table found by a walk.
@@ -97,8 +94,6 @@ struct TlbEntry {
 // Flags of create_mapping (mmu.c).
 inline constexpr unsigned NO_BLOCK_MAPPINGS = 1u << 0;
 inline constexpr unsigned NO_CONT_MAPPINGS = 1u << 1;
-inline constexpr unsigned NO_EXEC_MAPPINGS = 1u
-                                             << 2;  // unused on the kernel map, kept for fidelity
 
 class PageTables {
  public:

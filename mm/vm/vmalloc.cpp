@@ -580,7 +580,6 @@ std::uint64_t Vmalloc::io_read(vaddr_t addr, unsigned len, const char* api) {
     }
     v |= std::uint64_t{b} << (8 * i);
   }
-  if (dev) ++dev->reads;
   return v;
 }
 
@@ -596,7 +595,6 @@ void Vmalloc::io_write(vaddr_t addr, std::uint64_t v, unsigned len, const char* 
   }
   for (unsigned i = 0; i < len; ++i)
     dev->regs[pa + i - dev->start] = static_cast<std::uint8_t>(v >> (8 * i));
-  ++dev->writes;
 }
 
 // ------------------------------------------------------------ kmap

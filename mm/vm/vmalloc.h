@@ -69,7 +69,6 @@ struct IoDevice {
   std::string name;
   std::unordered_map<phys_addr_t, std::uint8_t> regs;   // by byte offset; absent reads reset value
   std::unordered_map<phys_addr_t, std::uint8_t> reset;  // ID registers and the like
-  std::uint64_t reads = 0, writes = 0;
 };
 
 class Vmalloc {
