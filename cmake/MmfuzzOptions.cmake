@@ -1,9 +1,9 @@
 # Project-wide compile options, carried by the interface target mmfuzz_options.
 add_library(mmfuzz_options INTERFACE)
 target_compile_options(mmfuzz_options INTERFACE
-  -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wold-style-cast
-  -Wcast-align -Wunused -Woverloaded-virtual -Wconversion -Wsign-conversion
-  -Wdouble-promotion -Wformat=2 -Wimplicit-fallthrough)
+  -Wall -Wextra -Wpedantic -Wshadow -Wcast-align -Wunused -Wconversion -Wsign-conversion
+  -Wdouble-promotion -Wformat=2 -Wimplicit-fallthrough
+  $<$<COMPILE_LANGUAGE:CXX>:-Wnon-virtual-dtor -Wold-style-cast -Woverloaded-virtual>)
 if(MMFUZZ_WERROR)
   target_compile_options(mmfuzz_options INTERFACE -Werror)
 endif()

@@ -1,0 +1,156 @@
+// The one Executor: runs Ops against a model with the checkers attached and
+// yields a Verdict. Trace replay, tests, and later the fuzzers, properties
+// and the shrinker all run Programs through it.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "invariants/checker.h"
+#include "mm/mm.h"
+#include "trace/program.h"
+
+namespace mmfuzz::trace {
+
+enum class CheckMode : std::uint8_t {
+  off,          // no checkers; misuse is not reported either
+  incremental,  // after every op what it touched; full sweeps every check_every ops and at the end
+  full,         // full sweeps every check_every ops and at the end
+};
+const char* check_mode_name(CheckMode m);
+
+struct ExecOptions {
+  CheckMode mode = CheckMode::incremental;
+  std::uint64_t check_every = 0;  // full sweep every N ops (0: only at the end)
+  std::string checks = "all";     // invariant selection (see `mmfuzz checks`)
+  bool capture_stacks = true;
+  bool report_leaks = false;
+  std::size_t max_findings = 1000;  // kept with provenance; more are only counted
+};
+
+// What the model did for the last op: the fidelity report compares it with
+// what the trace says the kernel did.
+struct OpResult {
+  bool ran = false;     // false: the op named an unbound handle or cache and was skipped
+  bool failed = false;  // an allocation returned NULL
+  std::uint64_t addr = 0;
+  std::uint64_t pfn = mm::NO_PAGE;
+  std::uint64_t bytes_alloc = 0;  // kmalloc / kmem_cache_alloc as the model traced it
+  unsigned order = 0;             // first page allocation of the op
+  int migratetype = -1;           // of that page allocation
+  bool page_alloc = false;        // the op allocated pages
+};
+
+// A violation and the op after which it was seen.
+struct Finding {
+  inv::Violation violation;
+  std::uint64_t op_index = 0;
+  Op op;  // with its provenance (line, timestamp, CPU, pid/comm, call_site)
+};
+
+struct Verdict {
+  std::vector<Finding> findings;
+  std::uint64_t nr_violations = 0;  // including the ones past max_findings
+  std::uint64_t ops = 0;
+  std::uint64_t skipped_ops = 0;
+  std::map<std::string, std::uint64_t> skip_reasons;  // why ops were skipped
+  std::uint64_t full_sweeps = 0;
+  bool ok() const { return nr_violations == 0; }
+};
+
+class Executor : public mm::MmObserver {
+ public:
+  // Runs ops on `mm` (fresh or restored from a snapshot); strings resolve the
+  // Ops' cache names, comms and call sites.
+  Executor(mm::Mm& mm, const StringTable& strings, ExecOptions opts = {});
+  ~Executor() override;
+  Executor(const Executor&) = delete;
+  Executor& operator=(const Executor&) = delete;
+
+  const OpResult& step(const Op& op);
+  // Final full sweep (and leak report); the verdict of everything run so far.
+  Verdict finish();
+  // Boots a fresh model and runs a whole Program.
+  static Verdict run(const Program& p, const mm::MmConfig& cfg, ExecOptions opts = {});
+
+  mm::Mm& mm() { return mm_; }
+  const OpResult& last() const { return res_; }
+  std::uint64_t ops() const { return ops_; }
+  std::uint64_t nr_violations() const { return nr_violations_; }
+  const std::vector<Finding>& findings() const { return findings_; }
+  const char* skip_reason() const { return skip_reason_; }
+
+  // The live set, by handle space.
+  std::uint64_t live_objects() const { return live_objects_; }
+  std::uint64_t live_kmalloc_bytes() const { return live_kmalloc_bytes_; }
+  std::uint64_t live_page_allocs() const { return live_pages_; }
+  std::uint64_t live_areas() const { return live_areas_; }
+  // The model cache an Op cache name resolves to (0: none yet).
+  mm::cache_id cache_of(std::uint32_t name) const;
+
+  // MmObserver: what the model did during the op.
+  void mm_page_alloc(mm::pfn_t pfn, unsigned order, mm::gfp_t gfp, int mt) override;
+  void kmalloc(mm::vaddr_t ptr, std::uint64_t bytes_req, std::uint64_t bytes_alloc, mm::gfp_t gfp,
+               int node, bool accounted) override;
+  void kmem_cache_alloc(mm::vaddr_t ptr, std::uint64_t bytes_req, std::uint64_t bytes_alloc,
+                        mm::gfp_t gfp, int node, bool accounted) override;
+
+ private:
+  struct Object {
+    mm::vaddr_t addr = 0;
+    std::uint64_t size = 0;
+    mm::cache_id cache = 0;  // kmem_cache_alloc
+    std::uint32_t pool = 0;  // mempool_alloc: the pool handle's model id
+    std::uint8_t kind = 0;   // 0 kmalloc, 1 kmem_cache, 2 mempool
+    bool live = false;
+  };
+  struct Pages {
+    mm::pfn_t pfn = mm::NO_PAGE;
+    unsigned order = 0;
+    bool live = false;
+  };
+  struct Area {
+    mm::vaddr_t addr = 0;
+    std::uint64_t size = 0;
+    std::uint8_t kind = 0;  // 0 vmalloc, 1 vmap, 2 ioremap
+    bool live = false;
+    std::vector<mm::pfn_t> pfns;  // vmap: the pages it allocated
+  };
+
+  void exec(const Op& op);
+  bool skip(const char* why) {
+    skip_reason_ = why;
+    res_.ran = false;
+    return false;
+  }
+  void access(const Op& op, bool is_write);
+
+  mm::Mm& mm_;
+  const StringTable& strings_;
+  ExecOptions opts_;
+  std::unique_ptr<inv::CheckEngine> engine_;
+  std::size_t seen_violations_ = 0;
+  std::vector<Finding> findings_;
+  std::uint64_t nr_violations_ = 0;
+  std::uint64_t ops_ = 0;
+  std::uint64_t skipped_ = 0;
+  std::map<std::string, std::uint64_t> skip_reasons_;
+  OpResult res_;
+  bool in_op_ = false;
+  const char* skip_reason_ = "";
+  std::vector<std::uint8_t> buf_;
+
+  std::unordered_map<std::uint64_t, Object> objects_;
+  std::unordered_map<std::uint64_t, Pages> pages_;
+  std::unordered_map<std::uint64_t, Area> areas_;
+  std::unordered_map<std::uint64_t, std::uint32_t> pools_;  // handle -> mempool_id
+  std::unordered_map<std::uint32_t, mm::cache_id> caches_;  // name id -> cache
+  std::uint64_t live_objects_ = 0, live_kmalloc_bytes_ = 0, live_pages_ = 0, live_areas_ = 0;
+};
+
+}  // namespace mmfuzz::trace
