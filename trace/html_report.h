@@ -1,0 +1,71 @@
+// The replay report: one self-contained HTML file (inline CSS and inline SVG
+// only; no scripts, fonts, images or links to anything outside the file) with
+// plots of the model's state over trace time, the violations, the fidelity
+// notes and the final /proc/slabinfo and /proc/buddyinfo.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace mmfuzz::trace {
+
+// The model's state at one point of the replay.
+struct TimelineSample {
+  std::uint64_t ts_ns = 0;  // trace time
+  std::uint64_t event = 0;  // events replayed so far
+  // Free pages (not blocks) in the buddy free lists by order (index = order),
+  // summed over zones.
+  std::vector<std::uint64_t> free_pages_per_order;
+  std::uint64_t live_kmalloc_bytes = 0;  // requested bytes of live kmalloc objects
+  std::uint64_t slab_bytes_total = 0;    // all slab memory (pages * PAGE_SIZE)
+  // (cache index into Timeline::caches, bytes)
+  std::vector<std::pair<std::uint32_t, std::uint64_t>> slab_bytes;
+};
+
+struct ViolationMarker {
+  std::uint64_t ts_ns = 0;
+  std::uint64_t event = 0;
+  std::string id;     // invariant id
+  std::string title;  // one line
+};
+
+struct Timeline {
+  std::vector<std::string> caches;  // names referenced by TimelineSample::slab_bytes
+  std::vector<TimelineSample> samples;
+  std::vector<ViolationMarker> violations;
+  std::size_t max_samples = 2000;
+
+  // Appends a sample, keeping at most max_samples (at least 2): when full,
+  // every other sample is dropped and from then on only every 2^k-th sample
+  // is kept, so the kept samples stay evenly spaced and memory stays bounded
+  // for any trace length. The first and the newest sample are always kept.
+  void add(TimelineSample s);
+
+  // add()'s bookkeeping; left alone by everyone else.
+  std::uint64_t added = 0;    // add() calls so far
+  std::uint64_t stride = 1;   // keep the samples whose add() number is a multiple
+  bool tail_pending = false;  // samples.back() is off-stride: the next add() replaces it
+};
+
+struct ReportInfo {
+  std::string title;    // "mmfuzz replay: arm64-6.1-boot-shell.trace.zst"
+  std::string verdict;  // "clean" / "3 violations"
+  std::vector<std::pair<std::string, std::string>> summary;  // key/value rows
+  std::string slabinfo, buddyinfo;                           // final state, preformatted
+  std::vector<std::string> violation_reports;                // kernel-style text reports
+  std::string fidelity;                                      // preformatted
+};
+
+// The document. The verdict shows green when there are no violations (no
+// markers and no reports), red otherwise.
+std::string render_html_report(const ReportInfo& info, const Timeline& tl);
+
+// Writes DIR/index.html, creating DIR if needed, atomically (temp file in DIR
+// + rename): never a half-written file. Throws std::runtime_error with a
+// one-line message on failure.
+void write_html_report(const std::string& dir, const ReportInfo& info, const Timeline& tl);
+
+}  // namespace mmfuzz::trace
