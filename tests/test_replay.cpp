@@ -1,0 +1,345 @@
+// Replay semantics on small hand-written traces (ftrace text, 6.1 format)
+// with known results, and on the bundled real arm64 trace.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <optional>
+
+#include "mm/mm.h"
+#include "trace/executor.h"
+#include "trace/program_text.h"
+#include "trace/replay.h"
+#include "trace/source.h"
+
+namespace mmfuzz::trace {
+namespace {
+
+using namespace mmfuzz::mm;
+
+struct Result {
+  ReplayStats stats;
+  Verdict verdict;
+  std::vector<Finding> trace_findings;
+  std::vector<FidelityMetric> fidelity;
+  std::vector<Op> ops;
+  std::uint64_t live_objects = 0, live_pages = 0;
+};
+
+class TempFile {
+ public:
+  explicit TempFile(const std::string& text) {
+    char tmpl[] = "/tmp/mmfuzz-replay-XXXXXX";
+    const int fd = mkstemp(tmpl);
+    path_ = tmpl;
+    const auto n = write(fd, text.data(), text.size());
+    EXPECT_EQ(n, static_cast<ssize_t>(text.size()));
+    close(fd);
+  }
+  ~TempFile() { std::remove(path_.c_str()); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+Result replay_path(const std::string& path, ReplayOptions ro = {}, ExecOptions eo = {},
+                   MmConfig cfg = {}) {
+  Mm m(cfg);
+  StringTable strings;
+  Executor ex(m, strings, eo);
+  auto src = open_event_source(path);
+  std::optional<Replayer> rp;
+  Result r;
+  TraceEvent ev;
+  while (src->next(ev)) {
+    if (!rp) {
+      ro.literal = src->program_text();
+      rp.emplace(&ex, strings, ro);
+      rp->sink = [&](const Op& op) { r.ops.push_back(op); };
+    }
+    rp->feed(ev, src->line());
+  }
+  if (!rp) rp.emplace(&ex, strings, ro);
+  rp->finish();
+  r.verdict = ex.finish();
+  r.stats = rp->stats();
+  r.trace_findings = rp->trace_findings();
+  r.fidelity = rp->fidelity();
+  r.live_objects = ex.live_objects();
+  r.live_pages = ex.live_page_allocs();
+  return r;
+}
+
+Result replay_text(const std::string& text, ReplayOptions ro = {}, ExecOptions eo = {}) {
+  const TempFile f(text);
+  return replay_path(f.path(), ro, eo);
+}
+
+// One 6.1 ftrace line.
+std::string line(int cpu, double ts, const std::string& event) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%12.6f", ts);
+  return "          <idle>-0       [00" + std::to_string(cpu) + "] d.... " + buf + ": " + event +
+         "\n";
+}
+
+std::string kmalloc(const char* ptr, int req, int alloc) {
+  return std::string("kmalloc: call_site=f+0x10/0x20 ptr=") + ptr +
+         " bytes_req=" + std::to_string(req) + " bytes_alloc=" + std::to_string(alloc) +
+         " gfp_flags=GFP_KERNEL node=-1 accounted=false";
+}
+std::string kfree(const char* ptr) {
+  return std::string("kfree: call_site=g+0x8/0x10 ptr=") + ptr;
+}
+
+std::uint64_t count(const Result& r, OpKind k) {
+  std::uint64_t n = 0;
+  for (const Op& op : r.ops) n += op.kind == k;
+  return n;
+}
+
+TEST(Replay, CleanKmallocPairs) {
+  std::string t = "# tracer: nop\n";
+  t += line(0, 1.0, kmalloc("ffff000001000000", 64, 128));
+  t += line(1, 1.1, kmalloc("ffff000001000080", 200, 256));
+  t += line(0, 1.2, kfree("ffff000001000000"));
+  t += line(0, 1.3, kfree("0000000000000000"));  // kfree(NULL)
+  const Result r = replay_text(t);
+  EXPECT_TRUE(r.verdict.ok());
+  EXPECT_EQ(r.stats.events, 4u);
+  EXPECT_EQ(r.stats.kfree_null, 1u);
+  EXPECT_EQ(count(r, OpKind::kmalloc), 2u);
+  EXPECT_EQ(count(r, OpKind::kfree), 1u);
+  EXPECT_EQ(r.live_objects, 1u);
+  // The model's kmalloc-128 and kmalloc-256: size classes agree.
+  EXPECT_EQ(r.fidelity[0].total, 2u);
+  EXPECT_EQ(r.fidelity[0].agree, 2u);
+}
+
+TEST(Replay, DoubleFreeInTheTraceIsAViolation) {
+  std::string t;
+  t += line(0, 1.0, kmalloc("ffff000001000000", 64, 128));
+  t += line(0, 1.1, kfree("ffff000001000000"));
+  t += line(1, 1.2, kfree("ffff000001000000"));
+  const Result r = replay_text(t);
+  EXPECT_EQ(r.stats.double_frees, 1u);
+  ASSERT_FALSE(r.verdict.ok());
+  EXPECT_EQ(r.verdict.findings.front().violation.invariant, "slab.double_free");
+  EXPECT_EQ(r.verdict.findings.front().op.line, 3u);
+  EXPECT_EQ(r.verdict.findings.front().op.cpu, 1);
+}
+
+TEST(Replay, UnknownFreesAreCountedOrStrictViolations) {
+  std::string t;
+  t += line(0, 1.0, kfree("ffff000001000040"));  // allocated before tracing began
+  t += line(0, 1.1,
+            "kmem_cache_free: call_site=mas_destroy+0x1/0x2 ptr=ffff000001000100 name=maple_node");
+  const Result r = replay_text(t);
+  EXPECT_TRUE(r.verdict.ok());
+  EXPECT_EQ(r.stats.unknown_frees, 2u);
+  EXPECT_EQ(r.stats.unknown_bulk_frees, 1u);
+  EXPECT_EQ(count(r, OpKind::kfree), 0u);
+  ReplayOptions ro;
+  ro.strict_frees = true;
+  const Result s = replay_text(t, ro);
+  ASSERT_EQ(s.trace_findings.size(), 2u);
+  EXPECT_EQ(s.trace_findings[0].violation.invariant, "trace.unknown_free");
+  EXPECT_EQ(s.trace_findings[0].op.line, 1u);
+}
+
+TEST(Replay, InvalidFreeOfAnObjectInteriorIsReported) {
+  // The trace frees a pointer inside a live object: the model's kfree sees
+  // a pointer that is no object start. The trace has never allocated it,
+  // so it is an unknown free in the trace's view: only --strict-frees judges it.
+  std::string t;
+  t += line(0, 1.0, kmalloc("ffff000001000000", 64, 128));
+  t += line(0, 1.1, kfree("ffff000001000008"));
+  const Result r = replay_text(t);
+  EXPECT_EQ(r.stats.unknown_frees, 1u);
+  EXPECT_TRUE(r.verdict.ok());
+}
+
+TEST(Replay, BatchedFreesAndPcpEventsAreNotAllocations) {
+  std::string t;
+  t += line(0, 1.0,
+            "mm_page_alloc_zone_locked: page=fffffc0000040000 pfn=0x41000 order=0 migratetype=0 "
+            "percpu_refill=1");
+  t += line(0, 1.0,
+            "mm_page_alloc: page=fffffc0000040000 pfn=0x41000 order=0 migratetype=0 "
+            "gfp_flags=GFP_KERNEL");
+  t += line(0, 1.1, "mm_page_free: page=fffffc0000040000 pfn=0x41000 order=0");
+  t += line(0, 1.1, "mm_page_free_batched: page=fffffc0000040000 pfn=0x41000 order=0");
+  t += line(0, 1.2, "mm_page_pcpu_drain: page=fffffc0000040000 pfn=0x41000 order=0 migratetype=0");
+  const Result r = replay_text(t);
+  EXPECT_TRUE(r.verdict.ok());
+  EXPECT_EQ(count(r, OpKind::alloc_pages), 1u);
+  EXPECT_EQ(count(r, OpKind::free_pages), 1u);
+  EXPECT_EQ(r.stats.unknown_page_frees, 0u);
+  EXPECT_EQ(r.live_pages, 0u);
+}
+
+TEST(Replay, LargeKmallocPagesBelongToTheKmalloc) {
+  // kmalloc above 8 KiB: an mm_page_alloc then the kmalloc; kfree then mm_page_free.
+  std::string t;
+  t += line(0, 1.0,
+            "mm_page_alloc: page=fffffc0000040000 pfn=0x41000 order=2 migratetype=0 "
+            "gfp_flags=GFP_KERNEL|__GFP_COMP");
+  t += line(0, 1.0, kmalloc("ffff000001000000", 10000, 16384));
+  t += line(0, 1.1, kfree("ffff000001000000"));
+  t += line(0, 1.1, "mm_page_free: page=fffffc0000040000 pfn=0x41000 order=2");
+  const Result r = replay_text(t);
+  EXPECT_TRUE(r.verdict.ok());
+  EXPECT_EQ(r.stats.absorbed_large_kmalloc, 1u);
+  EXPECT_EQ(count(r, OpKind::alloc_pages), 0u);
+  EXPECT_EQ(count(r, OpKind::free_pages), 0u);
+  EXPECT_EQ(r.stats.unknown_page_frees, 0u);
+  // The model's kmalloc_large also takes an order-2 page.
+  EXPECT_EQ(r.fidelity[2].total, 1u);
+  EXPECT_EQ(r.fidelity[2].agree, 1u);
+}
+
+TEST(Replay, SlabPagesAreRecognizedOnceTheLinearMapIsLearned) {
+  // 20 slab pages, each followed by its first object: ptr = PA + offset.
+  const std::uint64_t offset = 0xffff151680000000ull;
+  std::string t;
+  for (int i = 0; i < 20; ++i) {
+    const std::uint64_t pfn = 0x43e40 + static_cast<std::uint64_t>(i);
+    char a[256], k[256];
+    std::snprintf(a, sizeof a,
+                  "mm_page_alloc: page=fffffc545b0f9040 pfn=%#llx order=0 migratetype=0 "
+                  "gfp_flags=__GFP_NOWARN|__GFP_NORETRY",
+                  static_cast<unsigned long long>(pfn));
+    std::snprintf(k, sizeof k,
+                  "kmem_cache_alloc: call_site=d_alloc+0x1/0x2 ptr=%llx bytes_req=192 "
+                  "bytes_alloc=192 gfp_flags=GFP_KERNEL node=-1 accounted=true",
+                  static_cast<unsigned long long>(offset + (pfn << 12) + 0x40));
+    t += line(0, 1.0 + i * 0.001, a);
+    t += line(0, 1.0 + i * 0.001, k);
+  }
+  const Result r = replay_text(t);
+  EXPECT_TRUE(r.verdict.ok());
+  EXPECT_TRUE(r.stats.linear_map_learned);
+  EXPECT_EQ(r.stats.linear_map_offset, offset);
+  // The pages seen after learning are the slab's; the first ones (voting)
+  // replay as plain page allocations.
+  EXPECT_GE(r.stats.absorbed_slab_pages, 1u);
+  EXPECT_EQ(r.stats.absorbed_slab_pages + count(r, OpKind::alloc_pages), 20u);
+  EXPECT_EQ(r.stats.caches_created, 1u);
+}
+
+TEST(Replay, TailFreesOfASplitAllocationSplitIt) {
+  std::string t;
+  t += line(0, 1.0,
+            "mm_page_alloc: page=fffffc0000040000 pfn=0x41000 order=2 migratetype=0 "
+            "gfp_flags=GFP_KERNEL");
+  t += line(0, 1.1, "mm_page_free: page=fffffc0000040000 pfn=0x41003 order=0");
+  t += line(0, 1.2, "mm_page_free: page=fffffc0000040000 pfn=0x41000 order=0");
+  const Result r = replay_text(t);
+  EXPECT_TRUE(r.verdict.ok());
+  EXPECT_EQ(r.stats.splits, 1u);
+  EXPECT_EQ(count(r, OpKind::split_page), 1u);
+  EXPECT_EQ(r.live_pages, 2u);
+}
+
+TEST(Replay, TicksFollowTraceTime) {
+  std::string t;
+  t += line(0, 1.0, kmalloc("ffff000001000000", 64, 128));
+  t += line(0, 4.5, kfree("ffff000001000000"));
+  const Result r = replay_text(t);
+  EXPECT_EQ(r.stats.ticks, 3u);  // at 2.0, 3.0, 4.0
+  EXPECT_TRUE(r.verdict.ok());
+}
+
+TEST(Replay, LostEventsMakeLaterSecondFreesUnknown) {
+  std::string t;
+  t += line(0, 1.0, kmalloc("ffff000001000000", 64, 128));
+  t += line(0, 1.1, kfree("ffff000001000000"));
+  t += "CPU:0 [LOST 12 EVENTS]\n";
+  t += line(0, 1.2, kfree("ffff000001000000"));  // its kmalloc may have been lost
+  const Result r = replay_text(t);
+  EXPECT_EQ(r.stats.lost_markers, 1u);
+  EXPECT_EQ(r.stats.lost_events, 12u);
+  EXPECT_EQ(r.stats.double_frees, 0u);
+  EXPECT_TRUE(r.verdict.ok());
+}
+
+TEST(Replay, DoubleAllocationInTheTraceIsCounted) {
+  std::string t;
+  t += line(0, 1.0, kmalloc("ffff000001000000", 64, 128));
+  t += line(0, 1.1, kmalloc("ffff000001000000", 64, 128));
+  t += line(0, 1.2, kfree("ffff000001000000"));
+  const Result r = replay_text(t);
+  EXPECT_EQ(r.stats.double_allocs, 1u);
+  EXPECT_EQ(r.live_objects, 0u);
+  EXPECT_TRUE(r.verdict.ok());
+}
+
+TEST(Replay, ProgramTextReplaysLiterally) {
+  Program p;
+  Op a;
+  a.kind = OpKind::kmalloc;
+  a.h = 1;
+  a.size = 64;
+  a.gfp = GFP_KERNEL;
+  p.ops.push_back(a);
+  Op f;
+  f.kind = OpKind::kfree;
+  f.h = 1;
+  p.ops.push_back(f);
+  p.ops.push_back(f);
+  const Result r = replay_text(print_program(p));
+  ASSERT_EQ(r.ops.size(), 3u);
+  for (std::size_t i = 0; i < 3; ++i) EXPECT_TRUE(r.ops[i].same_as(p.ops[i])) << i;
+  ASSERT_FALSE(r.verdict.ok());
+  EXPECT_EQ(r.verdict.findings.front().violation.invariant, "slab.double_free");
+}
+
+TEST(Replay, ConvertedTraceReplaysToTheSameOps) {
+  std::string t;
+  t += line(0, 1.0, kmalloc("ffff000001000000", 64, 128));
+  t += line(1, 1.5,
+            "kmem_cache_alloc: call_site=d_alloc+0x1/0x2 ptr=ffff000001100000 bytes_req=192 "
+            "bytes_alloc=192 gfp_flags=GFP_KERNEL node=-1 accounted=true");
+  t += line(0, 2.5, kfree("ffff000001000000"));
+  t += line(1, 2.6, "kmem_cache_free: call_site=d_free+0x1/0x2 ptr=ffff000001100000 name=dentry");
+  const Result r = replay_text(t);
+  Program p;
+  // The ops carry string ids of the replay's table: rebuild them by text.
+  const TempFile f(t);
+  {
+    Mm m;
+    Executor ex(m, p.strings);
+    Replayer rp(&ex, p.strings);
+    rp.sink = [&](const Op& op) { p.ops.push_back(op); };
+    auto src = open_event_source(f.path());
+    TraceEvent ev;
+    while (src->next(ev)) rp.feed(ev, src->line());
+    rp.finish();
+  }
+  const Result again = replay_text(print_program(p));
+  ASSERT_EQ(again.ops.size(), r.ops.size());
+  for (std::size_t i = 0; i < r.ops.size(); ++i) EXPECT_TRUE(again.ops[i].same_as(r.ops[i])) << i;
+  EXPECT_TRUE(again.verdict.ok());
+}
+
+TEST(Replay, RealArm64TraceIsClean) {
+  ExecOptions eo;
+  eo.check_every = 50000;
+  const Result r =
+      replay_path(std::string(MMFUZZ_TRACES_DIR) + "/arm64-6.1-boot-shell.trace.zst", {}, eo);
+  for (std::size_t i = 0; i < std::min<std::size_t>(r.verdict.findings.size(), 3); ++i)
+    ADD_FAILURE() << r.verdict.findings[i].violation.to_text(false);
+  EXPECT_TRUE(r.verdict.ok());
+  EXPECT_EQ(r.stats.by_type[static_cast<int>(EventType::kmem_cache_alloc)], 129807u);
+  EXPECT_EQ(r.stats.by_type[static_cast<int>(EventType::mm_page_alloc)], 43892u);
+  EXPECT_EQ(r.stats.kfree_null, 5784u);
+  EXPECT_TRUE(r.stats.linear_map_learned);
+  EXPECT_EQ(r.stats.double_frees, 0u);
+  EXPECT_EQ(r.verdict.skipped_ops, 0u);
+  for (const auto& [why, n] : r.verdict.skip_reasons) ADD_FAILURE() << why << ": " << n;
+}
+
+}  // namespace
+}  // namespace mmfuzz::trace

@@ -1,0 +1,629 @@
+#include "trace/replay.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "mm/page_alloc/gfp.h"
+#include "mm/slab/slab.h"
+#include "trace/program_text.h"
+#include "trace/source.h"
+
+namespace mmfuzz::trace {
+
+namespace {
+// arm64 randomizes the linear map in steps of ARM64_MEMSTART_ALIGN (1 GiB
+// with 4 KiB pages; 512 MiB with 64 KiB): the offset is a multiple of this.
+constexpr std::uint64_t kOffsetAlign = std::uint64_t{1} << 29;
+constexpr unsigned kOffsetVotes = 8;
+constexpr std::size_t kMaxExamples = 20;
+constexpr std::uint64_t kMaxTicksPerGap = 8;
+
+enum Metric : std::size_t {
+  kKmallocSize,
+  kCacheSize,
+  kLargeOrder,
+  kPageMigratetype,
+  kAllocFailure,
+  kSlabOrder,
+  kNrMetrics
+};
+}  // namespace
+
+void FidelityMetric::add(bool ok, const std::string& trace_value, const std::string& model_value,
+                         const std::function<std::string()>& example) {
+  ++total;
+  if (ok) {
+    ++agree;
+    return;
+  }
+  auto& d = disagreements[{trace_value, model_value}];
+  if (d.count++ == 0) {
+    d.trace_value = trace_value;
+    d.model_value = model_value;
+    d.example = example();
+  }
+}
+
+std::unordered_map<std::string, std::string> learn_cache_names(EventSource& src) {
+  std::unordered_map<std::uint64_t, std::uint32_t> live;  // ptr -> call site id
+  StringTable sites;
+  std::unordered_map<std::uint32_t, std::map<std::string, std::uint64_t>> votes;
+  TraceEvent ev;
+  while (src.next(ev)) {
+    if ((ev.type == EventType::kmem_cache_alloc || ev.type == EventType::kmem_cache_alloc_node) &&
+        ev.ptr)
+      live[ev.ptr] = sites.intern(ev.call_site);
+    else if (ev.type == EventType::kmem_cache_free || ev.type == EventType::kfree) {
+      const auto it = live.find(ev.ptr);
+      if (it == live.end()) continue;
+      if (ev.type == EventType::kmem_cache_free && !ev.name.empty())
+        ++votes[it->second][std::string(ev.name)];
+      live.erase(it);
+    }
+  }
+  std::unordered_map<std::string, std::string> out;
+  for (const auto& [site, names] : votes) {
+    const auto best = std::max_element(names.begin(), names.end(),
+                                       [](auto& a, auto& b) { return a.second < b.second; });
+    out.emplace(sites.str(site), best->first);
+  }
+  return out;
+}
+
+Replayer::Replayer(Executor* ex, StringTable& strings, ReplayOptions opts)
+    : ex_(ex), strings_(strings), opts_(std::move(opts)) {
+  for (const auto& [site, name] : opts_.cache_names)
+    cs_cache_.emplace(strings_.intern(site), strings_.intern(name));
+  fid_.resize(kNrMetrics);
+  fid_[kKmallocSize].name = "kmalloc size class (bytes_alloc)";
+  fid_[kCacheSize].name = "kmem_cache object size (bytes_alloc)";
+  fid_[kLargeOrder].name = "large kmalloc page order";
+  fid_[kPageMigratetype].name = "mm_page_alloc migratetype";
+  fid_[kAllocFailure].name = "allocation success/failure";
+  fid_[kSlabOrder].name = "slab page order per cache";
+}
+
+void Replayer::anomaly(std::uint64_t line, const std::string& what) {
+  if (st_.anomaly_examples.size() < kMaxExamples)
+    st_.anomaly_examples.push_back(fmt::format("line {}: {}", line, what));
+}
+
+std::string Replayer::example(const Op& op) const {
+  // The event and its fields, without the comm/CPU/timestamp columns.
+  const std::string text = format_op(op, strings_);
+  const std::size_t cpu = text.find("] ");
+  const std::size_t ev = cpu == std::string::npos ? cpu : text.find(": ", cpu);
+  return fmt::format("line {}: {}", op.line, ev == std::string::npos ? text : text.substr(ev + 2));
+}
+
+void Replayer::emit(Op op) {
+  ++st_.ops;
+  ++st_.ops_by_kind[static_cast<std::size_t>(op.kind)];
+  if (sink) sink(op);
+  if (!ex_) return;
+  ex_->step(op);
+  after_step(op);
+}
+
+// Compares the model's result with what the trace says.
+void Replayer::after_step(const Op& op) {
+  const OpResult& r = ex_->last();
+  if (!r.ran) return;
+  const bool allocates = op.kind == OpKind::kmalloc || op.kind == OpKind::kmem_cache_alloc ||
+                         op.kind == OpKind::alloc_pages;
+  if (!allocates || opts_.literal) return;
+  const bool trace_failed = op.h == 0;
+  fid_[kAllocFailure].add(trace_failed == r.failed, trace_failed ? "failed" : "succeeded",
+                          r.failed ? "failed" : "succeeded", [&] { return example(op); });
+  if (r.failed || trace_failed) return;
+  switch (op.kind) {
+    case OpKind::kmalloc:
+      if (expect_large_order_ != ~0u) {
+        fid_[kLargeOrder].add(r.page_alloc && r.order == expect_large_order_,
+                              fmt::format("order {}", expect_large_order_),
+                              r.page_alloc ? fmt::format("order {}", r.order) : "no pages",
+                              [&] { return example(op); });
+      } else if (op.expect_bytes_alloc) {
+        fid_[kKmallocSize].add(r.bytes_alloc == op.expect_bytes_alloc,
+                               fmt::format("{}", op.expect_bytes_alloc),
+                               fmt::format("{}", r.bytes_alloc), [&] { return example(op); });
+      }
+      break;
+    case OpKind::kmem_cache_alloc:
+      if (op.expect_bytes_alloc)
+        fid_[kCacheSize].add(r.bytes_alloc == op.expect_bytes_alloc,
+                             fmt::format("{}", op.expect_bytes_alloc),
+                             fmt::format("{}", r.bytes_alloc), [&] { return example(op); });
+      break;
+    case OpKind::alloc_pages:
+      if (op.expect_mt >= 0 && r.page_alloc)
+        fid_[kPageMigratetype].add(
+            r.migratetype == op.expect_mt, mm::migratetype_name(op.expect_mt),
+            mm::migratetype_name(r.migratetype), [&] { return example(op); });
+      break;
+    default:
+      break;
+  }
+}
+
+void Replayer::flush_pending(std::uint64_t upto_seq) {
+  while (!pending_.empty() && pending_.front().seq <= upto_seq) {
+    const Op op = pending_.front().op;
+    pending_.pop_front();
+    emit(op);
+  }
+}
+
+// Removes the waiting page allocation that holds pfn `p` (exact: starts at it).
+bool Replayer::take_pending(std::uint64_t p, bool exact, Pending& out) {
+  for (auto it = pending_.begin(); it != pending_.end(); ++it) {
+    const std::uint64_t start = it->op.h;
+    const std::uint64_t n = std::uint64_t{1} << it->op.order;
+    if (exact ? p == start : (p >= start && p < start + n)) {
+      out = *it;
+      pending_.erase(it);
+      return true;
+    }
+  }
+  return false;
+}
+
+void Replayer::absorb_slab_page(const Pending& p, std::uint32_t cache_name,
+                                std::uint64_t bytes_alloc) {
+  (void)bytes_alloc;
+  ++st_.absorbed_slab_pages;
+  absorbed_[p.op.h] = {p.op.order, false, cache_name};
+  forget_page(p.op.h);
+  caches_[cache_name].trace_orders[p.op.order]++;
+}
+
+// A page allocation that turned out to be the slab layer's: the model's
+// allocator makes its own, so the trace's page is no handle.
+void Replayer::forget_page(std::uint64_t pfn) {
+  const auto it = pages_.find(pfn);
+  if (it == pages_.end()) return;
+  if (it->second.live) --live_pages_;
+  if (it->second.order) multi_pages_.erase(pfn);
+  pages_.erase(it);
+}
+
+// Votes for the linear-map offset from pairs (the latest page allocation on
+// this CPU, an object allocated next on it): a new slab's first object lies
+// in the page just allocated.
+void Replayer::learn_offset(std::uint64_t ptr, int cpu) {
+  if (st_.linear_map_learned || opts_.literal) return;
+  const auto it = last_page_alloc_.find(cpu);
+  if (it == last_page_alloc_.end()) return;
+  const std::uint64_t pfn = it->second;
+  last_page_alloc_.erase(it);
+  // Exact page offsets only: a pair that is no new slab and its first
+  // object almost never lands on an aligned offset.
+  const std::uint64_t cand =
+      (ptr >> opts_.page_shift << opts_.page_shift) - (pfn << opts_.page_shift);
+  if (cand % kOffsetAlign) return;
+  ++offset_total_;
+  const unsigned v = ++offset_votes_[cand];
+  if (v >= kOffsetVotes && v * 5 >= offset_total_ * 4) {
+    st_.linear_map_learned = true;
+    st_.linear_map_offset = cand;
+  } else if (offset_votes_.size() > 4096) {
+    offset_votes_.clear();  // hashed pointers: no offset to learn
+    offset_total_ = 0;
+  }
+}
+
+std::uint32_t Replayer::resolve_cache(const TraceEvent& ev, std::uint32_t cs) {
+  std::uint32_t name = 0;
+  if (!ev.name.empty() && ev.name != "(null)") {
+    name = strings_.intern(ev.name);
+  } else if (const auto it = cs_cache_.find(cs); it != cs_cache_.end()) {
+    name = it->second;
+  } else {
+    // 6.1 does not name the cache at allocation: until a free names it,
+    // objects of this size share a cache of their own.
+    name = strings_.intern(fmt::format("trace-{}", ev.bytes_alloc));
+  }
+  auto& ci = caches_[name];
+  if (!ci.model_name) {
+    ci.model_name = name;
+    const bool known = ex_ && ex_->cache_of(name) != 0;
+    if (!known) {
+      Op c;
+      c.kind = OpKind::kmem_cache_create;
+      c.cpu = static_cast<std::int16_t>(std::max(ev.cpu, 0));
+      c.ts_ns = ev.ts_ns;
+      c.line = cur_line_;
+      c.name = name;
+      c.size = ev.bytes_req ? ev.bytes_req : ev.bytes_alloc;
+      // What the kernel's s->size says of the cache beyond its object size:
+      // one word more is SLUB's free pointer kept outside the object (a
+      // constructor or SLAB_TYPESAFE_BY_RCU); more is an alignment.
+      const std::uint64_t word = mm::round_up(c.size, 8);
+      if (ev.bytes_alloc == word + 8) {
+        c.flags2 = kCtorFlag;
+      } else if (ev.bytes_alloc > word + 8) {
+        c.arg = std::min<std::uint64_t>(ev.bytes_alloc & (~ev.bytes_alloc + 1), 128);
+      }
+      ++st_.caches_created;
+      emit(c);
+    }
+  }
+  return ci.model_name;
+}
+
+void Replayer::on_kmalloc(const TraceEvent& ev, Op& op) {
+  if (ev.ptr == 0) {  // kmalloc returned NULL
+    emit(op);
+    return;
+  }
+  auto& o = objs_[ev.ptr];
+  if (o.live) {
+    ++st_.double_allocs;
+    anomaly(cur_line_, fmt::format("kmalloc at {:#x}, still live in the trace", ev.ptr));
+    Op f = op;
+    f.kind = OpKind::kfree;
+    emit(f);  // the free the trace missed
+    --live_objs_;
+  }
+  o = {true, kKmalloc, 0, op.call_site, 0};
+  ++live_objs_;
+  expect_large_order_ = ~0u;
+  if (!opts_.literal && ev.bytes_alloc > opts_.kmalloc_max_cache_size) {
+    // kmalloc_large: the mm_page_alloc just before is this object's pages.
+    Pending p;
+    bool found = false;
+    if (st_.linear_map_learned)
+      found = take_pending((ev.ptr - st_.linear_map_offset) >> opts_.page_shift, true, p);
+    if (!found)
+      for (auto it = pending_.rbegin(); it != pending_.rend(); ++it)
+        if (it->op.cpu == op.cpu &&
+            (std::uint64_t{1} << (it->op.order + opts_.page_shift)) == ev.bytes_alloc) {
+          found = take_pending(it->op.h, true, p);
+          break;
+        }
+    if (found) {
+      ++st_.absorbed_large_kmalloc;
+      absorbed_[p.op.h] = {p.op.order, true, 0};
+      forget_page(p.op.h);
+      o.kind = kLarge;
+      o.pfn = p.op.h;
+      expect_large_order_ = p.op.order;
+    }
+  } else if (st_.linear_map_learned && !pending_.empty()) {
+    Pending p;
+    if (take_pending((ev.ptr - st_.linear_map_offset) >> opts_.page_shift, false, p))
+      absorb_slab_page(p, strings_.intern(fmt::format("kmalloc-{}", ev.bytes_alloc)),
+                       ev.bytes_alloc);
+  } else {
+    learn_offset(ev.ptr, op.cpu);
+  }
+  emit(op);
+  expect_large_order_ = ~0u;
+}
+
+void Replayer::on_kmem_cache_alloc(const TraceEvent& ev, Op& op) {
+  if (!opts_.literal) op.name = resolve_cache(ev, op.call_site);
+  if (ev.ptr == 0) {
+    emit(op);
+    return;
+  }
+  auto& o = objs_[ev.ptr];
+  if (o.live) {
+    ++st_.double_allocs;
+    anomaly(cur_line_, fmt::format("kmem_cache_alloc at {:#x}, still live in the trace", ev.ptr));
+    Op f = op;
+    f.kind = o.kind == kCache ? OpKind::kmem_cache_free : OpKind::kfree;
+    f.name = o.name;
+    emit(f);
+    --live_objs_;
+  }
+  o = {true, kCache, op.name, op.call_site, 0};
+  ++live_objs_;
+  if (!opts_.literal) {
+    if (st_.linear_map_learned && !pending_.empty()) {
+      Pending p;
+      if (take_pending((ev.ptr - st_.linear_map_offset) >> opts_.page_shift, false, p))
+        absorb_slab_page(p, op.name, ev.bytes_alloc);
+    } else {
+      learn_offset(ev.ptr, op.cpu);
+    }
+  }
+  emit(op);
+}
+
+void Replayer::on_free(const TraceEvent& ev, Op& op) {
+  if (ev.ptr == 0) {
+    ++st_.kfree_null;
+    return;
+  }
+  const bool cache_free = ev.type == EventType::kmem_cache_free;
+  const auto it = objs_.find(ev.ptr);
+  if (it == objs_.end() || (!it->second.live && !opts_.literal)) {
+    const bool seen = it != objs_.end();
+    const bool bulk = cache_free && opts_.bulk_caches.count(std::string(ev.name));
+    if (!seen || bulk || lost_) {
+      // Allocated before tracing began, or untraced (bulk, or lost events).
+      ++st_.unknown_frees;
+      if (bulk) ++st_.unknown_bulk_frees;
+      if (st_.unknown_frees <= 3 || opts_.strict_frees)
+        anomaly(cur_line_, fmt::format("{} of {:#x}: never allocated in the trace",
+                                       event_type_name(ev.type), ev.ptr));
+      if (opts_.strict_frees) {
+        inv::Violation v;
+        v.kind = inv::ViolationKind::misuse;
+        v.invariant = "trace.unknown_free";
+        v.subsystem = "trace";
+        v.title = fmt::format("mmfuzz: {}({:#x}) of a pointer never allocated in the trace",
+                              event_type_name(ev.type), ev.ptr);
+        v.details.push_back("--strict-frees: the trace must show every allocation it frees");
+        v.op_index = static_cast<std::int64_t>(st_.ops);
+        v.op_name = event_type_name(ev.type);
+        v.addrs.push_back(ev.ptr);
+        ++nr_trace_violations_;
+        if (trace_findings_.size() < 1000) trace_findings_.push_back({v, st_.ops, op});
+      }
+      return;
+    }
+    // A second free of the same pointer: the model reports it.
+    ++st_.double_frees;
+    anomaly(cur_line_, fmt::format("{} of {:#x}: already freed in the trace",
+                                   event_type_name(ev.type), ev.ptr));
+  }
+  ObjView* o = it == objs_.end() ? nullptr : &it->second;
+  if (o && o->live) {
+    --live_objs_;
+    if (cache_free && ev.name.size() && o->call_site && !opts_.literal)
+      cs_cache_.emplace(o->call_site, strings_.intern(ev.name));
+  }
+  if (!opts_.literal && o) {
+    // Free as the model allocated it: kmalloc objects with kfree, cache
+    // objects with their model cache.
+    if (o->kind == kCache) {
+      op.kind = OpKind::kmem_cache_free;
+      op.name = o->name;
+    } else {
+      op.kind = OpKind::kfree;
+      op.name = 0;
+    }
+  }
+  if (o) o->live = false;
+  emit(op);
+}
+
+void Replayer::on_page_alloc(const TraceEvent& ev, Op& op) {
+  if (ev.failed || ev.pfn == 0) {
+    op.h = 0;
+    emit(op);
+    return;
+  }
+  if (Pending p; !pending_.empty() && take_pending(ev.pfn, true, p)) {
+    flush_pending(p.seq);
+    emit(p.op);  // the first allocation runs before the free the trace missed
+  }
+  auto& pv = pages_[ev.pfn];
+  if (pv.live) {
+    ++st_.page_double_allocs;
+    anomaly(cur_line_,
+            fmt::format("mm_page_alloc pfn {:#x}: still allocated in the trace", ev.pfn));
+    Op f = op;
+    f.kind = OpKind::free_pages;
+    f.order = static_cast<std::uint8_t>(pv.order);
+    emit(f);
+    --live_pages_;
+    if (pv.order) multi_pages_.erase(ev.pfn);
+  }
+  pv = {true, ev.order};
+  ++live_pages_;
+  if (ev.order) multi_pages_[ev.pfn] = ev.order;
+  if (opts_.literal || opts_.window == 0) {
+    emit(op);
+    return;
+  }
+  last_page_alloc_[op.cpu] = ev.pfn;
+  pending_.push_back({op, seq_});
+}
+
+void Replayer::on_page_free(const TraceEvent& ev, Op& op) {
+  if (const auto a = absorbed_.find(ev.pfn); a != absorbed_.end() && !opts_.literal) {
+    absorbed_.erase(a);  // a slab page or a large kmalloc: the model frees its own
+    return;
+  }
+  Pending p;
+  if (!pending_.empty() && take_pending(ev.pfn, false, p)) {
+    // Freed before anything claimed it: a plain allocation after all.
+    flush_pending(p.seq);
+    emit(p.op);
+  }
+  // The kernel split a larger allocation (split_page, alloc_pages_exact) and
+  // frees part of it: split it in the model too.
+  auto split = [&](std::uint64_t head, unsigned order) {
+    Op s = op;
+    s.kind = OpKind::split_page;
+    s.h = head;
+    s.order = 0;
+    emit(s);
+    ++st_.splits;
+    multi_pages_.erase(head);
+    for (std::uint64_t i = 0; i < (std::uint64_t{1} << order); ++i) {
+      auto& pv = pages_[head + i];
+      if (!pv.live) ++live_pages_;
+      pv = {true, 0};
+    }
+  };
+  auto it = pages_.find(ev.pfn);
+  if (it == pages_.end() || !it->second.live) {
+    if (opts_.literal) {
+      if (it != pages_.end()) emit(op);  // a double free in a Program: the model judges it
+      return;
+    }
+    auto m = multi_pages_.upper_bound(ev.pfn);
+    if (m == multi_pages_.begin() || (--m, ev.pfn >= m->first + (std::uint64_t{1} << m->second))) {
+      ++st_.unknown_page_frees;
+      return;
+    }
+    split(m->first, m->second);
+  } else if (it->second.order > ev.order && !opts_.literal) {
+    split(ev.pfn, it->second.order);
+  }
+  auto& pv = pages_[ev.pfn];
+  if (pv.order) multi_pages_.erase(ev.pfn);
+  pv.live = false;
+  --live_pages_;
+  emit(op);
+}
+
+void Replayer::on_vmalloc(const TraceEvent& ev, Op& op) {
+  const std::uint64_t page = std::uint64_t{1} << opts_.page_shift;
+  if (ev.type == EventType::alloc_vmap_area) {
+    // 6.3+: the area (with its guard page); vmalloc, vmap and ioremap look
+    // alike here, so it replays as a vmalloc of the area's size.
+    op.kind = OpKind::vmalloc;
+    op.h = ev.failed ? 0 : ev.addr;
+    op.size = ev.size > page ? ev.size - page : ev.size;
+    if (!ev.failed) areas_[ev.addr] = 1;
+    emit(op);
+    return;
+  }
+  // free_vmap_area_noflush
+  const auto it = areas_.find(ev.addr);
+  if (it == areas_.end()) {
+    ++st_.unknown_frees;
+    return;
+  }
+  areas_.erase(it);
+  op.kind = OpKind::vfree;
+  op.h = ev.addr;
+  emit(op);
+}
+
+void Replayer::feed(const TraceEvent& ev, std::uint64_t line) {
+  ++st_.events;
+  ++st_.by_type[static_cast<std::size_t>(ev.type)];
+  ++seq_;
+  cur_line_ = line;
+  if (ev.ts_ns) {
+    if (!st_.first_ts) st_.first_ts = ev.ts_ns;
+    st_.last_ts = std::max(st_.last_ts, ev.ts_ns);
+  }
+  if (!pending_.empty() && pending_.front().seq + opts_.window <= seq_)
+    flush_pending(seq_ - opts_.window);
+
+  if (opts_.literal || ev.type == EventType::mmfuzz_ext) {
+    Op op;
+    std::string error;
+    if (event_to_op(ev, strings_, op, &error)) {
+      op.line = line;
+      emit(op);
+    }
+    return;
+  }
+  // Periodic work in trace time.
+  if (opts_.tick_ns && ev.ts_ns) {
+    if (!next_tick_) next_tick_ = ev.ts_ns + opts_.tick_ns;
+    std::uint64_t n = 0;
+    while (ev.ts_ns >= next_tick_) {
+      if (n++ < kMaxTicksPerGap) {
+        Op t;
+        t.kind = OpKind::tick;
+        t.cpu = static_cast<std::int16_t>(std::max(ev.cpu, 0));
+        t.ts_ns = next_tick_;
+        t.line = line;
+        ++st_.ticks;
+        emit(t);
+      }
+      next_tick_ += opts_.tick_ns;
+    }
+  }
+  Op op;
+  switch (ev.type) {
+    case EventType::kmalloc:
+    case EventType::kmalloc_node:
+    case EventType::kmem_cache_alloc:
+    case EventType::kmem_cache_alloc_node:
+    case EventType::kfree:
+    case EventType::kmem_cache_free:
+    case EventType::mm_page_alloc:
+    case EventType::mm_page_free: {
+      std::string error;
+      if (!event_to_op(ev, strings_, op, &error)) return;
+      op.line = line;
+      break;
+    }
+    case EventType::alloc_vmap_area:
+    case EventType::free_vmap_area_noflush:
+      op.cpu = static_cast<std::int16_t>(std::max(ev.cpu, 0));
+      op.pid = std::max(ev.pid, 0);
+      op.ts_ns = ev.ts_ns;
+      op.line = line;
+      on_vmalloc(ev, op);
+      return;
+    case EventType::lost_events:
+      ++st_.lost_markers;
+      st_.lost_events += ev.lost;
+      lost_ = true;
+      anomaly(line, fmt::format("CPU:{} [LOST {} EVENTS]: later unknown frees are not errors",
+                                ev.cpu, ev.lost));
+      return;
+    default:
+      return;  // batched frees, pcp moves, extfrag, rss_stat, markers: no ops
+  }
+  switch (ev.type) {
+    case EventType::kmalloc:
+    case EventType::kmalloc_node:
+      on_kmalloc(ev, op);
+      break;
+    case EventType::kmem_cache_alloc:
+    case EventType::kmem_cache_alloc_node:
+      on_kmem_cache_alloc(ev, op);
+      break;
+    case EventType::kfree:
+    case EventType::kmem_cache_free:
+      on_free(ev, op);
+      break;
+    case EventType::mm_page_alloc:
+      on_page_alloc(ev, op);
+      break;
+    default:
+      on_page_free(ev, op);
+      break;
+  }
+}
+
+void Replayer::finish() {
+  flush_pending(~std::uint64_t{0});
+  if (!ex_) return;
+  // The slab page order the kernel used for a cache against the model's.
+  for (const auto& [name, ci] : caches_) {
+    const mm::cache_id c = ex_->cache_of(ci.model_name);
+    const mm::kmem_cache* s = c ? ex_->mm().slab.cache(c) : nullptr;
+    if (!s || ci.trace_orders.empty()) continue;
+    const unsigned model = ex_->mm().slab.variant == mm::SlabVariant::slab ? s->gfporder : s->order;
+    for (const auto& [order, n] : ci.trace_orders)
+      for (std::uint64_t i = 0; i < n; ++i)
+        fid_[kSlabOrder].add(order == model, fmt::format("order {}", order),
+                             fmt::format("order {}", model),
+                             [&, n = name] { return fmt::format("cache {}", strings_.str(n)); });
+  }
+}
+
+std::string Replayer::fidelity_report(unsigned top) const {
+  std::string out;
+  for (const auto& m : fid_) {
+    if (!m.total) {
+      out += fmt::format("  {:<38} n/a (nothing to compare)\n", m.name);
+      continue;
+    }
+    out +=
+        fmt::format("  {:<38} {:6.2f}% agree ({} of {})\n", m.name, m.percent(), m.agree, m.total);
+    std::vector<const FidelityMetric::Disagreement*> v;
+    for (const auto& [k, d] : m.disagreements) v.push_back(&d);
+    std::sort(v.begin(), v.end(), [](auto* a, auto* b) { return a->count > b->count; });
+    for (std::size_t i = 0; i < std::min<std::size_t>(top, v.size()); ++i)
+      out += fmt::format("      trace {} / model {}: {} times, e.g. {}\n", v[i]->trace_value,
+                         v[i]->model_value, v[i]->count, v[i]->example);
+  }
+  return out;
+}
+
+}  // namespace mmfuzz::trace

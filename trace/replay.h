@@ -1,0 +1,189 @@
+// Trace replay: kmem events become Ops (the translation a kernel developer
+// would do by hand) and run through the Executor; the fidelity report
+// compares what the trace says the kernel did with what the model did.
+//
+// What the translation knows (see docs/replay.md and
+// ../shared/traces/README.md): mm_page_free_batched repeats mm_page_free;
+// pcp refill/drain events move pages, they do not allocate; slab pages and
+// the pages of a large kmalloc are the slab layer's own (the model allocates
+// its own), recognized by the linear-map offset learned from the trace;
+// kmem_cache_alloc_bulk is not traced per object; kfree(NULL) is traced;
+// 6.1's kmem_cache_alloc has no name=.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "trace/event.h"
+#include "trace/executor.h"
+#include "trace/program.h"
+
+namespace mmfuzz::trace {
+
+struct ReplayOptions {
+  bool strict_frees = false;  // a free of a pointer never seen allocated is a violation
+  // Program texts: every line is an op, no heuristics.
+  bool literal = false;
+  std::uint64_t tick_ns = 1000000000;  // a timer tick (kswapd, cache_reap, lazy purge) per second
+  std::uint64_t window = 256;          // events a page allocation waits to be attributed
+  // Caches whose objects the kernel also allocates untraced (kmem_cache_alloc_bulk):
+  // a second free of one of their pointers is an untraced reuse, not a double free.
+  std::set<std::string> bulk_caches = {"maple_node", "skbuff_head_cache", "io_kiocb"};
+  std::uint64_t kmalloc_max_cache_size = 8192;  // above it kmalloc goes to the page allocator
+  // call site -> cache name, learned by a first pass (learn_cache_names):
+  // 6.1's kmem_cache_alloc does not name the cache, its kmem_cache_free does.
+  std::unordered_map<std::string, std::string> cache_names;
+  unsigned page_shift = 12;
+};
+
+// One fidelity measure: how often the model did what the trace says.
+struct FidelityMetric {
+  std::string name;
+  std::uint64_t agree = 0, total = 0;
+  struct Disagreement {
+    std::string trace_value, model_value;
+    std::uint64_t count = 0;
+    std::string example;  // "line 1234: kmalloc call_site=... bytes_req=64"
+  };
+  std::map<std::pair<std::string, std::string>, Disagreement> disagreements;
+  void add(bool ok, const std::string& trace_value, const std::string& model_value,
+           const std::function<std::string()>& example);
+  double percent() const {
+    return total ? 100.0 * static_cast<double>(agree) / static_cast<double>(total) : 100.0;
+  }
+};
+
+struct ReplayStats {
+  std::uint64_t events = 0;
+  std::uint64_t by_type[kNrEventTypes] = {};
+  std::uint64_t ops = 0;
+  std::uint64_t ops_by_kind[kNrOpKinds] = {};
+  // Trace anomalies (the trace's own view, before any model).
+  std::uint64_t kfree_null = 0;
+  std::uint64_t unknown_frees = 0;       // slab frees of pointers never seen allocated
+  std::uint64_t unknown_bulk_frees = 0;  // of those, in bulk-allocated caches
+  std::uint64_t unknown_page_frees = 0;  // page frees of pages allocated before tracing
+  std::uint64_t double_allocs = 0;       // allocation at a pointer still live
+  std::uint64_t double_frees = 0;        // free of an already-freed pointer
+  std::uint64_t page_double_allocs = 0;
+  std::uint64_t absorbed_slab_pages = 0;  // mm_page_alloc of slab pages (the model makes its own)
+  std::uint64_t absorbed_large_kmalloc = 0;
+  std::uint64_t splits = 0;  // split_page() inferred from tail frees
+  std::uint64_t ticks = 0;
+  std::uint64_t lost_markers = 0, lost_events = 0;
+  std::uint64_t caches_created = 0;
+  std::uint64_t first_ts = 0, last_ts = 0;
+  bool linear_map_learned = false;
+  std::uint64_t linear_map_offset = 0;
+  std::vector<std::string> anomaly_examples;  // first few, "line N: ..."
+};
+
+class EventSource;
+
+// A first pass over a trace: which cache each kmem_cache_alloc call site
+// allocates from, by the name= of the objects' frees (the most frequent
+// one). Memory: the live objects and the distinct call sites.
+std::unordered_map<std::string, std::string> learn_cache_names(EventSource& src);
+
+class Replayer {
+ public:
+  // With an executor the ops run on its model; `sink` (optional) sees every
+  // op (mmfuzz convert).
+  Replayer(Executor* ex, StringTable& strings, ReplayOptions opts = {});
+
+  void feed(const TraceEvent& ev, std::uint64_t line);
+  void finish();  // flushes waiting page allocations; compares slab orders
+  std::function<void(const Op&)> sink;
+
+  const ReplayStats& stats() const { return st_; }
+  const std::vector<FidelityMetric>& fidelity() const { return fid_; }
+  std::string fidelity_report(unsigned top = 5) const;
+  // Violations of the trace itself (--strict-frees: "trace.unknown_free").
+  const std::vector<Finding>& trace_findings() const { return trace_findings_; }
+  std::uint64_t nr_trace_violations() const { return nr_trace_violations_; }
+  std::uint64_t live_trace_objects() const { return live_objs_; }
+  std::uint64_t live_trace_pages() const { return live_pages_; }
+
+ private:
+  enum : std::uint8_t { kKmalloc, kCache, kLarge };
+  struct ObjView {
+    bool live = false;
+    std::uint8_t kind = kKmalloc;
+    std::uint32_t name = 0;       // the cache name used for it
+    std::uint32_t call_site = 0;  // allocation call site (learns cache names)
+    std::uint64_t pfn = 0;        // large kmalloc: its pages
+  };
+  struct PageView {
+    bool live = false;
+    unsigned order = 0;
+  };
+  struct Absorbed {
+    unsigned order = 0;
+    bool large = false;
+    std::uint32_t cache = 0;  // slab pages: the cache name
+  };
+  struct Pending {
+    Op op;
+    std::uint64_t seq = 0;
+  };
+  struct CacheInfo {
+    std::uint32_t model_name = 0;                    // the name the ops use
+    std::map<unsigned, std::uint64_t> trace_orders;  // slab page orders seen in the trace
+  };
+
+  void emit(Op op);
+  void after_step(const Op& op);
+  void flush_pending(std::uint64_t upto_seq);
+  bool take_pending(std::uint64_t pfn_in, bool exact, Pending& out);
+  void absorb_slab_page(const Pending& p, std::uint32_t cache_name, std::uint64_t bytes_alloc);
+  void forget_page(std::uint64_t pfn);
+  void learn_offset(std::uint64_t ptr, int cpu);
+  std::uint32_t resolve_cache(const TraceEvent& ev, std::uint32_t cs);
+  void anomaly(std::uint64_t line, const std::string& what);
+  void on_kmalloc(const TraceEvent& ev, Op& op);
+  void on_kmem_cache_alloc(const TraceEvent& ev, Op& op);
+  void on_free(const TraceEvent& ev, Op& op);
+  void on_page_alloc(const TraceEvent& ev, Op& op);
+  void on_page_free(const TraceEvent& ev, Op& op);
+  void on_vmalloc(const TraceEvent& ev, Op& op);
+  std::string example(const Op& op) const;
+
+  Executor* ex_;
+  StringTable& strings_;
+  ReplayOptions opts_;
+  ReplayStats st_;
+  std::vector<FidelityMetric> fid_;
+  std::uint64_t seq_ = 0;
+  std::uint64_t next_tick_ = 0;
+  bool lost_ = false;  // after a lost-events marker the trace's view has holes
+
+  std::unordered_map<std::uint64_t, ObjView> objs_;
+  std::unordered_map<std::uint64_t, PageView> pages_;
+  std::map<std::uint64_t, unsigned> multi_pages_;  // live page allocations of order > 0
+  std::unordered_map<std::uint64_t, Absorbed> absorbed_;
+  std::deque<Pending> pending_;
+  std::unordered_map<std::uint32_t, std::uint32_t> cs_cache_;  // call site -> cache name
+  std::unordered_map<std::uint32_t, CacheInfo> caches_;        // cache name -> info
+  std::unordered_map<std::uint64_t, std::uint64_t> areas_;     // vmap area start -> live
+  std::uint64_t live_objs_ = 0, live_pages_ = 0;
+  std::vector<Finding> trace_findings_;
+  std::uint64_t nr_trace_violations_ = 0;
+
+  // Linear-map offset: votes until one candidate wins.
+  std::map<std::uint64_t, unsigned> offset_votes_;
+  unsigned offset_total_ = 0;
+  std::unordered_map<int, std::uint64_t> last_page_alloc_;  // per CPU: the latest mm_page_alloc pfn
+
+  // What the trace expected of the op being run (fidelity).
+  unsigned expect_large_order_ = ~0u;
+  std::uint64_t cur_line_ = 0;
+};
+
+}  // namespace mmfuzz::trace
