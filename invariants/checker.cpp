@@ -231,6 +231,12 @@ void CheckEngine::begin_op(std::int64_t index, std::string name) {
   touched_.clear();
 }
 
+void CheckEngine::begin_op(std::int64_t index, const char* name) {
+  op_index_ = index;
+  op_name_.assign(name);
+  touched_.clear();
+}
+
 void CheckEngine::end_op() {
   ++ops_;
   if (opts_.incremental && !touched_.empty()) {

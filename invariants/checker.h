@@ -109,6 +109,8 @@ class CheckEngine : public mm::MmObserver {
   CheckEngine& operator=(const CheckEngine&) = delete;
 
   void begin_op(std::int64_t index, std::string name);
+  // The same for a static name: reuses the name buffer (no allocation per op).
+  void begin_op(std::int64_t index, const char* name);
   void end_op();
   void full_sweep();
   void finish();

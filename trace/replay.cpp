@@ -73,6 +73,8 @@ std::unordered_map<std::string, std::string> learn_cache_names(EventSource& src)
 
 Replayer::Replayer(Executor* ex, StringTable& strings, ReplayOptions opts)
     : ex_(ex), strings_(strings), opts_(std::move(opts)) {
+  objs_.reserve(1 << 16);
+  pages_.reserve(1 << 14);
   for (const auto& [site, name] : opts_.cache_names)
     cs_cache_.emplace(strings_.intern(site), strings_.intern(name));
   fid_.resize(kNrMetrics);
@@ -349,7 +351,9 @@ void Replayer::on_free(const TraceEvent& ev, Op& op) {
       if (st_.unknown_frees <= 3 || opts_.strict_frees)
         anomaly(cur_line_, fmt::format("{} of {:#x}: never allocated in the trace",
                                        event_type_name(ev.type), ev.ptr));
-      if (opts_.strict_frees) {
+      // Untraced by design (bulk) or lost: not the trace's fault even under
+      // --strict-frees.
+      if (opts_.strict_frees && !bulk && !lost_) {
         inv::Violation v;
         v.kind = inv::ViolationKind::misuse;
         v.invariant = "trace.unknown_free";
