@@ -23,11 +23,10 @@ build-asan: configure-asan
 build-clang: configure-clang
 	cmake --build --preset clang -j $(JOBS)
 
-# Until trace replay lands: the booted model's views, then a short built-in
-# workload with every check on.
+# The main job: replay the embedded real arm64 6.1 kmem trace
+# (corpus/traces/) through the model with every check on.
 demo: build
-	./build/default/bin/mmfuzz info --view iomem,zoneinfo,buddyinfo,slabtop,vmallocinfo,ptdump
-	./build/default/bin/mmfuzz workload
+	./build/default/bin/mmfuzz replay
 
 test: build
 	ctest --preset default

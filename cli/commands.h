@@ -14,5 +14,8 @@ inline constexpr int EXIT_USAGE = 2;
 void register_info(CLI::App& app, std::function<int()>& run);
 void register_workload(CLI::App& app, std::function<int()>& run);
 void register_checks(CLI::App& app, std::function<int()>& run);
+void register_replay(CLI::App& app, std::function<int()>& run);
+void register_convert(CLI::App& app, std::function<int()>& run);
+void register_profile(CLI::App& app, std::function<int()>& run);
 
 }  // namespace mmfuzz::cli

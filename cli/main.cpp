@@ -21,9 +21,12 @@ int main(int argc, char** argv) {
       "Exit codes: 0 clean, 1 violations found, 2 bad usage or input.");
   app.require_subcommand(1);
   std::function<int()> run;
+  register_replay(app, run);
   register_info(app, run);
   register_workload(app, run);
   register_checks(app, run);
+  register_convert(app, run);
+  register_profile(app, run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -58,7 +58,8 @@ struct TraceEvent {
   bool has_gfp = false;
   int node = -1;
   bool accounted = false;
-  std::string_view name;  // kmem_cache_free name= (6.1+), kmem_cache_alloc name= (6.2+)
+  std::string_view
+      name;  // kmem_cache_free name= (6.1+), kmem_cache_alloc name= (kernels from 2025 on)
   // Page events.
   std::uint64_t pfn = 0;
   unsigned order = 0;

@@ -106,5 +106,94 @@ if ls "$tmp"/no 2>/dev/null | grep -q .; then echo "FAIL: partial output left be
 expect 0 -- workload --small --ops 500 --quiet
 [ -s "$tmp/out" ] && { echo "FAIL: --quiet printed"; fails=$((fails + 1)); }
 
+# ---- mmfuzz profile (cli/cmd_profile.cpp, trace/workload_profile, trace/kmem_stat) ----
+traces="$(cd "$(dirname "$0")/../../corpus/traces" && pwd)"
+real="$traces/arm64-6.1-boot-shell.trace.zst"
+expect 2 -- profile "$tmp/no-such.trace" -o "$tmp/prof.json"
+contains "$tmp/err" "no-such.trace"
+[ -e "$tmp/prof.json" ] && { echo "FAIL: profile wrote output for a missing trace"; fails=$((fails + 1)); }
+expect 2 -- profile "$real"
+contains "$tmp/err" "--output"
+expect 2 -- profile "$real" -o "$tmp/no/such/dir/prof.json"
+contains "$tmp/err" "no/such/dir"
+if ls "$tmp"/no "$tmp"/no/such/dir 2>/dev/null | grep -q .; then echo "FAIL: profile left a partial file"; fails=$((fails + 1)); fi
+expect 2 -- profile "$real" -o "$tmp/prof.json" --top 0
+expect 0 -- profile "$real" -o "$tmp/prof.json"
+contains "$tmp/prof.json" '"format": "mmfuzz-profile-1"'
+contains "$tmp/prof.json" '"mm_page_free_batched": 21015'
+contains "$tmp/out" "423632 events"
+contains "$tmp/out" "5784 kfree(NULL)"
+ls "$tmp"/prof.json?* 2>/dev/null | grep -q . && { echo "FAIL: profile left a temporary file"; fails=$((fails + 1)); }
+expect 0 -- profile "$real" -o "$tmp/prof2.json" --quiet
+[ -s "$tmp/out" ] && { echo "FAIL: profile --quiet printed"; fails=$((fails + 1)); }
+cmp -s "$tmp/prof.json" "$tmp/prof2.json" || { echo "FAIL: two profiles of one trace differ"; fails=$((fails + 1)); }
+expect 0 -- profile "$real" -o "$tmp/prof3.json" --quiet --kmem-stat --top 5
+contains "$tmp/out" "SUMMARY (SLAB allocator)"
+contains "$tmp/out" "Total bytes requested: 155,332,246"
+contains "$tmp/out" "Total free-only requests      :            5,968"
+contains "$tmp/out" " Callsite                           | Total_alloc/Per | Total_req/Per   | Hit      | Ping-pong | Frag"
+printf '  sh-1 [000] ..... 1.000000: kmalloc: call_site=f+0x1/0x2 ptr=zz bytes_req=8\n' >"$tmp/bad.trace"
+expect 2 -- profile --strict "$tmp/bad.trace" -o "$tmp/bad.json"
+contains "$tmp/err" "bad.trace:1:"
+[ -e "$tmp/bad.json" ] && { echo "FAIL: profile --strict wrote output for a bad trace"; fails=$((fails + 1)); }
+expect 0 -- profile "$tmp/bad.trace" -o "$tmp/bad.json"
+contains "$tmp/out" "1 malformed lines skipped"
+# ---- end mmfuzz profile ----
+
+# ---- mmfuzz replay and convert (cli/cmd_replay.cpp, cli/cmd_convert.cpp) ----
+tc="$traces/trace-cmd"
+expect 0 -- replay --quiet
+[ -s "$tmp/out" ] && { echo "FAIL: replay --quiet printed"; fails=$((fails + 1)); }
+expect 0 -- replay --json "$tmp/r.json" --report "$tmp/report" --stat --top 3
+contains "$tmp/out" "verdict: clean (0 violations)"
+contains "$tmp/out" "kmalloc size class (bytes_alloc)"
+contains "$tmp/out" "slabinfo - version: 2.1"
+contains "$tmp/out" "Node 0, zone      DMA"
+contains "$tmp/out" "SUMMARY (SLAB allocator)"
+contains "$tmp/r.json" '"verdict": "clean"'
+contains "$tmp/r.json" '"kfree_null": 5784'
+contains "$tmp/report/index.html" "<svg"
+expect 2 -- replay "$tmp/no-such.trace"
+contains "$tmp/err" "no-such.trace"
+expect 2 -- replay "$tmp"
+expect 2 -- replay --check sometimes
+expect 2 -- replay --checks nosuch.invariant
+head -c 300000 "$real" >"$tmp/cut.trace.zst"
+expect 2 -- replay "$tmp/cut.trace.zst"
+contains "$tmp/err" "truncated"
+expect 2 -- replay --strict "$tmp/bad.trace"
+contains "$tmp/err" "bad.trace:1:"
+expect 0 -- replay "$tmp/bad.trace"
+contains "$tmp/out" "1 malformed"
+expect 2 -- replay --json "$tmp/no/such/dir/r.json" "$tmp/bad.trace"
+if ls "$tmp"/no 2>/dev/null | grep -q .; then echo "FAIL: replay left a partial file"; fails=$((fails + 1)); fi
+# A double free in a hand-written trace: exit 1 with SLUB's report.
+{
+  echo '  sh-1 [000] ..... 1.000000: kmalloc: call_site=f+0x1/0x2 ptr=ffff000001000000 bytes_req=64 bytes_alloc=128 gfp_flags=GFP_KERNEL node=-1 accounted=false'
+  echo '  sh-1 [000] ..... 1.000001: kfree: call_site=g+0x1/0x2 ptr=ffff000001000000'
+  echo '  sh-1 [001] ..... 1.000002: kfree: call_site=h+0x1/0x2 ptr=ffff000001000000'
+} >"$tmp/df.trace"
+expect 1 -- replay "$tmp/df.trace"
+contains "$tmp/out" "Object already free"
+contains "$tmp/out" "trace line 3"
+gzip -c "$tmp/df.trace" >"$tmp/df.trace.gz"
+expect 1 -- replay --quiet "$tmp/df.trace.gz"
+zstd -q -c "$tmp/df.trace" >"$tmp/df.bin"  # compression by magic, not extension
+expect 1 -- replay --quiet "$tmp/df.bin"
+if "$MMFUZZ" replay --quiet - <"$tmp/df.trace" >/dev/null 2>&1; then echo "FAIL: stdin replay missed the double free"; fails=$((fails + 1)); else echo "ok:   mmfuzz replay - <df.trace -> 1"; fi
+expect 0 -- replay --quiet "$tc/arm64-6.1-small.trace.dat"
+expect 0 -- replay --quiet "$tc/arm64-6.1-small.report.txt.zst"
+expect 0 -- replay --quiet "$tc/arm64-6.1-perf-script-sample.txt.zst"
+expect 2 -- convert "$real"
+expect 2 -- convert "$tmp/no-such.trace" -o "$tmp/p.trace"
+[ -e "$tmp/p.trace" ] && { echo "FAIL: convert wrote output for a missing trace"; fails=$((fails + 1)); }
+expect 0 -- convert "$tmp/df.trace" -o "$tmp/p.trace"
+contains "$tmp/p.trace" "# mmfuzz program v1"
+expect 1 -- replay "$tmp/p.trace"
+contains "$tmp/out" "(mmfuzz program)"
+expect 0 -- convert "$real" -o "$tmp/seed.trace" --max-ops 2000 --quiet
+expect 0 -- replay --quiet "$tmp/seed.trace"
+# ---- end mmfuzz replay and convert ----
+
 echo "$fails failure(s)"
 [ "$fails" = 0 ]

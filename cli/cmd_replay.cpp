@@ -1,0 +1,480 @@
+// mmfuzz replay: the main job. Replays recorded kmem traces (ftrace text,
+// trace-cmd report, perf script, trace.dat, Program texts; plain, gzip or
+// zstd; "-" for stdin) through the Executor with the checkers attached, and
+// reports the verdict, the trace's view, fidelity and the final state.
+#include <fmt/format.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <nlohmann/json.hpp>
+#include <optional>
+
+#include "cli/commands.h"
+#include "cli/options.h"
+#include "mm/procfs/procfs.h"
+#include "trace/html_report.h"
+#include "trace/kmem_stat.h"
+#include "trace/program_text.h"
+#include "trace/replay.h"
+#include "trace/source.h"
+
+extern "C" const char mmfuzz_default_trace[];
+extern "C" const char mmfuzz_default_trace_end[];
+
+namespace mmfuzz::cli {
+namespace {
+
+using namespace mmfuzz::trace;
+
+struct ReplayCliOptions {
+  MachineOptions machine;
+  std::vector<std::string> traces;
+  std::string check = "incremental";
+  std::uint64_t check_every = 0;
+  std::string checks = "all";
+  std::string json, report_dir;
+  bool strict = false, strict_frees = false, stat = false, quiet = false, progress = false;
+  bool one_pass = false;
+  std::string display_name;  // the embedded default's name
+  std::uint64_t tick_ms = 1000;
+  unsigned top = 20;
+};
+
+std::string with_commas(std::uint64_t v) {
+  std::string s = std::to_string(v);
+  for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3)
+    s.insert(static_cast<std::size_t>(i), ",");
+  return s;
+}
+
+// Progress on a terminal: events, rate, percent of the file, ETA.
+class Progress {
+ public:
+  explicit Progress(bool on) : on_(on), start_(Clock::now()), last_(start_) {}
+  void update(const EventSource& src, std::uint64_t events) {
+    if (!on_ || (events & 0x3fff)) return;
+    const auto now = Clock::now();
+    if (now - last_ < std::chrono::milliseconds(250)) return;
+    last_ = now;
+    const double secs = std::chrono::duration<double>(now - start_).count();
+    const double rate = secs > 0 ? static_cast<double>(events) / secs : 0;
+    std::string line =
+        fmt::format("\r  {} events  {:.0f}k events/s", with_commas(events), rate / 1000);
+    if (src.bytes_total()) {
+      const double frac =
+          static_cast<double>(src.bytes_done()) / static_cast<double>(src.bytes_total());
+      line += fmt::format("  {:.0f}%", 100 * frac);
+      if (frac > 0.01) line += fmt::format("  ETA {:.0f}s", secs / frac - secs);
+    }
+    std::fputs((line + "   ").c_str(), stderr);
+    shown_ = true;
+  }
+  void done() {
+    if (shown_) std::fputs("\r\033[K", stderr);
+  }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  bool on_;
+  bool shown_ = false;
+  Clock::time_point start_, last_;
+};
+
+std::string type_counts(const ReplayStats& st) {
+  std::vector<std::pair<std::uint64_t, const char*>> v;
+  for (int t = 1; t < kNrEventTypes; ++t)
+    if (st.by_type[t]) v.emplace_back(st.by_type[t], event_type_name(static_cast<EventType>(t)));
+  std::sort(v.begin(), v.end(), [](auto& a, auto& b) { return a.first > b.first; });
+  std::string out;
+  std::size_t col = 0;
+  for (const auto& [n, name] : v) {
+    std::string item = fmt::format("{} {}", name, with_commas(n));
+    if (col && col + item.size() + 3 > 96) {
+      out += "\n";
+      col = 0;
+    }
+    out += col ? " · " : "    ";
+    out += item;
+    col += item.size() + 3;
+  }
+  return out + "\n";
+}
+
+// /proc/slabinfo of the final state: the header and the caches that hold
+// memory, largest first (all of them with --top 0).
+std::string slabinfo_top(const mm::Mm& m, unsigned top) {
+  const std::string all = mm::procfs::slabinfo(m);
+  std::vector<std::string> head, rows;
+  std::size_t pos = 0;
+  while (pos < all.size()) {
+    const std::size_t nl = all.find('\n', pos);
+    std::string line = all.substr(pos, nl - pos);
+    pos = nl == std::string::npos ? all.size() : nl + 1;
+    (line.rfind('#', 0) == 0 || line.rfind("slabinfo", 0) == 0 ? head : rows).push_back(line);
+  }
+  auto mem = [](const std::string& l) {
+    // <active_objs> <num_objs> <objsize>: num_objs * objsize
+    unsigned long long a = 0, n = 0, sz = 0;
+    char name[128];
+    if (std::sscanf(l.c_str(), "%127s %llu %llu %llu", name, &a, &n, &sz) != 4) return 0ull;
+    return n * sz;
+  };
+  rows.erase(std::remove_if(rows.begin(), rows.end(), [&](auto& l) { return mem(l) == 0; }),
+             rows.end());
+  std::stable_sort(rows.begin(), rows.end(), [&](auto& a, auto& b) { return mem(a) > mem(b); });
+  std::string out;
+  for (const auto& l : head) out += l + "\n";
+  const std::size_t n = top ? std::min<std::size_t>(top, rows.size()) : rows.size();
+  for (std::size_t i = 0; i < n; ++i) out += rows[i] + "\n";
+  if (n < rows.size())
+    out += fmt::format("# ... {} more caches (--top 0 shows all)\n", rows.size() - n);
+  return out;
+}
+
+TimelineSample sample(const mm::Mm& m, const Executor& ex, std::uint64_t ts, std::uint64_t events,
+                      Timeline& tl, std::unordered_map<std::string, std::uint32_t>& cache_ix) {
+  TimelineSample s;
+  s.ts_ns = ts;
+  s.event = events;
+  s.free_pages_per_order.assign(m.page_alloc.max_order(), 0);
+  for (const auto& pgdat : m.page_alloc.node_data)
+    for (const auto& z : pgdat.node_zones)
+      for (unsigned o = 0; o < m.page_alloc.max_order(); ++o)
+        s.free_pages_per_order[o] += z.free_area_[o].nr_free << o;
+  s.live_kmalloc_bytes = ex.live_kmalloc_bytes();
+  if (m.slab.initialized()) {
+    for (const auto& c : m.slab.caches) {
+      if (!c) continue;
+      const mm::SlabInfo si = m.slab.allocator->slabinfo(*c);
+      const std::uint64_t bytes = si.num_slabs * si.pagesperslab * m.profile.page_size();
+      if (!bytes) continue;
+      s.slab_bytes_total += bytes;
+      auto [it, added] = cache_ix.emplace(c->name, static_cast<std::uint32_t>(tl.caches.size()));
+      if (added) tl.caches.push_back(c->name);
+      s.slab_bytes.emplace_back(it->second, bytes);
+    }
+  }
+  return s;
+}
+
+int replay_one(const ReplayCliOptions& o, const std::string& path, nlohmann::json& jout) {
+  SourceOptions so;
+  so.strict = o.strict;
+  std::unique_ptr<EventSource> src = open_event_source(path, so);
+  std::unordered_map<std::string, std::string> names;
+  if (path != "-" && !o.one_pass && !src->program_text()) {
+    // A first pass names the caches of 6.1's unnamed kmem_cache_alloc events.
+    SourceOptions quiet;
+    auto first_pass = open_event_source(path, quiet);
+    names = learn_cache_names(*first_pass);
+  }
+
+  const mm::MmConfig cfg = o.machine.to_config();
+  mm::Mm m(cfg);
+  StringTable strings;
+  ExecOptions eo;
+  eo.mode = o.check == "off"    ? CheckMode::off
+            : o.check == "full" ? CheckMode::full
+                                : CheckMode::incremental;
+  eo.check_every = o.check_every;
+  if (eo.mode == CheckMode::full && !eo.check_every) eo.check_every = 10000;
+  eo.checks = o.checks;
+  Executor ex(m, strings, eo);
+  ReplayOptions ro;
+  ro.strict_frees = o.strict_frees;
+  ro.cache_names = std::move(names);
+  ro.tick_ns = o.tick_ms * 1000000;
+  ro.page_shift = m.profile.page_shift;
+  if (m.slab.initialized()) ro.kmalloc_max_cache_size = m.slab.kmalloc_max_cache_size();
+  std::optional<Replayer> rp;
+  std::optional<KmemStat> kstat;
+  if (o.stat) {
+    KmemStatOptions ko;
+    ko.page_size = m.profile.page_size();
+    ko.kmalloc_max_cache_size = ro.kmalloc_max_cache_size;
+    kstat.emplace(ko);
+  }
+  Timeline tl;
+  std::unordered_map<std::string, std::uint32_t> cache_ix;
+  const bool timeline = !o.report_dir.empty();
+  std::size_t marked = 0;
+  Progress progress(o.progress);
+
+  TraceEvent ev;
+  bool first = true;
+  while (src->next(ev)) {
+    if (first) {
+      ro.literal = src->program_text();
+      rp.emplace(&ex, strings, ro);
+      first = false;
+    }
+    if (kstat) kstat->add(ev);
+    rp->feed(ev, src->line());
+    const std::uint64_t n = rp->stats().events;
+    progress.update(*src, n);
+    if (timeline) {
+      if (n % 1000 == 0) tl.add(sample(m, ex, ev.ts_ns, n, tl, cache_ix));
+      for (; marked < ex.findings().size(); ++marked)
+        tl.violations.push_back({ev.ts_ns, n, ex.findings()[marked].violation.invariant,
+                                 ex.findings()[marked].violation.title});
+    }
+  }
+  if (!rp) rp.emplace(&ex, strings, ro);
+  rp->finish();
+  progress.done();
+  const Verdict vd = ex.finish();
+  const ReplayStats& st = rp->stats();
+  const SourceStats& ss = src->stats();
+  if (timeline) {
+    tl.add(sample(m, ex, st.last_ts, st.events, tl, cache_ix));
+    for (; marked < vd.findings.size(); ++marked)
+      tl.violations.push_back({st.last_ts, st.events, vd.findings[marked].violation.invariant,
+                               vd.findings[marked].violation.title});
+  }
+
+  std::vector<Finding> findings = rp->trace_findings();
+  findings.insert(findings.end(), vd.findings.begin(), vd.findings.end());
+  const std::uint64_t nr_violations = vd.nr_violations + rp->nr_trace_violations();
+  auto report_of = [&](const Finding& f) {
+    std::string text = f.violation.to_text(false);
+    const Op& op = f.op;
+    if (op.line || op.ts_ns)
+      text += fmt::format("  at op #{} ({}), trace line {}, t={}.{:06}s, CPU {}, {}-{}{}\n",
+                          f.op_index, op_kind_name(op.kind), op.line, op.ts_ns / 1000000000,
+                          op.ts_ns % 1000000000 / 1000, op.cpu,
+                          strings.str(op.comm).empty() ? "<...>" : strings.str(op.comm), op.pid,
+                          op.call_site ? ", call_site " + strings.str(op.call_site) : "");
+    return text;
+  };
+
+  const std::string fidelity = rp->fidelity_report(5);
+  const std::string name = o.display_name.empty() ? src->name() : o.display_name;
+  const std::string slabinfo = m.slab.initialized() ? slabinfo_top(m, o.top) : "";
+  const std::string buddyinfo = mm::procfs::buddyinfo(m);
+  const double secs =
+      st.last_ts > st.first_ts ? static_cast<double>(st.last_ts - st.first_ts) / 1e9 : 0.0;
+  const std::string format =
+      src->format() == SourceFormat::trace_dat
+          ? "trace.dat"
+          : (rp->stats().events && ro.literal ? "mmfuzz program"
+                                              : text_format_name(src->text_format()));
+  const char* comp = src->compression() == Compression::zstd   ? ", zstd"
+                     : src->compression() == Compression::gzip ? ", gzip"
+                                                               : "";
+  if (!o.quiet) {
+    std::printf("mmfuzz replay: %s (%s%s)\n", name.c_str(), format.c_str(), comp);
+    std::printf(
+        "  model %s, machine %s (%llu MiB, %u CPUs), slab %s, checks %s%s\n",
+        m.profile.name.c_str(), m.machine.name.c_str(),
+        static_cast<unsigned long long>(m.machine.ram_size >> 20), m.machine.nr_cpus,
+        m.slab.initialized() ? mm::slab_variant_name(m.slab.variant) : "none",
+        check_mode_name(eo.mode),
+        eo.check_every ? fmt::format(", full sweep every {} ops", eo.check_every).c_str() : "");
+    std::printf(
+        "events: %s over %.1f s of trace time (%s lines; %s skipped, %s malformed, %s lost)\n",
+        with_commas(st.events).c_str(), secs, with_commas(ss.lines).c_str(),
+        with_commas(ss.skipped).c_str(), with_commas(ss.malformed).c_str(),
+        with_commas(st.lost_events).c_str());
+    std::fputs(type_counts(st).c_str(), stdout);
+    for (const auto& w : ss.warnings) std::printf("  warning: %s\n", w.c_str());
+    std::printf("ops: %s run (%s skipped), %s ticks, %s caches created\n",
+                with_commas(vd.ops).c_str(), with_commas(vd.skipped_ops).c_str(),
+                with_commas(st.ticks).c_str(), with_commas(st.caches_created).c_str());
+    std::printf(
+        "trace view: kfree(NULL) %s · frees of objects allocated before tracing or untraced %s "
+        "(%s in bulk caches) · page frees of pages allocated before tracing %s\n"
+        "  double allocations %s · double frees %s · slab pages %s and large kmalloc pages %s "
+        "left to the model's allocator · split_page %s\n",
+        with_commas(st.kfree_null).c_str(), with_commas(st.unknown_frees).c_str(),
+        with_commas(st.unknown_bulk_frees).c_str(), with_commas(st.unknown_page_frees).c_str(),
+        with_commas(st.double_allocs + st.page_double_allocs).c_str(),
+        with_commas(st.double_frees).c_str(), with_commas(st.absorbed_slab_pages).c_str(),
+        with_commas(st.absorbed_large_kmalloc).c_str(), with_commas(st.splits).c_str());
+    if (st.linear_map_learned)
+      std::printf("  linear map: ptr = PA + %#llx (learned from slab pages)\n",
+                  static_cast<unsigned long long>(st.linear_map_offset));
+    for (std::size_t i = 0; i < std::min<std::size_t>(st.anomaly_examples.size(), 5); ++i)
+      std::printf("  %s\n", st.anomaly_examples[i].c_str());
+    std::printf(
+        "live at the end: %s objects (%s kmalloc bytes requested), %s page allocations, %s "
+        "vmalloc areas\n",
+        with_commas(ex.live_objects()).c_str(), with_commas(ex.live_kmalloc_bytes()).c_str(),
+        with_commas(ex.live_page_allocs()).c_str(), with_commas(ex.live_areas()).c_str());
+    std::printf("fidelity (what the trace says the kernel did, against the model):\n%s",
+                fidelity.c_str());
+    if (kstat)
+      std::printf("\nperf kmem stat --slab --page --caller (from the trace):\n%s\n",
+                  kstat->report(o.top).c_str());
+    std::printf("\n/proc/slabinfo (model, end of replay):\n%s", slabinfo.c_str());
+    std::printf("\n/proc/buddyinfo (model, end of replay):\n%s\n", buddyinfo.c_str());
+    for (const auto& f : findings) std::fputs(report_of(f).c_str(), stdout);
+    if (nr_violations > findings.size())
+      std::printf("... %llu more violations not shown\n",
+                  static_cast<unsigned long long>(nr_violations - findings.size()));
+    std::printf("verdict: %s (%llu violation%s)\n", nr_violations ? "VIOLATIONS" : "clean",
+                static_cast<unsigned long long>(nr_violations), nr_violations == 1 ? "" : "s");
+  }
+
+  nlohmann::json j;
+  j["trace"] = name;
+  j["format"] = format;
+  j["verdict"] = nr_violations ? "violations" : "clean";
+  j["violations_total"] = nr_violations;
+  j["profile"] = m.profile.name;
+  j["slab"] = m.slab.initialized() ? mm::slab_variant_name(m.slab.variant) : "none";
+  j["check"] = check_mode_name(eo.mode);
+  j["events"] = st.events;
+  nlohmann::json bytype = nlohmann::json::object();
+  for (int t = 1; t < kNrEventTypes; ++t)
+    if (st.by_type[t]) bytype[event_type_name(static_cast<EventType>(t))] = st.by_type[t];
+  j["events_by_type"] = bytype;
+  j["lines"] = {{"total", ss.lines}, {"skipped", ss.skipped}, {"malformed", ss.malformed}};
+  j["lost"] = {{"markers", st.lost_markers}, {"events", st.lost_events}};
+  j["ops"] = {{"run", vd.ops}, {"skipped", vd.skipped_ops}, {"ticks", st.ticks}};
+  j["trace_view"] = {{"kfree_null", st.kfree_null},
+                     {"unknown_frees", st.unknown_frees},
+                     {"unknown_bulk_frees", st.unknown_bulk_frees},
+                     {"unknown_page_frees", st.unknown_page_frees},
+                     {"double_allocs", st.double_allocs + st.page_double_allocs},
+                     {"double_frees", st.double_frees},
+                     {"absorbed_slab_pages", st.absorbed_slab_pages},
+                     {"absorbed_large_kmalloc", st.absorbed_large_kmalloc},
+                     {"splits", st.splits}};
+  j["live"] = {{"objects", ex.live_objects()},
+               {"kmalloc_bytes", ex.live_kmalloc_bytes()},
+               {"page_allocations", ex.live_page_allocs()},
+               {"vmalloc_areas", ex.live_areas()}};
+  nlohmann::json fid = nlohmann::json::array();
+  for (const auto& f : rp->fidelity()) {
+    nlohmann::json d = nlohmann::json::array();
+    for (const auto& [k, x] : f.disagreements)
+      d.push_back({{"trace", x.trace_value},
+                   {"model", x.model_value},
+                   {"count", x.count},
+                   {"example", x.example}});
+    fid.push_back(
+        {{"metric", f.name}, {"agree", f.agree}, {"total", f.total}, {"disagreements", d}});
+  }
+  j["fidelity"] = fid;
+  j["violations"] = nlohmann::json::array();
+  for (const auto& f : findings) {
+    nlohmann::json v = f.violation.to_json(false);
+    v["op"] = {{"index", f.op_index},
+               {"kind", op_kind_name(f.op.kind)},
+               {"line", f.op.line},
+               {"ts_ns", f.op.ts_ns},
+               {"cpu", f.op.cpu},
+               {"pid", f.op.pid},
+               {"comm", strings.str(f.op.comm)},
+               {"call_site", strings.str(f.op.call_site)}};
+    j["violations"].push_back(v);
+  }
+  if (kstat) j["stat"] = kstat->to_json(o.top);
+  jout.push_back(j);
+
+  if (!o.report_dir.empty()) {
+    ReportInfo info;
+    info.title = "mmfuzz replay: " + name;
+    info.verdict = nr_violations ? fmt::format("{} violations", nr_violations) : "clean";
+    info.summary = {{"trace", name + " (" + format + comp + ")"},
+                    {"model", fmt::format("{}, {} MiB, {} CPUs, slab {}", m.profile.name,
+                                          m.machine.ram_size >> 20, m.machine.nr_cpus,
+                                          j["slab"].get<std::string>())},
+                    {"events", with_commas(st.events)},
+                    {"ops run", with_commas(vd.ops)},
+                    {"checks", check_mode_name(eo.mode)},
+                    {"live objects at the end", with_commas(ex.live_objects())},
+                    {"unknown frees", with_commas(st.unknown_frees)},
+                    {"lost events", with_commas(st.lost_events)}};
+    info.slabinfo = slabinfo;
+    info.buddyinfo = buddyinfo;
+    for (const auto& f : findings) info.violation_reports.push_back(report_of(f));
+    info.fidelity = fidelity;
+    try {
+      write_html_report(o.report_dir, info, tl);
+    } catch (const std::exception& e) {
+      throw mm::ConfigError(std::string("--report: ") + e.what());
+    }
+  }
+  return nr_violations ? EXIT_VIOLATIONS : EXIT_OK;
+}
+
+// The embedded default trace as a file the readers can open (twice: the
+// cache-name pass and the replay): a memfd, named by /proc/self/fd/N.
+std::string embedded_trace_path() {
+  const int fd = memfd_create(MMFUZZ_DEFAULT_TRACE_NAME, MFD_CLOEXEC);
+  if (fd < 0) throw mm::ConfigError(std::string("memfd_create: ") + std::strerror(errno));
+  const char* p = mmfuzz_default_trace;
+  while (p < mmfuzz_default_trace_end) {
+    const ssize_t n = write(fd, p, static_cast<std::size_t>(mmfuzz_default_trace_end - p));
+    if (n <= 0) throw mm::ConfigError(std::string("embedded trace: ") + std::strerror(errno));
+    p += n;
+  }
+  return "/proc/self/fd/" + std::to_string(fd);
+}
+
+int run_replay(ReplayCliOptions o) {
+  if (o.traces.empty()) {
+    o.traces.push_back(embedded_trace_path());
+    o.display_name = "embedded " MMFUZZ_DEFAULT_TRACE_NAME;
+  }
+  if (std::count(o.traces.begin(), o.traces.end(), "-") > 1)
+    throw mm::ConfigError("standard input ('-') can be replayed only once");
+  o.progress = !o.quiet && isatty(STDERR_FILENO);
+  nlohmann::json all = nlohmann::json::array();
+  int rc = EXIT_OK;
+  try {
+    for (const auto& t : o.traces) {
+      rc = std::max(rc, replay_one(o, t, all));
+      if (!o.quiet && o.traces.size() > 1) std::printf("\n");
+    }
+  } catch (const InputError& e) {
+    throw mm::ConfigError(e.what());
+  }
+  if (!o.json.empty()) write_file_atomic(o.json, (all.size() == 1 ? all[0] : all).dump(2) + "\n");
+  return rc;
+}
+
+}  // namespace
+
+void register_replay(CLI::App& app, std::function<int()>& run) {
+  auto opts = std::make_shared<ReplayCliOptions>();
+  CLI::App* sub = app.add_subcommand(
+      "replay",
+      "replay kmem traces (ftrace, trace-cmd report or trace.dat, perf script, Program text; "
+      "plain, gzip or zstd; '-' for stdin) through the model with every check on");
+  sub->add_option("TRACE", opts->traces,
+                  "trace files (default: the embedded real arm64 6.1 boot+shell trace)");
+  opts->machine.add_to(*sub);
+  sub->add_option("--check", opts->check, "incremental (default), full or off")
+      ->check(CLI::IsMember({"incremental", "full", "off"}));
+  sub->add_option("--check-every", opts->check_every,
+                  "full invariant sweep every N ops (default: only at the end; 10000 with --check "
+                  "full)");
+  sub->add_option("--checks", opts->checks,
+                  "invariants to check: globs, '-' excludes (default all; see mmfuzz checks)");
+  sub->add_option("--json", opts->json, "write the verdict, statistics and violations as JSON");
+  sub->add_option("--report", opts->report_dir,
+                  "write a self-contained HTML report with plots to DIR/index.html");
+  sub->add_flag("--strict", opts->strict, "a malformed kmem line is an error (default: a warning)");
+  sub->add_flag("--strict-frees", opts->strict_frees,
+                "a free of a pointer never allocated in the trace is a violation");
+  sub->add_flag("--stat", opts->stat,
+                "add what `perf kmem stat --slab --page --caller` reports, from the trace");
+  sub->add_option("--tick-ms", opts->tick_ms,
+                  "trace time between timer ticks (kswapd, cache_reap, lazy purge; default 1000)")
+      ->check(CLI::Range(1ull, 3600000ull));
+  sub->add_flag("--one-pass", opts->one_pass,
+                "no first pass to learn the cache names 6.1's kmem_cache_alloc does not print "
+                "(stdin is always one pass)");
+  sub->add_option("--top", opts->top, "rows of the slabinfo and stat tables (0: all; default 20)");
+  sub->add_flag("--quiet", opts->quiet, "print nothing; the exit code is the verdict");
+  sub->callback([opts, &run] { run = [opts] { return run_replay(*opts); }; });
+}
+
+}  // namespace mmfuzz::cli
