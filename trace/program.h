@@ -89,6 +89,15 @@ struct Op {
 
 inline constexpr std::uint32_t kCtorFlag = 0x80000000u;  // Op::flags2: a constructor
 
+// Hash for maps keyed by std::string that are searched by string_view
+// (no string built per lookup).
+struct StringHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const noexcept {
+    return std::hash<std::string_view>{}(s);
+  }
+};
+
 // Interned strings (cache names, call sites, comms). Id 0 is the empty string.
 class StringTable {
  public:
@@ -99,12 +108,8 @@ class StringTable {
   std::size_t size() const { return strings_.size(); }
 
  private:
-  struct Hash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-  };
   std::vector<std::string> strings_;
-  std::unordered_map<std::string, std::uint32_t, Hash, std::equal_to<>> ids_;
+  std::unordered_map<std::string, std::uint32_t, StringHash, std::equal_to<>> ids_;
 };
 
 struct Program {

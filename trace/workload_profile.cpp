@@ -13,18 +13,13 @@
 
 #include "mm/page_alloc/gfp.h"
 #include "trace/kmem_stat.h"
+#include "trace/program.h"
 
 namespace mmfuzz::trace {
 
 namespace {
 
-struct NameHash {
-  using is_transparent = void;
-  std::size_t operator()(std::string_view s) const noexcept {
-    return std::hash<std::string_view>{}(s);
-  }
-};
-using NameIndex = std::unordered_map<std::string, std::uint32_t, NameHash, std::equal_to<>>;
+using NameIndex = std::unordered_map<std::string, std::uint32_t, StringHash, std::equal_to<>>;
 
 constexpr std::uint32_t kUnknownCache = 0;
 constexpr std::size_t kLog2Buckets = 65;
