@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import tempfile
@@ -25,11 +26,13 @@ BUDGETS = [
          bench="BM_KmallocKfree/0", kind="time_max", limit_ns=60.0,
          proxy="SLUB, the default allocator; SLAB and SLOB are listed below"),
     dict(what="replay, all incremental checks on", budget="≥ 3 M events/s",
-         bench="BM_Order0AllocFreePcpChecked", kind="rate_min", limit_per_s=3e6,
-         proxy="proxy until replay exists: order-0 alloc/free with a CheckEngine attached, "
-               "begin_op/end_op around each call"),
-    dict(what="ftrace text parsing", budget="≥ 500 MB/s", bench=None,
-         pending="not yet: needs the ftrace text parser (trace/)"),
+         bench="BM_Replay/incremental", kind="rate_min", limit_per_s=3e6,
+         note="the real arm64 6.1 boot+shell trace (0.42 M events), text parsing included; "
+              "zstd, the model boot and the cache-name first pass not included"),
+    dict(what="ftrace text parsing", budget="≥ 500 MB/s",
+         bench="BM_ParseFtrace", kind="bytes_min", limit_bytes_per_s=500e6,
+         note="TextParser over the lines of the real 6.1 trace (68 MB), split into lines "
+              "beforehand"),
     dict(what="full invariant sweep, 1 GiB model", budget="≤ 20 ms",
          bench="BM_FullSweep1GiB", kind="time_max", limit_ns=20e6),
     dict(what="full invariant sweep, 1 GiB model with 13 k slab objects", budget="≤ 20 ms",
@@ -41,8 +44,10 @@ BUDGETS = [
          bench="BM_BootSmall", kind="time_max", limit_ns=10e3,
          proxy="no snapshot/restore yet: this is a fresh boot of small_machine(), "
                "the cost snapshot/restore must beat"),
-    dict(what="replay memory", budget="bounded by live objects, not by trace length", bench=None,
-         pending="not yet: needs trace replay (trace/ parsers + Executor)"),
+    dict(what="replay memory", budget="bounded by live objects, not by trace length",
+         bench="bench/replay_rss.sh", kind="rss", max_rss_ratio=1.25,
+         note="peak RSS of `mmfuzz replay --quiet`; within budget when the 24-copy trace "
+              "needs at most 1.25× the RSS of one copy (both one pass through stdin)"),
 ]
 
 # Every benchmark of bench_page_alloc, with what one item means.
@@ -92,6 +97,29 @@ BENCHES += [
      "translation"),
     ("BM_TranslateCpuMiss", "translate_cpu() of 8192 vmalloc pages in turn (more than the "
      "4096-entry TLB): a 4-level walk and a TLB fill each", "translation"),
+]
+# bench_trace_parse: the text-trace line parser, lines split beforehand.
+BENCHES += [
+    ("BM_ParseFtrace", "TextParser::parse of every line of the real arm64 6.1 ftrace trace "
+     "(68 MB decompressed, 423,632 events)", "line"),
+    ("BM_ParseTraceCmdReport", "the same over a `trace-cmd report` of a second 6.1 recording "
+     "(130,467 events)", "line"),
+    ("BM_ParsePerfScript", "the same over 3,000 lines of `perf script`", "line"),
+]
+# bench_replay: the real trace through Replayer + Executor, as `mmfuzz replay` wires it.
+_REPLAY = ("replay of the real arm64 6.1 trace (423,632 events) from a decompressed temp file: "
+           "open, parse, Replayer::feed, Replayer::finish, Executor::finish; model boot (1 GiB "
+           "default) and first pass untimed")
+BENCHES += [
+    ("BM_Replay/off", _REPLAY + "; checks off", "trace event"),
+    ("BM_Replay/incremental", _REPLAY + "; all incremental checks, one full sweep at the end",
+     "trace event"),
+    ("BM_Replay/full10k", _REPLAY + "; CheckMode::full, a full sweep every 10,000 ops and at "
+     "the end", "trace event"),
+    ("BM_Replay/incremental_zst", "BM_Replay/incremental reading the .zst directly "
+     "(streaming zstd decompression timed)", "trace event"),
+    ("BM_LearnCacheNames", "learn_cache_names(): the first pass of `mmfuzz replay` over the "
+     "decompressed trace (call site → cache name)", "trace event"),
 ]
 
 UNIT_NS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
@@ -147,7 +175,9 @@ def load_results(path):
         if b.get("error_occurred"):
             raise ReportError(f"benchmark {b.get('run_name', b.get('name'))} failed: "
                               f"{b.get('error_message', 'no message')}")
-        run = b.get("run_name", b.get("name"))
+        # ->Iterations(N) and ->MinTime(T) become part of the name; drop them.
+        run = re.sub(r"/(iterations|min_time|repeats):[^/]+", "",
+                     b.get("run_name", b.get("name")))
         if b.get("run_type") == "aggregate":
             results.setdefault(run, {})[b.get("aggregate_name", "single")] = b
         else:
@@ -171,11 +201,34 @@ def time_ns(entry):
     return float(entry["cpu_time"]) * UNIT_NS[entry.get("time_unit", "ns")]
 
 
-def budget_rows(results):
+def fmt_mib(kib):
+    return f"{kib / 1024:.1f} MiB"
+
+
+def rss_row(b, rss):
+    """The replay-memory budget row from bench/replay_rss.sh's JSON."""
+    if rss is None:
+        return (b["what"], b["budget"], "—", "not measured in this run (bench/replay_rss.sh)")
+    runs = {r["name"]: r for r in rss["runs"]}
+    one, many = runs["stdin1"], runs["stdinN"]
+    ratio = many["peak_rss_kib"] / one["peak_rss_kib"]
+    measured = (f"{fmt_mib(one['peak_rss_kib'])} at {one['events'] / 1e6:.2f} M events, "
+                f"{fmt_mib(many['peak_rss_kib'])} at {many['events'] / 1e6:.2f} M events "
+                f"({rss['copies']} copies): {ratio:.2f}× the RSS for "
+                f"{many['events'] / one['events']:.0f}× the events (`bench/replay_rss.sh`)")
+    ok = ratio <= b["max_rss_ratio"]
+    status = "within budget" if ok else "**over budget**"
+    return (b["what"], b["budget"], measured, status + f"; {b['note']}")
+
+
+def budget_rows(results, rss=None):
     rows = []
     for b in BUDGETS:
         if b["bench"] is None:
             rows.append((b["what"], b["budget"], "—", b["pending"]))
+            continue
+        if b["kind"] == "rss":
+            rows.append(rss_row(b, rss))
             continue
         entry = central(results.get(b["bench"], {}))
         if entry is None:
@@ -188,6 +241,12 @@ def budget_rows(results):
             if best is not None and "median" in results.get(b["bench"], {}):
                 measured += f", best {fmt_time(time_ns(best))}"
             ok = ns <= b["limit_ns"]
+        elif b["kind"] == "bytes_min":
+            rate = float(entry.get("bytes_per_second", 0.0))
+            measured = f"{rate / 1e6:.0f} MB/s"
+            if best is not None and "median" in results.get(b["bench"], {}):
+                measured += f", best {float(best.get('bytes_per_second', 0.0)) / 1e6:.0f} MB/s"
+            ok = rate >= b["limit_bytes_per_s"]
         else:
             rate = float(entry.get("items_per_second", 0.0))
             measured = fmt_rate(rate).replace("/s", " events/s")
@@ -196,8 +255,9 @@ def budget_rows(results):
             ok = rate >= b["limit_per_s"]
         measured += f" (`{b['bench']}`)"
         status = "within budget" if ok else "**over budget**"
-        if b.get("proxy"):
-            status += f"; {b['proxy']}"
+        for key in ("proxy", "note"):
+            if b.get(key):
+                status += f"; {b[key]}"
         rows.append((b["what"], b["budget"], measured, status))
     return rows
 
@@ -219,7 +279,10 @@ def bench_rows(results):
         cv_s = f"{100.0 * float(cv['cpu_time']):.1f} %" if cv else "—"
         rate_s = fmt_rate(float(rate)) if rate else "—"
         counters = []
-        for k in ("live_blocks", "live_objects", "pcp_pages", "alloc_failures", "free_pages",
+        if e.get("bytes_per_second"):
+            counters.append(f"{float(e['bytes_per_second']) / 1e6:.0f} MB/s")
+        for k in ("events", "malformed", "ops", "full_sweeps", "violations", "call_sites",
+                  "live_blocks", "live_objects", "pcp_pages", "alloc_failures", "free_pages",
                   "purges", "leaves"):
             if k in e:
                 counters.append(f"{k}={float(e[k]):.0f}")
@@ -280,7 +343,7 @@ def table(header, rows):
     return "\n".join(out)
 
 
-def render(context, results, cache, command, source_dir, notes):
+def render(context, results, cache, command, source_dir, notes, rss=None, rss_text=""):
     build_type = cache.get("CMAKE_BUILD_TYPE", "?")
     flags = " ".join(x for x in (cache.get("CMAKE_CXX_FLAGS", ""),
                                  cache.get(f"CMAKE_CXX_FLAGS_{build_type.upper()}", "")) if x)
@@ -288,7 +351,7 @@ def render(context, results, cache, command, source_dir, notes):
     lib_type = context.get("library_build_type", "?")
     load = context.get("load_avg")
     load_s = ", ".join(f"{x:.2f}" for x in load) if load else "?"
-    over = [r for r in budget_rows(results) if "over budget" in r[3]]
+    over = [r for r in budget_rows(results, rss) if "over budget" in r[3]]
     build_label = os.path.relpath(cache.get("CMAKE_CACHEFILE_DIR", "?"), source_dir) \
         if cache.get("CMAKE_CACHEFILE_DIR") else "?"
     generator = cache.get("CMAKE_GENERATOR", "")
@@ -306,7 +369,7 @@ def render(context, results, cache, command, source_dir, notes):
                  "orders of magnitude and trends, not as exact values. The coefficient of "
                  "variation (cv) column below shows the spread of the 5 repetitions.\n")
     parts.append("## Budgets\n")
-    parts.append(table(["what", "budget", "measured (median, best repetition)", "status"], budget_rows(results)))
+    parts.append(table(["what", "budget", "measured (median, best repetition)", "status"], budget_rows(results, rss)))
     parts.append("")
     if over:
         parts.append(f"{len(over)} measured budget(s) over budget"
@@ -316,8 +379,16 @@ def render(context, results, cache, command, source_dir, notes):
                         "items/s (median)", "cv", "counters"], bench_rows(results)))
     parts.append("")
     parts.append("Boots and live sets are built outside the timed loops; `BM_Boot*` time only "
-                 "the construction (the previous model is destroyed with the timer paused).\n")
+                 "the construction (the previous model is destroyed with the timer paused). "
+                 "`BM_Replay/*` run 2 replays per repetition, each on a model booted (and "
+                 "destroyed afterwards) with the timer paused.\n")
     parts.append(notes)
+    if rss_text:
+        parts.append("### Replay memory: `bench/replay_rss.sh` output of this run\n")
+        parts.append("Wall time (not CPU time) of the whole `mmfuzz replay --quiet` process: "
+                     "boot, first pass (a only), replay and report; (a1) and (b) read "
+                     "the decompressed text through a pipe.\n")
+        parts.append("```\n" + rss_text.rstrip("\n") + "\n```\n")
     parts.append("## Run\n")
     parts.append(f"- command (what bench/run.sh runs): `{command}`")
     parts.append(f"- date: {context.get('date', '?')}")
@@ -347,6 +418,9 @@ bench/run.sh --benchmark_min_time=0.1   # a quicker, noisier run (extra args go 
 build/default/bin/bench_page_alloc --benchmark_filter=BM_Order0AllocFreePcp$
 build/default/bin/bench_slab --benchmark_filter='BM_KmallocKfree/0$'
 build/default/bin/bench_vm --benchmark_filter='BM_VmallocVfree/1$'
+build/default/bin/bench_replay --benchmark_filter='BM_Replay/incremental$'
+build/default/bin/bench_trace_parse --benchmark_filter=BM_ParseFtrace
+bench/replay_rss.sh                # peak RSS of mmfuzz replay, 0.42 M and 10.2 M events
 ```
 
 For stable numbers run on an idle machine and pin the process
@@ -361,6 +435,35 @@ def read_notes(path):
             return f.read().rstrip("\n") + "\n"
     except FileNotFoundError:
         return ""
+    except OSError as e:
+        raise ReportError(f"cannot read {path}: {e.strerror}")
+
+
+def load_rss(path):
+    """bench/replay_rss.sh --json: {"copies": N, "runs": [{name, events, peak_rss_kib, ...}]}."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except OSError as e:
+        raise ReportError(f"cannot read {path}: {e.strerror}")
+    except json.JSONDecodeError as e:
+        raise ReportError(f"{path} is not bench/replay_rss.sh JSON ({e.msg} at line {e.lineno})")
+    try:
+        names = {r["name"] for r in data["runs"]}
+        for r in data["runs"]:
+            int(r["events"]), int(r["peak_rss_kib"])
+        int(data["copies"])
+    except (KeyError, TypeError, ValueError):
+        raise ReportError(f"{path} is not bench/replay_rss.sh JSON (runs/events/peak_rss_kib)")
+    if not {"stdin1", "stdinN"} <= names:
+        raise ReportError(f"{path} lacks the one-copy and many-copy runs (stdin1, stdinN)")
+    return data
+
+
+def read_text(path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
     except OSError as e:
         raise ReportError(f"cannot read {path}: {e.strerror}")
 
@@ -392,6 +495,8 @@ def main():
     ap.add_argument("--source-dir", default=".", help="the source tree (for the git revision)")
     ap.add_argument("--out", required=True, help="the Markdown file to write")
     ap.add_argument("--command", required=True, help="the command line to document")
+    ap.add_argument("--rss-json", help="bench/replay_rss.sh --json output (replay memory row)")
+    ap.add_argument("--rss-output", help="bench/replay_rss.sh's printed table, shown verbatim")
     ap.add_argument("--notes", default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                                     "performance_notes.md"),
                     help="hand-written analysis copied into the report (optional file)")
@@ -400,7 +505,10 @@ def main():
         context, results = load_all(args.json)
         cache = cmake_cache(args.build_dir)
         notes = read_notes(args.notes)
-        text = render(context, results, cache, args.command, args.source_dir, notes)
+        rss = load_rss(args.rss_json) if args.rss_json else None
+        rss_text = read_text(args.rss_output) if args.rss_output else ""
+        text = render(context, results, cache, args.command, args.source_dir, notes, rss,
+                      rss_text)
         write_atomically(args.out, text)
     except ReportError as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
