@@ -30,13 +30,8 @@ enum Metric : std::size_t {
 };
 }  // namespace
 
-void FidelityMetric::add(bool ok, const std::string& trace_value, const std::string& model_value,
-                         const std::function<std::string()>& example) {
-  ++total;
-  if (ok) {
-    ++agree;
-    return;
-  }
+void FidelityMetric::disagree(std::string trace_value, std::string model_value,
+                              const std::function<std::string()>& example) {
   auto& d = disagreements[{trace_value, model_value}];
   if (d.count++ == 0) {
     d.trace_value = trace_value;
@@ -116,33 +111,53 @@ void Replayer::after_step(const Op& op) {
                          op.kind == OpKind::alloc_pages;
   if (!allocates || opts_.literal) return;
   const bool trace_failed = op.h == 0;
-  fid_[kAllocFailure].add(trace_failed == r.failed, trace_failed ? "failed" : "succeeded",
-                          r.failed ? "failed" : "succeeded", [&] { return example(op); });
+  fid_[kAllocFailure].add(
+      trace_failed == r.failed,
+      [&] {
+        return std::pair<std::string, std::string>(trace_failed ? "failed" : "succeeded",
+                                                   r.failed ? "failed" : "succeeded");
+      },
+      [&] { return example(op); });
   if (r.failed || trace_failed) return;
   switch (op.kind) {
     case OpKind::kmalloc:
       if (expect_large_order_ != ~0u) {
-        fid_[kLargeOrder].add(r.page_alloc && r.order == expect_large_order_,
-                              fmt::format("order {}", expect_large_order_),
-                              r.page_alloc ? fmt::format("order {}", r.order) : "no pages",
-                              [&] { return example(op); });
+        fid_[kLargeOrder].add(
+            r.page_alloc && r.order == expect_large_order_,
+            [&] {
+              return std::pair(fmt::format("order {}", expect_large_order_),
+                               r.page_alloc ? fmt::format("order {}", r.order) : "no pages");
+            },
+            [&] { return example(op); });
       } else if (op.expect_bytes_alloc) {
-        fid_[kKmallocSize].add(r.bytes_alloc == op.expect_bytes_alloc,
-                               fmt::format("{}", op.expect_bytes_alloc),
-                               fmt::format("{}", r.bytes_alloc), [&] { return example(op); });
+        fid_[kKmallocSize].add(
+            r.bytes_alloc == op.expect_bytes_alloc,
+            [&] {
+              return std::pair(std::to_string(op.expect_bytes_alloc),
+                               std::to_string(r.bytes_alloc));
+            },
+            [&] { return example(op); });
       }
       break;
     case OpKind::kmem_cache_alloc:
       if (op.expect_bytes_alloc)
-        fid_[kCacheSize].add(r.bytes_alloc == op.expect_bytes_alloc,
-                             fmt::format("{}", op.expect_bytes_alloc),
-                             fmt::format("{}", r.bytes_alloc), [&] { return example(op); });
+        fid_[kCacheSize].add(
+            r.bytes_alloc == op.expect_bytes_alloc,
+            [&] {
+              return std::pair(std::to_string(op.expect_bytes_alloc),
+                               std::to_string(r.bytes_alloc));
+            },
+            [&] { return example(op); });
       break;
     case OpKind::alloc_pages:
       if (op.expect_mt >= 0 && r.page_alloc)
         fid_[kPageMigratetype].add(
-            r.migratetype == op.expect_mt, mm::migratetype_name(op.expect_mt),
-            mm::migratetype_name(r.migratetype), [&] { return example(op); });
+            r.migratetype == op.expect_mt,
+            [&] {
+              return std::pair<std::string, std::string>(mm::migratetype_name(op.expect_mt),
+                                                         mm::migratetype_name(r.migratetype));
+            },
+            [&] { return example(op); });
       break;
     default:
       break;
@@ -605,9 +620,12 @@ void Replayer::finish() {
     const unsigned model = ex_->mm().slab.variant == mm::SlabVariant::slab ? s->gfporder : s->order;
     for (const auto& [order, n] : ci.trace_orders)
       for (std::uint64_t i = 0; i < n; ++i)
-        fid_[kSlabOrder].add(order == model, fmt::format("order {}", order),
-                             fmt::format("order {}", model),
-                             [&, n = name] { return fmt::format("cache {}", strings_.str(n)); });
+        fid_[kSlabOrder].add(
+            order == model,
+            [&, o = order] {
+              return std::pair(fmt::format("order {}", o), fmt::format("order {}", model));
+            },
+            [&, n = name] { return fmt::format("cache {}", strings_.str(n)); });
   }
 }
 

@@ -53,8 +53,21 @@ struct FidelityMetric {
     std::string example;  // "line 1234: kmalloc call_site=... bytes_req=64"
   };
   std::map<std::pair<std::string, std::string>, Disagreement> disagreements;
-  void add(bool ok, const std::string& trace_value, const std::string& model_value,
-           const std::function<std::string()>& example);
+  // Counts one comparison. `values` (a pair of strings: trace, model) and
+  // `example` run only on a disagreement: most ops agree, and formatting
+  // them would cost more than the op.
+  template <class Values, class Example>
+  void add(bool ok, Values&& values, Example&& example) {
+    ++total;
+    if (ok) {
+      ++agree;
+      return;
+    }
+    auto [t, m] = values();
+    disagree(std::move(t), std::move(m), example);
+  }
+  void disagree(std::string trace_value, std::string model_value,
+                const std::function<std::string()>& example);
   double percent() const {
     return total ? 100.0 * static_cast<double>(agree) / static_cast<double>(total) : 100.0;
   }
