@@ -119,6 +119,16 @@ void Replayer::after_step(const Op& op) {
       },
       [&] { return example(op); });
   if (r.failed || trace_failed) return;
+  // bytes_alloc as the trace and the model traced it.
+  auto size_metric = [&](std::size_t m) {
+    if (!op.expect_bytes_alloc) return;
+    fid_[m].add(
+        r.bytes_alloc == op.expect_bytes_alloc,
+        [&] {
+          return std::pair(std::to_string(op.expect_bytes_alloc), std::to_string(r.bytes_alloc));
+        },
+        [&] { return example(op); });
+  };
   switch (op.kind) {
     case OpKind::kmalloc:
       if (expect_large_order_ != ~0u) {
@@ -129,25 +139,12 @@ void Replayer::after_step(const Op& op) {
                                r.page_alloc ? fmt::format("order {}", r.order) : "no pages");
             },
             [&] { return example(op); });
-      } else if (op.expect_bytes_alloc) {
-        fid_[kKmallocSize].add(
-            r.bytes_alloc == op.expect_bytes_alloc,
-            [&] {
-              return std::pair(std::to_string(op.expect_bytes_alloc),
-                               std::to_string(r.bytes_alloc));
-            },
-            [&] { return example(op); });
+      } else {
+        size_metric(kKmallocSize);
       }
       break;
     case OpKind::kmem_cache_alloc:
-      if (op.expect_bytes_alloc)
-        fid_[kCacheSize].add(
-            r.bytes_alloc == op.expect_bytes_alloc,
-            [&] {
-              return std::pair(std::to_string(op.expect_bytes_alloc),
-                               std::to_string(r.bytes_alloc));
-            },
-            [&] { return example(op); });
+      size_metric(kCacheSize);
       break;
     case OpKind::alloc_pages:
       if (op.expect_mt >= 0 && r.page_alloc)
@@ -186,11 +183,9 @@ bool Replayer::take_pending(std::uint64_t p, bool exact, Pending& out) {
   return false;
 }
 
-void Replayer::absorb_slab_page(const Pending& p, std::uint32_t cache_name,
-                                std::uint64_t bytes_alloc) {
-  (void)bytes_alloc;
+void Replayer::absorb_slab_page(const Pending& p, std::uint32_t cache_name) {
   ++st_.absorbed_slab_pages;
-  absorbed_[p.op.h] = {p.op.order, false, cache_name};
+  absorbed_.insert(p.op.h);
   forget_page(p.op.h);
   caches_[cache_name].trace_orders[p.op.order]++;
 }
@@ -283,7 +278,7 @@ void Replayer::on_kmalloc(const TraceEvent& ev, Op& op) {
     emit(f);  // the free the trace missed
     --live_objs_;
   }
-  o = {true, kKmalloc, 0, op.call_site, 0};
+  o = {true, kKmalloc, 0, op.call_site};
   ++live_objs_;
   expect_large_order_ = ~0u;
   if (!opts_.literal && ev.bytes_alloc > opts_.kmalloc_max_cache_size) {
@@ -301,17 +296,15 @@ void Replayer::on_kmalloc(const TraceEvent& ev, Op& op) {
         }
     if (found) {
       ++st_.absorbed_large_kmalloc;
-      absorbed_[p.op.h] = {p.op.order, true, 0};
+      absorbed_.insert(p.op.h);
       forget_page(p.op.h);
       o.kind = kLarge;
-      o.pfn = p.op.h;
       expect_large_order_ = p.op.order;
     }
   } else if (st_.linear_map_learned && !pending_.empty()) {
     Pending p;
     if (take_pending((ev.ptr - st_.linear_map_offset) >> opts_.page_shift, false, p))
-      absorb_slab_page(p, strings_.intern(fmt::format("kmalloc-{}", ev.bytes_alloc)),
-                       ev.bytes_alloc);
+      absorb_slab_page(p, strings_.intern(fmt::format("kmalloc-{}", ev.bytes_alloc)));
   } else {
     learn_offset(ev.ptr, op.cpu);
   }
@@ -335,13 +328,13 @@ void Replayer::on_kmem_cache_alloc(const TraceEvent& ev, Op& op) {
     emit(f);
     --live_objs_;
   }
-  o = {true, kCache, op.name, op.call_site, 0};
+  o = {true, kCache, op.name, op.call_site};
   ++live_objs_;
   if (!opts_.literal) {
     if (st_.linear_map_learned && !pending_.empty()) {
       Pending p;
       if (take_pending((ev.ptr - st_.linear_map_offset) >> opts_.page_shift, false, p))
-        absorb_slab_page(p, op.name, ev.bytes_alloc);
+        absorb_slab_page(p, op.name);
     } else {
       learn_offset(ev.ptr, op.cpu);
     }

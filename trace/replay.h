@@ -19,6 +19,7 @@
 #include <set>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "trace/event.h"
@@ -131,16 +132,10 @@ class Replayer {
     std::uint8_t kind = kKmalloc;
     std::uint32_t name = 0;       // the cache name used for it
     std::uint32_t call_site = 0;  // allocation call site (learns cache names)
-    std::uint64_t pfn = 0;        // large kmalloc: its pages
   };
   struct PageView {
     bool live = false;
     unsigned order = 0;
-  };
-  struct Absorbed {
-    unsigned order = 0;
-    bool large = false;
-    std::uint32_t cache = 0;  // slab pages: the cache name
   };
   struct Pending {
     Op op;
@@ -155,7 +150,7 @@ class Replayer {
   void after_step(const Op& op);
   void flush_pending(std::uint64_t upto_seq);
   bool take_pending(std::uint64_t pfn_in, bool exact, Pending& out);
-  void absorb_slab_page(const Pending& p, std::uint32_t cache_name, std::uint64_t bytes_alloc);
+  void absorb_slab_page(const Pending& p, std::uint32_t cache_name);
   void forget_page(std::uint64_t pfn);
   void learn_offset(std::uint64_t ptr, int cpu);
   std::uint32_t resolve_cache(const TraceEvent& ev, std::uint32_t cs);
@@ -180,7 +175,8 @@ class Replayer {
   std::unordered_map<std::uint64_t, ObjView> objs_;
   std::unordered_map<std::uint64_t, PageView> pages_;
   std::map<std::uint64_t, unsigned> multi_pages_;  // live page allocations of order > 0
-  std::unordered_map<std::uint64_t, Absorbed> absorbed_;
+  // Pages of slabs and large kmallocs: their frees are the model's business.
+  std::unordered_set<std::uint64_t> absorbed_;
   std::deque<Pending> pending_;
   std::unordered_map<std::uint32_t, std::uint32_t> cs_cache_;  // call site -> cache name
   std::unordered_map<std::uint32_t, CacheInfo> caches_;        // cache name -> info
