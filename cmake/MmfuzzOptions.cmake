@@ -13,3 +13,8 @@ if(MMFUZZ_SANITIZE)
   target_link_options(mmfuzz_options INTERFACE ${_san})
 endif()
 target_include_directories(mmfuzz_options INTERFACE ${PROJECT_SOURCE_DIR})
+# libFuzzer: coverage instrumentation everywhere, the fuzzer's main() only in
+# the fuzz executables (fuzz/CMakeLists.txt).
+if(MMFUZZ_FUZZ_ENGINE STREQUAL "libfuzzer")
+  target_compile_options(mmfuzz_options INTERFACE -fsanitize=fuzzer-no-link)
+endif()

@@ -127,6 +127,9 @@ Mm::Mm(const MmConfig& cfg, BootStep until)
       pgtable(*this),
       vmalloc(*this) {
   validate_machine(machine, profile);
+  if (cfg.planted != PlantedDefect::none && !kPlantedDefects)
+    throw ConfigError("planted defect " + std::string(planted_defect_name(cfg.planted)) +
+                      " needs a build with MMFUZZ_PLANTED_DEFECTS=ON");
   // The buddy code relies on a MAX_ORDER block never crossing a section.
   if (profile.pfn_section_shift() < profile.max_order - 1)
     throw ConfigError("profile " + profile.name +

@@ -14,6 +14,7 @@
 #include "mm/phys/memblock.h"
 #include "mm/phys/ram.h"
 #include "mm/phys/sparse.h"
+#include "mm/planted.h"
 #include "mm/profile.h"
 #include "mm/slab/mempool.h"
 #include "mm/slab/slab.h"
@@ -33,6 +34,9 @@ struct MmConfig {
   // vmalloc_init() at mm_init. Off: no vmalloc/ioremap and no vmap_area
   // objects in the slab (allocator tests that pin a pristine slab layout).
   bool vmalloc = true;
+  // A planted defect for the fuzzing self-test; anything but none needs a
+  // build with MMFUZZ_PLANTED_DEFECTS (the constructor throws ConfigError).
+  PlantedDefect planted = PlantedDefect::none;
 };
 
 // The steps of start_kernel() the model performs, in order (seed 001).
@@ -95,6 +99,12 @@ class Mm {
     if (c > 0) --c;
   }
   int cpu_to_node(int cpu) const { return cpu_node_[static_cast<std::size_t>(cpu)]; }
+
+  // True when the self-test planted defect `d` in this model.
+  bool planted(PlantedDefect d) const {
+    if constexpr (!kPlantedDefects) return false;
+    return config.planted == d;
+  }
 
   // Context of the current operation, recorded in page_owner and reports.
   std::uint32_t op_seq = 0;

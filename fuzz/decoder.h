@@ -1,0 +1,80 @@
+// Bytes <-> Programs for the structure-aware fuzzers.
+//
+// decode() turns every byte string into a valid Program: no input is
+// rejected. One byte picks the op (and its CPU), the following bytes its
+// arguments. Handles are picked among the live ones, so frees and accesses
+// hit real allocations most of the time and misuse (double free, stale
+// handle, out-of-bounds access) some of the time; sizes, GFP masks, orders
+// and cache flags come from tables shaped like a real workload (a
+// WorkloadProfile, or the built-in one made from the bundled trace).
+//
+// encode() goes back: a Program (a trace window, a regression, a property
+// failure) becomes bytes that decode to the same Program up to handle
+// renumbering and cache renaming.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "mm/mm.h"
+#include "trace/program.h"
+
+namespace mmfuzz::trace {
+class WorkloadProfile;
+}
+
+namespace mmfuzz::fuzz {
+
+// One fuzz target over the model: which ops its Programs use and the model
+// they run on.
+struct TargetSpec {
+  const char* name;
+  const char* description;
+  std::uint64_t op_mask;  // bit per trace::OpKind
+  mm::SlabVariant slab;
+  bool slab_enabled;
+  bool vmalloc;
+};
+// page_alloc, slub, slab, slob, vm, mm (the whole API).
+std::span<const TargetSpec> model_targets();
+const TargetSpec* find_target(std::string_view name);  // nullptr if none
+// The machine every model target boots: small, so a reset is cheap.
+mm::MmConfig target_config(const TargetSpec& t);
+
+// Sampler tables: 256-entry lookup tables (a byte indexes them), filled in
+// proportion to the workload's weights.
+struct DecodeTables {
+  std::vector<std::uint64_t> kmalloc_size;
+  std::vector<std::uint64_t> cache_size;
+  std::vector<std::uint32_t> slab_gfp;
+  std::vector<std::uint32_t> page_gfp;
+  std::vector<std::uint8_t> order;
+  std::vector<std::uint64_t> vmalloc_size;
+  std::vector<std::uint32_t> cache_flags;
+
+  static DecodeTables from_profile(const trace::WorkloadProfile& p);
+  // From the bundled arm64 6.1 boot trace (fuzz/default_tables.cpp).
+  static const DecodeTables& builtin();
+};
+
+struct DecodeOptions {
+  std::size_t max_ops = 256;
+  unsigned nr_cpus = 2;
+};
+
+// Per op of the decoded Program: true when the decoder meant it as misuse
+// (a stale or unbound handle, an access past the end).
+struct Decoded {
+  trace::Program program;
+  std::vector<bool> misuse;
+};
+
+Decoded decode(std::span<const std::uint8_t> data, const TargetSpec& t, const DecodeTables& tab,
+               const DecodeOptions& opts = {});
+std::vector<std::uint8_t> encode(const trace::Program& p, const TargetSpec& t,
+                                 const DecodeTables& tab, const DecodeOptions& opts = {});
+
+}  // namespace mmfuzz::fuzz

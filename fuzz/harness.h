@@ -1,0 +1,81 @@
+// The fuzz harness: one booted model per process, restored from its snapshot
+// before every input (DESIGN rule 6), the byte string decoded into a Program
+// and run through the one Executor with the checkers on. Every execution
+// depends on its input alone.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "fuzz/decoder.h"
+#include "mm/mm.h"
+#include "trace/executor.h"
+#include "trace/program.h"
+
+namespace mmfuzz::fuzz {
+
+// What a harness found in one input.
+struct Outcome {
+  trace::Program program;  // as decoded (or as given)
+  trace::Verdict verdict;
+  // The violations that count as a crash: invariant violations, and misuse
+  // reports at ops the decoder meant to be valid (a model false positive).
+  std::vector<const trace::Finding*> crashes;
+  bool crashed() const { return !crashes.empty(); }
+};
+
+struct HarnessOptions {
+  // MMFUZZ_PLANT=<defect> in the environment when empty (fuzz self-test).
+  std::string planted;
+  trace::ExecOptions exec = default_exec_options();
+  static trace::ExecOptions default_exec_options();
+};
+
+class Harness {
+ public:
+  // Boots the target's model once and keeps it as the snapshot. Throws
+  // mm::ConfigError for a planted defect the build does not have.
+  explicit Harness(const TargetSpec& target, HarnessOptions opts = {});
+  ~Harness();
+  Harness(const Harness&) = delete;
+  Harness& operator=(const Harness&) = delete;
+
+  const TargetSpec& target() const { return target_; }
+  const mm::MmConfig& config() const { return cfg_; }
+
+  // Decodes and runs one input.
+  Outcome run(std::span<const std::uint8_t> data);
+  // Runs a Program as given (regressions, reproducers).
+  Outcome run_program(trace::Program p);
+
+  // The libFuzzer / AFL++ entry: on a crash prints each report and the
+  // Program in text form to stderr, then calls the crash handler (abort()
+  // unless set_crash_handler() changed it).
+  void test_one_input(const std::uint8_t* data, std::size_t size);
+  static void set_crash_handler(std::function<void(const Outcome&)> h);
+
+  // The restore cost: a fresh model of the snapshot's state.
+  void reset();
+  mm::Mm& model() { return *mm_; }
+
+ private:
+  Outcome execute(trace::Program p, const std::vector<bool>* intended_misuse);
+
+  const TargetSpec& target_;
+  HarnessOptions opts_;
+  mm::MmConfig cfg_;
+  std::unique_ptr<mm::Mm> mm_;
+  std::unique_ptr<mm::MmSnapshot> snap_;
+  DecodeTables tables_;
+};
+
+// "# mmfuzz crash" report: the violations, then the Program text. Also the
+// line "MMFUZZ-SIGNATURE: <signature>" per crash that campaigns deduplicate by.
+std::string crash_report(const Outcome& o);
+
+}  // namespace mmfuzz::fuzz

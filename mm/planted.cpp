@@ -1,0 +1,29 @@
+#include "mm/planted.h"
+
+#include <array>
+
+namespace mmfuzz::mm {
+
+namespace {
+constexpr std::array<const char*, kNrPlantedDefects> kNames = {
+    "none",
+    "buddy_skip_merge",
+    "slub_freelist_off_by_one",
+    "vmalloc_no_guard",
+    "vfree_leaves_pte",
+    "redzone_not_rearmed",
+};
+}  // namespace
+
+const char* planted_defect_name(PlantedDefect d) {
+  const auto i = static_cast<std::size_t>(d);
+  return i < kNames.size() ? kNames[i] : "?";
+}
+
+std::optional<PlantedDefect> parse_planted_defect(std::string_view name) {
+  for (std::size_t i = 0; i < kNames.size(); ++i)
+    if (name == kNames[i]) return static_cast<PlantedDefect>(i);
+  return std::nullopt;
+}
+
+}  // namespace mmfuzz::mm
