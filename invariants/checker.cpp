@@ -139,6 +139,9 @@ std::string invariant_description(const std::string& id) {
        "inuse, nr_partial, nr_slabs and total_objects agree with the slabs and the shadow"},
       {"slab.lists",
        "each slab is on exactly the list (cpu, cpu partial, partial, full) its state says"},
+      {"slab.rearm",
+       "an object just freed to a SLUB debug cache has its red zones and poison re-armed with "
+       "the free patterns (init_object)"},
       {"slab.double_free", "misuse: freeing an object that is already free"},
       {"slab.invalid_free", "misuse: freeing a pointer that is not an object start"},
       {"slab.wrong_cache", "misuse: kmem_cache_free() to another cache than the object's"},
@@ -306,6 +309,8 @@ void CheckEngine::finish() {
 }
 
 void CheckEngine::misuse(const mm::Misuse& m) {
+  touched_.misuse = true;
+  if (!opts_.record_misuse) return;
   // VM kinds follow the slab and KASAN kinds, which follow every
   // page-allocator kind in MisuseKind.
   if (m.kind >= mm::kFirstVmMisuse) {

@@ -63,6 +63,9 @@ struct TouchLog {
   // when lazily freed areas were purged (purge_vmap_area_lazy).
   std::vector<std::pair<std::uint64_t, std::uint64_t>> vm_ranges;
   std::vector<std::pair<std::uint64_t, std::uint64_t>> vm_flushes;
+  // The model reported misuse during the op: what it touched may hold the
+  // Program's damage, not only the allocator's work.
+  bool misuse = false;
   void add(std::uint64_t pfn, std::uint64_t nr) { ranges.emplace_back(pfn, nr); }
   bool empty() const {
     return ranges.empty() && objects.empty() && vm_ranges.empty() && vm_flushes.empty();
@@ -72,6 +75,7 @@ struct TouchLog {
     objects.clear();
     vm_ranges.clear();
     vm_flushes.clear();
+    misuse = false;
   }
 };
 
@@ -96,6 +100,10 @@ struct CheckOptions {
   unsigned max_reports_per_invariant = 8;
   bool capture_stacks = true;
   bool report_leaks = false;  // finish(): objects still allocated (slab.leak)
+  // Off: misuse is seen (the op's checks know) but no report is built. The
+  // fuzzers, whose Programs misuse the API on purpose, only crash on
+  // invariants and save the cost of formatting reports nobody reads.
+  bool record_misuse = true;
 };
 
 // Attaches to a model, turns its misuse reports into violations and runs the

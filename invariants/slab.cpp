@@ -50,7 +50,8 @@ std::map<mm::cache_id, std::vector<std::uint64_t>> slabs_by_cache(const mm::Mm& 
 }  // namespace
 
 const std::vector<std::string>& SlabChecker::invariants() const {
-  static const std::vector<std::string> ids = {kPages, kOverlap, kFreelist, kCounts, kLists};
+  static const std::vector<std::string> ids = {kPages,  kOverlap, kFreelist,
+                                               kCounts, kLists,   kRearm};
   return ids;
 }
 
@@ -393,10 +394,42 @@ void SlabChecker::incremental(const mm::Mm& m, const TouchLog& touched, Reporter
       if (c.slab != NO_PAGE && c.freelist && !check_valid_pointer(m, *s, c.slab, c.freelist))
         bug(m, r, kFreelist, c.slab,
             fmt::format("cpu {} freelist of {} points outside its slab", m.cpu(), s->name));
+      // This op freed obj, and the model reported no misuse: everything the
+      // free wrote is the allocator's own work, so it must be right now.
+      const bool just_freed =
+          !allocated && !ref->allocated && ref->object == obj && !touched.misuse;
+      if (just_freed) {
+        // The free pointer the free stored: NULL or a free object of the slab.
+        const std::uint64_t fp = get_freepointer(m, *s, obj);
+        unsigned idx = 0;
+        const auto* sh = sl.shadow(ref->slab);
+        if (fp && (!object_index(m, *s, ref->slab, fp, &idx) ||
+                   (sh && idx < sh->size() && (*sh)[idx].allocated)))
+          bug(m, r, kFreelist, ref->slab,
+              fmt::format("object 0x{:x} of {} was just freed but its free pointer 0x{:x} is {}",
+                          obj, s->name, fp,
+                          object_index(m, *s, ref->slab, fp, &idx) ? "an allocated object"
+                                                                   : "no object of its slab"));
+      }
       if ((s->flags & (mm::SLAB_RED_ZONE | mm::SLAB_POISON)) && ref->object == obj) {
         for (const auto& f :
              check_object(m, *s, ref->slab, obj,
                           ref->allocated ? mm::SLUB_RED_ACTIVE : mm::SLUB_RED_INACTIVE)) {
+          // init_object() just rewrote the red zones and the poison of a
+          // freed object: a bad byte there is the allocator's, not the
+          // Program's (its earlier damage is overwritten by the free).
+          const bool rearmed =
+              f.kind == mm::MisuseKind::slab_redzone || f.kind == mm::MisuseKind::slab_poison;
+          if (just_freed && rearmed) {
+            if (r.enabled(kRearm))
+              r.report(slub_object_violation(
+                  m, *s, ref->slab, obj, ViolationKind::invariant, kRearm,
+                  std::string(f.what) + " not re-armed on free",
+                  {finding_line(f),
+                   "init_object(SLUB_RED_INACTIVE) did not restore it when the object was "
+                   "freed"}));
+            continue;
+          }
           const std::string id = mm::misuse_id(f.kind);
           if (r.enabled(id))
             r.report(slub_object_violation(m, *s, ref->slab, obj, ViolationKind::misuse, id,

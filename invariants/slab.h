@@ -38,6 +38,7 @@ inline constexpr const char* kOverlap = "slab.overlap";
 inline constexpr const char* kFreelist = "slab.freelist";
 inline constexpr const char* kCounts = "slab.counts";
 inline constexpr const char* kLists = "slab.lists";
+inline constexpr const char* kRearm = "slab.rearm";
 // "BUG: mmfuzz invariant <id>: <msg>" with a dump of pfn (if it is a valid
 // pfn), when id is enabled.
 void bug(const mm::Mm& m, Reporter& r, const char* id, std::uint64_t pfn, std::string msg);

@@ -148,6 +148,13 @@ class Mm {
   // A timer tick: deferred work (kswapd, cache_reap).
   void tick();
 
+  // Fast reset for fuzzing (DESIGN rule 6): makes this model's state equal
+  // to `snap`'s. `snap` is a model booted with the same MmConfig that has not
+  // run anything since; this one was booted alike and since then only ran
+  // ops and restores from `snap`. Costs what the ops since the last restore
+  // touched plus a copy of the memmap. Observers stay attached.
+  void restore_from(const Mm& snap);
+
   // What boot did, for tests and `mmfuzz info`.
   std::vector<std::string> boot_log;
   std::vector<IomemLine> iomem;

@@ -10,13 +10,31 @@
 
 namespace mmfuzz::mm {
 
+// Each hook is one predictable branch on Mm::planted(); the comment says
+// where it sits and what catches it (tests/test_planted.cpp).
 enum class PlantedDefect : std::uint8_t {
   none,
-  buddy_skip_merge,     // __free_one_page() stops before merging an order-3 buddy
-  slub_freelist_off_by_one,  // SLUB's freelist pointer of a freed object lands one word off
-  vmalloc_no_guard,     // __get_vm_area_node() forgets the guard page
-  vfree_leaves_pte,     // vunmap of an area leaves its last PTE mapped
-  redzone_not_rearmed,  // a freed object's right red zone is not re-armed (SLAB_RED_ZONE)
+  // page_alloc.cpp __free_one_page(): a block freed at order 1..3 (the
+  // high-order pcp lists) stops merging at PAGE_ALLOC_COSTLY_ORDER, leaving
+  // two free order-3 buddies. buddy.coalesced.
+  buddy_skip_merge,
+  // slub.cpp Slub::free_object(), the do_slab_free() fast path: for objects
+  // with the free pointer mid-object it is stored one word past s->offset,
+  // so the slot SLUB reads keeps the object's old bytes. slab.freelist at the
+  // free (slab.counts in a later sweep).
+  slub_freelist_off_by_one,
+  // vmalloc.cpp Vmalloc::get_vm_area() (__get_vm_area_node()): the guard
+  // page is not added; areas touch and the vm_struct's "guard" is the
+  // area's last mapped page. vmalloc.guard.
+  vmalloc_no_guard,
+  // vmalloc.cpp unmap_vm_area() (remove_vm_area() of vfree/vunmap/iounmap):
+  // the guard page is subtracted twice, so the area's last PTE stays mapped
+  // on a page being freed. pgtable.free_page_mapped and vmalloc.guard.
+  vfree_leaves_pte,
+  // slub.cpp Slub::free_debug_processing(): init_object() on free re-poisons
+  // but leaves the right red zone at SLUB_RED_ACTIVE (SLAB_RED_ZONE caches).
+  // slab.rearm at the free (sweeps alone see only SLUB's misuse report).
+  redzone_not_rearmed,
 };
 inline constexpr int kNrPlantedDefects = 6;
 

@@ -982,10 +982,17 @@ void PageAlloc::__free_pages_ok(pfn_t pfn, unsigned order, bool to_tail) {
 void PageAlloc::__free_one_page(pfn_t pfn, zone& z, unsigned order, int migratetype, bool to_tail) {
   if (!is_migrate_isolate(migratetype)) __mod_zone_freepage_state(z, 1L << order, migratetype);
   const pfn_t orig = pfn;
+  const unsigned orig_order = order;
   pfn_t buddy_pfn = pfn ^ (pfn_t{1} << order);
   while (order < max_order_ - 1) {
     buddy_pfn = pfn ^ (pfn_t{1} << order);
     if (find_buddy_page_pfn(pfn, order) == NO_PAGE) break;
+    // Planted defect (fuzz self-test): a high-order (pcp) block stops merging
+    // at PAGE_ALLOC_COSTLY_ORDER, as if the loop were bounded by the largest
+    // pcp order, leaving two free order-3 buddies side by side.
+    if (mm_.planted(PlantedDefect::buddy_skip_merge) && orig_order && order == costly_order_)
+        [[unlikely]]
+      break;
     if (order >= pageblock_order_) {
       // No merging between pageblocks without fallbacks (CMA, isolate,
       // highatomic) and normal ones.

@@ -70,6 +70,9 @@ class PageAlloc {
   void drain_all_pages();
   // Deferred work of kswapd: the model reclaims nothing but resets boosts.
   void kswapd_run();
+  // Snapshots (mm/snapshot.cpp): copies `snap`'s state; same configuration.
+  // page_owner of [first, end) pfns only: nothing owns a page outside RAM.
+  void restore_from(const PageAlloc& snap, pfn_t first, pfn_t end);
 
   // ---- state ----
   std::vector<pglist_data> node_data;  // NODE_DATA(nid)

@@ -27,6 +27,8 @@ class PageLists {
     return id;
   }
   std::size_t nr_heads() const { return heads_.size(); }
+  // Snapshots: the list heads of `snap` (the links live in the memmap).
+  void restore_from(const PageLists& snap) { heads_ = snap.heads_; }
 
   list_head& L(std::uint32_t id) {
     return id >= LIST_HEAD_BASE ? heads_[id - LIST_HEAD_BASE] : memmap_[id].lru;

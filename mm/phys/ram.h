@@ -86,7 +86,10 @@ class PhysRam {
     if (!len || !contains(pa, len)) return;
     const std::uint64_t first = (pa - base_) >> page_shift_;
     if (first == (pa - base_ + len - 1) >> page_shift_) {
-      if ((dirty_[first >> 6] >> (first & 63)) & 1) std::memset(mem_ + (pa - base_), 0, len);
+      if ((dirty_[first >> 6] >> (first & 63)) & 1) {
+        std::memset(mem_ + (pa - base_), 0, len);
+        written_[first >> 6] |= std::uint64_t{1} << (first & 63);
+      }
       return;
     }
     zero_slow(pa, len);
@@ -97,13 +100,20 @@ class PhysRam {
   bool page_dirty(pfn_t pfn) const;
   std::uint64_t dirty_pages() const;
 
+  // Makes the bytes equal to `snap`'s (same base and size), copying only the
+  // pages written since this RAM was created or last restored: `snap` must
+  // not have changed since it was booted alike.
+  void restore_from(const PhysRam& snap);
+  std::uint64_t written_pages() const;  // written since creation / the last restore
+
  private:
   void mark_dirty(phys_addr_t pa, std::uint64_t len) {
     const std::uint64_t first = (pa - base_) >> page_shift_;
     const std::uint64_t last = (pa - base_ + len - 1) >> page_shift_;
-    if (first == last)
+    if (first == last) {
       dirty_[first >> 6] |= std::uint64_t{1} << (first & 63);
-    else
+      written_[first >> 6] |= std::uint64_t{1} << (first & 63);
+    } else
       mark_dirty_range(first, last);
   }
   void mark_dirty_range(std::uint64_t first, std::uint64_t last);
@@ -114,7 +124,8 @@ class PhysRam {
   phys_addr_t base_ = 0;
   std::uint64_t size_ = 0;
   unsigned page_shift_ = 12;
-  std::vector<std::uint64_t> dirty_;  // one bit per page
+  std::vector<std::uint64_t> dirty_;    // one bit per page
+  std::vector<std::uint64_t> written_;  // pages changed since creation / the last restore
 };
 
 }  // namespace mmfuzz::mm

@@ -71,6 +71,11 @@ class Sparse {
   page& link_to_page(std::uint32_t l) { return vmemmap_[l]; }
   const page& link_to_page(std::uint32_t l) const { return vmemmap_[l]; }
 
+  // Snapshots: the memmap contents of `snap` (same geometry).
+  // Only the struct pages of [first, end) pfns: the rest of a present
+  // section (no RAM behind it) never changes after boot.
+  void restore_from(const Sparse& snap, pfn_t first, pfn_t end);
+
   // Present sections in ascending order (for sweeps).
   std::vector<std::uint64_t> present_sections() const;
 

@@ -100,6 +100,8 @@ class Mempools {
   }
   // Waits that completed since the last call, in completion order.
   std::vector<MempoolWait> take_completed();
+  // Snapshots (mm/snapshot.cpp): copies `snap`'s state; same configuration.
+  void restore_from(const Mempools& snap);
   std::size_t size() const { return pools_.size(); }  // pools ever created (ids 1..size())
 
  private:

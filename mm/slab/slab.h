@@ -113,8 +113,8 @@ struct kmem_cache_node {
   page_list slabs_partial = 0, slabs_full = 0, slabs_free = 0;
   std::uint64_t total_slabs = 0, free_slabs = 0, free_objects = 0, free_limit = 0;
   unsigned colour_next = 0;
-  bool free_touched = false;  // SLAB: slabs_free was used since the last reap
-  std::unique_ptr<array_cache> shared;
+  bool free_touched = false;          // SLAB: slabs_free was used since the last reap
+  std::optional<array_cache> shared;  // copyable: snapshots copy caches
   std::uint64_t next_reap = 0;
   // both
   std::uint64_t nr_slabs = 0;       // SLUB nr_slabs (debug statistics, always kept)
@@ -160,6 +160,8 @@ struct kmem_cache {
   cache_id freelist_cache = 0;
   unsigned batchcount = 0, limit = 0, shared = 0;
   std::vector<array_cache> array;  // per CPU
+
+  bool restore_dirty = true;  // changed since the last snapshot restore (Slab::cache())
 
   std::string_view display_name() const { return name; }
   bool debug() const { return flags & SLAB_DEBUG_FLAGS; }
@@ -227,6 +229,9 @@ class SlabAllocator {
     return r.has_value();
   }
   virtual void tick() {}
+  // Snapshots: the allocator's own state (SLUB and SLAB keep theirs in the
+  // caches and the memmap).
+  virtual void restore_from(const SlabAllocator& /*snap*/) {}
   // Where object i of a slab starts (after any left red zone or SLAB's
   // debug word): SLUB's layout by default.
   virtual vaddr_t object_start(const kmem_cache& s, pfn_t head, unsigned i) const;
@@ -319,6 +324,8 @@ class Slab {
 
   // Periodic work (SLAB's cache_reap).
   void tick();
+  // Snapshots (mm/snapshot.cpp): copies `snap`'s state; same configuration.
+  void restore_from(const Slab& snap);
 
   // ---- state (read by checkers and views) ----
   SlabVariant variant = SlabVariant::slub;
@@ -330,8 +337,12 @@ class Slab {
   std::unique_ptr<SlabAllocator> allocator;
   PageLists lists;  // slab lists through page->lru
 
+  // Every change to a cache goes through here: it marks the cache for the
+  // next snapshot restore.
   kmem_cache* cache(cache_id id) {
-    return id && id <= caches.size() ? caches[id - 1].get() : nullptr;
+    kmem_cache* c = id && id <= caches.size() ? caches[id - 1].get() : nullptr;
+    if (c) c->restore_dirty = true;
+    return c;
   }
   const kmem_cache* cache(cache_id id) const {
     return id && id <= caches.size() ? caches[id - 1].get() : nullptr;
@@ -398,7 +409,15 @@ class Slab {
   unsigned kmalloc_min_ = 128, shift_low_ = 7, shift_high_ = 13;
   bool own_kmalloc_ = false;  // allocator->own_kmalloc(), off the fast path
   std::vector<std::unique_ptr<std::vector<ObjectTrack>>> shadow_;  // by slab head pfn offset
-  std::vector<std::pair<pfn_t, std::uint64_t>> large_;             // sorted: large kmalloc sizes
+  // Shadows handed out since the last snapshot restore (shadow() marks them).
+  mutable std::vector<std::uint8_t> shadow_touched_;
+  mutable std::vector<std::uint32_t> shadow_touched_list_;
+  void touch_shadow(pfn_t off) const {
+    if (shadow_touched_[off]) return;
+    shadow_touched_[off] = 1;
+    shadow_touched_list_.push_back(static_cast<std::uint32_t>(off));
+  }
+  std::vector<std::pair<pfn_t, std::uint64_t>> large_;  // sorted: large kmalloc sizes
   SplitMix64 rng_;
 };
 

@@ -203,6 +203,12 @@ class SlabClassic final : public SlabAllocator {
   const unsigned slab_max_order_;
   const unsigned kmalloc_max_order_;  // KMALLOC_MAX_ORDER
   std::uint64_t jiffies_ = 0;         // model time: REAPTIMEOUT_AC per tick
+
+ public:
+  void restore_from(const SlabAllocator& snap) override {
+    static_assert(sizeof(SlabClassic) == 48, "SlabClassic changed: update its restore_from");
+    jiffies_ = static_cast<const SlabClassic&>(snap).jiffies_;
+  }
 };
 
 // ---------------------------------------------------------------- layout
@@ -379,7 +385,7 @@ void SlabClassic::enable_cpucache(kmem_cache& s) {
     n.free_limit = std::uint64_t{1 + cpus} * batchcount + s.num;
     n.shared.reset();
     if (shared) {
-      n.shared = std::make_unique<array_cache>();
+      n.shared.emplace();
       n.shared->limit = shared * batchcount;
       n.shared->batchcount = BOOT_BATCH_SHARED_MAGIC;
       n.shared->entry.assign(n.shared->limit, 0);
@@ -695,7 +701,7 @@ vaddr_t SlabClassic::cache_alloc_refill(kmem_cache& s, gfp_t flags) {
   // Little recent activity: only a partial refill, against refill bouncing.
   if (!ac.touched && batchcount > BATCHREFILL_LIMIT) batchcount = BATCHREFILL_LIMIT;
   kmem_cache_node& n = s.node[static_cast<std::size_t>(node)];
-  array_cache* shared = n.shared.get();
+  array_cache* shared = n.shared ? &*n.shared : nullptr;
   std::vector<vaddr_t> poison;
   if (n.free_objects || (shared && shared->avail)) {
     if (shared && transfer_objects(ac, *shared, static_cast<unsigned>(batchcount))) {
@@ -923,7 +929,7 @@ void SlabClassic::cache_flusharray(kmem_cache& s, array_cache& ac) {
   kmem_cache_node& n = s.node[static_cast<std::size_t>(node)];
   std::vector<pfn_t> list;
   bool done = false;
-  if (array_cache* shared = n.shared.get()) {
+  if (array_cache* shared = n.shared ? &*n.shared : nullptr) {
     const unsigned max = shared->limit - shared->avail;
     if (max) {
       batchcount = std::min(batchcount, max);
@@ -1046,7 +1052,7 @@ void SlabClassic::cache_reap(int cpu) {
     drain_array(*s, &s->array[static_cast<std::size_t>(cpu)], node);
     if (n.next_reap > jiffies_) continue;  // time_after(n->next_reap, jiffies)
     n.next_reap = jiffies_ + REAPTIMEOUT_NODE;
-    drain_array(*s, n.shared.get(), node);
+    drain_array(*s, n.shared ? &*n.shared : nullptr, node);
     if (n.free_touched) {
       n.free_touched = false;
     } else {

@@ -175,6 +175,8 @@ void Slab::kmem_cache_init(const SlabConfig& cfg) {
   lists.bind(&mm_.pfn_to_page(sp.base_pfn()), sp.base_pfn());
   shadow_.clear();
   shadow_.resize(sp.end_pfn() - sp.base_pfn());
+  shadow_touched_.assign(shadow_.size(), 0);
+  shadow_touched_list_.clear();
   kmalloc_min_ = cfg.kmalloc_min_size.value_or(mm_.profile.kmalloc_min_align);
   if (kmalloc_min_ < 8 || kmalloc_min_ > 128 || (kmalloc_min_ & (kmalloc_min_ - 1)))
     throw ConfigError("kmalloc minimum size must be 8, 16, 32, 64 or 128, not " +
@@ -437,6 +439,7 @@ pfn_t Slab::alloc_slab_page(kmem_cache& s, gfp_t gfp, int node, unsigned order,
   const long bytes = static_cast<long>(mm_.profile.page_size() << order);
   auto& stat = mm_.page_alloc.node_data[p.nid].vm_stat;
   stat[(s.flags & SLAB_RECLAIM_ACCOUNT) ? NR_SLAB_RECLAIMABLE_B : NR_SLAB_UNRECLAIMABLE_B] += bytes;
+  touch_shadow(pfn - mm_.sparse.base_pfn());
   shadow_[pfn - mm_.sparse.base_pfn()] = std::make_unique<std::vector<ObjectTrack>>(nr_objects);
   return pfn;
 }
@@ -448,6 +451,7 @@ void Slab::free_slab_page(kmem_cache& s, pfn_t head, unsigned order) {
   stat[(s.flags & SLAB_RECLAIM_ACCOUNT) ? NR_SLAB_RECLAIMABLE_B : NR_SLAB_UNRECLAIMABLE_B] -= bytes;
   p.clear(PG_slab);
   p.slab = {};
+  touch_shadow(head - mm_.sparse.base_pfn());
   shadow_[head - mm_.sparse.base_pfn()].reset();
   mm_.page_alloc.__free_pages(head, order);
 }

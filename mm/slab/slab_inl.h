@@ -6,7 +6,9 @@ namespace mmfuzz::mm {
 
 inline std::vector<ObjectTrack>* Slab::shadow(pfn_t head) const {
   const pfn_t off = head - mm_.sparse.base_pfn();
-  return off < shadow_.size() ? shadow_[off].get() : nullptr;
+  if (off >= shadow_.size()) return nullptr;
+  touch_shadow(off);
+  return shadow_[off].get();
 }
 
 inline void Slab::mark_allocated(pfn_t head, unsigned index, std::uint32_t requested) {

@@ -92,6 +92,7 @@ class SlobAllocator final : public SlabAllocator {
   SlabInfo slabinfo(const kmem_cache& s) const override;
   unsigned ksize(const kmem_cache& s) const override;
   std::optional<ObjectRef> find_object(vaddr_t addr) const override;
+  void restore_from(const SlabAllocator& snap) override;
   void tick() override;  // an RCU grace period: the pending kmem_rcu_free() calls run
   void for_each_allocated(const std::function<void(const LiveObject&)>& f) const override;
   bool own_kmalloc() const override { return true; }

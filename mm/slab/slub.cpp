@@ -203,7 +203,7 @@ class Slub final : public SlabAllocator {
   pfn_t new_slab(kmem_cache& s, gfp_t gfp, int node);
   void discard_slab(kmem_cache& s, pfn_t slab);
   void setup_object(kmem_cache& s, vaddr_t obj);
-  void init_object(kmem_cache& s, vaddr_t obj, std::uint8_t val);
+  void init_object(kmem_cache& s, vaddr_t obj, std::uint8_t val, bool right_redzone = true);
   void set_track(kmem_cache& s, vaddr_t obj, bool free);
   void add_partial(kmem_cache_node& n, pfn_t slab, bool tail) {
     n.nr_partial++;
@@ -251,6 +251,12 @@ class Slub final : public SlabAllocator {
   }
 
   Mm& mm_;
+
+ public:
+  // No state of its own: SLUB keeps it in the caches and the memmap.
+  void restore_from(const SlabAllocator&) override {
+    static_assert(sizeof(Slub) == 24, "Slub changed: give it a restore_from");
+  }
 };
 
 bool Slub::create(kmem_cache& s) {
@@ -344,14 +350,15 @@ void Slub::set_track(kmem_cache& s, vaddr_t obj, bool free) {
 }
 
 // init_object(): red zones with val, free objects poisoned.
-void Slub::init_object(kmem_cache& s, vaddr_t obj, std::uint8_t val) {
+void Slub::init_object(kmem_cache& s, vaddr_t obj, std::uint8_t val, bool right_redzone) {
   const phys_addr_t pa = mm_.__pa(obj);
   if (s.flags & SLAB_RED_ZONE) mm_.ram.fill(pa - s.red_left_pad, s.red_left_pad, val);
   if (s.flags & __OBJECT_POISON) {
     mm_.ram.fill(pa, s.object_size - 1, POISON_FREE);
     mm_.ram.fill(pa + s.object_size - 1, 1, POISON_END);
   }
-  if (s.flags & SLAB_RED_ZONE) mm_.ram.fill(pa + s.object_size, s.inuse - s.object_size, val);
+  if ((s.flags & SLAB_RED_ZONE) && right_redzone)
+    mm_.ram.fill(pa + s.object_size, s.inuse - s.object_size, val);
 }
 
 void Slub::setup_object(kmem_cache& s, vaddr_t obj) {
@@ -685,7 +692,11 @@ bool Slub::free_debug_processing(kmem_cache& s, pfn_t slab, vaddr_t obj) {
     }
   }
   set_track(s, obj, true);
-  init_object(s, obj, SLUB_RED_INACTIVE);
+  // Planted defect (fuzz self-test): the free path re-poisons the object and
+  // its left red zone but leaves the right one at SLUB_RED_ACTIVE, as if only
+  // allocations armed it (the kmalloc orig_size red zone path).
+  const bool rearm_right = !mm_.planted(PlantedDefect::redzone_not_rearmed);
+  init_object(s, obj, SLUB_RED_INACTIVE, rearm_right);
   return true;
 }
 
@@ -709,7 +720,14 @@ void Slub::free_object(kmem_cache& s, const ObjectRef& ref) {
   sl_.mark_freed(slab, ref.index);
   kmem_cache_cpu& c = s.cpu_slab[static_cast<std::size_t>(mm_.cpu())];
   if (slab == c.slab) {  // do_slab_free() fast path
-    set_freepointer(s, obj, c.freelist);
+    // Planted defect (fuzz self-test): for objects with the free pointer
+    // mid-object, the fast path stores it one word past s->offset; the slot
+    // get_freepointer() reads keeps whatever the object held.
+    if (mm_.planted(PlantedDefect::slub_freelist_off_by_one) && s.offset + 16 <= s.size)
+        [[unlikely]]
+      set_freepointer(s, obj + 8, c.freelist);
+    else
+      set_freepointer(s, obj, c.freelist);
     c.freelist = obj;
     c.tid++;
     return;

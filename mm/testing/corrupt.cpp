@@ -102,7 +102,7 @@ vmap_area* VmCorruptor::busy_area(vaddr_t start) {
 
 vm_struct* VmCorruptor::vm(vaddr_t start) {
   vmap_area* a = busy_area(start);
-  return a ? a->vm.get() : nullptr;
+  return a && a->vm ? &*a->vm : nullptr;
 }
 
 vmap_area* VmCorruptor::lazy_area(vaddr_t start) {

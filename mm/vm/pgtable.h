@@ -139,6 +139,8 @@ class PageTables {
   std::optional<phys_addr_t> translate_cpu(int cpu, vaddr_t va, pteval_t* attrs = nullptr);
   void flush_tlb_kernel_range(vaddr_t start, vaddr_t end);
   void flush_tlb_all();
+  // Snapshots (mm/snapshot.cpp): copies `snap`'s state; same configuration.
+  void restore_from(const PageTables& snap);
   const std::unordered_map<vaddr_t, TlbEntry>& tlb(int cpu) const {
     return tlb_[static_cast<std::size_t>(cpu)];
   }

@@ -11,6 +11,18 @@ namespace mmfuzz::mm {
 
 namespace {
 
+// remove_vm_area(): unmaps an area's pages, not its guard page; the TLB is
+// flushed when the lazily freed area is purged.
+void unmap_vm_area(Mm& mm, const vm_struct& vm) {
+  const std::uint64_t ps = mm.profile.page_size();
+  std::uint64_t size = vm.area_size(ps);
+  // Planted defect (fuzz self-test): the guard page is subtracted twice, so
+  // the area's last PTE stays mapped (and points at a page about to be freed).
+  if (mm.planted(PlantedDefect::vfree_leaves_pte)) [[unlikely]]
+    size -= std::min(size, ps);
+  mm.pgtable.unmap_range(vm.addr, size);
+}
+
 std::string hex(std::uint64_t v) {
   char buf[24];
   std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
@@ -108,7 +120,7 @@ void Vmalloc::vmalloc_init() {
     va.va_start = vm->addr;
     va.va_end = vm->addr + vm->size;
     va.obj = mm_.slab.kmem_cache_alloc(vmap_area_cachep, GFP_KERNEL);
-    va.vm = std::move(vm);
+    va.vm = std::move(*vm);
     // Carve it out of the free space.
     auto it = std::prev(free_.upper_bound(va.va_start));
     const vaddr_t fs = it->first, fe = it->second;
@@ -187,7 +199,13 @@ vm_struct* Vmalloc::get_vm_area(std::uint64_t size, std::uint64_t align, unsigne
                                       mm_.profile.page_shift, mm_.profile.page_shift + 7);
     align = std::uint64_t{1} << order;
   }
-  if (!(flags & VM_NO_GUARD)) size += ps;
+  if (!(flags & VM_NO_GUARD)) {
+    // Planted defect (fuzz self-test): the guard page is not added, so the
+    // next area may start right after this one while the vm_struct still
+    // claims a guard (get_vm_area_size() treats the last page as one).
+    if (!mm_.planted(PlantedDefect::vmalloc_no_guard)) [[likely]]
+      size += ps;
+  }
   const vaddr_t obj = mm_.slab.kmalloc_node(64, GFP_KERNEL | __GFP_ZERO, node);  // kzalloc_node
   if (!obj) return nullptr;
   const vaddr_t addr = alloc_vmap_area(size, std::max<std::uint64_t>(align, ps), start, end, node);
@@ -202,9 +220,9 @@ vm_struct* Vmalloc::get_vm_area(std::uint64_t size, std::uint64_t align, unsigne
   vm->caller = std::move(caller);
   vm->obj = obj;
   vm->node = node;
-  vm_struct* raw = vm.get();
-  busy_.at(addr).vm = std::move(vm);
-  return raw;
+  auto& slot = busy_.at(addr).vm;
+  slot = std::move(*vm);
+  return &*slot;
 }
 
 void Vmalloc::free_vmap_area_noflush(std::map<vaddr_t, vmap_area>::iterator it) {
@@ -252,7 +270,7 @@ const vmap_area* Vmalloc::find_vmap_area(vaddr_t addr) const {
 
 const vm_struct* Vmalloc::find_vm_area(vaddr_t addr) const {
   auto it = busy_.find(addr);
-  return it != busy_.end() ? it->second.vm.get() : nullptr;
+  return it != busy_.end() && it->second.vm ? &*it->second.vm : nullptr;
 }
 
 pfn_t Vmalloc::vmalloc_to_page(vaddr_t addr) const {
@@ -394,8 +412,7 @@ void Vmalloc::vfree(vaddr_t addr) {
     return;
   }
   vm_struct& vm = *it->second.vm;
-  // remove_vm_area(): unmap without a flush; the TLB is flushed at purge.
-  mm_.pgtable.unmap_range(vm.addr, vm.area_size(ps));
+  unmap_vm_area(mm_, vm);  // no flush: the TLB is flushed at purge
   const vaddr_t end = it->second.va_end;
   free_vm_struct(vm);
   remember_freed(addr);
@@ -452,8 +469,7 @@ void Vmalloc::vunmap(vaddr_t addr) {
                std::to_string(vm.pages.size()) + " pages would leak; use vfree()");
     return;
   }
-  const std::uint64_t ps = mm_.profile.page_size();
-  mm_.pgtable.unmap_range(vm.addr, vm.area_size(ps));
+  unmap_vm_area(mm_, vm);
   if (!(vm.flags & VM_MAP_PUT_PAGES)) vm.pages.clear();  // the caller's pages
   const vaddr_t end = it->second.va_end;
   free_vm_struct(vm);

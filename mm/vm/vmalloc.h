@@ -58,9 +58,9 @@ struct vm_struct {
 
 struct vmap_area {
   vaddr_t va_start = 0;
-  vaddr_t va_end = 0;             // exclusive
-  std::unique_ptr<vm_struct> vm;  // null once freed (lazily purged areas)
-  vaddr_t obj = 0;                // the vmap_area_cachep object
+  vaddr_t va_end = 0;           // exclusive
+  std::optional<vm_struct> vm;  // empty once freed (lazily purged areas); copyable for snapshots
+  vaddr_t obj = 0;              // the vmap_area_cachep object
 };
 
 // A device region's registers (a small sparse register file).
@@ -144,6 +144,8 @@ class Vmalloc {
   // ---- deferred work ----
   void purge_vmap_area_lazy();
   void tick();
+  // Snapshots (mm/snapshot.cpp): copies `snap`'s state; same configuration.
+  void restore_from(const Vmalloc& snap);
 
   // ---- state (checkers and views) ----
   const std::map<vaddr_t, vmap_area>& busy() const { return busy_; }
