@@ -39,11 +39,12 @@ BUDGETS = [
          bench="BM_SlabFullSweep1GiB/0", kind="time_max", limit_ns=20e6,
          proxy="SLUB, the default allocator; SLAB and SLOB are listed below"),
     dict(what="fuzz executions, 64-op programs, checks on", budget="≥ 20 k exec/s per core",
-         bench=None, pending="not yet: needs Program/Executor (trace/) and the fuzz harnesses (fuzz/)"),
+         bench="BM_Exec64/mm", kind="rate_min", limit_per_s=20e3,
+         proxy="the whole-API target (fuzz_mm); every target is listed below"),
     dict(what="model reset between fuzz executions", budget="≤ 10 µs",
-         bench="BM_BootSmall", kind="time_max", limit_ns=10e3,
-         proxy="no snapshot/restore yet: this is a fresh boot of small_machine(), "
-               "the cost snapshot/restore must beat"),
+         bench="BM_Reset/mm", kind="time_max", limit_ns=10e3,
+         proxy="Mm::restore_from() after one 64-op input of the whole-API target; "
+               "BM_BootSmall below is the fresh boot it replaces"),
     dict(what="replay memory", budget="bounded by live objects, not by trace length",
          bench="bench/replay_rss.sh", kind="rss", max_rss_ratio=1.25,
          note="peak RSS of `mmfuzz replay --quiet`; within budget when the 24-copy trace "
@@ -120,6 +121,16 @@ BENCHES += [
      "(streaming zstd decompression timed)", "trace event"),
     ("BM_LearnCacheNames", "learn_cache_names(): the first pass of `mmfuzz replay` over the "
      "decompressed trace (call site → cache name)", "trace event"),
+]
+
+# bench_fuzz: the fuzz harness (fuzz/harness.h) on 64 fixed random inputs cut at 64 ops.
+BENCHES += [
+    (f"BM_Reset/{_t}", f"Mm::restore_from() of the {_t} target's model after one of its inputs",
+     "reset") for _t in ("page_alloc", "slub", "mm")
+] + [
+    (f"BM_Exec64/{_t}", f"one 64-op input of fuzz_{_t}: restore, decode, Executor with "
+     "incremental checks (no final sweep), crash check", "exec") for _t in
+    ("page_alloc", "slub", "slab", "slob", "vm", "mm")
 ]
 
 UNIT_NS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}

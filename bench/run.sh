@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the benchmark programs (bench_page_alloc, bench_slab, bench_vm,
-# bench_trace_parse, bench_replay) and mmfuzz with the `default` preset, runs
+# bench_trace_parse, bench_replay, bench_fuzz) and mmfuzz with the `default` preset, runs
 # each benchmark program (5 repetitions of at least 0.5 s, medians; the replay
 # benchmarks fix 2 replays per repetition), measures replay memory with
 # bench/replay_rss.sh, and regenerates docs/performance.md from their output.
@@ -15,7 +15,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 build_dir="$root/build/default"
 out="$root/docs/performance.md"
-benches=(bench_page_alloc bench_slab bench_vm bench_trace_parse bench_replay)
+benches=(bench_page_alloc bench_slab bench_vm bench_trace_parse bench_replay bench_fuzz)
 
 die() {
   echo "bench/run.sh: error: $*" >&2

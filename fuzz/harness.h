@@ -25,7 +25,7 @@ struct Outcome {
   trace::Verdict verdict;
   // The violations that count as a crash: invariant violations, and misuse
   // reports at ops the decoder meant to be valid (a model false positive).
-  std::vector<const trace::Finding*> crashes;
+  std::vector<std::size_t> crashes;  // indices into verdict.findings
   bool crashed() const { return !crashes.empty(); }
 };
 
@@ -47,6 +47,7 @@ class Harness {
 
   const TargetSpec& target() const { return target_; }
   const mm::MmConfig& config() const { return cfg_; }
+  const DecodeTables& tables() const { return tables_; }
 
   // Decodes and runs one input.
   Outcome run(std::span<const std::uint8_t> data);
@@ -70,12 +71,12 @@ class Harness {
   HarnessOptions opts_;
   mm::MmConfig cfg_;
   std::unique_ptr<mm::Mm> mm_;
-  std::unique_ptr<mm::MmSnapshot> snap_;
+  std::unique_ptr<mm::Mm> snap_;  // booted, never run: what every input starts from
   DecodeTables tables_;
 };
 
 // "# mmfuzz crash" report: the violations, then the Program text. Also the
 // line "MMFUZZ-SIGNATURE: <signature>" per crash that campaigns deduplicate by.
-std::string crash_report(const Outcome& o);
+std::string crash_report(const Outcome& o, std::string_view target);
 
 }  // namespace mmfuzz::fuzz

@@ -36,6 +36,7 @@ Executor::Executor(Mm& mm, const StringTable& strings, ExecOptions opts)
     co.full_every = opts_.check_every;
     co.capture_stacks = opts_.capture_stacks;
     co.report_leaks = opts_.report_leaks;
+    co.record_misuse = opts_.record_misuse;
     co.max_reports_per_invariant = 64;
     engine_ = std::make_unique<inv::CheckEngine>(mm_, co);
   }
@@ -457,7 +458,7 @@ void Executor::access(const Op& op, bool is_write) {
 }
 
 Verdict Executor::finish() {
-  if (engine_) {
+  if (engine_ && opts_.final_sweep) {
     engine_->begin_op(static_cast<std::int64_t>(ops_), "finish");
     engine_->finish();
     Op end;

@@ -30,6 +30,10 @@ struct ExecOptions {
   bool capture_stacks = true;
   bool report_leaks = false;
   std::size_t max_findings = 1000;  // kept with provenance; more are only counted
+  // finish() sweeps everything once more. Fuzzers turn it off: a sweep costs
+  // more than a whole 64-op Program, and the incremental checks cover the ops.
+  bool final_sweep = true;
+  bool record_misuse = true;  // off: misuse is not reported (fuzzers; see CheckOptions)
 };
 
 // What the model did for the last op: the fidelity report compares it with

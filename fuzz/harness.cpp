@@ -1,0 +1,137 @@
+#include "fuzz/harness.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string_view>
+
+#include "trace/program_text.h"
+#include "trace/source.h"
+#include "trace/workload_profile.h"
+
+namespace mmfuzz::fuzz {
+
+namespace {
+
+std::function<void(const Outcome&)>& crash_handler() {
+  static std::function<void(const Outcome&)> h = [](const Outcome&) { std::abort(); };
+  return h;
+}
+
+constexpr std::string_view kProgramHeader = "# mmfuzz program";
+
+DecodeTables load_tables() {
+  const char* path = std::getenv("MMFUZZ_PROFILE");
+  if (!path || !*path) return DecodeTables::builtin();
+  std::ifstream in(path);
+  if (!in) throw mm::ConfigError(std::string("MMFUZZ_PROFILE: cannot open ") + path);
+  try {
+    return DecodeTables::from_profile(trace::WorkloadProfile::from_json(nlohmann::json::parse(in)));
+  } catch (const std::exception& e) {
+    throw mm::ConfigError(std::string("MMFUZZ_PROFILE: ") + path + ": " + e.what());
+  }
+}
+
+}  // namespace
+
+trace::ExecOptions HarnessOptions::default_exec_options() {
+  trace::ExecOptions o;
+  o.mode = trace::CheckMode::incremental;
+  o.check_every = 0;
+  o.capture_stacks = false;  // the Program text is the reproducer
+  o.max_findings = 16;
+  o.final_sweep = false;    // an explicit `check` op sweeps
+  o.record_misuse = false;  // misuse is the Program's, not a crash
+  return o;
+}
+
+Harness::Harness(const TargetSpec& target, HarnessOptions opts)
+    : target_(target), opts_(std::move(opts)), cfg_(target_config(target)), tables_(load_tables()) {
+  std::string plant = opts_.planted;
+  if (plant.empty())
+    if (const char* e = std::getenv("MMFUZZ_PLANT")) plant = e;
+  if (!plant.empty()) {
+    const auto d = mm::parse_planted_defect(plant);
+    if (!d) throw mm::ConfigError("unknown planted defect '" + plant + "'");
+    cfg_.planted = *d;
+  }
+  snap_ = std::make_unique<mm::Mm>(cfg_);
+  mm_ = std::make_unique<mm::Mm>(cfg_);
+}
+
+Harness::~Harness() = default;
+
+void Harness::reset() {
+  mm_->restore_from(*snap_);
+}
+
+Outcome Harness::execute(trace::Program p, const std::vector<bool>* intended_misuse) {
+  (void)intended_misuse;
+  reset();
+  Outcome o;
+  {
+    trace::Executor ex(*mm_, p.strings, opts_.exec);
+    for (const auto& op : p.ops) ex.step(op);
+    o.verdict = ex.finish();
+  }
+  o.program = std::move(p);
+  for (std::size_t i = 0; i < o.verdict.findings.size(); ++i)
+    if (o.verdict.findings[i].violation.kind == inv::ViolationKind::invariant)
+      o.crashes.push_back(i);
+  return o;
+}
+
+Outcome Harness::run(std::span<const std::uint8_t> data) {
+  const std::string_view text(reinterpret_cast<const char*>(data.data()), data.size());
+  if (text.starts_with(kProgramHeader)) {
+    // A reproducer or regression in Program text form runs as written.
+    try {
+      return run_program(trace::parse_program(std::string(text), "<input>"));
+    } catch (const trace::InputError&) {
+      return {};  // not a Program after all: nothing to run
+    }
+  }
+  Decoded d = decode(data, target_, tables_);
+  return execute(std::move(d.program), &d.misuse);
+}
+
+Outcome Harness::run_program(trace::Program p) {
+  return execute(std::move(p), nullptr);
+}
+
+void Harness::test_one_input(const std::uint8_t* data, std::size_t size) {
+  const Outcome o = run({data, size});
+  if (!o.crashed()) return;
+  const std::string r = crash_report(o, target_.name);
+  std::fwrite(r.data(), 1, r.size(), stderr);
+  std::fflush(stderr);
+  crash_handler()(o);
+}
+
+void Harness::set_crash_handler(std::function<void(const Outcome&)> h) {
+  crash_handler() = std::move(h);
+}
+
+std::string crash_report(const Outcome& o, std::string_view target) {
+  std::ostringstream out;
+  out << "==MMFUZZ== crash in target " << target << ": " << o.crashes.size() << " violation(s)\n";
+  std::vector<std::string> sigs;
+  for (const std::size_t i : o.crashes) {
+    std::string s = o.verdict.findings[i].violation.signature();
+    if (std::find(sigs.begin(), sigs.end(), s) == sigs.end()) sigs.push_back(std::move(s));
+  }
+  for (const auto& s : sigs) out << "MMFUZZ-SIGNATURE: " << s << "\n";
+  for (const std::size_t i : o.crashes) {
+    const auto& f = o.verdict.findings[i];
+    out << "-- after op " << f.op_index << " (" << trace::op_kind_name(f.op.kind) << ")\n";
+    out << f.violation.to_text(false) << "\n";
+  }
+  out << "==MMFUZZ== program:\n";
+  out << trace::print_program(o.program);
+  out << "==MMFUZZ== end program\n";
+  return out.str();
+}
+
+}  // namespace mmfuzz::fuzz

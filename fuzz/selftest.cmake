@@ -1,0 +1,45 @@
+# The fuzzing self-test: every planted defect (mm/planted.h) must be found by
+# a short campaign of the builtin engine (the plain driver) on the target that
+# can reach it. One ctest per defect, label fuzz-selftest:
+#   ctest --preset default -L fuzz-selftest
+# Each runs ci/campaign.sh --expect, which stops at the first crash whose
+# MMFUZZ-SIGNATURE contains the expected part and exits 0; 1 when the time
+# runs out without it. Included by fuzz/CMakeLists.txt (engine driver, tests on).
+if(NOT MMFUZZ_PLANTED_DEFECTS)
+  return()
+endif()
+
+# The top level enables testing only after adding this folder.
+enable_testing()
+
+set(MMFUZZ_SELFTEST_TIME 20 CACHE STRING "seconds each planted-defect self-test campaign may fuzz")
+
+# defect, the target that reaches it, the signature parts the checkers may
+# report it under (comma-separated: any one is enough)
+set(MMFUZZ_SELFTEST_TABLE
+    "buddy_skip_merge         page_alloc buddy.coalesced"
+    "slub_freelist_off_by_one slub       slab.freeptr,slab.freelist"
+    "redzone_not_rearmed      slub       slab.rearm,slab.redzone"
+    "vmalloc_no_guard         vm         vmalloc.guard,vmalloc.overlap,vmalloc.area_map"
+    "vfree_leaves_pte         vm         vmalloc.guard,vmalloc.overlap,pgtable.free_page_mapped,pgtable.tlb_stale")
+
+find_program(MMFUZZ_PYTHON3 python3)
+foreach(row IN LISTS MMFUZZ_SELFTEST_TABLE)
+  separate_arguments(fields UNIX_COMMAND "${row}")
+  list(GET fields 0 defect)
+  list(GET fields 1 target)
+  list(GET fields 2 expect)
+  if(NOT TARGET fuzz_${target} OR NOT MMFUZZ_PYTHON3)
+    continue()
+  endif()
+  add_test(NAME fuzz.selftest.${defect}
+           COMMAND bash ${PROJECT_SOURCE_DIR}/ci/campaign.sh
+                   --engine builtin --no-build --build-dir ${CMAKE_BINARY_DIR}
+                   --corpus ${PROJECT_SOURCE_DIR}/corpus
+                   --targets ${target} --plant ${defect} --expect ${expect}
+                   --time ${MMFUZZ_SELFTEST_TIME} --jobs 1 --seed 1 --no-minimize
+                   --out ${CMAKE_BINARY_DIR}/selftest/${defect})
+  set_tests_properties(fuzz.selftest.${defect} PROPERTIES
+                       LABELS fuzz-selftest
+                       TIMEOUT 240)
+endforeach()

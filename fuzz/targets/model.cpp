@@ -1,0 +1,59 @@
+// A model fuzz target: MMFUZZ_TARGET_NAME picks the subsystem (page_alloc,
+// slub, slab, slob, vm, mm). The same source builds for libFuzzer, AFL++
+// (libAFLDriver) and the plain driver.
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+
+#include "fuzz/harness.h"
+#include "fuzz/mutator.h"
+
+#ifndef MMFUZZ_TARGET_NAME
+#error "MMFUZZ_TARGET_NAME must name a model target"
+#endif
+
+using mmfuzz::fuzz::Harness;
+
+extern "C" std::size_t LLVMFuzzerMutate(std::uint8_t* data, std::size_t size, std::size_t max_size);
+
+namespace {
+
+Harness& harness() {
+  static Harness* h = [] {
+    const auto* t = mmfuzz::fuzz::find_target(MMFUZZ_TARGET_NAME);
+    try {
+      return new Harness(*t);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "fuzz_%s: %s\n", MMFUZZ_TARGET_NAME, e.what());
+      std::exit(2);
+    }
+  }();
+  return *h;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  harness();
+  return 0;
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  harness().test_one_input(data, size);
+  return 0;
+}
+
+extern "C" std::size_t LLVMFuzzerCustomMutator(std::uint8_t* data, std::size_t size,
+                                               std::size_t max_size, unsigned seed) {
+  Harness& h = harness();
+  return mmfuzz::fuzz::mutate(data, size, max_size, seed, h.target(), h.tables(),
+                              &LLVMFuzzerMutate);
+}
+
+extern "C" std::size_t LLVMFuzzerCustomCrossOver(const std::uint8_t* d1, std::size_t s1,
+                                                 const std::uint8_t* d2, std::size_t s2,
+                                                 std::uint8_t* out, std::size_t max_out,
+                                                 unsigned seed) {
+  Harness& h = harness();
+  return mmfuzz::fuzz::cross_over(d1, s1, d2, s2, out, max_out, seed, h.target(), h.tables());
+}
