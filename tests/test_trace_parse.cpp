@@ -879,6 +879,30 @@ TEST(TraceParseState, GfpForms) {
             LineStatus::malformed);
 }
 
+// A '\r' inside a line separates fields like a space (found by fuzzing: a
+// name ending in '\r' lost it when a Program printed it last on a line).
+TEST(TraceParseState, CarriageReturnSeparatesFields) {
+  TraceEvent ev = expect_event(
+      "   a-1 [000] ..... 1.0: kmem_cache_free: call_site=f+0x1/0x2 ptr=10 name=names_cache\r "
+      "x=1");
+  EXPECT_EQ(ev.name, "names_cache");
+  EXPECT_EQ(ev.ptr, 0x10u);
+  ev = expect_event("kfree: call_site=f\rptr=20\r\r");
+  EXPECT_EQ(ev.call_site, "f");
+  EXPECT_EQ(ev.ptr, 0x20u);
+  ev = expect_event("alloc_vmap_area: va_start: 4096\rsize=8192");
+  EXPECT_EQ(ev.addr, 4096u);
+  EXPECT_EQ(ev.size, 8192u);
+  expect_malformed("kfree: call_site=f ptr=\r");
+}
+
+// An Op keeps its CPU in 16 bits; no kernel has that many CPUs (found by
+// fuzzing: [40000] became CPU -25536 in a Program, which did not parse back).
+TEST(TraceParseContext, CpuColumnBeyondAnyKernel) {
+  EXPECT_EQ(expect_event("   a-1 [32767] ..... 1.0: kfree: call_site=f ptr=1").cpu, 32767);
+  expect_skipped("   a-1 [40000] ..... 1.0: kfree: call_site=f ptr=1");
+}
+
 TEST(TraceParseState, FormatDetection) {
   EXPECT_STREQ(text_format_name(TextFormat::unknown), "unknown");
   EXPECT_STREQ(text_format_name(TextFormat::ftrace), "ftrace");

@@ -57,15 +57,18 @@ const char* accounted(std::uint32_t gfp) {
   return gfp & mm::__GFP_ACCOUNT ? "true" : "false";
 }
 
-// "key=value ..." of an extension event.
+// "key=value ..." of an extension event, separated as the kmem events'
+// fields are (by spaces, tabs and '\r'): a value never ends in a character
+// a line end or trim() would drop when it is printed.
 class Fields {
  public:
   explicit Fields(std::string_view text) : text_(text) {}
   std::optional<std::string_view> get(std::string_view key) const {
+    static constexpr std::string_view kSeparators = " \t\r";
     std::size_t pos = 0;
     while (pos < text_.size()) {
-      while (pos < text_.size() && text_[pos] == ' ') ++pos;
-      const std::size_t end = std::min(text_.find(' ', pos), text_.size());
+      pos = std::min(text_.find_first_not_of(kSeparators, pos), text_.size());
+      const std::size_t end = std::min(text_.find_first_of(kSeparators, pos), text_.size());
       const std::string_view tok = text_.substr(pos, end - pos);
       if (tok.size() > key.size() && tok.substr(0, key.size()) == key && tok[key.size()] == '=')
         return tok.substr(key.size() + 1);
@@ -131,7 +134,8 @@ struct ExtParser {
   std::string_view str(std::string_view key) {
     const auto v = f.get(key);
     if (!v) fail(key, "missing");
-    return v.value_or("");
+    // No name prints as "(null)" (name_of): read it back as none.
+    return v == "(null)" ? "" : v.value_or("");
   }
   template <std::size_t N>
   std::uint8_t pick(std::string_view key, const char* const (&names)[N], std::uint8_t dflt) {
@@ -202,7 +206,7 @@ bool ext_to_op(const TraceEvent& ev, StringTable& st, Op& op, std::string* error
     op.kind = e == "mempool_alloc" ? OpKind::mempool_alloc : OpKind::mempool_free;
     op.h2 = p.u64("pool");
     op.h = p.u64("ptr", true);
-    op.gfp = p.gfp();
+    if (op.kind == OpKind::mempool_alloc) op.gfp = p.gfp();  // mempool_free takes none
   } else if (e == "mempool_destroy") {
     op.kind = OpKind::mempool_destroy;
     op.h2 = p.u64("pool");

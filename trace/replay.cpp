@@ -18,6 +18,9 @@ constexpr std::uint64_t kOffsetAlign = std::uint64_t{1} << 29;
 constexpr unsigned kOffsetVotes = 8;
 constexpr std::size_t kMaxExamples = 20;
 constexpr std::uint64_t kMaxTicksPerGap = 8;
+// The largest order a kernel allocates: MAX_ORDER - 1 of arm64 with 64 KiB
+// pages (x86 and arm64 with 4 KiB pages: 10).
+constexpr unsigned kMaxTraceOrder = 13;
 
 enum Metric : std::size_t {
   kKmallocSize,
@@ -404,6 +407,13 @@ void Replayer::on_free(const TraceEvent& ev, Op& op) {
 }
 
 void Replayer::on_page_alloc(const TraceEvent& ev, Op& op) {
+  if (ev.order > kMaxTraceOrder) {
+    // No kernel allocates that much at once: a corrupt line. Tracking it
+    // would make a split of it (a tail page freed) touch 2^order pages.
+    anomaly(cur_line_, fmt::format("mm_page_alloc pfn {:#x}: order {} is beyond any MAX_ORDER",
+                                   ev.pfn, ev.order));
+    return;
+  }
   if (ev.failed || ev.pfn == 0) {
     op.h = 0;
     emit(op);
@@ -531,20 +541,27 @@ void Replayer::feed(const TraceEvent& ev, std::uint64_t line) {
     return;
   }
   // Periodic work in trace time.
+  // The ticks due are computed, not stepped through: a corrupt timestamp
+  // may jump by centuries. Sums saturate at the end of time.
   if (opts_.tick_ns && ev.ts_ns) {
-    if (!next_tick_) next_tick_ = ev.ts_ns + opts_.tick_ns;
-    std::uint64_t n = 0;
-    while (ev.ts_ns >= next_tick_) {
-      if (n++ < kMaxTicksPerGap) {
+    const auto add = [](std::uint64_t a, std::uint64_t b) {
+      std::uint64_t r;
+      return __builtin_add_overflow(a, b, &r) ? ~std::uint64_t{0} : r;
+    };
+    if (!next_tick_) next_tick_ = add(ev.ts_ns, opts_.tick_ns);
+    if (ev.ts_ns >= next_tick_) {
+      const std::uint64_t due = (ev.ts_ns - next_tick_) / opts_.tick_ns + 1;
+      for (std::uint64_t n = 0; n < std::min(due, kMaxTicksPerGap); ++n) {
         Op t;
         t.kind = OpKind::tick;
         t.cpu = static_cast<std::int16_t>(std::max(ev.cpu, 0));
-        t.ts_ns = next_tick_;
+        t.ts_ns = next_tick_ + n * opts_.tick_ns;
         t.line = line;
         ++st_.ticks;
         emit(t);
       }
-      next_tick_ += opts_.tick_ns;
+      next_tick_ = add(next_tick_, (ev.ts_ns - next_tick_) / opts_.tick_ns * opts_.tick_ns);
+      next_tick_ = add(next_tick_, opts_.tick_ns);
     }
   }
   Op op;

@@ -309,6 +309,10 @@ bool walk_back(const char* s, const char* br, Prefix& pr) {
   return false;
 }
 
+// No kernel has more CPUs (NR_CPUS is at most 8192), and an Op keeps its
+// CPU in 16 bits: a larger "[N]" is no CPU column.
+constexpr int kMaxCpu = 32767;
+
 // Finds the first " [N]" column that has a pid before it, then the
 // timestamp after it (skipping up to two flag columns).
 bool parse_prefix(const char* s, const char* e, Prefix& pr) {
@@ -321,7 +325,7 @@ bool parse_prefix(const char* s, const char* e, Prefix& pr) {
       const char* d = q + 1;
       while (d < e && is_digit(*d)) ++d;
       if (d > q + 1 && d < e && *d == ']' && parse_small_int(q + 1, d, pr.cpu) &&
-          walk_back(s, q, pr)) {
+          pr.cpu <= kMaxCpu && walk_back(s, q, pr)) {
         after = d + 1;
         break;
       }
@@ -663,22 +667,25 @@ LineStatus TextParser::parse_fields(std::string_view event, std::string_view pay
   std::uint64_t seen = 0;
   const char* p = payload.data();
   const char* const e = p + payload.size();
+  // A '\r' separates fields too (trim() takes it for a space): a value
+  // never ends in one, which a line end would drop when it is printed last.
   while (true) {
     p = skip_spaces(p, e);
+    while (p < e && *p == '\r') p = skip_spaces(p + 1, e);
     if (p == e) break;
     const char* tb = p;
-    p = find_first<'=', ' ', '\t'>(p, e);
+    p = find_first<'=', ' ', '\t', '\r'>(p, e);
     std::string_view key;
     const char* vb;
     if (p < e && *p == '=') {
       key = view(tb, p);
       vb = p + 1;
-      p = find_first<' ', '\t'>(vb, e);
+      p = find_first<' ', '\t', '\r'>(vb, e);
     } else if (p - tb > 1 && p[-1] == ':') {
       // alloc_vmap_area prints "va_start: %lu".
       key = view(tb, p - 1);
       vb = skip_spaces(p, e);
-      p = find_first<' ', '\t'>(vb, e);
+      p = find_first<' ', '\t', '\r'>(vb, e);
     } else {
       continue;  // "(call_site+0x3c)", "[FAILED TO PARSE]"
     }

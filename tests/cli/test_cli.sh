@@ -195,5 +195,25 @@ expect 0 -- convert "$real" -o "$tmp/seed.trace" --max-ops 2000 --quiet
 expect 0 -- replay --quiet "$tmp/seed.trace"
 # ---- end mmfuzz replay and convert ----
 
+# ---- mmfuzz campaign (cli/cmd_campaign.cpp, ci/campaign.sh) ----
+expect 0 -- campaign --help
+contains "$tmp/out" "--engine"
+contains "$tmp/out" "--expect"
+expect 2 -- campaign --engine bogus
+contains "$tmp/err" "--engine"
+expect 2 -- campaign --targets slub,nosuch
+contains "$tmp/err" "nosuch"
+expect 2 -- campaign --time 0
+expect 2 -- campaign --plant nosuch_defect
+# Through to the script: its own one-line errors, exit 2, nothing written.
+expect 2 -- campaign --no-build --corpus "$tmp/no-such-corpus" --out "$tmp/camp"
+contains "$tmp/err" "no-such-corpus"
+[ -e "$tmp/camp" ] && { echo "FAIL: campaign wrote output after a usage error"; fails=$((fails + 1)); }
+expect 2 -- campaign --no-build --build-dir "$tmp" --targets slub --out "$tmp/camp"
+contains "$tmp/err" "fuzz_slub"
+MMFUZZ_SOURCE_DIR="$tmp" expect 2 -- campaign --targets slub
+contains "$tmp/err" "campaign.sh"
+# ---- end mmfuzz campaign ----
+
 echo "$fails failure(s)"
 [ "$fails" = 0 ]
