@@ -7,6 +7,8 @@ PKGS=(
   # toolchain
   build-essential cmake ninja-build g++ clang-14 lld-14 llvm-14 libclang-rt-14-dev
   clang-format clang-tidy pkg-config git zstd
+  # ci/campaign.sh (fuzz campaigns) and the ClusterFuzzLite seed archives
+  python3 zip
   # test, property and benchmark frameworks
   libgtest-dev libgmock-dev librapidcheck-dev libbenchmark-dev
   # libraries
