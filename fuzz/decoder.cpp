@@ -208,6 +208,16 @@ struct State {
   SpaceState& space(Space s) { return s == Space::object ? obj : s == Space::page ? page : area; }
 };
 
+// The handle spaces a target's writes and reads use, in a fixed order.
+std::array<Space, 3> target_spaces(const TargetSpec& t, std::size_t* n) {
+  std::array<Space, 3> spaces{};
+  *n = 0;
+  if (t.op_mask & bit(OpKind::kmalloc)) spaces[(*n)++] = Space::object;
+  if (t.op_mask & bit(OpKind::alloc_pages)) spaces[(*n)++] = Space::page;
+  if (t.op_mask & bit(OpKind::vmalloc)) spaces[(*n)++] = Space::area;
+  return spaces;
+}
+
 std::uint64_t page_bytes(unsigned order) {
   return std::uint64_t{4096} << order;
 }
@@ -453,12 +463,8 @@ bool decode_op(Reader& r, State& st, Op& op) {
     }
     case OpKind::write:
     case OpKind::read: {
-      // Spaces the target has, in a fixed order.
-      std::array<Space, 3> spaces{};
       std::size_t n = 0;
-      if (st.t.op_mask & bit(OpKind::kmalloc)) spaces[n++] = Space::object;
-      if (st.t.op_mask & bit(OpKind::alloc_pages)) spaces[n++] = Space::page;
-      if (st.t.op_mask & bit(OpKind::vmalloc)) spaces[n++] = Space::area;
+      const auto spaces = target_spaces(st.t, &n);
       const std::uint8_t s = r.u8();
       op.space = n ? spaces[s % n] : Space::object;
       const Live* l = dec_pick(r, st.space(op.space), &misuse, &li);
@@ -709,11 +715,8 @@ bool encode_op(Writer& w, State& st, HandleMaps& hm, const trace::Program& in, c
     }
     case OpKind::write:
     case OpKind::read: {
-      std::array<Space, 3> spaces{};
       std::size_t n = 0;
-      if (st.t.op_mask & bit(OpKind::kmalloc)) spaces[n++] = Space::object;
-      if (st.t.op_mask & bit(OpKind::alloc_pages)) spaces[n++] = Space::page;
-      if (st.t.op_mask & bit(OpKind::vmalloc)) spaces[n++] = Space::area;
+      const auto spaces = target_spaces(st.t, &n);
       const auto s =
           std::find(spaces.begin(), spaces.begin() + static_cast<std::ptrdiff_t>(n), op.space);
       if (s == spaces.begin() + static_cast<std::ptrdiff_t>(n)) return false;

@@ -67,8 +67,7 @@ void Harness::reset() {
   mm_->restore_from(*snap_);
 }
 
-Outcome Harness::execute(trace::Program p, const std::vector<bool>* intended_misuse) {
-  (void)intended_misuse;
+Outcome Harness::execute(trace::Program p) {
   reset();
   Outcome o;
   {
@@ -94,11 +93,11 @@ Outcome Harness::run(std::span<const std::uint8_t> data) {
     }
   }
   Decoded d = decode(data, target_, tables_);
-  return execute(std::move(d.program), &d.misuse);
+  return execute(std::move(d.program));
 }
 
 Outcome Harness::run_program(trace::Program p) {
-  return execute(std::move(p), nullptr);
+  return execute(std::move(p));
 }
 
 void Harness::test_one_input(const std::uint8_t* data, std::size_t size) {

@@ -65,7 +65,7 @@ class Harness {
   mm::Mm& model() { return *mm_; }
 
  private:
-  Outcome execute(trace::Program p, const std::vector<bool>* intended_misuse);
+  Outcome execute(trace::Program p);
 
   const TargetSpec& target_;
   HarnessOptions opts_;

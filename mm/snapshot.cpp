@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cstring>
 #include <iterator>
+#include <memory>
 
 #include "mm/mm.h"
 #include "mm/slab/slob.h"
@@ -27,6 +28,19 @@ static_assert(sizeof(Vmalloc) == 360, "Vmalloc changed: update Vmalloc::restore_
 static_assert(sizeof(SlobAllocator) == 288, "SlobAllocator changed: update its restore_from");
 static_assert(sizeof(Mm) == 2744, "Mm changed: update Mm::restore_from");
 #endif
+
+namespace {
+// *to becomes a copy of *from, reusing to's allocation when both exist.
+template <class T>
+void copy_owned(std::unique_ptr<T>& to, const std::unique_ptr<T>& from) {
+  if (!from)
+    to.reset();
+  else if (to)
+    *to = *from;
+  else
+    to = std::make_unique<T>(*from);
+}
+}  // namespace
 
 void Sparse::restore_from(const Sparse& snap, pfn_t first, pfn_t end) {
   first = std::max(first, base_pfn_);
@@ -91,14 +105,7 @@ void Slab::restore_from(const Slab& s) {
   own_kmalloc_ = s.own_kmalloc_;
   for (const std::uint32_t i : shadow_touched_list_) {
     shadow_touched_[i] = 0;
-    const auto& from = s.shadow_[i];
-    auto& to = shadow_[i];
-    if (!from)
-      to.reset();
-    else if (to)
-      *to = *from;
-    else
-      to = std::make_unique<std::vector<ObjectTrack>>(*from);
+    copy_owned(shadow_[i], s.shadow_[i]);
   }
   shadow_touched_list_.clear();
   large_ = s.large_;
@@ -118,16 +125,7 @@ void SlobAllocator::restore_from(const SlabAllocator& snap) {
 
 void Mempools::restore_from(const Mempools& s) {
   pools_.resize(s.pools_.size());
-  for (std::size_t i = 0; i < pools_.size(); ++i) {
-    const auto& from = s.pools_[i];
-    auto& to = pools_[i];
-    if (!from)
-      to.reset();
-    else if (to)
-      *to = *from;
-    else
-      to = std::make_unique<mempool_t>(*from);
-  }
+  for (std::size_t i = 0; i < pools_.size(); ++i) copy_owned(pools_[i], s.pools_[i]);
   completed_ = s.completed_;
   next_ticket_ = s.next_ticket_;
 }

@@ -128,7 +128,6 @@ TEST(Decoder, HandlesHitLiveObjectsMostly) {
   std::mt19937_64 rng(2);
   std::size_t ops = 0, misuse = 0, skipped = 0;
   const TargetSpec& t = *find_target("mm");
-  mm::Mm m(target_config(t));
   for (int i = 0; i < 40; ++i) {
     const auto d = decode(random_bytes(rng, 400), t, DecodeTables::builtin());
     ops += d.program.ops.size();

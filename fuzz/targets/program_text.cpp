@@ -14,6 +14,7 @@
 #include <string>
 #include <string_view>
 
+#include "fuzz/targets/escaped.h"
 #include "trace/program.h"
 #include "trace/source.h"
 
@@ -27,22 +28,7 @@ using namespace mmfuzz::trace;
   std::abort();
 }
 
-// Control characters as \xNN: a message shows what differs.
-std::string escaped(std::string_view s) {
-  std::string out;
-  for (const char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u >= 0x7f || c == '\\') {
-      static constexpr char kHex[] = "0123456789abcdef";
-      out += "\\x";
-      out += kHex[u >> 4];
-      out += kHex[u & 0xf];
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
+using mmfuzz::fuzz::escaped;
 
 }  // namespace
 

@@ -37,6 +37,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "fuzz/targets/escaped.h"
 #include "trace/event.h"
 #include "trace/line_reader.h"
 #include "trace/program.h"
@@ -179,22 +180,7 @@ void check_line_consistency(std::string_view text) {
   }
 }
 
-// Control characters as \xNN: a message shows what differs.
-std::string escaped(std::string_view s) {
-  std::string out;
-  for (const char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u >= 0x7f || c == '\\') {
-      static constexpr char kHex[] = "0123456789abcdef";
-      out += "\\x";
-      out += kHex[u >> 4];
-      out += kHex[u & 0xf];
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
+using mmfuzz::fuzz::escaped;
 
 // What `mmfuzz convert` writes must read back as the same ops: the printed
 // text of the translation's Program parses, and prints the same again. (The
