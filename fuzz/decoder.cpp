@@ -45,18 +45,20 @@ constexpr std::uint64_t kCommon =
     bit(OpKind::write) | bit(OpKind::read) | bit(OpKind::tick) | bit(OpKind::check);
 
 constexpr std::array<TargetSpec, 6> kTargets = {{
+    // Without vmalloc ops the page tables stay as boot left them: those
+    // targets skip the page-table walk (the mm target checks everything).
     {"page_alloc", "buddy allocator, pcp lists, split_page", kPageOps | kCommon,
-     mm::SlabVariant::slub, false, false},
+     mm::SlabVariant::slub, false, false, "buddy.*"},
     {"slub", "SLUB: kmalloc, kmem_cache, mempool", kSlabOps | kCommon, mm::SlabVariant::slub, true,
-     false},
+     false, "buddy.*,slab.*"},
     {"slab", "SLAB: kmalloc, kmem_cache, mempool", kSlabOps | kCommon, mm::SlabVariant::slab, true,
-     false},
+     false, "buddy.*,slab.*"},
     {"slob", "SLOB: kmalloc, kmem_cache, mempool", kSlabOps | kCommon, mm::SlabVariant::slob, true,
-     false},
+     false, "buddy.*,slab.*"},
     {"vm", "vmalloc, vmap, ioremap and the kernel page tables", kVmOps | kCommon,
-     mm::SlabVariant::slub, true, true},
+     mm::SlabVariant::slub, true, true, "all"},
     {"mm", "the whole API on SLUB", kPageOps | kSlabOps | kVmOps | kCommon, mm::SlabVariant::slub,
-     true, true},
+     true, true, "all"},
 }};
 
 // Sizes in the right-hand column of a table: a byte indexes 255 entries.
@@ -185,11 +187,11 @@ struct State {
   SpaceState obj, page, area, pool;
   std::vector<CacheState> caches;  // created by the Program, then boot caches
   unsigned nr_created = 0;
-  std::vector<std::uint64_t> io_phys;
+  const std::vector<std::uint64_t>& io_phys;
 
   State(const TargetSpec& target, const DecodeTables& tables, const DecodeOptions& o,
         trace::Program& prog)
-      : t(target), tab(tables), opts(o), p(prog) {
+      : t(target), tab(tables), opts(o), p(prog), io_phys(ioremap_targets(target)) {
     // A full sweep costs more than a whole Program: `check` is not one of
     // the kinds a byte picks but the rare escape 0xff 0xff.
     for (int k = 0; k < trace::kNrOpKinds; ++k)
@@ -199,10 +201,21 @@ struct State {
     // Boot caches every slab variant has, by the names traces use.
     for (const char* n : {"kmalloc-128", "kmalloc-1k", "vmap_area", "kmem_cache"})
       caches.push_back({p.strings.intern(n), 0});
-    const mm::MmConfig cfg = target_config(t);
-    for (const auto& d : cfg.machine.devices) io_phys.push_back(d.start);
-    io_phys.push_back(cfg.machine.ram_base + 0x100000);  // RAM: ioremap must refuse it
-    io_phys.push_back(0x10);                             // nothing there
+  }
+
+  // The addresses ioremap picks from: the machine's devices, then RAM (must
+  // be refused) and nothing. Every target boots the same machine; built
+  // once, as target_config() describes a whole machine.
+  static const std::vector<std::uint64_t>& ioremap_targets(const TargetSpec& t) {
+    static const std::vector<std::uint64_t> v = [&t] {
+      const mm::MmConfig cfg = target_config(t);
+      std::vector<std::uint64_t> a;
+      for (const auto& d : cfg.machine.devices) a.push_back(d.start);
+      a.push_back(cfg.machine.ram_base + 0x100000);
+      a.push_back(0x10);
+      return a;
+    }();
+    return v;
   }
 
   SpaceState& space(Space s) { return s == Space::object ? obj : s == Space::page ? page : area; }

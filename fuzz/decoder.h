@@ -37,6 +37,7 @@ struct TargetSpec {
   mm::SlabVariant slab;
   bool slab_enabled;
   bool vmalloc;
+  const char* checks;  // the invariants its Programs run with (`mmfuzz checks`)
 };
 // page_alloc, slub, slab, slob, vm, mm (the whole API).
 std::span<const TargetSpec> model_targets();

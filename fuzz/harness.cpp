@@ -49,6 +49,7 @@ trace::ExecOptions HarnessOptions::default_exec_options() {
 
 Harness::Harness(const TargetSpec& target, HarnessOptions opts)
     : target_(target), opts_(std::move(opts)), cfg_(target_config(target)), tables_(load_tables()) {
+  opts_.exec.checks = opts_.checks.empty() ? target_.checks : opts_.checks;
   std::string plant = opts_.planted;
   if (plant.empty())
     if (const char* e = std::getenv("MMFUZZ_PLANT")) plant = e;

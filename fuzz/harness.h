@@ -32,6 +32,9 @@ struct Outcome {
 struct HarnessOptions {
   // MMFUZZ_PLANT=<defect> in the environment when empty (fuzz self-test).
   std::string planted;
+  // The invariants to run (`mmfuzz checks`); empty: TargetSpec::checks.
+  // Replaces exec.checks.
+  std::string checks;
   trace::ExecOptions exec = default_exec_options();
   static trace::ExecOptions default_exec_options();
 };

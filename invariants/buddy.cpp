@@ -424,16 +424,39 @@ void BuddyChecker::check_zone_counters(const mm::Mm& m, int nid, int zid, Report
 void BuddyChecker::incremental(const mm::Mm& m, const TouchLog& touched, Reporter& r) {
   const auto& pa = m.page_alloc;
   std::uint32_t zones_seen = 0;  // bit per (node, zone), nodes < 8
+  // Neighbouring ranges (a pcp batch, one split) share ancestors: each pfn
+  // is checked once per call. seen_ is a small open-addressed set of this
+  // call's pfns (entries stamped with the call); when full, pfns are
+  // simply checked again.
+  if (++stamp_ == 0) {
+    seen_ = {};
+    stamp_ = 1;
+  }
+  unsigned nr_seen = 0;
+  const auto check_once = [&](std::uint64_t pfn) {
+    if (nr_seen < kSeen * 3 / 4) {
+      for (std::size_t i = (pfn * 0x9e3779b97f4a7c15ull) >> 56;; i = (i + 1) % kSeen) {
+        auto& e = seen_[i];
+        if (e.second != stamp_) {
+          e = {pfn, stamp_};
+          ++nr_seen;
+          break;
+        }
+        if (e.first == pfn) return;
+      }
+    }
+    check_block_at(m, pfn, r);
+  };
   for (const auto& [pfn, nr] : touched.ranges) {
     if (!m.pfn_valid(pfn)) continue;
-    check_block_at(m, pfn, r);
+    check_once(pfn);
     // The blocks a split left behind are buddies of pfn's ancestors.
     const unsigned top = pa.max_order();
     for (unsigned o = 0; o + 1 < top; ++o) {
       const std::uint64_t sib = (pfn & ~((std::uint64_t{1} << o) - 1)) ^ (std::uint64_t{1} << o);
-      if (mm::PageBuddy(m.pfn_to_page(sib))) check_block_at(m, sib, r);  // same section as pfn
+      if (mm::PageBuddy(m.pfn_to_page(sib))) check_once(sib);  // same section as pfn
     }
-    if (nr > 1 && m.pfn_valid(pfn + nr - 1)) check_block_at(m, pfn + nr - 1, r);
+    if (nr > 1 && m.pfn_valid(pfn + nr - 1)) check_once(pfn + nr - 1);
     const mm::page& p = m.pfn_to_page(pfn);
     const unsigned bit = (p.nid & 7u) * mm::MAX_NR_ZONES + p.zone;
     if (!(zones_seen & (1u << bit))) {

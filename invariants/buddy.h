@@ -2,6 +2,7 @@
 // page accounting of every zone.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -23,8 +24,11 @@ class BuddyChecker : public Checker {
   void check_zone_counters(const mm::Mm& mm, int nid, int zid, Reporter& r);
   void mark_block(const mm::Mm& mm, Reporter& r, std::uint64_t pfn, unsigned order,
                   std::uint8_t state);
-  std::vector<std::uint8_t> state_;  // per pfn of the memmap, reused between sweeps
-  std::uint64_t base_ = 0;           // pfn of state_[0]
+  std::vector<std::uint8_t> state_;          // per pfn of the memmap, reused between sweeps
+  std::uint64_t base_ = 0;                   // pfn of state_[0]
+  static constexpr std::size_t kSeen = 256;  // (pfn, stamp): see incremental()
+  std::array<std::pair<std::uint64_t, std::uint32_t>, kSeen> seen_{};
+  std::uint32_t stamp_ = 0;
 };
 
 }  // namespace mmfuzz::inv

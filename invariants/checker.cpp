@@ -2,6 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <map>
+#include <mutex>
+
 #include "invariants/buddy.h"
 #include "invariants/page_report.h"
 #include "invariants/slab.h"
@@ -32,7 +36,22 @@ bool glob_match(std::string_view p, std::string_view t) {
 }
 
 CheckSelection CheckSelection::parse(std::string_view spec) {
+  // Every fuzz input builds an engine: parse and validate each spec once.
+  static std::mutex lock;
+  static std::map<std::string, CheckSelection, std::less<>> memo;
+  {
+    const std::lock_guard<std::mutex> g(lock);
+    if (const auto it = memo.find(spec); it != memo.end()) return it->second;
+  }
+  CheckSelection s = parse_uncached(spec);
+  const std::lock_guard<std::mutex> g(lock);
+  if (memo.size() < 64) memo.emplace(std::string(spec), s);
+  return s;
+}
+
+CheckSelection CheckSelection::parse_uncached(std::string_view spec) {
   CheckSelection s;
+  s.all_ = spec == "all";
   const auto ids = all_invariant_ids();
   std::size_t pos = 0;
   while (pos <= spec.size()) {
@@ -61,6 +80,7 @@ CheckSelection CheckSelection::parse(std::string_view spec) {
 }
 
 bool CheckSelection::enabled(std::string_view id) const {
+  if (all_) return true;
   // Later rules win; with only exclusions, everything else stays on.
   bool on = rules_.empty() || !rules_.front().first;
   for (const auto& [include, glob] : rules_)
@@ -216,6 +236,11 @@ CheckEngine::CheckEngine(mm::Mm& m, CheckOptions opts)
       opts_(std::move(opts)),
       sel_(CheckSelection::parse(opts_.checks)),
       checkers_(make_all_checkers()) {
+  // A checker none of whose invariants is selected does not run at all.
+  std::erase_if(checkers_, [this](const std::unique_ptr<Checker>& c) {
+    return std::none_of(c->invariants().begin(), c->invariants().end(),
+                        [this](const std::string& id) { return sel_.enabled(id); });
+  });
   mm_.attach(this);
 }
 

@@ -29,7 +29,9 @@ class CheckSelection {
   bool enabled(std::string_view id) const;
 
  private:
+  static CheckSelection parse_uncached(std::string_view spec);
   std::vector<std::pair<bool, std::string>> rules_;  // (include?, glob)
+  bool all_ = false;                                 // exactly "all": no globbing per call
 };
 
 bool glob_match(std::string_view pattern, std::string_view text);

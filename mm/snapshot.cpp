@@ -20,13 +20,13 @@ namespace mmfuzz::mm {
 
 #if defined(__x86_64__) && defined(__GLIBCXX__)
 // The layouts these restores were written against (x86-64 libstdc++).
-static_assert(sizeof(PageAlloc) == 288, "PageAlloc changed: update PageAlloc::restore_from");
-static_assert(sizeof(Slab) == 696, "Slab changed: update Slab::restore_from");
+static_assert(sizeof(PageAlloc) == 304, "PageAlloc changed: update PageAlloc::restore_from");
+static_assert(sizeof(Slab) == 704, "Slab changed: update Slab::restore_from");
 static_assert(sizeof(Mempools) == 64, "Mempools changed: update Mempools::restore_from");
 static_assert(sizeof(PageTables) == 216, "PageTables changed: update PageTables::restore_from");
 static_assert(sizeof(Vmalloc) == 360, "Vmalloc changed: update Vmalloc::restore_from");
 static_assert(sizeof(SlobAllocator) == 288, "SlobAllocator changed: update its restore_from");
-static_assert(sizeof(Mm) == 2744, "Mm changed: update Mm::restore_from");
+static_assert(sizeof(Mm) == 2816, "Mm changed: update Mm::restore_from");
 #endif
 
 namespace {
@@ -42,15 +42,33 @@ void copy_owned(std::unique_ptr<T>& to, const std::unique_ptr<T>& from) {
 }
 }  // namespace
 
-void Sparse::restore_from(const Sparse& snap, pfn_t first, pfn_t end) {
+const std::vector<std::pair<pfn_t, pfn_t>>& Sparse::take_dirty(pfn_t first, pfn_t end) {
+  dirty_ranges_.clear();
   first = std::max(first, base_pfn_);
   end = std::min(end, end_pfn_);
-  if (first >= end) return;
+  for (std::size_t w = 0; w < memmap_dirty_.size(); ++w) {
+    for (std::uint64_t bits = memmap_dirty_[w]; bits; bits &= bits - 1) {
+      const std::uint64_t c = w * 64 + static_cast<unsigned>(__builtin_ctzll(bits));
+      const pfn_t lo = std::max(first, base_pfn_ + (c << kDirtyChunkShift));
+      const pfn_t hi = std::min(end, base_pfn_ + ((c + 1) << kDirtyChunkShift));
+      if (lo >= hi) continue;
+      if (!dirty_ranges_.empty() && dirty_ranges_.back().second == lo)
+        dirty_ranges_.back().second = hi;
+      else
+        dirty_ranges_.emplace_back(lo, hi);
+    }
+    memmap_dirty_[w] = 0;
+  }
+  return dirty_ranges_;
+}
+
+void Sparse::copy_pages(const Sparse& snap, pfn_t first, pfn_t end) {
   std::memcpy(static_cast<void*>(vmemmap_ + (first - base_pfn_)),
               snap.vmemmap_ + (first - base_pfn_), (end - first) * sizeof(page));
 }
 
-void PageAlloc::restore_from(const PageAlloc& s, pfn_t first, pfn_t end) {
+void PageAlloc::restore_from(const PageAlloc& s,
+                             const std::vector<std::pair<pfn_t, pfn_t>>& dirty) {
   node_data = s.node_data;
   min_free_kbytes = s.min_free_kbytes;
   user_min_free_kbytes = s.user_min_free_kbytes;
@@ -64,12 +82,13 @@ void PageAlloc::restore_from(const PageAlloc& s, pfn_t first, pfn_t end) {
   pgalloc = s.pgalloc;
   pgfree = s.pgfree;
   pageblock_flags_ = s.pageblock_flags_;
-  first = std::max(first, memmap_base_);
-  end = std::min<pfn_t>(end, memmap_base_ + page_owner_.size());
-  if (first < end)
-    std::copy(s.page_owner_.begin() + static_cast<std::ptrdiff_t>(first - memmap_base_),
-              s.page_owner_.begin() + static_cast<std::ptrdiff_t>(end - memmap_base_),
-              page_owner_.begin() + static_cast<std::ptrdiff_t>(first - memmap_base_));
+  for (auto [first, end] : dirty) {
+    end = std::min<pfn_t>(end, memmap_base_ + page_owner_.size());
+    if (first < end)
+      std::copy(s.page_owner_.begin() + static_cast<std::ptrdiff_t>(first - memmap_base_),
+                s.page_owner_.begin() + static_cast<std::ptrdiff_t>(end - memmap_base_),
+                page_owner_.begin() + static_cast<std::ptrdiff_t>(first - memmap_base_));
+  }
   lists_.restore_from(s.lists_);
   page_group_by_mobility_disabled_ = s.page_group_by_mobility_disabled_;
 }
@@ -165,11 +184,12 @@ void Vmalloc::restore_from(const Vmalloc& s) {
 void Mm::restore_from(const Mm& s) {
   ram.restore_from(s.ram);
   memblock = s.memblock;
-  // Struct pages and page_owner of RAM only (see Sparse::restore_from).
-  const pfn_t first = ram.base() >> profile.page_shift;
-  const pfn_t end = ram.end() >> profile.page_shift;
-  sparse.restore_from(s.sparse, first, end);
-  page_alloc.restore_from(s.page_alloc, first, end);
+  // Struct pages and page_owner of RAM handed out writable since the last
+  // restore (Sparse::take_dirty).
+  const auto& dirty =
+      sparse.take_dirty(ram.base() >> profile.page_shift, ram.end() >> profile.page_shift);
+  for (const auto& [first, end] : dirty) sparse.copy_pages(s.sparse, first, end);
+  page_alloc.restore_from(s.page_alloc, dirty);
   slab.restore_from(s.slab);
   mempools.restore_from(s.mempools);
   pgtable.restore_from(s.pgtable);

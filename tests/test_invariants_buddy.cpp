@@ -286,6 +286,27 @@ TEST(CheckSelection, GlobsAndExclusions) {
   EXPECT_FALSE(excl.enabled("buddy.refcount"));
   EXPECT_THROW(inv::CheckSelection::parse("bogus.check"), ConfigError);
   EXPECT_THROW(inv::CheckSelection::parse(""), ConfigError);
+  // Parses are memoized: the same answers the second time, errors included.
+  EXPECT_FALSE(inv::CheckSelection::parse("all,-buddy.pcp").enabled("buddy.pcp"));
+  EXPECT_TRUE(inv::CheckSelection::parse("all").enabled("vmalloc.guard"));
+  EXPECT_THROW(inv::CheckSelection::parse("bogus.check"), ConfigError);
+}
+
+// A selection without a family reports nothing from it (its checker is dropped).
+TEST(CheckSelection, UnselectedFamiliesReportNothing) {
+  MmConfig cfg;
+  cfg.machine = small_machine();
+  Mm m(cfg);
+  const pfn_t pfn = m.page_alloc.alloc_pages(GFP_KERNEL, 0);
+  ASSERT_NE(pfn, NO_PAGE);
+  m.pfn_to_page(pfn)._refcount = 0;  // an allocated head without a reference
+  for (const char* spec : {"buddy.*", "pgtable.*,slab.*"}) {
+    inv::CheckOptions o;
+    o.checks = spec;
+    inv::CheckEngine e(m, o);
+    e.full_sweep();
+    EXPECT_EQ(e.violations().empty(), std::string(spec) != "buddy.*") << spec;
+  }
 }
 
 TEST(CheckSelection, InvariantIdsAreUniqueAndDescribed) {

@@ -50,15 +50,23 @@ const char* space_name(Space s) {
 
 std::uint32_t StringTable::intern(std::string_view s) {
   if (s.empty()) return 0;
-  if (const auto it = ids_.find(s); it != ids_.end()) return it->second;
+  if (const std::uint32_t id = find(s)) return id;
   const auto id = static_cast<std::uint32_t>(strings_.size());
   strings_.emplace_back(s);
-  ids_.emplace(std::string(s), id);
+  if (!ids_.empty())
+    ids_.emplace(std::string(s), id);
+  else if (strings_.size() > kLinear)
+    for (std::uint32_t i = 1; i < strings_.size(); ++i) ids_.emplace(strings_[i], i);
   return id;
 }
 
 std::uint32_t StringTable::find(std::string_view s) const {
   if (s.empty()) return 0;
+  if (ids_.empty()) {
+    for (std::uint32_t i = 1; i < strings_.size(); ++i)
+      if (strings_[i] == s) return i;
+    return 0;
+  }
   const auto it = ids_.find(s);
   return it == ids_.end() ? 0 : it->second;
 }

@@ -101,13 +101,19 @@ struct StringHash {
 // Interned strings (cache names, call sites, comms). Id 0 is the empty string.
 class StringTable {
  public:
-  StringTable() { strings_.emplace_back(); }
+  StringTable() {
+    strings_.reserve(8);
+    strings_.emplace_back();
+  }
   std::uint32_t intern(std::string_view s);
   std::uint32_t find(std::string_view s) const;  // 0 if absent
   const std::string& str(std::uint32_t id) const { return strings_[id]; }
   std::size_t size() const { return strings_.size(); }
 
  private:
+  // Small tables (a fuzz input's few cache names) are searched linearly;
+  // the index is built when the table outgrows kLinear.
+  static constexpr std::size_t kLinear = 16;
   std::vector<std::string> strings_;
   std::unordered_map<std::string, std::uint32_t, StringHash, std::equal_to<>> ids_;
 };

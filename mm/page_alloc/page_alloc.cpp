@@ -1139,7 +1139,8 @@ void PageAlloc::free_area_init(const std::vector<pfn_t>& max_zone_pfn) {
   const std::uint64_t span = sp.end_pfn() - sp.base_pfn();
   memmap_ = &sp.pfn_to_page(sp.base_pfn());
   memmap_base_ = sp.base_pfn();
-  lists_.bind(memmap_, memmap_base_);
+  memmap_dirty_ = sp.memmap_dirty();
+  lists_.bind(memmap_, memmap_base_, memmap_dirty_);
   pageblock_flags_.assign((span >> pageblock_order_) + 1, MIGRATE_MOVABLE);
   page_owner_.assign(span, page_owner{});
 

@@ -72,7 +72,8 @@ class PageAlloc {
   void kswapd_run();
   // Snapshots (mm/snapshot.cpp): copies `snap`'s state; same configuration.
   // page_owner of [first, end) pfns only: nothing owns a page outside RAM.
-  void restore_from(const PageAlloc& snap, pfn_t first, pfn_t end);
+  // page_owner is copied for the dirty pfn ranges (Sparse::take_dirty()).
+  void restore_from(const PageAlloc& snap, const std::vector<std::pair<pfn_t, pfn_t>>& dirty);
 
   // ---- state ----
   std::vector<pglist_data> node_data;  // NODE_DATA(nid)
@@ -224,7 +225,8 @@ class PageAlloc {
   Mm& mm_;
   // Copies of hot profile fields and of the memmap geometry: the fast paths
   // read these instead of chasing mm_.profile / mm_.sparse.
-  page* memmap_ = nullptr;  // struct page of memmap_base_
+  page* memmap_ = nullptr;                 // struct page of memmap_base_
+  std::uint64_t* memmap_dirty_ = nullptr;  // Sparse::memmap_dirty()
   pfn_t memmap_base_ = 0;
   bool pcp_v61_;
   bool thp_;

@@ -95,10 +95,12 @@ inline const page_owner& PageAlloc::owner(pfn_t pfn) const {
 }
 
 inline page_owner& PageAlloc::owner_mut(pfn_t pfn) {
+  Sparse::mark_dirty(memmap_dirty_, pfn - memmap_base_);
   return page_owner_[pfn - memmap_base_];
 }
 
 inline page& PageAlloc::pg(pfn_t pfn) {
+  Sparse::mark_dirty(memmap_dirty_, pfn - memmap_base_);
   return memmap_[pfn - memmap_base_];
 }
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "mm/phys/page.h"
+#include "mm/phys/sparse.h"
 #include "mm/types.h"
 
 namespace mmfuzz::mm {
@@ -17,9 +18,11 @@ using page_list = std::uint32_t;  // the id of a list head sentinel
 
 class PageLists {
  public:
-  void bind(page* memmap, pfn_t base) {
+  // dirty: Sparse::memmap_dirty(), marked by the writable L().
+  void bind(page* memmap, pfn_t base, std::uint64_t* dirty) {
     memmap_ = memmap;
     base_ = base;
+    dirty_ = dirty;
   }
   page_list new_list() {
     const auto id = static_cast<std::uint32_t>(LIST_HEAD_BASE + heads_.size());
@@ -31,7 +34,9 @@ class PageLists {
   void restore_from(const PageLists& snap) { heads_ = snap.heads_; }
 
   list_head& L(std::uint32_t id) {
-    return id >= LIST_HEAD_BASE ? heads_[id - LIST_HEAD_BASE] : memmap_[id].lru;
+    if (id >= LIST_HEAD_BASE) return heads_[id - LIST_HEAD_BASE];
+    Sparse::mark_dirty(dirty_, id);
+    return memmap_[id].lru;
   }
   const list_head& L(std::uint32_t id) const {
     return id >= LIST_HEAD_BASE ? heads_[id - LIST_HEAD_BASE] : memmap_[id].lru;
@@ -96,6 +101,7 @@ class PageLists {
  private:
   page* memmap_ = nullptr;
   pfn_t base_ = 0;
+  std::uint64_t* dirty_ = nullptr;
   std::vector<list_head> heads_;
 };
 

@@ -74,6 +74,8 @@ std::uint64_t Sparse::sparse_init() {
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (mem == MAP_FAILED) throw ConfigError("cannot reserve host memory for the memmap");
   vmemmap_ = static_cast<page*>(mem);
+  const std::uint64_t chunks = ((end_pfn_ - base_pfn_) >> kDirtyChunkShift) + 1;
+  memmap_dirty_.assign((chunks + 63) / 64, ~std::uint64_t{0});
   const std::uint64_t per = std::uint64_t{1} << pfn_section_shift_;
   has_mem_map_.assign((end_pfn_ - base_pfn_) >> pfn_section_shift_, 0);
   for (auto nr : present) {

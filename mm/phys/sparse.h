@@ -58,8 +58,12 @@ class Sparse {
     return off < end_pfn_ - base_pfn_ && has_mem_map_[off >> pfn_section_shift_];
   }
 
-  // Callers check pfn_valid() first.
-  page& pfn_to_page(pfn_t pfn) { return vmemmap_[pfn - base_pfn_]; }
+  // Callers check pfn_valid() first. The writable accessors mark the page's
+  // chunk dirty for snapshot restore.
+  page& pfn_to_page(pfn_t pfn) {
+    mark_dirty(memmap_dirty_.data(), pfn - base_pfn_);
+    return vmemmap_[pfn - base_pfn_];
+  }
   const page& pfn_to_page(pfn_t pfn) const { return vmemmap_[pfn - base_pfn_]; }
   pfn_t page_to_pfn(const page& p) const { return base_pfn_ + static_cast<pfn_t>(&p - vmemmap_); }
 
@@ -68,13 +72,27 @@ class Sparse {
   pfn_t end_pfn() const { return end_pfn_; }
   std::uint32_t pfn_to_link(pfn_t pfn) const { return static_cast<std::uint32_t>(pfn - base_pfn_); }
   pfn_t link_to_pfn(std::uint32_t l) const { return base_pfn_ + l; }
-  page& link_to_page(std::uint32_t l) { return vmemmap_[l]; }
+  page& link_to_page(std::uint32_t l) {
+    mark_dirty(memmap_dirty_.data(), l);
+    return vmemmap_[l];
+  }
   const page& link_to_page(std::uint32_t l) const { return vmemmap_[l]; }
 
-  // Snapshots: the memmap contents of `snap` (same geometry).
-  // Only the struct pages of [first, end) pfns: the rest of a present
-  // section (no RAM behind it) never changes after boot.
-  void restore_from(const Sparse& snap, pfn_t first, pfn_t end);
+  // Snapshots. Restore copies only struct pages handed out writable since
+  // the last restore: every writable accessor (here, PageAlloc::pg(),
+  // PageLists::L()) sets the bit of its chunk of 2^kDirtyChunkShift pages.
+  // Offsets are from base_pfn().
+  static constexpr unsigned kDirtyChunkShift = 3;
+  static void mark_dirty(std::uint64_t* bits, std::uint64_t off) {
+    const std::uint64_t c = off >> kDirtyChunkShift;
+    bits[c >> 6] |= std::uint64_t{1} << (c & 63);
+  }
+  std::uint64_t* memmap_dirty() { return memmap_dirty_.data(); }
+  // The dirty pfn ranges inside [first, end), coalesced, and clears every
+  // mark: struct pages outside RAM are never written after boot.
+  const std::vector<std::pair<pfn_t, pfn_t>>& take_dirty(pfn_t first, pfn_t end);
+  // The struct pages of [first, end) become those of `snap` (same geometry).
+  void copy_pages(const Sparse& snap, pfn_t first, pfn_t end);
 
   // Present sections in ascending order (for sweeps).
   std::vector<std::uint64_t> present_sections() const;
@@ -95,6 +113,8 @@ class Sparse {
   pfn_t end_pfn_ = 0;
   page* vmemmap_ = nullptr;
   std::uint64_t vmemmap_bytes_ = 0;
+  std::vector<std::uint64_t> memmap_dirty_;  // one bit per chunk, all set at boot
+  std::vector<std::pair<pfn_t, pfn_t>> dirty_ranges_;
 };
 
 }  // namespace mmfuzz::mm

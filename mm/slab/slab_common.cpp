@@ -171,8 +171,8 @@ void Slab::kmem_cache_init(const SlabConfig& cfg) {
   config = cfg;
   variant = cfg.variant.value_or(mm_.profile.slab);
   rng_.s = cfg.random_seed;
-  const Sparse& sp = mm_.sparse;
-  lists.bind(&mm_.pfn_to_page(sp.base_pfn()), sp.base_pfn());
+  Sparse& sp = mm_.sparse;
+  lists.bind(&mm_.pfn_to_page(sp.base_pfn()), sp.base_pfn(), sp.memmap_dirty());
   shadow_.clear();
   shadow_.resize(sp.end_pfn() - sp.base_pfn());
   shadow_touched_.assign(shadow_.size(), 0);
