@@ -69,13 +69,16 @@ void Harness::reset() {
 }
 
 Outcome Harness::execute(trace::Program p) {
-  reset();
   Outcome o;
   {
     trace::Executor ex(*mm_, p.strings, opts_.exec);
     for (const auto& op : p.ops) ex.step(op);
     o.verdict = ex.finish();
   }
+  // Restore at the end, not the start: what the Program made the model
+  // allocate is freed within the same input, so libFuzzer's malloc/free
+  // balance holds and it does not rerun every input looking for a leak.
+  reset();
   o.program = std::move(p);
   for (std::size_t i = 0; i < o.verdict.findings.size(); ++i)
     if (o.verdict.findings[i].violation.kind == inv::ViolationKind::invariant)

@@ -63,7 +63,8 @@ class Harness {
   void test_one_input(const std::uint8_t* data, std::size_t size);
   static void set_crash_handler(std::function<void(const Outcome&)> h);
 
-  // The restore cost: a fresh model of the snapshot's state.
+  // The restore cost: the model back to the snapshot's state. Every run
+  // ends with one, so each input starts from the booted model.
   void reset();
   mm::Mm& model() { return *mm_; }
 

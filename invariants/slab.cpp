@@ -36,9 +36,7 @@ unsigned slab_order(const mm::Mm& m, std::uint64_t head) {
 // Every slab head page of the memmap, by cache.
 std::map<mm::cache_id, std::vector<std::uint64_t>> slabs_by_cache(const mm::Mm& m) {
   std::map<mm::cache_id, std::vector<std::uint64_t>> out;
-  for (auto nr : m.sparse.present_sections()) {
-    const std::uint64_t s = nr << m.sparse.section_shift();
-    const std::uint64_t e = s + (std::uint64_t{1} << m.sparse.section_shift());
+  for (const auto& [s, e] : m.memory_pfn_ranges()) {
     for (std::uint64_t pfn = s; pfn < e; ++pfn) {
       const mm::page& p = m.pfn_to_page(pfn);
       if (mm::PageSlab(p) && !mm::PageTail(p)) out[p.slab.cache].push_back(pfn);

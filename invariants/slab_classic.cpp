@@ -49,9 +49,7 @@ void check_slab_classic(const mm::Mm& m, Reporter& r) {
 
   // Every slab head page of the memmap, by cache.
   std::map<mm::cache_id, std::vector<std::uint64_t>> by_cache;
-  for (auto nr : m.sparse.present_sections()) {
-    const std::uint64_t b = nr << m.sparse.section_shift();
-    const std::uint64_t e = b + (std::uint64_t{1} << m.sparse.section_shift());
+  for (const auto& [b, e] : m.memory_pfn_ranges()) {
     for (std::uint64_t pfn = b; pfn < e; ++pfn) {
       const mm::page& p = m.pfn_to_page(pfn);
       if (mm::PageSlab(p) && !mm::PageTail(p)) by_cache[p.slab.cache].push_back(pfn);

@@ -122,9 +122,7 @@ void check_slob(const mm::Mm& m, Reporter& r) {
   }
 
   // Every PG_slab page is a SLOB page the allocator knows.
-  for (auto nr : m.sparse.present_sections()) {
-    const std::uint64_t s = nr << m.sparse.section_shift();
-    const std::uint64_t e = s + (std::uint64_t{1} << m.sparse.section_shift());
+  for (const auto& [s, e] : m.memory_pfn_ranges()) {
     for (std::uint64_t pfn = s; pfn < e; ++pfn) {
       const mm::page& p = m.pfn_to_page(pfn);
       if (!mm::PageSlab(p) || mm::PageTail(p)) continue;

@@ -494,9 +494,7 @@ void check_accounting(Ctx& c) {
   check_counters(c);
   if (!c.types_ready || !c.r.enabled(kAccounting)) return;
   // Every PG_table page is a reachable table (no leaked or stray tables).
-  for (const std::uint64_t nr : m.sparse.present_sections()) {
-    const std::uint64_t s = nr << m.sparse.section_shift();
-    const std::uint64_t e = s + (std::uint64_t{1} << m.sparse.section_shift());
+  for (const auto& [s, e] : m.memory_pfn_ranges()) {
     for (std::uint64_t pfn = s; pfn < e; ++pfn) {
       if (!mm::PageTable(m.pfn_to_page(pfn))) continue;
       if (std::binary_search(reach.begin(), reach.end(), pfn)) continue;

@@ -424,4 +424,27 @@ void Mm::tick() {
   vmalloc.tick();
 }
 
+std::vector<std::pair<pfn_t, pfn_t>> Mm::memory_pfn_ranges() const {
+  std::vector<std::pair<pfn_t, pfn_t>> out;
+  const std::uint64_t page = std::uint64_t{1} << profile.page_shift;
+  for (const auto& r : memblock.memory.regions) {
+    pfn_t s = (r.base + page - 1) >> profile.page_shift;
+    pfn_t e = r.end() >> profile.page_shift;
+    s = std::max(s, sparse.base_pfn());
+    e = std::min(e, sparse.end_pfn());
+    for (pfn_t pfn = s; pfn < e;) {  // split at sections without a memmap
+      const pfn_t next =
+          std::min<pfn_t>(e, ((pfn >> sparse.section_shift()) + 1) << sparse.section_shift());
+      if (sparse.pfn_valid(pfn)) {
+        if (!out.empty() && out.back().second == pfn)
+          out.back().second = next;
+        else
+          out.emplace_back(pfn, next);
+      }
+      pfn = next;
+    }
+  }
+  return out;
+}
+
 }  // namespace mmfuzz::mm
