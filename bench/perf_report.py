@@ -39,7 +39,7 @@ BUDGETS = [
          bench="BM_SlabFullSweep1GiB/0", kind="time_max", limit_ns=20e6,
          proxy="SLUB, the default allocator; SLAB and SLOB are listed below"),
     dict(what="fuzz executions, 64-op programs, checks on", budget="≥ 20 k exec/s per core",
-         bench="BM_Exec64/mm", kind="rate_min", limit_per_s=20e3,
+         bench="BM_Exec64/mm", kind="rate_min", limit_per_s=20e3, unit="exec",
          proxy="the whole-API target (fuzz_mm); every target is listed below"),
     dict(what="model reset between fuzz executions", budget="≤ 10 µs",
          bench="BM_Reset/mm", kind="time_max", limit_ns=10e3,
@@ -260,9 +260,10 @@ def budget_rows(results, rss=None):
             ok = rate >= b["limit_bytes_per_s"]
         else:
             rate = float(entry.get("items_per_second", 0.0))
-            measured = fmt_rate(rate).replace("/s", " events/s")
+            unit = " " + b.get("unit", "events") + "/s"
+            measured = fmt_rate(rate).replace("/s", unit)
             if best is not None and "median" in results.get(b["bench"], {}):
-                measured += f", best {fmt_rate(float(best.get('items_per_second', 0.0))).replace('/s', ' events/s')}"
+                measured += f", best {fmt_rate(float(best.get('items_per_second', 0.0))).replace('/s', unit)}"
             ok = rate >= b["limit_per_s"]
         measured += f" (`{b['bench']}`)"
         status = "within budget" if ok else "**over budget**"
