@@ -44,6 +44,7 @@ trace::ExecOptions HarnessOptions::default_exec_options() {
   o.max_findings = 16;
   o.final_sweep = false;    // an explicit `check` op sweeps
   o.record_misuse = false;  // misuse is the Program's, not a crash
+  o.misuse_writes = false;  // nor is what a misused write leaves in free memory
   return o;
 }
 

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <random>
 #include <string>
 #include <vector>
@@ -275,4 +277,26 @@ TEST(Harness, UnknownPlantedDefectIsAConfigError) {
 }
 
 }  // namespace
+// corpus/regressions/slob/stale-free-then-write.program: a stale free frees
+// another handle's object, which the Program then writes. With writes the
+// model refuses performed anyway, the free block's header is overwritten and
+// the sweep reports it; the harness reads instead and stays clean.
+TEST(Harness, RefusedWritesDoNotCorruptFreeMemory) {
+  std::ifstream in(std::string(MMFUZZ_SOURCE_DIR) +
+                   "/corpus/regressions/slob/stale-free-then-write.program");
+  ASSERT_TRUE(in);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const trace::Program p = trace::parse_program(text, "stale-free-then-write.program");
+  ASSERT_EQ(p.ops.size(), 8u);
+  const TargetSpec& t = *find_target("slob");
+  Harness safe(t);
+  EXPECT_FALSE(safe.run_program(p).crashed());
+  HarnessOptions raw;
+  raw.exec.misuse_writes = true;
+  Harness scribbling(t, raw);
+  const Outcome o = scribbling.run_program(p);
+  ASSERT_TRUE(o.crashed());
+  EXPECT_EQ(o.verdict.findings[o.crashes[0]].violation.invariant, "slab.counts");
+}
+
 }  // namespace mmfuzz::fuzz

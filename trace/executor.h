@@ -34,6 +34,12 @@ struct ExecOptions {
   // more than a whole 64-op Program, and the incremental checks cover the ops.
   bool final_sweep = true;
   bool record_misuse = true;  // off: misuse is not reported (fuzzers; see CheckOptions)
+  // Off (fuzzers): a write the model's KASAN view refuses (out of bounds,
+  // after free) reads the range instead, so the bytes the allocator keeps
+  // in free memory are never the Program's. The decoder already turns the
+  // writes it knows are misuse into reads; this catches the ones it cannot
+  // know, e.g. a stale handle whose address was reused and then freed.
+  bool misuse_writes = true;
 };
 
 // What the model did for the last op: the fidelity report compares it with
