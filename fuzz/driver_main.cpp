@@ -39,6 +39,8 @@
 #include <string_view>
 #include <vector>
 
+#include "mm/types.h"
+
 extern "C" {
 int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size);
 __attribute__((weak)) int LLVMFuzzerInitialize(int* argc, char*** argv);
@@ -59,17 +61,8 @@ constexpr const char* kTag = "==mmfuzz-driver==";
 
 // ---- Random numbers: splitmix64, the same sequence everywhere ----
 
-struct Rng {
-  std::uint64_t s = 0;
-  std::uint64_t next() {
-    std::uint64_t z = (s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-  }
-  // Uniform in [0, n); n > 0.
-  std::size_t below(std::size_t n) { return static_cast<std::size_t>(next() % n); }
-  bool one_in(std::size_t n) { return below(n) == 0; }
+struct Rng : mmfuzz::mm::SplitMix64 {
+  bool one_in(std::uint64_t n) { return below(n) == 0; }
 };
 
 Rng g_rng;

@@ -280,7 +280,7 @@ TEST(Harness, UnknownPlantedDefectIsAConfigError) {
 // corpus/regressions/slob/stale-free-then-write.program: a stale free frees
 // another handle's object, which the Program then writes. With writes the
 // model refuses performed anyway, the free block's header is overwritten and
-// the sweep reports it; the harness reads instead and stays clean.
+// the sweep reports it; the harness drops the write and stays clean.
 TEST(Harness, RefusedWritesDoNotCorruptFreeMemory) {
   std::ifstream in(std::string(MMFUZZ_SOURCE_DIR) +
                    "/corpus/regressions/slob/stale-free-then-write.program");

@@ -445,18 +445,13 @@ void Executor::access(const Op& op, bool is_write) {
   const std::uint64_t len = std::min(op.size, kMaxAccess);
   buf_.assign(len, op.byte);
   const vaddr_t a = base + op.arg;
-  if (is_write && !opts_.misuse_writes) {
-    // Probe with a read first; write only what the model would accept.
-    if (!(area ? mm_.vmalloc.read(a, buf_) : mm_.slab.read(a, buf_))) return;
-    buf_.assign(len, op.byte);
-  }
   if (area) {
     if (is_write)
       mm_.vmalloc.write(a, buf_);
     else
       mm_.vmalloc.read(a, buf_);
   } else if (is_write) {
-    mm_.slab.write(a, buf_);
+    mm_.slab.write(a, buf_, !opts_.misuse_writes);
   } else {
     mm_.slab.read(a, buf_);
   }

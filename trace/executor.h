@@ -35,8 +35,9 @@ struct ExecOptions {
   bool final_sweep = true;
   bool record_misuse = true;  // off: misuse is not reported (fuzzers; see CheckOptions)
   // Off (fuzzers): a write the model's KASAN view refuses (out of bounds,
-  // after free) reads the range instead, so the bytes the allocator keeps
-  // in free memory are never the Program's. The decoder already turns the
+  // after free) is reported but not performed, so the bytes the allocator
+  // keeps in free memory are never the Program's (vmalloc writes never get
+  // past a fault anyway). The decoder already turns the
   // writes it knows are misuse into reads; this catches the ones it cannot
   // know, e.g. a stale handle whose address was reused and then freed.
   bool misuse_writes = true;

@@ -318,7 +318,9 @@ class Slab {
   // ---- client accesses: what buggy kernel code does with object bytes ----
   // Checked at once against the object (KASAN's view); the bytes land in
   // simulated RAM either way. False if the access was reported.
-  bool write(vaddr_t addr, std::span<const std::uint8_t> bytes);
+  // Reports what KASAN would and writes anyway (corruption tests rely on
+  // it), unless only_if_valid: then a refused write changes nothing.
+  bool write(vaddr_t addr, std::span<const std::uint8_t> bytes, bool only_if_valid = false);
   bool fill(vaddr_t addr, std::uint64_t len, std::uint8_t byte);
   bool read(vaddr_t addr, std::span<std::uint8_t> out);
 

@@ -869,8 +869,9 @@ vaddr_t Slab::kstrdup(vaddr_t str, gfp_t gfp) {
 
 // ---------------------------------------------------------------- client accesses
 
-bool Slab::write(vaddr_t addr, std::span<const std::uint8_t> bytes) {
+bool Slab::write(vaddr_t addr, std::span<const std::uint8_t> bytes, bool only_if_valid) {
   const bool ok = access(addr, bytes.size(), true);
+  if (!ok && only_if_valid) return false;
   if (!bytes.empty() && mm_.virt_addr_valid(addr) && mm_.virt_addr_valid(addr + bytes.size() - 1) &&
       mm_.ram.contains(mm_.__pa(addr), bytes.size()))
     mm_.ram.write(mm_.__pa(addr), bytes);
