@@ -69,17 +69,14 @@ const Corpus& ftrace_corpus() {
   static const Corpus c = make_corpus({MMFUZZ_TRACES_DIR "/arm64-6.1-boot-shell.trace.zst"});
   return c;
 }
-// corpus/traces/trace-cmd/ first; the shared recording directory otherwise.
 const Corpus& report_corpus() {
   static const Corpus c =
-      make_corpus({MMFUZZ_TRACES_DIR "/trace-cmd/arm64-6.1-small.report.txt.zst",
-                   "/work/shared/traces/trace-cmd/arm64-6.1-small.report.txt.zst"});
+      make_corpus({MMFUZZ_TRACES_DIR "/trace-cmd/arm64-6.1-small.report.txt.zst"});
   return c;
 }
 const Corpus& perf_corpus() {
   static const Corpus c =
-      make_corpus({MMFUZZ_TRACES_DIR "/trace-cmd/arm64-6.1-perf-script-sample.txt",
-                   "/work/shared/traces/trace-cmd/arm64-6.1-perf-script-sample.txt"});
+      make_corpus({MMFUZZ_TRACES_DIR "/trace-cmd/arm64-6.1-perf-script-sample.txt.zst"});
   return c;
 }
 

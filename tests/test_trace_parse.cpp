@@ -1080,13 +1080,10 @@ std::string zstd_decompress(const std::string& raw) {
   return out;
 }
 
-// corpus/traces/<rel>, else the shared recordings the corpus was copied from.
+// corpus/traces/<rel>: tests read only what the repository holds.
 std::string find_trace(const std::string& rel) {
-  for (const char* dir : {MMFUZZ_TRACES_DIR, "/work/shared/traces"}) {
-    const std::string path = std::string(dir) + "/" + rel;
-    if (std::ifstream(path).good()) return path;
-  }
-  return {};
+  const std::string path = std::string(MMFUZZ_TRACES_DIR) + "/" + rel;
+  return std::ifstream(path).good() ? path : std::string{};
 }
 
 struct Tally {
@@ -1191,9 +1188,9 @@ TEST(TraceParseWhole, TraceCmdReport) {
 }
 
 TEST(TraceParseWhole, PerfScriptSample) {
-  const std::string path = find_trace("trace-cmd/arm64-6.1-perf-script-sample.txt");
-  ASSERT_FALSE(path.empty()) << "arm64-6.1-perf-script-sample.txt not found";
-  const Tally t = tally(read_file(path));
+  const std::string path = find_trace("trace-cmd/arm64-6.1-perf-script-sample.txt.zst");
+  ASSERT_FALSE(path.empty()) << "arm64-6.1-perf-script-sample.txt.zst not found";
+  const Tally t = tally(zstd_decompress(read_file(path)));
   EXPECT_EQ(t.malformed, 0u) << t.first_error;
   EXPECT_EQ(t.format, TextFormat::perf_script);
   EXPECT_EQ(t.events, 3000u);

@@ -2,8 +2,7 @@
 // would do by hand) and run through the Executor; the fidelity report
 // compares what the trace says the kernel did with what the model did.
 //
-// What the translation knows (see docs/replay.md and
-// ../shared/traces/README.md): mm_page_free_batched repeats mm_page_free;
+// What the translation knows (see docs/replay.md): mm_page_free_batched repeats mm_page_free;
 // pcp refill/drain events move pages, they do not allocate; slab pages and
 // the pages of a large kmalloc are the slab layer's own (the model allocates
 // its own), recognized by the linear-map offset learned from the trace;

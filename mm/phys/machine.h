@@ -72,7 +72,7 @@ struct MachineConfig {
 
 inline constexpr std::uint64_t kMaxModelRam = 64 * SZ_1G;
 
-// The QEMU virt guest of ../shared/traces (1 GiB at 0x40000000, 2 CPUs).
+// The QEMU virt guest the bundled traces come from (1 GiB at 0x40000000, 2 CPUs).
 MachineConfig default_machine();
 
 // A small machine for fuzzing and tests: `ram` bytes at 0x40000000, a 4 MiB
