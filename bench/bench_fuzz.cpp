@@ -35,8 +35,8 @@ void BM_Reset(benchmark::State& state, const char* target) {
     state.PauseTiming();
     {  // leave the work of one input to undo (Harness::run restores itself)
       const auto d = mmfuzz::fuzz::decode(in[i++ % in.size()], h.target(), h.tables());
-      mmfuzz::trace::Executor ex(h.model(), d.program.strings,
-                                 mmfuzz::fuzz::HarnessOptions::default_exec_options());
+      mmfuzz::prog::Executor ex(h.model(), d.program.strings,
+                                mmfuzz::fuzz::HarnessOptions::default_exec_options());
       for (const auto& op : d.program.ops) ex.step(op);
       ex.finish();
     }

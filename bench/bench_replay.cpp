@@ -27,7 +27,7 @@
 #include <vector>
 
 #include "mm/mm.h"
-#include "trace/executor.h"
+#include "program/executor.h"
 #include "trace/replay.h"
 #include "trace/source.h"
 
@@ -35,6 +35,7 @@ namespace {
 
 using namespace mmfuzz;
 using namespace mmfuzz::trace;
+using namespace mmfuzz::prog;
 
 const char* const kTraceZst = MMFUZZ_TRACES_DIR "/arm64-6.1-boot-shell.trace.zst";
 

@@ -12,7 +12,7 @@
 
 #include "cli/commands.h"
 #include "cli/options.h"
-#include "trace/program_text.h"
+#include "program/text.h"
 #include "trace/replay.h"
 #include "trace/source.h"
 
@@ -20,6 +20,7 @@ namespace mmfuzz::cli {
 namespace {
 
 using namespace mmfuzz::trace;
+using namespace mmfuzz::prog;
 
 struct ConvertOptions {
   MachineOptions machine;

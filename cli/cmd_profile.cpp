@@ -10,17 +10,18 @@
 #include <nlohmann/json.hpp>
 #include <system_error>
 
+#include "analysis/kmem_stat.h"
+#include "analysis/workload_profile.h"
 #include "cli/commands.h"
 #include "cli/options.h"
 #include "mm/page_alloc/gfp.h"
-#include "trace/kmem_stat.h"
 #include "trace/source.h"
-#include "trace/workload_profile.h"
 
 namespace mmfuzz::cli {
 namespace {
 
 using namespace mmfuzz::trace;
+using namespace mmfuzz::analysis;
 
 struct ProfileCmdOptions {
   std::string trace, out;

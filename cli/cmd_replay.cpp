@@ -14,12 +14,12 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
+#include "analysis/html_report.h"
+#include "analysis/kmem_stat.h"
 #include "cli/commands.h"
 #include "cli/options.h"
 #include "mm/procfs/procfs.h"
-#include "trace/html_report.h"
-#include "trace/kmem_stat.h"
-#include "trace/program_text.h"
+#include "program/text.h"
 #include "trace/replay.h"
 #include "trace/source.h"
 
@@ -30,6 +30,8 @@ namespace mmfuzz::cli {
 namespace {
 
 using namespace mmfuzz::trace;
+using namespace mmfuzz::prog;
+using namespace mmfuzz::analysis;
 
 struct ReplayCliOptions {
   MachineOptions machine;

@@ -16,15 +16,15 @@
 #include <string>
 #include <unordered_map>
 
+#include "analysis/workload_profile.h"
 #include "mm/page_alloc/gfp.h"
 #include "mm/slab/slab.h"
-#include "trace/workload_profile.h"
 
 namespace mmfuzz::fuzz {
 
-using trace::Op;
-using trace::OpKind;
-using trace::Space;
+using prog::Op;
+using prog::OpKind;
+using prog::Space;
 
 namespace {
 
@@ -75,7 +75,7 @@ constexpr std::uint64_t kMaxLiteralSize = std::uint64_t{1} << 32;
 constexpr std::uint64_t kMaxAccess = 1 << 16;  // bytes per write/read op
 
 template <class T>
-std::vector<T> fill_table(const std::vector<trace::Weighted>& rows, std::vector<T> fallback) {
+std::vector<T> fill_table(const std::vector<analysis::Weighted>& rows, std::vector<T> fallback) {
   std::uint64_t total = 0;
   for (const auto& r : rows) total += r.weight;
   if (!total) {
@@ -182,7 +182,7 @@ struct State {
   const TargetSpec& t;
   const DecodeTables& tab;
   const DecodeOptions& opts;
-  trace::Program& p;
+  prog::Program& p;
   std::vector<OpKind> kinds;
   SpaceState obj, page, area, pool;
   std::vector<CacheState> caches;  // created by the Program, then boot caches
@@ -190,11 +190,11 @@ struct State {
   const std::vector<std::uint64_t>& io_phys;
 
   State(const TargetSpec& target, const DecodeTables& tables, const DecodeOptions& o,
-        trace::Program& prog)
+        prog::Program& prog)
       : t(target), tab(tables), opts(o), p(prog), io_phys(ioremap_targets(target)) {
     // A full sweep costs more than a whole Program: `check` is not one of
     // the kinds a byte picks but the rare escape 0xff 0xff.
-    for (int k = 0; k < trace::kNrOpKinds; ++k)
+    for (int k = 0; k < prog::kNrOpKinds; ++k)
       if ((t.op_mask & (std::uint64_t{1} << k)) && static_cast<OpKind>(k) != OpKind::check)
         kinds.push_back(static_cast<OpKind>(k));
     page.next = kPageHandleStride;
@@ -357,7 +357,7 @@ bool decode_op(Reader& r, State& st, Op& op) {
       op.flags = dec_value(r, st.tab.cache_flags);
       const std::uint8_t c = r.u8();
       if (c & 1) {
-        op.flags2 = trace::kCtorFlag;
+        op.flags2 = prog::kCtorFlag;
         op.byte = static_cast<std::uint8_t>(c & 0xfe);
       }
       op.name = st.p.strings.intern("fuzz-" + std::to_string(st.nr_created));
@@ -566,7 +566,7 @@ std::uint64_t mapped(const std::unordered_map<std::uint64_t, std::uint64_t>& m, 
 }
 
 // Bytes for one input op; false when the target's language cannot say it.
-bool encode_op(Writer& w, State& st, HandleMaps& hm, const trace::Program& in, const Op& op) {
+bool encode_op(Writer& w, State& st, HandleMaps& hm, const prog::Program& in, const Op& op) {
   if (op.kind == OpKind::check) {
     if (!(st.t.op_mask & bit(OpKind::check))) return false;
     w.u8(kCheckEscape);
@@ -626,7 +626,7 @@ bool encode_op(Writer& w, State& st, HandleMaps& hm, const trace::Program& in, c
       const auto a = std::find(kAlign.begin(), kAlign.end(), op.arg);
       w.u8(static_cast<std::uint8_t>(a == kAlign.end() ? 0 : a - kAlign.begin()));
       enc_value(w, st.tab.cache_flags, op.flags);
-      w.u8((op.flags2 & trace::kCtorFlag) ? static_cast<std::uint8_t>(op.byte | 1) : 0);
+      w.u8((op.flags2 & prog::kCtorFlag) ? static_cast<std::uint8_t>(op.byte | 1) : 0);
       hm.cache[op.name] = st.p.strings.intern("fuzz-" + std::to_string(st.nr_created));
       return true;
     }
@@ -753,9 +753,9 @@ bool encode_op(Writer& w, State& st, HandleMaps& hm, const trace::Program& in, c
 
 }  // namespace
 
-std::vector<std::uint8_t> encode(const trace::Program& in, const TargetSpec& t,
+std::vector<std::uint8_t> encode(const prog::Program& in, const TargetSpec& t,
                                  const DecodeTables& tab, const DecodeOptions& opts) {
-  trace::Program scratch;
+  prog::Program scratch;
   State st(t, tab, opts, scratch);
   HandleMaps hm;
   Writer w;
@@ -794,7 +794,7 @@ mm::MmConfig target_config(const TargetSpec& t) {
   return cfg;
 }
 
-DecodeTables DecodeTables::from_profile(const trace::WorkloadProfile& prof) {
+DecodeTables DecodeTables::from_profile(const analysis::WorkloadProfile& prof) {
   DecodeTables t;
   t.kmalloc_size = fill_table<std::uint64_t>(prof.kmalloc_size_table(), {8, 64, 128, 512, 4096});
   t.cache_size = fill_table<std::uint64_t>(prof.cache_size_table(), {16, 64, 200, 1024});

@@ -20,9 +20,9 @@
 #include <vector>
 
 #include "mm/mm.h"
-#include "trace/program.h"
+#include "program/program.h"
 
-namespace mmfuzz::trace {
+namespace mmfuzz::analysis {
 class WorkloadProfile;
 }
 
@@ -33,7 +33,7 @@ namespace mmfuzz::fuzz {
 struct TargetSpec {
   const char* name;
   const char* description;
-  std::uint64_t op_mask;  // bit per trace::OpKind
+  std::uint64_t op_mask;  // bit per prog::OpKind
   mm::SlabVariant slab;
   bool slab_enabled;
   bool vmalloc;
@@ -56,7 +56,7 @@ struct DecodeTables {
   std::vector<std::uint64_t> vmalloc_size;
   std::vector<std::uint32_t> cache_flags;
 
-  static DecodeTables from_profile(const trace::WorkloadProfile& p);
+  static DecodeTables from_profile(const analysis::WorkloadProfile& p);
   // From the bundled arm64 6.1 boot trace (fuzz/default_tables.cpp).
   static const DecodeTables& builtin();
 };
@@ -69,13 +69,13 @@ struct DecodeOptions {
 // Per op of the decoded Program: true when the decoder meant it as misuse
 // (a stale or unbound handle, an access past the end).
 struct Decoded {
-  trace::Program program;
+  prog::Program program;
   std::vector<bool> misuse;
 };
 
 Decoded decode(std::span<const std::uint8_t> data, const TargetSpec& t, const DecodeTables& tab,
                const DecodeOptions& opts = {});
-std::vector<std::uint8_t> encode(const trace::Program& p, const TargetSpec& t,
+std::vector<std::uint8_t> encode(const prog::Program& p, const TargetSpec& t,
                                  const DecodeTables& tab, const DecodeOptions& opts = {});
 
 }  // namespace mmfuzz::fuzz

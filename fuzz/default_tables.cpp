@@ -3,8 +3,8 @@
 // regenerates it), compiled in so a fuzz target needs no files.
 #include <nlohmann/json.hpp>
 
+#include "analysis/workload_profile.h"
 #include "fuzz/decoder.h"
-#include "trace/workload_profile.h"
 
 namespace mmfuzz::fuzz {
 
@@ -16,7 +16,7 @@ constexpr const char kDefaultProfile[] =
 
 const DecodeTables& DecodeTables::builtin() {
   static const DecodeTables t = [] {
-    const auto prof = trace::WorkloadProfile::from_json(nlohmann::json::parse(kDefaultProfile));
+    const auto prof = analysis::WorkloadProfile::from_json(nlohmann::json::parse(kDefaultProfile));
     return from_profile(prof);
   }();
   return t;

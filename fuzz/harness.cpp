@@ -7,9 +7,9 @@
 #include <sstream>
 #include <string_view>
 
-#include "trace/program_text.h"
+#include "analysis/workload_profile.h"
+#include "program/text.h"
 #include "trace/source.h"
-#include "trace/workload_profile.h"
 
 namespace mmfuzz::fuzz {
 
@@ -28,7 +28,8 @@ DecodeTables load_tables() {
   std::ifstream in(path);
   if (!in) throw mm::ConfigError(std::string("MMFUZZ_PROFILE: cannot open ") + path);
   try {
-    return DecodeTables::from_profile(trace::WorkloadProfile::from_json(nlohmann::json::parse(in)));
+    return DecodeTables::from_profile(
+        analysis::WorkloadProfile::from_json(nlohmann::json::parse(in)));
   } catch (const std::exception& e) {
     throw mm::ConfigError(std::string("MMFUZZ_PROFILE: ") + path + ": " + e.what());
   }
@@ -36,9 +37,9 @@ DecodeTables load_tables() {
 
 }  // namespace
 
-trace::ExecOptions HarnessOptions::default_exec_options() {
-  trace::ExecOptions o;
-  o.mode = trace::CheckMode::incremental;
+prog::ExecOptions HarnessOptions::default_exec_options() {
+  prog::ExecOptions o;
+  o.mode = prog::CheckMode::incremental;
   o.check_every = 0;
   o.capture_stacks = false;  // the Program text is the reproducer
   o.max_findings = 16;
@@ -69,10 +70,10 @@ void Harness::reset() {
   mm_->restore_from(*snap_);
 }
 
-Outcome Harness::execute(trace::Program p) {
+Outcome Harness::execute(prog::Program p) {
   Outcome o;
   {
-    trace::Executor ex(*mm_, p.strings, opts_.exec);
+    prog::Executor ex(*mm_, p.strings, opts_.exec);
     for (const auto& op : p.ops) ex.step(op);
     o.verdict = ex.finish();
   }
@@ -92,7 +93,7 @@ Outcome Harness::run(std::span<const std::uint8_t> data) {
   if (text.starts_with(kProgramHeader)) {
     // A reproducer or regression in Program text form runs as written.
     try {
-      return run_program(trace::parse_program(std::string(text), "<input>"));
+      return run_program(prog::parse_program(std::string(text), "<input>"));
     } catch (const trace::InputError&) {
       return {};  // not a Program after all: nothing to run
     }
@@ -101,7 +102,7 @@ Outcome Harness::run(std::span<const std::uint8_t> data) {
   return execute(std::move(d.program));
 }
 
-Outcome Harness::run_program(trace::Program p) {
+Outcome Harness::run_program(prog::Program p) {
   return execute(std::move(p));
 }
 
@@ -129,11 +130,11 @@ std::string crash_report(const Outcome& o, std::string_view target) {
   for (const auto& s : sigs) out << "MMFUZZ-SIGNATURE: " << s << "\n";
   for (const std::size_t i : o.crashes) {
     const auto& f = o.verdict.findings[i];
-    out << "-- after op " << f.op_index << " (" << trace::op_kind_name(f.op.kind) << ")\n";
+    out << "-- after op " << f.op_index << " (" << prog::op_kind_name(f.op.kind) << ")\n";
     out << f.violation.to_text(false) << "\n";
   }
   out << "==MMFUZZ== program:\n";
-  out << trace::print_program(o.program);
+  out << prog::print_program(o.program);
   out << "==MMFUZZ== end program\n";
   return out.str();
 }

@@ -14,15 +14,15 @@
 
 #include "fuzz/decoder.h"
 #include "mm/mm.h"
-#include "trace/executor.h"
-#include "trace/program.h"
+#include "program/executor.h"
+#include "program/program.h"
 
 namespace mmfuzz::fuzz {
 
 // What a harness found in one input.
 struct Outcome {
-  trace::Program program;  // as decoded (or as given)
-  trace::Verdict verdict;
+  prog::Program program;  // as decoded (or as given)
+  prog::Verdict verdict;
   // The violations that count as a crash: invariant violations, and misuse
   // reports at ops the decoder meant to be valid (a model false positive).
   std::vector<std::size_t> crashes;  // indices into verdict.findings
@@ -35,8 +35,8 @@ struct HarnessOptions {
   // The invariants to run (`mmfuzz checks`); empty: TargetSpec::checks.
   // Replaces exec.checks.
   std::string checks;
-  trace::ExecOptions exec = default_exec_options();
-  static trace::ExecOptions default_exec_options();
+  prog::ExecOptions exec = default_exec_options();
+  static prog::ExecOptions default_exec_options();
 };
 
 class Harness {
@@ -55,7 +55,7 @@ class Harness {
   // Decodes and runs one input.
   Outcome run(std::span<const std::uint8_t> data);
   // Runs a Program as given (regressions, reproducers).
-  Outcome run_program(trace::Program p);
+  Outcome run_program(prog::Program p);
 
   // The libFuzzer / AFL++ entry: on a crash prints each report and the
   // Program in text form to stderr, then calls the crash handler (abort()
@@ -69,7 +69,7 @@ class Harness {
   mm::Mm& model() { return *mm_; }
 
  private:
-  Outcome execute(trace::Program p);
+  Outcome execute(prog::Program p);
 
   const TargetSpec& target_;
   HarnessOptions opts_;

@@ -8,8 +8,8 @@
 
 namespace mmfuzz::fuzz {
 
-using trace::Op;
-using trace::OpKind;
+using prog::Op;
+using prog::OpKind;
 
 namespace {
 
@@ -82,7 +82,7 @@ std::size_t mutate(std::uint8_t* data, std::size_t size, std::size_t max_size, u
     case 0: {  // insert a fresh op (decoded in the context of the ops before it)
       const std::size_t at = r.below(n + 1);
       std::vector<Op> head(ops.begin(), ops.begin() + static_cast<std::ptrdiff_t>(at));
-      trace::Program pre;
+      prog::Program pre;
       pre.ops = head;
       pre.strings = d.program.strings;
       std::vector<std::uint8_t> b = encode(pre, t, tab);

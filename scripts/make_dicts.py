@@ -7,7 +7,7 @@
                                  literal tokens of ftrace / trace-cmd report /
                                  perf script lines.
   corpus/dict/program_text.dict  the Program text: its events and fields
-                                 (trace/program_text.cpp), GFP and slab flag
+                                 (program/text.cpp), GFP and slab flag
                                  names (mm/slab/slab_common.cpp).
 
 Usage: scripts/make_dicts.py [--check]
@@ -108,7 +108,7 @@ def trace_text_tokens():
 
 
 def program_text_tokens():
-    pt = src("trace/program_text.cpp")
+    pt = src("program/text.cpp")
     fmt_events = re.findall(r'"(?:mm_page_alloc|mm_page_free|kmalloc|kfree|kmem_cache_\w+|mmfuzz_\w+):',
                             pt)
     events = sorted({e.rstrip(":").strip('"') for e in fmt_events})
@@ -156,7 +156,7 @@ def main():
             trace_text_tokens()),
         "corpus/dict/program_text.dict": render(
             "program_text.dict",
-            ["trace/program_text.cpp", "mm/page_alloc/gfp.cpp", "mm/slab/slab_common.cpp"],
+            ["program/text.cpp", "mm/page_alloc/gfp.cpp", "mm/slab/slab_common.cpp"],
             program_text_tokens()),
     }
     stale = []

@@ -13,8 +13,8 @@
 #include "fuzz/harness.h"
 #include "fuzz/mutator.h"
 #include "mm/procfs/procfs.h"
-#include "trace/executor.h"
-#include "trace/program_text.h"
+#include "program/executor.h"
+#include "program/text.h"
 
 namespace mmfuzz::fuzz {
 namespace {
@@ -37,9 +37,9 @@ struct RunResult {
   std::uint64_t violations = 0;
 };
 
-RunResult run_on(mm::Mm& m, const trace::Program& p) {
+RunResult run_on(mm::Mm& m, const prog::Program& p) {
   RunResult r;
-  trace::Executor ex(m, p.strings, HarnessOptions::default_exec_options());
+  prog::Executor ex(m, p.strings, HarnessOptions::default_exec_options());
   for (const auto& op : p.ops) {
     const auto& res = ex.step(op);
     r.results.push_back(res.addr ^ (res.pfn << 1) ^ res.failed);
@@ -68,9 +68,8 @@ TEST_P(SnapshotTest, RestoredModelBehavesLikeAFreshBoot) {
     const RunResult a = run_on(work, p.program);
     const RunResult b = run_on(fresh, p.program);
     for (std::size_t i = 0; i < a.results.size(); ++i)
-      ASSERT_EQ(a.results[i], b.results[i])
-          << "round " << round << " op " << i << ": "
-          << trace::format_op(p.program.ops[i], p.program.strings);
+      ASSERT_EQ(a.results[i], b.results[i]) << "round " << round << " op " << i << ": "
+                                            << prog::format_op(p.program.ops[i], p.program.strings);
     ASSERT_EQ(a.violations, b.violations) << "round " << round;
     ASSERT_EQ(a.state, b.state) << "round " << round;
     // Bytes and struct pages of all RAM.
@@ -155,9 +154,9 @@ TEST(Decoder, EveryInputDecodesDeterministically) {
       ASSERT_TRUE(d1.program == d2.program);
       ASSERT_EQ(d1.program.ops.size(), d1.misuse.size());
       for (const auto& op : d1.program.ops)
-        ASSERT_TRUE(op.kind == trace::OpKind::check ||
+        ASSERT_TRUE(op.kind == prog::OpKind::check ||
                     (t.op_mask >> static_cast<unsigned>(op.kind)) & 1)
-            << t.name << ": " << trace::op_kind_name(op.kind);
+            << t.name << ": " << prog::op_kind_name(op.kind);
     }
   }
 }
@@ -172,7 +171,7 @@ TEST(Decoder, HandlesHitLiveObjectsMostly) {
     ops += d.program.ops.size();
     for (const bool b : d.misuse) misuse += b;
     mm::Mm fresh(target_config(t));
-    trace::Executor ex(fresh, d.program.strings, HarnessOptions::default_exec_options());
+    prog::Executor ex(fresh, d.program.strings, HarnessOptions::default_exec_options());
     for (const auto& op : d.program.ops) ex.step(op);
     skipped += ex.finish().skipped_ops;
   }
@@ -192,14 +191,14 @@ TEST(Decoder, EncodeRoundTrips) {
       const auto bytes = encode(d.program, t, DecodeTables::builtin());
       const auto again = decode(bytes, t, DecodeTables::builtin());
       ASSERT_TRUE(again.program == d.program) << t.name << " input " << i << "\n"
-                                              << trace::print_program(d.program) << "---\n"
-                                              << trace::print_program(again.program);
+                                              << prog::print_program(d.program) << "---\n"
+                                              << prog::print_program(again.program);
     }
   }
 }
 
 TEST(Decoder, EncodesAProgramWrittenByHand) {
-  const auto p = trace::parse_program(
+  const auto p = prog::parse_program(
       "# mmfuzz program v1\n"
       "kmalloc: call_site=0 ptr=0x10 bytes_req=100 bytes_alloc=0 gfp_flags=GFP_KERNEL node=-1\n"
       "kmalloc: call_site=0 ptr=0x20 bytes_req=5000 bytes_alloc=0 gfp_flags=GFP_KERNEL node=-1\n"
@@ -263,11 +262,11 @@ TEST(Harness, PlantedDefectCrashesWithReport) {
   // The Program text reproduces the crash on its own.
   const auto p0 = report.find("# mmfuzz program v1");
   const auto p1 = report.find("==MMFUZZ== end program");
-  const auto again = h.run_program(trace::parse_program(report.substr(p0, p1 - p0)));
+  const auto again = h.run_program(prog::parse_program(report.substr(p0, p1 - p0)));
   EXPECT_TRUE(again.crashed());
   // Without the defect the same Program is clean.
   Harness clean(*find_target("page_alloc"));
-  EXPECT_FALSE(clean.run_program(trace::parse_program(report.substr(p0, p1 - p0))).crashed());
+  EXPECT_FALSE(clean.run_program(prog::parse_program(report.substr(p0, p1 - p0))).crashed());
 }
 
 TEST(Harness, UnknownPlantedDefectIsAConfigError) {
@@ -286,7 +285,7 @@ TEST(Harness, RefusedWritesDoNotCorruptFreeMemory) {
                    "/corpus/regressions/slob/stale-free-then-write.program");
   ASSERT_TRUE(in);
   const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const trace::Program p = trace::parse_program(text, "stale-free-then-write.program");
+  const prog::Program p = prog::parse_program(text, "stale-free-then-write.program");
   ASSERT_EQ(p.ops.size(), 8u);
   const TargetSpec& t = *find_target("slob");
   Harness safe(t);

@@ -13,16 +13,16 @@
 #include <string_view>
 #include <vector>
 
-#include "trace/html_report.h"
+#include "analysis/html_report.h"
 
 namespace {
 
-using mmfuzz::trace::render_html_report;
-using mmfuzz::trace::ReportInfo;
-using mmfuzz::trace::Timeline;
-using mmfuzz::trace::TimelineSample;
-using mmfuzz::trace::ViolationMarker;
-using mmfuzz::trace::write_html_report;
+using mmfuzz::analysis::render_html_report;
+using mmfuzz::analysis::ReportInfo;
+using mmfuzz::analysis::Timeline;
+using mmfuzz::analysis::TimelineSample;
+using mmfuzz::analysis::ViolationMarker;
+using mmfuzz::analysis::write_html_report;
 namespace fs = std::filesystem;
 
 std::size_t count(std::string_view hay, std::string_view needle) {

@@ -9,11 +9,11 @@
 #include <string>
 #include <vector>
 
+#include "analysis/kmem_stat.h"
 #include "mm/page_alloc/gfp.h"
-#include "trace/kmem_stat.h"
 #include "trace/source.h"
 
-namespace mmfuzz::trace {
+namespace mmfuzz::analysis {
 namespace {
 
 constexpr std::uint32_t kGfpKernel = 0xcc0;
@@ -430,7 +430,7 @@ TEST(KmemStat, JsonCarriesTheSummaries) {
 // text; the README's are quoted where it gives them.
 TEST(KmemStatRealTrace, Arm64BootShellMatchesTheReadme) {
   const std::string path = std::string(MMFUZZ_TRACES_DIR) + "/arm64-6.1-boot-shell.trace.zst";
-  auto src = open_event_source(path);
+  auto src = trace::open_event_source(path);
   KmemStat k;
   TraceEvent ev;
   while (src->next(ev)) k.add(ev);
@@ -476,4 +476,4 @@ TEST(KmemStatRealTrace, Arm64BootShellMatchesTheReadme) {
 }
 
 }  // namespace
-}  // namespace mmfuzz::trace
+}  // namespace mmfuzz::analysis

@@ -14,16 +14,16 @@
 
 #include "mm/mm.h"
 #include "mm/planted.h"
-#include "trace/executor.h"
-#include "trace/program_text.h"
+#include "program/executor.h"
+#include "program/text.h"
 
 using namespace mmfuzz;
 using mm::PlantedDefect;
-using trace::CheckMode;
-using trace::ExecOptions;
-using trace::Executor;
-using trace::Program;
-using trace::Verdict;
+using prog::CheckMode;
+using prog::ExecOptions;
+using prog::Executor;
+using prog::Program;
+using prog::Verdict;
 
 namespace {
 
@@ -42,14 +42,14 @@ mm::MmConfig target_config(Target t, PlantedDefect d) {
 
 // A Program from its op lines, each run on CPU 0 ("<...>-0 [000] ...").
 Program program(std::initializer_list<std::string_view> events) {
-  std::string text(trace::kProgramHeader);
+  std::string text(prog::kProgramHeader);
   text += '\n';
   for (const auto e : events) {
     text += "          <...>-0       [000] .....     0.000000: ";
     text += e;
     text += '\n';
   }
-  return trace::parse_program(text, "planted");
+  return prog::parse_program(text, "planted");
 }
 
 struct Case {
@@ -184,7 +184,7 @@ std::set<std::string> invariant_ids(const Verdict& v) {
 }
 
 // The first invariant violation, if any.
-const trace::Finding* first_invariant(const Verdict& v) {
+const prog::Finding* first_invariant(const Verdict& v) {
   for (const auto& f : v.findings)
     if (f.violation.kind == inv::ViolationKind::invariant) return &f;
   return nullptr;
@@ -216,7 +216,7 @@ TEST_P(Planted, IncrementalChecksCatchItAtTheOp) {
   const Case k = c();
   const Verdict v = Executor::run(k.prog, target_config(k.target, k.defect), options());
   EXPECT_EQ(v.skipped_ops, 0u);
-  const trace::Finding* f = first_invariant(v);
+  const prog::Finding* f = first_invariant(v);
   ASSERT_NE(f, nullptr) << texts(v);
   EXPECT_EQ(f->violation.invariant, k.invariants.front()) << texts(v);
   EXPECT_EQ(f->op_index, k.at_op) << texts(v);

@@ -3,11 +3,13 @@
 #include <gtest/gtest.h>
 
 #include "mm/mm.h"
-#include "trace/executor.h"
-#include "trace/program_text.h"
+#include "program/executor.h"
+#include "program/text.h"
 #include "trace/source.h"
 
-namespace mmfuzz::trace {
+namespace mmfuzz::prog {
+
+using namespace mmfuzz::trace;
 namespace {
 
 using namespace mmfuzz::mm;
@@ -457,4 +459,4 @@ TEST(Executor, ResultsCarryWhatTheModelDid) {
 }
 
 }  // namespace
-}  // namespace mmfuzz::trace
+}  // namespace mmfuzz::prog

@@ -8,8 +8,8 @@
 #include <optional>
 
 #include "mm/mm.h"
-#include "trace/executor.h"
-#include "trace/program_text.h"
+#include "program/executor.h"
+#include "program/text.h"
 #include "trace/replay.h"
 #include "trace/source.h"
 

@@ -9,11 +9,11 @@
 #include <string>
 #include <vector>
 
+#include "analysis/workload_profile.h"
 #include "mm/page_alloc/gfp.h"
 #include "trace/source.h"
-#include "trace/workload_profile.h"
 
-namespace mmfuzz::trace {
+namespace mmfuzz::analysis {
 namespace {
 
 constexpr std::uint64_t kSec = 1000000000;
@@ -293,7 +293,7 @@ TEST(WorkloadProfile, EmptyTrace) {
 
 TEST(WorkloadProfileRealTrace, Arm64BootShell) {
   const std::string path = std::string(MMFUZZ_TRACES_DIR) + "/arm64-6.1-boot-shell.trace.zst";
-  auto src = open_event_source(path);
+  auto src = trace::open_event_source(path);
   WorkloadProfile p(src->name());
   TraceEvent e;
   while (src->next(e)) p.add(e);
@@ -342,4 +342,4 @@ TEST(WorkloadProfileRealTrace, Arm64BootShell) {
 }
 
 }  // namespace
-}  // namespace mmfuzz::trace
+}  // namespace mmfuzz::analysis

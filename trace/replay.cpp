@@ -6,7 +6,7 @@
 
 #include "mm/page_alloc/gfp.h"
 #include "mm/slab/slab.h"
-#include "trace/program_text.h"
+#include "program/text.h"
 #include "trace/source.h"
 
 namespace mmfuzz::trace {

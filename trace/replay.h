@@ -21,11 +21,26 @@
 #include <unordered_set>
 #include <vector>
 
+#include "program/executor.h"
+#include "program/program.h"
 #include "trace/event.h"
-#include "trace/executor.h"
-#include "trace/program.h"
 
 namespace mmfuzz::trace {
+
+// The spine replay feeds (program/).
+using prog::ExecOptions;
+using prog::Executor;
+using prog::Finding;
+using prog::kCtorFlag;
+using prog::kNrOpKinds;
+using prog::Op;
+using prog::OpKind;
+using prog::OpResult;
+using prog::Program;
+using prog::Space;
+using prog::StringHash;
+using prog::StringTable;
+using prog::Verdict;
 
 struct ReplayOptions {
   bool strict_frees = false;  // a free of a pointer never seen allocated is a violation

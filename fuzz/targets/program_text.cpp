@@ -1,4 +1,4 @@
-// Fuzz target: the Program text reader (trace::parse_program), the format
+// Fuzz target: the Program text reader (prog::parse_program), the format
 // reproducers, seeds and `mmfuzz convert` output are written in.
 //
 // Any input parses or is a trace::InputError with a one-line message. The
@@ -6,8 +6,6 @@
 // a Program that parses prints as a text that parses back to an equal
 // Program, and printing that again gives the same text. A difference ends
 // the process with both forms of the first op that differs.
-#include "trace/program_text.h"
-
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -15,12 +13,14 @@
 #include <string_view>
 
 #include "fuzz/targets/escaped.h"
-#include "trace/program.h"
+#include "program/program.h"
+#include "program/text.h"
 #include "trace/source.h"
 
 namespace {
 
 using namespace mmfuzz::trace;
+using namespace mmfuzz::prog;
 
 [[noreturn]] void fail(const std::string& what) {
   std::fprintf(stderr, "fuzz_program_text: %s\n", what.c_str());

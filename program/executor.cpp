@@ -1,9 +1,9 @@
-#include "trace/executor.h"
+#include "program/executor.h"
 
 #include <algorithm>
 #include <utility>
 
-namespace mmfuzz::trace {
+namespace mmfuzz::prog {
 
 using namespace mmfuzz::mm;
 
@@ -487,4 +487,4 @@ Verdict Executor::run(const Program& p, const MmConfig& cfg, ExecOptions opts) {
   return ex.finish();
 }
 
-}  // namespace mmfuzz::trace
+}  // namespace mmfuzz::prog

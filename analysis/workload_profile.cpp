@@ -1,4 +1,4 @@
-#include "trace/workload_profile.h"
+#include "analysis/workload_profile.h"
 
 #include <fmt/format.h>
 
@@ -11,15 +11,15 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "analysis/kmem_stat.h"
 #include "mm/page_alloc/gfp.h"
-#include "trace/kmem_stat.h"
-#include "trace/program.h"
+#include "program/program.h"
 
-namespace mmfuzz::trace {
+namespace mmfuzz::analysis {
 
 namespace {
 
-using NameIndex = std::unordered_map<std::string, std::uint32_t, StringHash, std::equal_to<>>;
+using NameIndex = std::unordered_map<std::string, std::uint32_t, prog::StringHash, std::equal_to<>>;
 
 constexpr std::uint32_t kUnknownCache = 0;
 constexpr std::size_t kLog2Buckets = 65;
@@ -608,4 +608,4 @@ WorkloadProfile WorkloadProfile::from_json(const nlohmann::json& j) {
   }
 }
 
-}  // namespace mmfuzz::trace
+}  // namespace mmfuzz::analysis

@@ -1,4 +1,4 @@
-#include "trace/program_text.h"
+#include "program/text.h"
 
 #include <fmt/format.h>
 
@@ -10,7 +10,14 @@
 #include "trace/source.h"
 #include "trace/text_parse.h"
 
-namespace mmfuzz::trace {
+namespace mmfuzz::prog {
+
+using trace::event_type_name;
+using trace::EventType;
+using trace::InputError;
+using trace::LineStatus;
+using trace::TextParser;
+using trace::TraceEvent;
 
 namespace {
 
@@ -457,4 +464,4 @@ Program parse_program(std::string_view text, const std::string& name) {
   return p;
 }
 
-}  // namespace mmfuzz::trace
+}  // namespace mmfuzz::prog

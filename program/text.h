@@ -9,10 +9,10 @@
 #include <string>
 #include <string_view>
 
+#include "program/program.h"
 #include "trace/event.h"
-#include "trace/program.h"
 
-namespace mmfuzz::trace {
+namespace mmfuzz::prog {
 
 inline constexpr std::string_view kProgramHeader = "# mmfuzz program v1";
 
@@ -23,7 +23,7 @@ std::string print_program(const Program& p);
 
 // The Op a line of a Program text stands for. False (and *error, one line)
 // when the event is not part of the op language or its fields are bad.
-bool event_to_op(const TraceEvent& ev, StringTable& strings, Op& op, std::string* error);
+bool event_to_op(const trace::TraceEvent& ev, StringTable& strings, Op& op, std::string* error);
 
 // Parses a Program text (the header is optional). Throws InputError
 // ("NAME:LINE: reason: text") on a line that is not an op.
@@ -31,4 +31,4 @@ Program parse_program(std::string_view text, const std::string& name = "<program
 // Reads a Program text file (plain or compressed).
 Program read_program(const std::string& path);
 
-}  // namespace mmfuzz::trace
+}  // namespace mmfuzz::prog

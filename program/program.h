@@ -15,7 +15,7 @@
 #include <unordered_map>
 #include <vector>
 
-namespace mmfuzz::trace {
+namespace mmfuzz::prog {
 
 enum class OpKind : std::uint8_t {
   // page allocator
@@ -126,4 +126,4 @@ struct Program {
   bool operator==(const Program& o) const;
 };
 
-}  // namespace mmfuzz::trace
+}  // namespace mmfuzz::prog

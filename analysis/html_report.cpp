@@ -1,4 +1,4 @@
-#include "trace/html_report.h"
+#include "analysis/html_report.h"
 
 #include <fmt/format.h>
 #include <sys/stat.h>
@@ -17,7 +17,7 @@
 #include <string_view>
 #include <system_error>
 
-namespace mmfuzz::trace {
+namespace mmfuzz::analysis {
 
 void Timeline::add(TimelineSample s) {
   const std::size_t cap = std::max<std::size_t>(max_samples, 2);
@@ -824,4 +824,4 @@ void write_html_report(const std::string& dir, const ReportInfo& info, const Tim
   }
 }
 
-}  // namespace mmfuzz::trace
+}  // namespace mmfuzz::analysis

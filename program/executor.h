@@ -12,9 +12,9 @@
 
 #include "invariants/checker.h"
 #include "mm/mm.h"
-#include "trace/program.h"
+#include "program/program.h"
 
-namespace mmfuzz::trace {
+namespace mmfuzz::prog {
 
 enum class CheckMode : std::uint8_t {
   off,          // no checkers; misuse is not reported either
@@ -163,4 +163,4 @@ class Executor : public mm::MmObserver {
   std::uint64_t live_objects_ = 0, live_kmalloc_bytes_ = 0, live_pages_ = 0, live_areas_ = 0;
 };
 
-}  // namespace mmfuzz::trace
+}  // namespace mmfuzz::prog

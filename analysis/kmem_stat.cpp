@@ -1,4 +1,4 @@
-#include "trace/kmem_stat.h"
+#include "analysis/kmem_stat.h"
 
 #include <fmt/format.h>
 
@@ -9,13 +9,13 @@
 #include <utility>
 
 #include "mm/page_alloc/gfp.h"
-#include "trace/program.h"
+#include "program/program.h"
 
-namespace mmfuzz::trace {
+namespace mmfuzz::analysis {
 
 namespace {
 
-using NameIndex = std::unordered_map<std::string, std::uint32_t, StringHash, std::equal_to<>>;
+using NameIndex = std::unordered_map<std::string, std::uint32_t, prog::StringHash, std::equal_to<>>;
 
 constexpr std::uint32_t kUnknownCache = 0;
 constexpr const char* kUnknownCacheName = "(unknown cache)";
@@ -547,4 +547,4 @@ nlohmann::json KmemStat::to_json(unsigned top_n) const {
   return {{"events", events_}, {"slab", std::move(slab)}, {"page", std::move(page)}};
 }
 
-}  // namespace mmfuzz::trace
+}  // namespace mmfuzz::analysis

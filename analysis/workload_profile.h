@@ -18,7 +18,12 @@
 
 #include "trace/event.h"
 
-namespace mmfuzz::trace {
+namespace mmfuzz::analysis {
+
+using trace::event_type_name;
+using trace::EventType;
+using trace::kNrEventTypes;
+using trace::TraceEvent;
 
 inline constexpr const char* kProfileFormat = "mmfuzz-profile-1";
 
@@ -153,4 +158,4 @@ class WorkloadProfile {
   std::unique_ptr<Accum> acc_;
 };
 
-}  // namespace mmfuzz::trace
+}  // namespace mmfuzz::analysis

@@ -1,8 +1,8 @@
-#include "trace/program.h"
+#include "program/program.h"
 
 #include <array>
 
-namespace mmfuzz::trace {
+namespace mmfuzz::prog {
 
 const char* op_kind_name(OpKind k) {
   static constexpr std::array<const char*, kNrOpKinds> kNames = {
@@ -93,4 +93,4 @@ bool Program::operator==(const Program& o) const {
   return true;
 }
 
-}  // namespace mmfuzz::trace
+}  // namespace mmfuzz::prog

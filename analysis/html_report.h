@@ -10,7 +10,7 @@
 #include <utility>
 #include <vector>
 
-namespace mmfuzz::trace {
+namespace mmfuzz::analysis {
 
 // The model's state at one point of the replay.
 struct TimelineSample {
@@ -68,4 +68,4 @@ std::string render_html_report(const ReportInfo& info, const Timeline& tl);
 // one-line message on failure.
 void write_html_report(const std::string& dir, const ReportInfo& info, const Timeline& tl);
 
-}  // namespace mmfuzz::trace
+}  // namespace mmfuzz::analysis
