@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "mm/mm.h"
+#include "program/build.h"
 #include "program/executor.h"
 #include "program/text.h"
 #include "trace/source.h"
@@ -338,6 +339,37 @@ TEST(Executor, DoubleFreeIsAViolationWithProvenance) {
   EXPECT_EQ(x.op.line, 77u);
   EXPECT_EQ(x.op.cpu, 1);
   EXPECT_EQ(p.strings.str(x.op.call_site), "free_it+0x10/0x20");
+}
+
+// The builder hands out handles per space and writes ops the Executor runs
+// as the kernel calls read: a kmem_cache round trip, a split, a double free.
+TEST(ProgramBuilder, BuildsRunnableProgramsWithFreshHandles) {
+  ProgramBuilder b;
+  b.kmem_cache_create("test_cache", 96, 8, 0, std::uint8_t{0x5a});
+  const Handle o = b.kmem_cache_alloc("test_cache", GFP_KERNEL);
+  const Handle k = b.kmalloc(200, GFP_KERNEL);
+  EXPECT_NE(o, k);
+  b.write(Space::object, k, 0, 200, 0xaa);
+  const Handle pg = b.alloc_pages(2, GFP_KERNEL);
+  const Handle pg2 = b.alloc_pages(0, GFP_KERNEL);
+  EXPECT_GE(pg2 - pg, kPageHandleStride);
+  b.split_page(pg);
+  for (Handle i = 0; i < 4; ++i) b.free_pages(pg + i, 0);
+  b.free_pages(pg2, 0);
+  b.set_cpu(1);
+  b.kmem_cache_free("test_cache", o);
+  EXPECT_EQ(b.last().cpu, 1);
+  b.kfree(k);
+  const Program clean = b.program();
+  const Verdict v = Executor::run(clean, small_config());
+  for (const auto& f : v.findings) ADD_FAILURE() << f.violation.to_text(false);
+  EXPECT_EQ(v.skipped_ops, 0u);
+  EXPECT_EQ(parse_program(print_program(clean)), clean);
+
+  b.kfree(k);  // the second kfree is the Program's bug
+  const Verdict bad = Executor::run(b.take(), small_config());
+  ASSERT_FALSE(bad.findings.empty());
+  EXPECT_EQ(bad.findings.front().violation.invariant, "slab.double_free");
 }
 
 TEST(Executor, UnboundHandlesAreSkippedNotRun) {
