@@ -109,8 +109,8 @@ struct CheckOptions {
 };
 
 // Attaches to a model, turns its misuse reports into violations and runs the
-// checkers around each op. One engine serves tests, the CLI and (later) the
-// executor, fuzzers and shrinker.
+// checkers around each op. The Executor owns one per run; tests of mm/ and
+// invariants/ use it directly.
 class CheckEngine : public mm::MmObserver {
  public:
   CheckEngine(mm::Mm& mm, CheckOptions opts = {});

@@ -35,7 +35,7 @@ struct Violation {
   std::string op_name;               // that op's kind ("__free_pages", "boot")
   std::vector<std::uint64_t> pfns;
   std::vector<std::uint64_t> addrs;
-  std::string object;  // slab object / cache (later)
+  std::string object;  // the slab object, when the violation names one
   std::string cache;
   std::vector<HistoryEntry> history;
   std::shared_ptr<const HostStack> host_stack;

@@ -1,5 +1,6 @@
 // Mm: one simulated machine and kernel memory manager. It owns simulated RAM,
-// the memmap, memblock and the page allocator (later slab and vmalloc).
+// the memmap, memblock, the page allocator, the slab layer, mempools, the
+// kernel page tables and vmalloc.
 // No global state: two Mm objects never share anything (DESIGN rule 1).
 #pragma once
 
