@@ -145,7 +145,7 @@ void BM_Replay(benchmark::State& state, CheckMode mode, std::uint64_t check_ever
     state.PauseTiming();
     events += rp->stats().events;
     ops += vd.ops;
-    violations += vd.nr_violations + rp->nr_trace_violations();
+    violations += vd.nr_violations;  // the trace family included
     sweeps += vd.full_sweeps;
     live += ex->live_objects();
     rp.reset();

@@ -248,23 +248,48 @@ def slug_words(s, n=4):
     return "-".join(words[:n]) or "unknown"
 
 
+def crash_json(output):
+    """The findings of our own crash report: its one "MMFUZZ-JSON: {...}" line
+    (fuzz/harness.h crash_report; the schema is in docs/replay.md), as a dict
+    with schema "mmfuzz-crash-1". None when the output has none or it does not
+    parse (the last one counts)."""
+    start = output.rfind("\nMMFUZZ-JSON: ")
+    if start < 0 and not output.startswith("MMFUZZ-JSON: "):
+        return None
+    line = output[start + 1 :].split("\n", 1)[0][len("MMFUZZ-JSON: ") :]
+    try:
+        j = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(j, dict) or j.get("schema") != "mmfuzz-crash-1" or not isinstance(j.get("findings"), list):
+        return None
+    return j
+
+
+def finding_of(output):
+    """invariant, kind, subsystem and op kind of the first finding of our crash
+    report (empty for sanitizer reports and other crashes)."""
+    j = crash_json(output)
+    f = j["findings"][0] if j and j["findings"] and isinstance(j["findings"][0], dict) else {}
+    op = f.get("op") if isinstance(f.get("op"), dict) else {}
+    return {k: v for k, v in (("invariant", f.get("invariant")), ("kind", f.get("kind")), ("subsystem", f.get("subsystem")), ("op", op.get("kind"))) if isinstance(v, str)}
+
+
 def signatures_of(output, target, rc):
     """(signatures, title, crashed) of one replay's output."""
-    sigs = []
-    for m in re.finditer(r"^MMFUZZ-SIGNATURE: (\S.*?)\s*$", output, re.M):
-        if m.group(1) not in sigs:
-            sigs.append(m.group(1))
-    title = None
-    if sigs:
-        after = output[output.rfind("MMFUZZ-SIGNATURE:") :].splitlines()[1:]
-        for line in after:
-            s = line.strip()
-            if s.startswith("==MMFUZZ=="):
-                break
-            if re.search(r"[A-Za-z]", s) and not re.fullmatch(r"[=\-\s]+", s) and not s.startswith("-- "):
-                title = s
-                break
-        return sigs, title or sigs[0], True
+    j = crash_json(output)
+    if j is not None:
+        sigs = []
+        for f in j["findings"]:
+            sig = f.get("signature") if isinstance(f, dict) else None
+            if isinstance(sig, str) and sig and sig not in sigs:
+                sigs.append(sig)
+        if sigs:
+            title = j["findings"][0].get("title") if isinstance(j["findings"][0], dict) else None
+            return sigs, title if isinstance(title, str) and title else sigs[0], True
+    if "==MMFUZZ== crash in target" in output:
+        # Our report without its findings' JSON (cut short?): say so, do not guess.
+        return [f"mmfuzz.unreadable-report|{target}"], "crash report without a readable MMFUZZ-JSON line", True
     err = re.search(r"^==\d+==\s*ERROR: (\w+): (.*)$", output, re.M)
     summary = re.search(r"^SUMMARY: (\w+): (\S+)(?: .*)?$", output, re.M)
     ub = re.search(r"runtime error: ([^:\n]+)", output)
@@ -1054,6 +1079,7 @@ class Campaign:
                     "new": new,
                     "has_program": prog is not None,
                     "flaky": sig in self.flaky,
+                    **finding_of(out),
                 }
             )
         replace_dir(tmp, self.out / "crashes")
@@ -1122,6 +1148,8 @@ class Campaign:
             md.append(f"### `{r['signature']}`{' (new)' if r['new'] else ' (known)'}{' (only while fuzzing)' if r['flaky'] else ''}")
             md.append("")
             md.append(f"- {r['title']}")
+            if r.get("invariant"):
+                md.append(f"- {r.get('kind', 'invariant')} `{r['invariant']}` ({r.get('subsystem', '-')}) at op `{r.get('op', '-')}`")
             size = f"{r['input_size']} bytes" + (f" (minimized from {r['orig_size']})" if r["minimized"] else "")
             md.append(f"- targets: {', '.join(r['targets'])}; crash files: {r['count']}; input: {size}")
             md.append(f"- files: `{rel(self.out / 'crashes' / r['slug'])}/` (input, report.txt" + (", reproducer.program)" if r["has_program"] else ")"))
@@ -1175,7 +1203,7 @@ class Campaign:
             nfail += 1 if fails or body else 0
             for r in fails:
                 report = (self.out / "crashes" / r["slug"] / "report.txt").read_text(errors="replace")
-                body += f'      <failure message={quoteattr(r["signature"] + ": " + r["title"])} type={quoteattr(invariant_of(r["signature"]))}>{xml_escape(report)}</failure>\n'
+                body += f'      <failure message={quoteattr(r["signature"] + ": " + r["title"])} type={quoteattr(r.get("invariant") or invariant_of(r["signature"]))}>{xml_escape(report)}</failure>\n'
             out = f"execs {stats[t]['execs']}"
             first, last = self.active.get(t, (0.0, 0.0))
             case = f'    <testcase classname="mmfuzz.fuzz.{self.args.engine}" name={quoteattr(t)} time="{last - first:.1f}">\n{body}      <system-out>{xml_escape(out)}</system-out>\n    </testcase>\n'
@@ -1192,8 +1220,9 @@ class Campaign:
         rules = {}
         res = []
         for r in results:
-            inv = invariant_of(r["signature"])
-            rules.setdefault(inv, {"id": inv, "name": inv, "shortDescription": {"text": f"mmfuzz invariant {inv}"}})
+            inv = r.get("invariant") or invariant_of(r["signature"])
+            what = f"mmfuzz {r['kind']}" if r.get("kind") else "mmfuzz invariant"
+            rules.setdefault(inv, {"id": inv, "name": inv, "shortDescription": {"text": f"{what} {inv}"}})
             d = self.out / "crashes" / r["slug"]
             loc = d / ("reproducer.program" if r["has_program"] else "input")
             try:

@@ -19,6 +19,7 @@
 #include "cli/commands.h"
 #include "cli/options.h"
 #include "mm/procfs/procfs.h"
+#include "program/report.h"
 #include "program/text.h"
 #include "trace/replay.h"
 #include "trace/source.h"
@@ -239,20 +240,7 @@ int replay_one(const ReplayCliOptions& o, const std::string& path, nlohmann::jso
                                vd.findings[marked].violation.title});
   }
 
-  std::vector<Finding> findings = rp->trace_findings();
-  findings.insert(findings.end(), vd.findings.begin(), vd.findings.end());
-  const std::uint64_t nr_violations = vd.nr_violations + rp->nr_trace_violations();
-  auto report_of = [&](const Finding& f) {
-    std::string text = f.violation.to_text(false);
-    const Op& op = f.op;
-    if (op.line || op.ts_ns)
-      text += fmt::format("  at op #{} ({}), trace line {}, t={}.{:06}s, CPU {}, {}-{}{}\n",
-                          f.op_index, op_kind_name(op.kind), op.line, op.ts_ns / 1000000000,
-                          op.ts_ns % 1000000000 / 1000, op.cpu,
-                          strings.str(op.comm).empty() ? "<...>" : strings.str(op.comm), op.pid,
-                          op.call_site ? ", call_site " + strings.str(op.call_site) : "");
-    return text;
-  };
+  const std::uint64_t nr_violations = vd.nr_violations;
 
   const std::string fidelity = rp->fidelity_report(5);
   const std::string name = o.display_name.empty() ? src->name() : o.display_name;
@@ -314,19 +302,13 @@ int replay_one(const ReplayCliOptions& o, const std::string& path, nlohmann::jso
                   kstat->report(o.top).c_str());
     std::printf("\n/proc/slabinfo (model, end of replay):\n%s", slabinfo.c_str());
     std::printf("\n/proc/buddyinfo (model, end of replay):\n%s\n", buddyinfo.c_str());
-    for (const auto& f : findings) std::fputs(report_of(f).c_str(), stdout);
-    if (nr_violations > findings.size())
-      std::printf("... %llu more violations not shown\n",
-                  static_cast<unsigned long long>(nr_violations - findings.size()));
-    std::printf("verdict: %s (%llu violation%s)\n", nr_violations ? "VIOLATIONS" : "clean",
-                static_cast<unsigned long long>(nr_violations), nr_violations == 1 ? "" : "s");
+    std::fputs(verdict_text(vd, strings).c_str(), stdout);
   }
 
-  nlohmann::json j;
+  // The verdict's fields (report.h), then the replay's own.
+  nlohmann::json j = verdict_json(vd, strings);
   j["trace"] = name;
   j["format"] = format;
-  j["verdict"] = nr_violations ? "violations" : "clean";
-  j["violations_total"] = nr_violations;
   j["profile"] = m.profile.name;
   j["slab"] = m.slab.initialized() ? mm::slab_variant_name(m.slab.variant) : "none";
   j["check"] = check_mode_name(eo.mode);
@@ -337,7 +319,7 @@ int replay_one(const ReplayCliOptions& o, const std::string& path, nlohmann::jso
   j["events_by_type"] = bytype;
   j["lines"] = {{"total", ss.lines}, {"skipped", ss.skipped}, {"malformed", ss.malformed}};
   j["lost"] = {{"markers", st.lost_markers}, {"events", st.lost_events}};
-  j["ops"] = {{"run", vd.ops}, {"skipped", vd.skipped_ops}, {"ticks", st.ticks}};
+  j["ops"]["ticks"] = st.ticks;
   j["trace_view"] = {{"kfree_null", st.kfree_null},
                      {"unknown_frees", st.unknown_frees},
                      {"unknown_bulk_frees", st.unknown_bulk_frees},
@@ -363,19 +345,6 @@ int replay_one(const ReplayCliOptions& o, const std::string& path, nlohmann::jso
         {{"metric", f.name}, {"agree", f.agree}, {"total", f.total}, {"disagreements", d}});
   }
   j["fidelity"] = fid;
-  j["violations"] = nlohmann::json::array();
-  for (const auto& f : findings) {
-    nlohmann::json v = f.violation.to_json(false);
-    v["op"] = {{"index", f.op_index},
-               {"kind", op_kind_name(f.op.kind)},
-               {"line", f.op.line},
-               {"ts_ns", f.op.ts_ns},
-               {"cpu", f.op.cpu},
-               {"pid", f.op.pid},
-               {"comm", strings.str(f.op.comm)},
-               {"call_site", strings.str(f.op.call_site)}};
-    j["violations"].push_back(v);
-  }
   if (kstat) j["stat"] = kstat->to_json(o.top);
   jout.push_back(j);
 
@@ -395,7 +364,7 @@ int replay_one(const ReplayCliOptions& o, const std::string& path, nlohmann::jso
                     {"lost events", with_commas(st.lost_events)}};
     info.slabinfo = slabinfo;
     info.buddyinfo = buddyinfo;
-    for (const auto& f : findings) info.violation_reports.push_back(report_of(f));
+    for (const auto& f : vd.findings) info.violation_reports.push_back(finding_text(f, strings));
     info.fidelity = fidelity;
     try {
       write_html_report(o.report_dir, info, tl);
@@ -438,7 +407,8 @@ int run_replay(ReplayCliOptions o) {
   } catch (const InputError& e) {
     throw mm::ConfigError(e.what());
   }
-  if (!o.json.empty()) write_file_atomic(o.json, (all.size() == 1 ? all[0] : all).dump(2) + "\n");
+  if (!o.json.empty())
+    write_file_atomic(o.json, dump_json(all.size() == 1 ? all[0] : all, 2) + "\n");
   return rc;
 }
 
@@ -465,7 +435,8 @@ void register_replay(CLI::App& app, std::function<int()>& run) {
                   "write a self-contained HTML report with plots to DIR/index.html");
   sub->add_flag("--strict", opts->strict, "a malformed kmem line is an error (default: a warning)");
   sub->add_flag("--strict-frees", opts->strict_frees,
-                "a free of a pointer never allocated in the trace is a violation");
+                "the trace must show every allocation and free: a free of a pointer it never "
+                "allocated, or an allocation of one still allocated, is a violation (trace.*)");
   sub->add_flag("--stat", opts->stat,
                 "add what `perf kmem stat --slab --page --caller` reports, from the trace");
   sub->add_option("--tick-ms", opts->tick_ms,

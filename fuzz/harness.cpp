@@ -1,5 +1,6 @@
 #include "fuzz/harness.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -8,6 +9,7 @@
 #include <string_view>
 
 #include "analysis/workload_profile.h"
+#include "program/report.h"
 #include "program/text.h"
 #include "trace/source.h"
 
@@ -120,22 +122,29 @@ void Harness::set_crash_handler(std::function<void(const Outcome&)> h) {
 }
 
 std::string crash_report(const Outcome& o, std::string_view target) {
-  std::ostringstream out;
-  out << "==MMFUZZ== crash in target " << target << ": " << o.crashes.size() << " violation(s)\n";
+  // The crash's findings, for the writer (report.h).
+  prog::Verdict crash = o.verdict;
+  crash.findings.clear();
+  for (const std::size_t i : o.crashes) crash.findings.push_back(o.verdict.findings[i]);
   std::vector<std::string> sigs;
-  for (const std::size_t i : o.crashes) {
-    std::string s = o.verdict.findings[i].violation.signature();
+  for (const auto& f : crash.findings) {
+    std::string s = f.violation.signature();
     if (std::find(sigs.begin(), sigs.end(), s) == sigs.end()) sigs.push_back(std::move(s));
   }
+  const prog::StringTable& strings = o.program.strings;
+  std::ostringstream out;
+  out << "==MMFUZZ== crash in target " << target << ": " << o.crashes.size() << " violation(s)\n";
   for (const auto& s : sigs) out << "MMFUZZ-SIGNATURE: " << s << "\n";
-  for (const std::size_t i : o.crashes) {
-    const auto& f = o.verdict.findings[i];
-    out << "-- after op " << f.op_index << " (" << prog::op_kind_name(f.op.kind) << ")\n";
-    out << f.violation.to_text(false) << "\n";
-  }
+  for (const auto& f : crash.findings) out << prog::finding_text(f, strings) << "\n";
   out << "==MMFUZZ== program:\n";
   out << prog::print_program(o.program);
   out << "==MMFUZZ== end program\n";
+  // The same findings for programs (ci/campaign.py): one line, last.
+  nlohmann::json j = prog::verdict_json(crash, strings);
+  j["schema"] = "mmfuzz-crash-1";
+  j["target"] = target;
+  j["signatures"] = sigs;
+  out << "MMFUZZ-JSON: " << prog::dump_json(j) << "\n";
   return out.str();
 }
 

@@ -79,8 +79,12 @@ class Harness {
   DecodeTables tables_;
 };
 
-// "# mmfuzz crash" report: the violations, then the Program text. Also the
-// line "MMFUZZ-SIGNATURE: <signature>" per crash that campaigns deduplicate by.
+// The crash report, for people first: "==MMFUZZ== crash in target T", a line
+// "MMFUZZ-SIGNATURE: <signature>" per distinct signature, each crash finding
+// as report.h writes it, the Program text between "==MMFUZZ== program:" and
+// "==MMFUZZ== end program"; last, for programs, one line "MMFUZZ-JSON: {...}":
+// verdict_json() of the crash findings with schema "mmfuzz-crash-1", the
+// target and the signatures (ci/campaign.py reads it).
 std::string crash_report(const Outcome& o, std::string_view target);
 
 }  // namespace mmfuzz::fuzz

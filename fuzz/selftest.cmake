@@ -3,7 +3,8 @@
 # can reach it. One ctest per defect, label fuzz-selftest:
 #   ctest --preset default -L fuzz-selftest
 # Each runs ci/campaign.sh --expect, which stops at the first crash whose
-# MMFUZZ-SIGNATURE contains the expected part and exits 0; 1 when the time
+# signature (from the crash report's MMFUZZ-JSON line) contains the expected
+# part and exits 0; 1 when the time
 # runs out without it. Included by fuzz/CMakeLists.txt (engine driver, tests on).
 if(NOT MMFUZZ_PLANTED_DEFECTS)
   return()
@@ -44,3 +45,12 @@ foreach(row IN LISTS MMFUZZ_SELFTEST_TABLE)
                        LABELS fuzz-selftest
                        TIMEOUT 240)
 endforeach()
+
+# ci/campaign.py takes our crash reports' findings from their MMFUZZ-JSON
+# line (and sanitizer reports from their text): a crash made on purpose.
+if(TARGET fuzz_page_alloc AND MMFUZZ_PYTHON3)
+  add_test(NAME fuzz.campaign_reads_findings
+           COMMAND ${MMFUZZ_PYTHON3} ${PROJECT_SOURCE_DIR}/ci/test_campaign.py
+                   $<TARGET_FILE:fuzz_page_alloc>)
+  set_tests_properties(fuzz.campaign_reads_findings PROPERTIES TIMEOUT 120)
+endif()

@@ -10,6 +10,7 @@
 #include "invariants/page_report.h"
 #include "invariants/slab.h"
 #include "invariants/slab_report.h"
+#include "invariants/trace.h"
 #include "invariants/vm.h"
 #include "mm/mm.h"
 
@@ -124,6 +125,8 @@ std::vector<std::string> all_invariant_ids() {
   for (int k = 0; k < mm::kNrMisuseKinds; ++k)
     ids.emplace_back(mm::misuse_id(static_cast<mm::MisuseKind>(k)));
   ids.emplace_back("slab.leak");
+  for (int k = 0; k < kNrTraceFindings; ++k)
+    ids.emplace_back(trace_finding_id(static_cast<TraceFinding>(k)));
   return ids;
 }
 
@@ -225,6 +228,16 @@ std::string invariant_description(const std::string& id) {
       {"kmap.nesting",
        "misuse: kmap_local/atomic released out of LIFO order, or nested deeper than KM_MAX_IDX"},
       {"vm.fault", "misuse: access to an unmapped, guard or read-only kernel address (oops)"},
+      {"trace.unknown_free",
+       "trace: a free of a pointer the trace never allocated (only with --strict-frees; not in "
+       "bulk-allocated caches nor after lost events)"},
+      {"trace.double_alloc",
+       "trace: kmalloc/kmem_cache_alloc returned a pointer still allocated in the trace (only "
+       "with --strict-frees)"},
+      {"trace.double_free", "trace: a free of a pointer already freed in the trace"},
+      {"trace.page_double_alloc",
+       "trace: mm_page_alloc returned a pfn still allocated in the trace (only with "
+       "--strict-frees)"},
   };
   for (const auto& [k, d] : kDesc)
     if (id == k) return d;
@@ -331,6 +344,11 @@ void CheckEngine::finish() {
     Reporter r = reporter();
     r.report(std::move(v));
   }
+}
+
+void CheckEngine::report(Violation v) {
+  Reporter r = reporter();
+  r.report(std::move(v));
 }
 
 void CheckEngine::misuse(const mm::Misuse& m) {

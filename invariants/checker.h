@@ -124,6 +124,10 @@ class CheckEngine : public mm::MmObserver {
   void end_op();
   void full_sweep();
   void finish();
+  // A violation found outside the checkers and the model (the trace family,
+  // invariants/trace.h), as of the current op: selected, capped and kept like
+  // theirs.
+  void report(Violation v);
 
   const std::vector<Violation>& violations() const { return violations_; }
   bool clean() const { return violations_.empty(); }

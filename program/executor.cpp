@@ -81,14 +81,7 @@ const OpResult& Executor::step(const Op& op) {
   in_op_ = false;
   if (engine_) {
     engine_->end_op();
-    if (engine_->violations().size() != seen_violations_) {
-      const auto& v = engine_->violations();
-      for (std::size_t i = seen_violations_; i < v.size(); ++i) {
-        ++nr_violations_;
-        if (findings_.size() < opts_.max_findings) findings_.push_back({v[i], ops_, op});
-      }
-      seen_violations_ = v.size();
-    }
+    if (engine_->violations().size() != seen_violations_) collect(op);
   }
   if (!res_.ran) {
     ++skipped_;
@@ -96,6 +89,26 @@ const OpResult& Executor::step(const Op& op) {
   }
   ++ops_;
   return res_;
+}
+
+void Executor::collect(const Op& op) {
+  const auto& v = engine_->violations();
+  for (std::size_t i = seen_violations_; i < v.size(); ++i) {
+    ++nr_violations_;
+    if (findings_.size() < opts_.max_findings) findings_.push_back({v[i], ops_, op});
+  }
+  seen_violations_ = v.size();
+}
+
+bool Executor::wants(std::string_view id) const {
+  return engine_ && engine_->selection().enabled(id);
+}
+
+void Executor::report(const Op& op, inv::Violation v) {
+  if (!engine_) return;
+  engine_->begin_op(static_cast<std::int64_t>(ops_), op_kind_name(op.kind));
+  engine_->report(std::move(v));
+  collect(op);
 }
 
 void Executor::exec(const Op& op) {
@@ -463,12 +476,7 @@ Verdict Executor::finish() {
     engine_->finish();
     Op end;
     end.kind = OpKind::check;
-    const auto& v = engine_->violations();
-    for (std::size_t i = seen_violations_; i < v.size(); ++i) {
-      ++nr_violations_;
-      if (findings_.size() < opts_.max_findings) findings_.push_back({v[i], ops_, end});
-    }
-    seen_violations_ = v.size();
+    collect(end);
   }
   Verdict vd;
   vd.findings = findings_;

@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -83,6 +84,13 @@ class Executor : public mm::MmObserver {
   Executor& operator=(const Executor&) = delete;
 
   const OpResult& step(const Op& op);
+  // A finding the ops' source raised about `op` (the trace family,
+  // invariants/trace.h), not the model: reported through the checkers
+  // (selection, cap, count) with the op's provenance, at the index of the
+  // next op step() runs. wants(): whether one with this id would be kept
+  // (checks on and selected); ask first and build nothing otherwise.
+  bool wants(std::string_view id) const;
+  void report(const Op& op, inv::Violation v);
   // Final full sweep (and leak report); the verdict of everything run so far.
   Verdict finish();
   // Boots a fresh model and runs a whole Program.
@@ -133,6 +141,7 @@ class Executor : public mm::MmObserver {
   };
 
   void exec(const Op& op);
+  void collect(const Op& op);  // the engine's new violations become findings at `op`
   bool skip(const char* why) {
     skip_reason_ = why;
     res_.ran = false;

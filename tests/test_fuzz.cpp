@@ -5,6 +5,7 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <string>
 #include <vector>
@@ -259,6 +260,25 @@ TEST(Harness, PlantedDefectCrashesWithReport) {
   EXPECT_NE(report.find("MMFUZZ-SIGNATURE: buddy."), std::string::npos) << report;
   EXPECT_NE(report.find("# mmfuzz program v1"), std::string::npos);
   EXPECT_NE(report.find("==MMFUZZ== end program"), std::string::npos);
+  // For programs, one last line of JSON: the crash findings as the report
+  // writer makes them, with the same signatures as the lines for people.
+  const auto jpos = report.rfind("\nMMFUZZ-JSON: ");
+  ASSERT_NE(jpos, std::string::npos) << report;
+  EXPECT_EQ(report.find("MMFUZZ-JSON: "), jpos + 1) << "more than one MMFUZZ-JSON line";
+  const std::string jline = report.substr(jpos + 14);
+  ASSERT_EQ(jline.find('\n'), jline.size() - 1) << "not the last line, or not one line";
+  const nlohmann::json j = nlohmann::json::parse(jline);
+  EXPECT_EQ(j["schema"], "mmfuzz-crash-1");
+  EXPECT_EQ(j["target"], "page_alloc");
+  ASSERT_FALSE(j["findings"].empty());
+  for (const auto& sig : j["signatures"])
+    EXPECT_NE(report.find("MMFUZZ-SIGNATURE: " + sig.get<std::string>() + "\n"), std::string::npos)
+        << sig;
+  const auto& f0 = j["findings"][0];
+  EXPECT_EQ(f0["kind"], "invariant");
+  EXPECT_EQ(f0["invariant"].get<std::string>().rfind("buddy.", 0), 0u) << f0["invariant"];
+  EXPECT_EQ(f0["signature"], j["signatures"][0]);
+  EXPECT_TRUE(f0["op"].contains("kind"));
   // The Program text reproduces the crash on its own.
   const auto p0 = report.find("# mmfuzz program v1");
   const auto p1 = report.find("==MMFUZZ== end program");

@@ -21,7 +21,6 @@ using namespace mmfuzz::mm;
 struct Result {
   ReplayStats stats;
   Verdict verdict;
-  std::vector<Finding> trace_findings;
   std::vector<FidelityMetric> fidelity;
   std::vector<Op> ops;
   std::uint64_t live_objects = 0, live_pages = 0;
@@ -65,7 +64,6 @@ Result replay_path(const std::string& path, ReplayOptions ro = {}, ExecOptions e
   rp->finish();
   r.verdict = ex.finish();
   r.stats = rp->stats();
-  r.trace_findings = rp->trace_findings();
   r.fidelity = rp->fidelity();
   r.live_objects = ex.live_objects();
   r.live_pages = ex.live_page_allocs();
@@ -92,6 +90,19 @@ std::string kmalloc(const char* ptr, int req, int alloc) {
 }
 std::string kfree(const char* ptr) {
   return std::string("kfree: call_site=g+0x8/0x10 ptr=") + ptr;
+}
+std::string fmt_ptr(std::uint64_t p) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(p));
+  return buf;
+}
+
+// The findings of one invariant.
+std::vector<Finding> findings(const Result& r, const std::string& id) {
+  std::vector<Finding> out;
+  for (const Finding& f : r.verdict.findings)
+    if (f.violation.invariant == id) out.push_back(f);
+  return out;
 }
 
 std::uint64_t count(const Result& r, OpKind k) {
@@ -126,9 +137,20 @@ TEST(Replay, DoubleFreeInTheTraceIsAViolation) {
   const Result r = replay_text(t);
   EXPECT_EQ(r.stats.double_frees, 1u);
   ASSERT_FALSE(r.verdict.ok());
-  EXPECT_EQ(r.verdict.findings.front().violation.invariant, "slab.double_free");
-  EXPECT_EQ(r.verdict.findings.front().op.line, 3u);
-  EXPECT_EQ(r.verdict.findings.front().op.cpu, 1);
+  // The trace's view and the model's (SLUB's report) of the same free.
+  const auto slab = findings(r, "slab.double_free");
+  ASSERT_FALSE(slab.empty());
+  EXPECT_EQ(slab.front().op.line, 3u);
+  EXPECT_EQ(slab.front().op.cpu, 1);
+  const auto tr = findings(r, "trace.double_free");
+  ASSERT_EQ(tr.size(), 1u);
+  EXPECT_EQ(tr.front().op.line, 3u);
+  EXPECT_EQ(tr.front().op_index, slab.front().op_index);
+  ExecOptions eo;
+  eo.checks = "all,-slab.*";
+  const Result only = replay_text(t, {}, eo);
+  ASSERT_EQ(only.verdict.findings.size(), 1u);
+  EXPECT_EQ(only.verdict.findings[0].violation.invariant, "trace.double_free");
 }
 
 TEST(Replay, UnknownFreesAreCountedOrStrictViolations) {
@@ -144,10 +166,57 @@ TEST(Replay, UnknownFreesAreCountedOrStrictViolations) {
   ReplayOptions ro;
   ro.strict_frees = true;
   const Result s = replay_text(t, ro);
-  // The maple_node free is a bulk allocation's: not flagged even so.
-  ASSERT_EQ(s.trace_findings.size(), 1u);
-  EXPECT_EQ(s.trace_findings[0].violation.invariant, "trace.unknown_free");
-  EXPECT_EQ(s.trace_findings[0].op.line, 1u);
+  // The maple_node free is a bulk allocation's: not flagged even so. The
+  // finding comes through the Executor's checkers, like every other.
+  ASSERT_EQ(s.verdict.findings.size(), 1u);
+  ASSERT_EQ(s.verdict.nr_violations, 1u);
+  const Finding& f = s.verdict.findings[0];
+  EXPECT_EQ(f.violation.invariant, "trace.unknown_free");
+  EXPECT_EQ(f.violation.kind, inv::ViolationKind::misuse);
+  EXPECT_EQ(f.violation.subsystem, "trace");
+  EXPECT_EQ(f.violation.signature(), "trace.unknown_free|kfree|trace");
+  ASSERT_EQ(f.violation.addrs.size(), 1u);
+  EXPECT_EQ(f.violation.addrs[0], 0xffff000001000040u);
+  EXPECT_EQ(f.op.line, 1u);
+  EXPECT_EQ(f.op.ts_ns, 1000000000u);
+}
+
+// --checks selects the trace family like any other: deselected, a trace that
+// breaks --strict-frees on purpose is clean; selected alone, it is found with
+// no model checker running.
+TEST(Replay, TraceFindingsFollowTheSelection) {
+  std::string t;
+  t += line(0, 1.0, kmalloc("ffff000001000000", 64, 128));
+  t += line(1, 1.1, kfree("ffff000001000040"));  // never allocated
+  ReplayOptions ro;
+  ro.strict_frees = true;
+  ExecOptions eo;
+  eo.checks = "all,-trace.*";
+  const Result off = replay_text(t, ro, eo);
+  EXPECT_EQ(off.stats.unknown_frees, 1u);  // the trace's view still counts it
+  EXPECT_TRUE(off.verdict.ok());
+  eo.checks = "trace.unknown_free";
+  const Result alone = replay_text(t, ro, eo);
+  ASSERT_EQ(findings(alone, "trace.unknown_free").size(), 1u);
+  EXPECT_EQ(findings(alone, "trace.unknown_free")[0].op.cpu, 1);
+  eo.checks = "all";
+  eo.mode = prog::CheckMode::off;  // no checkers: no reports of any family
+  EXPECT_TRUE(replay_text(t, ro, eo).verdict.ok());
+}
+
+// A trace full of unknown frees: capped per invariant like every other
+// report, not one finding per free.
+TEST(Replay, TraceFindingsAreCapped) {
+  std::string t;
+  for (unsigned i = 0; i < 200; ++i)
+    t += line(0, 1.0 + static_cast<double>(i) * 1e-6,
+              kfree(fmt_ptr(0xffff000001000000u + 64u * i).c_str()));
+  ReplayOptions ro;
+  ro.strict_frees = true;
+  const Result r = replay_text(t, ro);
+  EXPECT_EQ(r.stats.unknown_frees, 200u);
+  EXPECT_EQ(findings(r, "trace.unknown_free").size(), 64u);
+  EXPECT_EQ(r.verdict.nr_violations, 64u);
 }
 
 TEST(Replay, InvalidFreeOfAnObjectInteriorIsReported) {
@@ -275,6 +344,39 @@ TEST(Replay, DoubleAllocationInTheTraceIsCounted) {
   EXPECT_EQ(r.stats.double_allocs, 1u);
   EXPECT_EQ(r.live_objects, 0u);
   EXPECT_TRUE(r.verdict.ok());
+  // --strict-frees: the trace missed a free, a finding of the trace family.
+  ReplayOptions ro;
+  ro.strict_frees = true;
+  const Result s = replay_text(t, ro);
+  const auto f = findings(s, "trace.double_alloc");
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(s.verdict.nr_violations, 1u);
+  EXPECT_EQ(f[0].op.line, 2u);
+  EXPECT_EQ(f[0].violation.signature(), "trace.double_alloc|kmalloc|trace");
+  EXPECT_EQ(s.live_objects, 0u);  // the model still frees the old object first
+}
+
+TEST(Replay, PageDoubleAllocationUnderStrictFrees) {
+  std::string t;
+  const std::string alloc =
+      "mm_page_alloc: page=fffffc0000040000 pfn=0x41000 order=0 migratetype=0 "
+      "gfp_flags=GFP_KERNEL";
+  t += line(0, 1.0, alloc);
+  t += line(1, 1.1, alloc);
+  ReplayOptions ro;
+  ro.strict_frees = true;
+  const Result s = replay_text(t, ro);
+  EXPECT_EQ(s.stats.page_double_allocs, 1u);
+  const auto f = findings(s, "trace.page_double_alloc");
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(f[0].op.line, 2u);
+  ASSERT_EQ(f[0].violation.pfns.size(), 1u);
+  EXPECT_EQ(f[0].violation.pfns[0], 0x41000u);
+  // After lost events the missing free may be among them: no finding.
+  const Result lost =
+      replay_text(line(0, 0.5, kfree("0000000000000000")) + "CPU:0 [LOST 3 EVENTS]\n" + t, ro);
+  EXPECT_EQ(lost.stats.page_double_allocs, 1u);
+  EXPECT_TRUE(lost.verdict.ok());
 }
 
 TEST(Replay, ProgramTextReplaysLiterally) {

@@ -89,6 +89,11 @@ void Replayer::anomaly(std::uint64_t line, const std::string& what) {
     st_.anomaly_examples.push_back(fmt::format("line {}: {}", line, what));
 }
 
+void Replayer::raise(inv::TraceFinding k, const TraceEvent& ev, const Op& op, std::uint64_t where) {
+  if (!ex_ || !ex_->wants(inv::trace_finding_id(k))) return;
+  ex_->report(op, inv::trace_violation(k, event_type_name(ev.type), where));
+}
+
 std::string Replayer::example(const Op& op) const {
   // The event and its fields, without the comm/CPU/timestamp columns.
   const std::string text = format_op(op, strings_);
@@ -280,6 +285,7 @@ void Replayer::on_kmalloc(const TraceEvent& ev, Op& op) {
     f.kind = OpKind::kfree;
     emit(f);  // the free the trace missed
     --live_objs_;
+    if (opts_.strict_frees && !lost_) raise(inv::TraceFinding::double_alloc, ev, op, ev.ptr);
   }
   o = {true, kKmalloc, 0, op.call_site};
   ++live_objs_;
@@ -330,6 +336,9 @@ void Replayer::on_kmem_cache_alloc(const TraceEvent& ev, Op& op) {
     f.name = o.name;
     emit(f);
     --live_objs_;
+    // Bulk caches free untraced (kmem_cache_free_bulk): not the kernel's fault.
+    if (opts_.strict_frees && !lost_ && !opts_.bulk_caches.count(strings_.str(o.name)))
+      raise(inv::TraceFinding::double_alloc, ev, op, ev.ptr);
   }
   o = {true, kCache, op.name, op.call_site};
   ++live_objs_;
@@ -364,26 +373,15 @@ void Replayer::on_free(const TraceEvent& ev, Op& op) {
                                        event_type_name(ev.type), ev.ptr));
       // Untraced by design (bulk) or lost: not the trace's fault even under
       // --strict-frees.
-      if (opts_.strict_frees && !bulk && !lost_) {
-        inv::Violation v;
-        v.kind = inv::ViolationKind::misuse;
-        v.invariant = "trace.unknown_free";
-        v.subsystem = "trace";
-        v.title = fmt::format("mmfuzz: {}({:#x}) of a pointer never allocated in the trace",
-                              event_type_name(ev.type), ev.ptr);
-        v.details.push_back("--strict-frees: the trace must show every allocation it frees");
-        v.op_index = static_cast<std::int64_t>(st_.ops);
-        v.op_name = event_type_name(ev.type);
-        v.addrs.push_back(ev.ptr);
-        ++nr_trace_violations_;
-        if (trace_findings_.size() < 1000) trace_findings_.push_back({v, st_.ops, op});
-      }
+      if (opts_.strict_frees && !bulk && !lost_)
+        raise(inv::TraceFinding::unknown_free, ev, op, ev.ptr);
       return;
     }
     // A second free of the same pointer: the model reports it.
     ++st_.double_frees;
     anomaly(cur_line_, fmt::format("{} of {:#x}: already freed in the trace",
                                    event_type_name(ev.type), ev.ptr));
+    raise(inv::TraceFinding::double_free, ev, op, ev.ptr);
   }
   ObjView* o = it == objs_.end() ? nullptr : &it->second;
   if (o && o->live) {
@@ -434,6 +432,7 @@ void Replayer::on_page_alloc(const TraceEvent& ev, Op& op) {
     emit(f);
     --live_pages_;
     if (pv.order) multi_pages_.erase(ev.pfn);
+    if (opts_.strict_frees && !lost_) raise(inv::TraceFinding::page_double_alloc, ev, op, ev.pfn);
   }
   pv = {true, ev.order};
   ++live_pages_;

@@ -21,6 +21,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "invariants/trace.h"
 #include "program/executor.h"
 #include "program/program.h"
 #include "trace/event.h"
@@ -43,7 +44,10 @@ using prog::StringTable;
 using prog::Verdict;
 
 struct ReplayOptions {
-  bool strict_frees = false;  // a free of a pointer never seen allocated is a violation
+  // The trace must show every allocation and free: a free of a pointer never
+  // allocated (trace.unknown_free) or an allocation of one still allocated
+  // (trace.double_alloc, trace.page_double_alloc) is a violation.
+  bool strict_frees = false;
   // Program texts: every line is an op, no heuristics.
   bool literal = false;
   std::uint64_t tick_ns = 1000000000;  // a timer tick (kswapd, cache_reap, lazy purge) per second
@@ -133,9 +137,6 @@ class Replayer {
   const ReplayStats& stats() const { return st_; }
   const std::vector<FidelityMetric>& fidelity() const { return fid_; }
   std::string fidelity_report(unsigned top = 5) const;
-  // Violations of the trace itself (--strict-frees: "trace.unknown_free").
-  const std::vector<Finding>& trace_findings() const { return trace_findings_; }
-  std::uint64_t nr_trace_violations() const { return nr_trace_violations_; }
   std::uint64_t live_trace_objects() const { return live_objs_; }
   std::uint64_t live_trace_pages() const { return live_pages_; }
 
@@ -169,6 +170,9 @@ class Replayer {
   void learn_offset(std::uint64_t ptr, int cpu);
   std::uint32_t resolve_cache(const TraceEvent& ev, std::uint32_t cs);
   void anomaly(std::uint64_t line, const std::string& what);
+  // A trace.* finding that `ev` shows, at `op`: reported by the Executor's
+  // checkers (the findings' one channel) when they are on and select it.
+  void raise(inv::TraceFinding k, const TraceEvent& ev, const Op& op, std::uint64_t where);
   void on_kmalloc(const TraceEvent& ev, Op& op);
   void on_kmem_cache_alloc(const TraceEvent& ev, Op& op);
   void on_free(const TraceEvent& ev, Op& op);
@@ -196,8 +200,6 @@ class Replayer {
   std::unordered_map<std::uint32_t, CacheInfo> caches_;        // cache name -> info
   std::unordered_map<std::uint64_t, std::uint64_t> areas_;     // vmap area start -> live
   std::uint64_t live_objs_ = 0, live_pages_ = 0;
-  std::vector<Finding> trace_findings_;
-  std::uint64_t nr_trace_violations_ = 0;
 
   // Linear-map offset: votes until one candidate wins.
   std::map<std::uint64_t, unsigned> offset_votes_;

@@ -95,6 +95,10 @@ contains "$tmp/out" "verdict: clean"
 expect 0 -- checks
 contains "$tmp/out" "buddy.coalesced"
 contains "$tmp/out" "page_alloc.double_free"
+# The trace family is in the same registry, each with its line.
+for id in trace.unknown_free trace.double_alloc trace.double_free trace.page_double_alloc; do
+  grep -qE "^$id +trace: " "$tmp/out" || { echo "FAIL: mmfuzz checks lacks $id and its description"; fails=$((fails + 1)); }
+done
 
 expect 0 -- workload --small --ops 3000 --seed 5 --json "$tmp/v.json"
 contains "$tmp/out" "verdict: clean"
@@ -158,6 +162,22 @@ contains "$tmp/err" "no-such.trace"
 expect 2 -- replay "$tmp"
 expect 2 -- replay --check sometimes
 expect 2 -- replay --checks nosuch.invariant
+expect 0 -- replay --quiet --checks 'trace.*'
+expect 0 -- replay --quiet --checks 'all,-trace.*'
+expect 2 -- replay --checks 'trace.nosuch'
+# A free of a pointer the trace never allocated, on purpose: under
+# --strict-frees a trace.unknown_free finding, through the normal channel.
+printf '  sh-1 [002] ..... 1.000000: kfree: call_site=g+0x1/0x2 ptr=ffff000001000040\n' >"$tmp/uf.trace"
+expect 0 -- replay "$tmp/uf.trace"
+expect 1 -- replay --strict-frees --json "$tmp/uf.json" "$tmp/uf.trace"
+contains "$tmp/out" "BUG: trace: kfree() of 0xffff000001000040"
+contains "$tmp/out" "at op #0, trace line 1: sh-1"
+contains "$tmp/out" "verdict: VIOLATIONS (1 violation)"
+contains "$tmp/uf.json" '"invariant": "trace.unknown_free"'
+contains "$tmp/uf.json" '"signature": "trace.unknown_free|kfree|trace"'
+contains "$tmp/uf.json" '"schema": "mmfuzz-verdict-1"'
+expect 1 -- replay --quiet --strict-frees --checks trace.unknown_free "$tmp/uf.trace"
+expect 0 -- replay --quiet --strict-frees --checks 'all,-trace.*' "$tmp/uf.trace"
 head -c 300000 "$real" >"$tmp/cut.trace.zst"
 expect 2 -- replay "$tmp/cut.trace.zst"
 contains "$tmp/err" "truncated"
