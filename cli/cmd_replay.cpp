@@ -247,7 +247,7 @@ int replay_one(const ReplayCliOptions& o, const std::string& path, nlohmann::jso
     const Op& op = f.op;
     if (op.line || op.ts_ns)
       text += fmt::format("  at op #{} ({}), trace line {}, t={}.{:06}s, CPU {}, {}-{}{}\n",
-                          f.op_index, op_kind_name(op.kind), op.line, op.ts_ns / 1000000000,
+                          f.op_index, op_kind_name(op.kind()), op.line, op.ts_ns / 1000000000,
                           op.ts_ns % 1000000000 / 1000, op.cpu,
                           strings.str(op.comm).empty() ? "<...>" : strings.str(op.comm), op.pid,
                           op.call_site ? ", call_site " + strings.str(op.call_site) : "");
@@ -367,7 +367,7 @@ int replay_one(const ReplayCliOptions& o, const std::string& path, nlohmann::jso
   for (const auto& f : findings) {
     nlohmann::json v = f.violation.to_json(false);
     v["op"] = {{"index", f.op_index},
-               {"kind", op_kind_name(f.op.kind)},
+               {"kind", op_kind_name(f.op.kind())},
                {"line", f.op.line},
                {"ts_ns", f.op.ts_ns},
                {"cpu", f.op.cpu},

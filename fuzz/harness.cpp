@@ -130,7 +130,7 @@ std::string crash_report(const Outcome& o, std::string_view target) {
   for (const auto& s : sigs) out << "MMFUZZ-SIGNATURE: " << s << "\n";
   for (const std::size_t i : o.crashes) {
     const auto& f = o.verdict.findings[i];
-    out << "-- after op " << f.op_index << " (" << prog::op_kind_name(f.op.kind) << ")\n";
+    out << "-- after op " << f.op_index << " (" << prog::op_kind_name(f.op.kind()) << ")\n";
     out << f.violation.to_text(false) << "\n";
   }
   out << "==MMFUZZ== program:\n";

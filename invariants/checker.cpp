@@ -225,6 +225,7 @@ std::string invariant_description(const std::string& id) {
       {"kmap.nesting",
        "misuse: kmap_local/atomic released out of LIFO order, or nested deeper than KM_MAX_IDX"},
       {"vm.fault", "misuse: access to an unmapped, guard or read-only kernel address (oops)"},
+      {"kvmalloc.too_large", "misuse: kvmalloc() of more than INT_MAX bytes (WARN_ON_ONCE)"},
   };
   for (const auto& [k, d] : kDesc)
     if (id == k) return d;
