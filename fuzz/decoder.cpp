@@ -1,6 +1,9 @@
 // The byte format (docs/fuzzing.md has the table):
-//   op      := opbyte args...         opbyte: low 5 bits pick the kind among
-//                                     the target's kinds, high 3 the CPU
+//   op      := opbyte [ext] args...   opbyte: low 5 bits pick the kind among
+//                                     the target's kinds, high 3 the CPU; a
+//                                     target with more than 31 kinds reads
+//                                     kind 31 and up from an extra byte
+//   args    := per kind: dec() below
 //   value   := b (b < 0xff: table[b]) | 0xff literal
 //   handle  := b < 0xe0: the (b mod n)-th live handle of the space;
 //              b >= 0xe0: a recently freed one (misuse) when there is one
@@ -15,6 +18,8 @@
 #include <cstring>
 #include <string>
 #include <unordered_map>
+#include <utility>
+#include <variant>
 
 #include "analysis/workload_profile.h"
 #include "mm/page_alloc/gfp.h"
@@ -22,6 +27,7 @@
 
 namespace mmfuzz::fuzz {
 
+using prog::Handle;
 using prog::Op;
 using prog::OpKind;
 using prog::Space;
@@ -32,30 +38,40 @@ constexpr std::uint64_t bit(OpKind k) {
   return std::uint64_t{1} << static_cast<unsigned>(k);
 }
 
+// A target's kinds are its mask's bits in OpKind order: the kinds added
+// since a seed was made come after the ones it names, so seeds keep
+// decoding to the same Programs.
 constexpr std::uint64_t kPageOps = bit(OpKind::alloc_pages) | bit(OpKind::free_pages) |
-                                   bit(OpKind::split_page) | bit(OpKind::drain_all_pages);
+                                   bit(OpKind::split_page) | bit(OpKind::drain_all_pages) |
+                                   bit(OpKind::get_page) | bit(OpKind::put_page) |
+                                   bit(OpKind::alloc_pages_exact) | bit(OpKind::free_pages_exact) |
+                                   bit(OpKind::kmap) | bit(OpKind::kunmap);
 constexpr std::uint64_t kSlabOps =
     bit(OpKind::kmalloc) | bit(OpKind::kfree) | bit(OpKind::kmem_cache_create) |
     bit(OpKind::kmem_cache_alloc) | bit(OpKind::kmem_cache_free) | bit(OpKind::kmem_cache_shrink) |
     bit(OpKind::kmem_cache_destroy) | bit(OpKind::mempool_create) | bit(OpKind::mempool_alloc) |
-    bit(OpKind::mempool_free) | bit(OpKind::mempool_destroy);
+    bit(OpKind::mempool_free) | bit(OpKind::mempool_destroy) | bit(OpKind::krealloc) |
+    bit(OpKind::kfree_sensitive) | bit(OpKind::kmem_cache_alloc_bulk) |
+    bit(OpKind::kmem_cache_free_bulk) | bit(OpKind::mempool_resize) | bit(OpKind::kvmalloc) |
+    bit(OpKind::kvfree);
 constexpr std::uint64_t kVmOps = bit(OpKind::vmalloc) | bit(OpKind::vfree) | bit(OpKind::vmap) |
-                                 bit(OpKind::vunmap) | bit(OpKind::ioremap) | bit(OpKind::iounmap);
+                                 bit(OpKind::vunmap) | bit(OpKind::ioremap) | bit(OpKind::iounmap) |
+                                 bit(OpKind::ioread) | bit(OpKind::iowrite);
 constexpr std::uint64_t kCommon =
     bit(OpKind::write) | bit(OpKind::read) | bit(OpKind::tick) | bit(OpKind::check);
 
 constexpr std::array<TargetSpec, 6> kTargets = {{
     // Without vmalloc ops the page tables stay as boot left them: those
     // targets skip the page-table walk (the mm target checks everything).
-    {"page_alloc", "buddy allocator, pcp lists, split_page", kPageOps | kCommon,
-     mm::SlabVariant::slub, false, false, "buddy.*"},
-    {"slub", "SLUB: kmalloc, kmem_cache, mempool", kSlabOps | kCommon, mm::SlabVariant::slub, true,
-     false, "buddy.*,slab.*"},
-    {"slab", "SLAB: kmalloc, kmem_cache, mempool", kSlabOps | kCommon, mm::SlabVariant::slab, true,
-     false, "buddy.*,slab.*"},
-    {"slob", "SLOB: kmalloc, kmem_cache, mempool", kSlabOps | kCommon, mm::SlabVariant::slob, true,
-     false, "buddy.*,slab.*"},
-    {"vm", "vmalloc, vmap, ioremap and the kernel page tables", kVmOps | kCommon,
+    {"page_alloc", "buddy allocator, pcp lists, split_page, page references, kmap",
+     kPageOps | kCommon, mm::SlabVariant::slub, false, false, "buddy.*"},
+    {"slub", "SLUB: kmalloc, krealloc, kvmalloc, kmem_cache, mempool", kSlabOps | kCommon,
+     mm::SlabVariant::slub, true, false, "buddy.*,slab.*"},
+    {"slab", "SLAB: kmalloc, krealloc, kvmalloc, kmem_cache, mempool", kSlabOps | kCommon,
+     mm::SlabVariant::slab, true, false, "buddy.*,slab.*"},
+    {"slob", "SLOB: kmalloc, krealloc, kvmalloc, kmem_cache, mempool", kSlabOps | kCommon,
+     mm::SlabVariant::slob, true, false, "buddy.*,slab.*"},
+    {"vm", "vmalloc, vmap, ioremap, io accessors and the kernel page tables", kVmOps | kCommon,
      mm::SlabVariant::slub, true, true, "all"},
     {"mm", "the whole API on SLUB", kPageOps | kSlabOps | kVmOps | kCommon, mm::SlabVariant::slub,
      true, true, "all"},
@@ -73,6 +89,17 @@ constexpr std::size_t kMaxFreed = 32;
 constexpr std::uint64_t kPageHandleStride = 4096;  // room for split_page's tail handles
 constexpr std::uint64_t kMaxLiteralSize = std::uint64_t{1} << 32;
 constexpr std::uint64_t kMaxAccess = 1 << 16;  // bytes per write/read op
+// Kinds an op byte names directly; kind kDirectKinds and up take one more byte.
+constexpr std::size_t kDirectKinds = 31;
+constexpr std::uint8_t kByAddr = 0xe0;       // free_pages: by address (free_pages())
+constexpr std::uint8_t kReallocNull = 0x20;  // krealloc: below it, krealloc(NULL)
+constexpr std::uint8_t kResizeZero = 0xf8;   // mempool_resize: from it, new_min_nr 0
+constexpr std::uint32_t kMaxBulk = 16;       // objects per bulk op
+constexpr std::size_t kMaxKmaps = 64;        // kmaps the decoder remembers
+constexpr unsigned kMaxExactOrder = 10;      // alloc_pages_exact: MAX_ORDER - 1
+// Live::kind of pages and objects.
+constexpr std::uint8_t kPagePlain = 0, kPageCompound = 1, kPageExact = 2;
+constexpr std::uint8_t kObjKmalloc = 0, kObjCache = 1, kObjPool = 2, kObjKv = 3;
 
 template <class T>
 std::vector<T> fill_table(const std::vector<analysis::Weighted>& rows, std::vector<T> fallback) {
@@ -144,13 +171,28 @@ struct Live {
   std::uint32_t cache = 0;  // objects: the cache name's string id (0: kmalloc)
   std::uint64_t pool = 0;   // objects: the mempool handle (0: none)
   std::uint8_t order = 0;   // pages
-  std::uint8_t kind = 0;    // areas: OpKind of the allocation; objects: 1 cache, 2 pool
+  std::uint8_t kind = 0;    // areas: OpKind of the allocation; pages, objects: kPage*, kObj*
+  std::uint8_t refs = 1;    // pages: references held (get_page)
+};
+
+// A kmap not yet undone.
+struct KmapState {
+  std::uint64_t h = 0;
+  std::uint8_t api = 0;  // prog::KmapApi
+  std::int16_t cpu = 0;
 };
 
 struct SpaceState {
   std::vector<Live> live;
   std::vector<Live> freed;  // recent, oldest first
   std::uint64_t next = 1;
+  std::uint64_t stride = 1;  // pages: room for split_page's tail handles
+
+  Handle fresh() {
+    const Handle h = next;
+    next += stride;
+    return h;
+  }
 
   void kill(std::size_t i) {
     if (freed.size() == kMaxFreed) freed.erase(freed.begin());
@@ -187,6 +229,7 @@ struct State {
   SpaceState obj, page, area, pool;
   std::vector<CacheState> caches;  // created by the Program, then boot caches
   unsigned nr_created = 0;
+  std::vector<KmapState> kmaps;  // oldest first
   const std::vector<std::uint64_t>& io_phys;
 
   State(const TargetSpec& target, const DecodeTables& tables, const DecodeOptions& o,
@@ -197,7 +240,7 @@ struct State {
     for (int k = 0; k < prog::kNrOpKinds; ++k)
       if ((t.op_mask & (std::uint64_t{1} << k)) && static_cast<OpKind>(k) != OpKind::check)
         kinds.push_back(static_cast<OpKind>(k));
-    page.next = kPageHandleStride;
+    page.next = page.stride = kPageHandleStride;
     // Boot caches every slab variant has, by the names traces use.
     for (const char* n : {"kmalloc-128", "kmalloc-1k", "vmap_area", "kmem_cache"})
       caches.push_back({p.strings.intern(n), 0});
@@ -235,7 +278,7 @@ std::uint64_t page_bytes(unsigned order) {
   return std::uint64_t{4096} << order;
 }
 
-// ---- decoding ----
+// ---- decoding: one dec() per kind ----
 
 template <class T>
 T dec_value(Reader& r, const std::vector<T>& table) {
@@ -258,26 +301,43 @@ const Live* dec_pick(Reader& r, SpaceState& s, bool* misuse, std::size_t* live_i
   return nullptr;
 }
 
-void dec_range(Reader& r, std::uint64_t size, Op& op, bool* misuse) {
+// An access range of a write or read: offset and length.
+void dec_range(Reader& r, std::uint64_t size, std::uint64_t& offset, std::uint64_t& len,
+               bool* misuse) {
   const std::uint8_t a = r.u8();
   const std::uint8_t b = r.u8();
   if (a == kRangeLiteral) {
-    op.arg = std::min<std::uint64_t>(r.varint(), kMaxLiteralSize);
-    op.size = std::min<std::uint64_t>(r.varint(), kMaxAccess);
+    offset = std::min<std::uint64_t>(r.varint(), kMaxLiteralSize);
+    len = std::min<std::uint64_t>(r.varint(), kMaxAccess);
   } else if (a > kRangeLiteral) {  // straddle the end: an out-of-bounds access
-    op.arg = size >= 8 ? size - 8 + (a & 7) : 0;
-    op.size = 9 + (b & 63);
+    offset = size >= 8 ? size - 8 + (a & 7) : 0;
+    len = 9 + (b & 63);
     *misuse = true;
   } else if (size == 0) {
-    op.arg = 0;
-    op.size = 1;
+    offset = 0;
+    len = 1;
     *misuse = true;
   } else {
-    op.arg = (a * size / kRangeLiteral) & ~std::uint64_t{7};
-    const std::uint64_t room = size - op.arg;
-    op.size = std::clamp<std::uint64_t>((std::uint64_t{b} + 1) * room / 256, 1, kMaxAccess);
+    offset = (a * size / kRangeLiteral) & ~std::uint64_t{7};
+    const std::uint64_t room = size - offset;
+    len = std::clamp<std::uint64_t>((std::uint64_t{b} + 1) * room / 256, 1, kMaxAccess);
   }
-  if (op.arg + op.size > size) *misuse = true;
+  if (offset + len > size) *misuse = true;
+}
+
+// The offset of an io accessor of `width` bytes: scaled into the area,
+// literal, or past its end.
+std::uint64_t dec_io_offset(Reader& r, std::uint64_t size, unsigned width, bool* misuse) {
+  const std::uint8_t a = r.u8();
+  std::uint64_t off = 0;
+  if (a == kRangeLiteral)
+    off = std::min<std::uint64_t>(r.varint(), kMaxLiteralSize);
+  else if (a > kRangeLiteral)
+    off = size + (a & 7);
+  else if (size >= width)
+    off = (a * (size - width + 1) / kRangeLiteral) & ~std::uint64_t{width - 1};
+  if (off + width > size || off % width) *misuse = true;
+  return off;
 }
 
 std::uint32_t dec_cache(Reader& r, State& st) {
@@ -287,221 +347,516 @@ std::uint32_t dec_cache(Reader& r, State& st) {
   return st.caches[b % st.caches.size()].name;
 }
 
-bool decode_op(Reader& r, State& st, Op& op) {
-  const std::uint8_t opb = r.u8();
-  op = Op{};
-  if (opb == kCheckEscape) {
-    if (r.peek() == kCheckEscape) {
-      r.u8();
-      op.kind = OpKind::check;
-      return false;
-    }
-  }
-  op.kind = st.kinds[(opb & 31) % st.kinds.size()];
-  op.cpu = static_cast<std::int16_t>((opb >> 5) % std::max(1u, st.opts.nr_cpus));
-  bool misuse = false;
-  std::size_t li = SIZE_MAX;
-  switch (op.kind) {
-    case OpKind::alloc_pages: {
-      op.order = std::min<std::uint8_t>(dec_value(r, st.tab.order), 10);
-      op.gfp = dec_value(r, st.tab.page_gfp);
-      op.h = st.page.next;
-      st.page.next += kPageHandleStride;
-      st.page.live.push_back({op.h, page_bytes(op.order), 0, 0, op.order, 0});
-      break;
-    }
-    case OpKind::free_pages: {
-      const Live* l = dec_pick(r, st.page, &misuse, &li);
-      const std::uint8_t b = r.u8();
-      if (!l) return misuse;  // nothing to free: a no-op op
-      op.h = l->h;
-      op.order = l->order;
-      if (b >= 0xf0 && (b & 15) != l->order) {  // the wrong order
-        op.order = b & 15;
-        misuse = true;
-      }
-      if (li != SIZE_MAX) st.page.kill(li);
-      break;
-    }
-    case OpKind::split_page: {
-      const Live* l = dec_pick(r, st.page, &misuse, &li);
-      if (!l) return misuse;
-      op.h = l->h;
-      if (li != SIZE_MAX && l->order) {
-        const Live head = *l;
-        st.page.live[li].order = 0;
-        st.page.live[li].size = page_bytes(0);
-        for (std::uint64_t i = 1; i < (std::uint64_t{1} << head.order); ++i)
-          st.page.live.push_back({head.h + i, page_bytes(0), 0, 0, 0, 0});
-      }
-      break;
-    }
-    case OpKind::kmalloc:
-      op.size = dec_value(r, st.tab.kmalloc_size);
-      op.gfp = dec_value(r, st.tab.slab_gfp);
-      op.h = st.obj.next++;
-      st.obj.live.push_back({op.h, op.size, 0, 0, 0, 0});
-      break;
-    case OpKind::kfree: {
-      const Live* l = dec_pick(r, st.obj, &misuse, &li);
-      if (!l) return misuse;
-      op.h = l->h;
-      if (l->kind == 2) misuse = true;  // a mempool element behind the pool's back
-      if (li != SIZE_MAX) st.obj.kill(li);
-      break;
-    }
-    case OpKind::kmem_cache_create: {
-      op.size = std::max<std::uint64_t>(1, dec_value(r, st.tab.cache_size));
-      static constexpr std::array<std::uint64_t, 6> kAlign = {0, 0, 8, 16, 64, 128};
-      op.arg = kAlign[r.u8() % kAlign.size()];
-      op.flags = dec_value(r, st.tab.cache_flags);
-      const std::uint8_t c = r.u8();
-      if (c & 1) {
-        op.flags2 = prog::kCtorFlag;
-        op.byte = static_cast<std::uint8_t>(c & 0xfe);
-      }
-      op.name = st.p.strings.intern("fuzz-" + std::to_string(st.nr_created));
-      st.caches.insert(st.caches.begin() + st.nr_created, {op.name, op.size});
-      ++st.nr_created;
-      break;
-    }
-    case OpKind::kmem_cache_alloc: {
-      op.name = dec_cache(r, st);
-      op.gfp = dec_value(r, st.tab.slab_gfp);
-      op.h = st.obj.next++;
-      std::uint64_t size = 0;
-      for (const auto& c : st.caches)
-        if (c.name == op.name) size = c.size;
-      st.obj.live.push_back({op.h, size, op.name, 0, 0, 1});
-      break;
-    }
-    case OpKind::kmem_cache_free: {
-      const Live* l = dec_pick(r, st.obj, &misuse, &li);
-      const std::uint8_t b = r.u8();
-      if (!l) return misuse;
-      op.h = l->h;
-      op.name = l->cache;
-      if (b >= 0xf0) {  // another cache than the object's
-        op.name = st.caches[b % st.caches.size()].name;
-        if (op.name != l->cache) misuse = true;
-      }
-      if (!op.name || l->kind != 1) misuse = true;
-      if (li != SIZE_MAX) st.obj.kill(li);
-      break;
-    }
-    case OpKind::kmem_cache_shrink:
-      op.name = dec_cache(r, st);
-      break;
-    case OpKind::kmem_cache_destroy:
-      op.name = dec_cache(r, st);
-      misuse = true;  // objects may be left; later allocations hit a dead cache
-      break;
-    case OpKind::mempool_create: {
-      op.byte = r.u8() % 3;
-      op.arg = 1 + r.u8() % 8;
-      op.name = op.byte == 0 ? dec_cache(r, st) : 0;
-      if (op.byte == 1) op.size = dec_value(r, st.tab.kmalloc_size);
-      if (op.byte == 2) op.order = r.u8() % 4;
-      op.gfp = mm::GFP_KERNEL;
-      op.h2 = st.pool.next++;
-      std::uint64_t size = op.byte == 1 ? op.size : op.byte == 2 ? page_bytes(op.order) : 0;
-      if (op.byte == 0)
-        for (const auto& c : st.caches)
-          if (c.name == op.name) size = c.size;
-      st.pool.live.push_back({op.h2, size, op.name, 0, op.order, op.byte});
-      break;
-    }
-    case OpKind::mempool_alloc: {
-      const Live* l = dec_pick(r, st.pool, &misuse, &li);
-      op.gfp = dec_value(r, st.tab.slab_gfp);
-      if (!l) return misuse;
-      op.h2 = l->h;
-      op.h = st.obj.next++;
-      st.obj.live.push_back({op.h, l->kind == 2 ? 0 : l->size, l->cache, l->h, 0, 2});
-      break;
-    }
-    case OpKind::mempool_free: {
-      const Live* l = dec_pick(r, st.obj, &misuse, &li);
-      const std::uint8_t b = r.u8();
-      if (!l) return misuse;
-      op.h = l->h;
-      op.h2 = l->pool;
-      if (!l->pool || b >= 0xf0) {  // not a pool element, or another pool
-        misuse = true;
-        if (!st.pool.live.empty()) op.h2 = st.pool.live[b % st.pool.live.size()].h;
-        if (!op.h2) return misuse;
-      }
-      if (li != SIZE_MAX) st.obj.kill(li);
-      break;
-    }
-    case OpKind::mempool_destroy: {
-      const Live* l = dec_pick(r, st.pool, &misuse, &li);
-      if (!l) return misuse;
-      op.h2 = l->h;
-      if (li != SIZE_MAX) st.pool.kill(li);
-      break;
-    }
-    case OpKind::vmalloc:
-      op.byte = r.u8() % 4;
-      op.size = std::max<std::uint64_t>(1, dec_value(r, st.tab.vmalloc_size));
-      op.h = st.area.next++;
-      st.area.live.push_back({op.h, op.size, 0, 0, 0, static_cast<std::uint8_t>(op.kind)});
-      break;
-    case OpKind::vmap:
-      op.size = 1 + r.u8() % 16;
-      op.h = st.area.next++;
-      st.area.live.push_back({op.h, op.size * 4096, 0, 0, 0, static_cast<std::uint8_t>(op.kind)});
-      break;
-    case OpKind::ioremap: {
-      op.byte = r.u8() % 3;
-      op.arg = st.io_phys[r.u8() % st.io_phys.size()];
-      op.size = 4096u << (r.u8() % 3);
-      if (op.arg == st.io_phys[st.io_phys.size() - 2]) misuse = true;  // RAM
-      op.h = st.area.next++;
-      st.area.live.push_back({op.h, op.size, 0, 0, 0, static_cast<std::uint8_t>(op.kind)});
-      break;
-    }
-    case OpKind::vfree:
-    case OpKind::vunmap:
-    case OpKind::iounmap: {
-      const Live* l = dec_pick(r, st.area, &misuse, &li);
-      if (!l) return misuse;
-      op.h = l->h;
-      const auto want = op.kind == OpKind::vfree    ? OpKind::vmalloc
-                        : op.kind == OpKind::vunmap ? OpKind::vmap
-                                                    : OpKind::ioremap;
-      if (l->kind != static_cast<std::uint8_t>(want)) misuse = true;
-      if (li != SIZE_MAX) st.area.kill(li);
-      break;
-    }
-    case OpKind::write:
-    case OpKind::read: {
-      std::size_t n = 0;
-      const auto spaces = target_spaces(st.t, &n);
-      const std::uint8_t s = r.u8();
-      op.space = n ? spaces[s % n] : Space::object;
-      const Live* l = dec_pick(r, st.space(op.space), &misuse, &li);
-      dec_range(r, l ? l->size : 0, op, &misuse);
-      op.byte = r.u8();
-      if (!l) return misuse;
-      op.h = l->h;
-      // A write out of bounds or after free scribbles over freelists and
-      // red zones: the next sweep's invariant violation would be the
-      // Program's fault, not the model's. Such writes become reads, which
-      // the model still checks and reports.
-      if (misuse) op.kind = OpKind::read;
-      // Pages and areas of unknown size (a vmalloc of a literal) stay in bounds.
-      break;
-    }
-    case OpKind::tick:
-    case OpKind::drain_all_pages:
-    case OpKind::check:
-      break;
-  }
-  return misuse;
+std::uint64_t cache_size(const State& st, std::uint32_t name) {
+  std::uint64_t size = 0;
+  for (const auto& c : st.caches)
+    if (c.name == name) size = c.size;
+  return size;
 }
 
-// ---- encoding ----
+// What one dec() sees and reports; it returns false when the op names no
+// handle at all and decodes to nothing.
+struct Dec {
+  Reader& r;
+  State& st;
+  Op& op;
+  bool misuse = false;
+  std::size_t li = SIZE_MAX;  // the picked handle's index among the live ones
+  const Live* pick(SpaceState& s) { return dec_pick(r, s, &misuse, &li); }
+};
+
+bool dec(Dec& c, prog::AllocPages& a) {
+  a.order = std::min<std::uint8_t>(dec_value(c.r, c.st.tab.order), 10);
+  a.gfp = dec_value(c.r, c.st.tab.page_gfp);
+  a.page = c.st.page.fresh();
+  c.st.page.live.push_back({a.page, page_bytes(a.order), 0, 0, a.order,
+                            (a.gfp & mm::__GFP_COMP) ? kPageCompound : kPagePlain});
+  return true;
+}
+
+bool dec(Dec& c, prog::FreePages& a) {
+  const Live* l = c.pick(c.st.page);
+  const std::uint8_t b = c.r.u8();
+  if (!l) return false;
+  a.page = l->h;
+  a.order = l->order;
+  if (b >= 0xf0 && (b & 15) != l->order) {  // the wrong order
+    a.order = b & 15;
+    c.misuse = true;
+  } else if (b >= kByAddr && b < 0xf0) {
+    a.by_addr = true;
+  }
+  if (c.li != SIZE_MAX) c.st.page.kill(c.li);
+  return true;
+}
+
+bool dec(Dec& c, prog::SplitPage& a) {
+  const Live* l = c.pick(c.st.page);
+  if (!l) return false;
+  a.page = l->h;
+  if (c.li != SIZE_MAX && l->order) {
+    const Live head = *l;
+    c.st.page.live[c.li].order = 0;
+    c.st.page.live[c.li].size = page_bytes(0);
+    for (std::uint64_t i = 1; i < (std::uint64_t{1} << head.order); ++i)
+      c.st.page.live.push_back({head.h + i, page_bytes(0), 0, 0, 0, 0});
+  }
+  return true;
+}
+
+bool dec(Dec& c, prog::GetPage& a) {
+  const Live* l = c.pick(c.st.page);
+  if (!l) return false;
+  a.page = l->h;
+  if (c.li != SIZE_MAX && c.st.page.live[c.li].refs < 255) ++c.st.page.live[c.li].refs;
+  return true;
+}
+
+bool dec(Dec& c, prog::PutPage& a) {
+  const Live* l = c.pick(c.st.page);
+  if (!l) return false;
+  a.page = l->h;
+  if (c.li == SIZE_MAX) return true;
+  Live& rec = c.st.page.live[c.li];
+  if (rec.refs > 1) {
+    --rec.refs;
+  } else if (rec.order && rec.kind != kPageCompound) {
+    c.misuse = true;  // the last put_page() of a non-compound block: refused
+  } else {
+    c.st.page.kill(c.li);
+  }
+  return true;
+}
+
+bool dec(Dec& c, prog::AllocPagesExact& a) {
+  a.size = std::max<std::uint64_t>(1, dec_value(c.r, c.st.tab.vmalloc_size));
+  a.gfp = dec_value(c.r, c.st.tab.page_gfp);
+  a.page = c.st.page.fresh();
+  if (a.size > page_bytes(kMaxExactOrder)) c.misuse = true;  // no order below MAX_ORDER
+  c.st.page.live.push_back({a.page, (a.size + 4095) & ~std::uint64_t{4095}, 0, 0, 0, kPageExact});
+  return true;
+}
+
+bool dec(Dec& c, prog::FreePagesExact& a) {
+  const Live* l = c.pick(c.st.page);
+  const std::uint8_t b = c.r.u8();
+  if (!l) return false;
+  a.page = l->h;
+  a.size = l->size;
+  if (b >= 0xf0) a.size = page_bytes(0) * ((b & 15) + 1u);
+  // Page by page: only an exact allocation (or one page) frees whole.
+  if (a.size != l->size || (l->kind != kPageExact && l->size != page_bytes(0))) c.misuse = true;
+  if (c.li != SIZE_MAX) c.st.page.kill(c.li);
+  return true;
+}
+
+bool dec(Dec& c, prog::Kmap& a) {
+  const Live* l = c.pick(c.st.page);
+  a.api = static_cast<prog::KmapApi>(c.r.u8() % 3);
+  if (!l) return false;
+  a.page = l->h;
+  auto& km = c.st.kmaps;
+  if (km.size() == kMaxKmaps) km.erase(km.begin());
+  km.push_back({a.page, static_cast<std::uint8_t>(a.api), c.op.cpu});
+  return true;
+}
+
+// kunmap: mostly the innermost mapping (on the CPU that made it), now and
+// then one out of order or none at all.
+bool dec(Dec& c, prog::Kunmap& a) {
+  const std::uint8_t b = c.r.u8();
+  auto& km = c.st.kmaps;
+  if (b < kFreedPick && !km.empty()) {
+    const std::size_t at = km.size() - 1 - b % km.size();
+    const KmapState e = km[at];
+    a.page = e.h;
+    a.api = static_cast<prog::KunmapApi>(e.api);
+    c.op.cpu = e.cpu;
+    for (std::size_t i = at + 1; i < km.size(); ++i)
+      if (e.api != 0 && km[i].cpu == e.cpu && km[i].api != 0) c.misuse = true;  // not LIFO
+    km.erase(km.begin() + static_cast<std::ptrdiff_t>(at));
+    return true;
+  }
+  const Live* l = c.pick(c.st.page);
+  a.api = static_cast<prog::KunmapApi>(c.r.u8() % 3);
+  if (!l) return false;
+  a.page = l->h;
+  c.misuse = true;  // no kmap to undo
+  return true;
+}
+
+bool dec(Dec& c, prog::Kmalloc& a) {
+  a.size = dec_value(c.r, c.st.tab.kmalloc_size);
+  a.gfp = dec_value(c.r, c.st.tab.slab_gfp);
+  a.obj = c.st.obj.next++;
+  c.st.obj.live.push_back({a.obj, a.size, 0, 0, 0, kObjKmalloc});
+  return true;
+}
+
+// kfree and the frees that behave like it: of a slab object, not a mempool
+// element, nor a kvmalloc that may have gone to vmalloc.
+bool dec_kfree(Dec& c, Handle& obj) {
+  const Live* l = c.pick(c.st.obj);
+  if (!l) return false;
+  obj = l->h;
+  if (l->kind == kObjPool || (l->kind == kObjKv && l->size > page_bytes(0))) c.misuse = true;
+  if (c.li != SIZE_MAX) c.st.obj.kill(c.li);
+  return true;
+}
+bool dec(Dec& c, prog::Kfree& a) {
+  return dec_kfree(c, a.obj);
+}
+bool dec(Dec& c, prog::KfreeSensitive& a) {
+  return dec_kfree(c, a.obj);
+}
+
+bool dec(Dec& c, prog::Krealloc& a) {
+  const std::uint8_t m = c.r.u8();
+  const Live* l = m < kReallocNull ? nullptr : c.pick(c.st.obj);
+  a.new_size = dec_value(c.r, c.st.tab.kmalloc_size);
+  a.gfp = dec_value(c.r, c.st.tab.slab_gfp);
+  if (m < kReallocNull) {  // krealloc(NULL, ...) on a fresh handle
+    a.obj = c.st.obj.next++;
+    c.st.obj.live.push_back({a.obj, a.new_size, 0, 0, 0, kObjKmalloc});
+    return true;
+  }
+  if (!l) return false;
+  a.obj = l->h;
+  if (l->kind == kObjPool || (l->kind == kObjKv && l->size > page_bytes(0))) c.misuse = true;
+  if (c.li == SIZE_MAX) return true;
+  if (a.new_size == 0) {
+    c.st.obj.kill(c.li);
+    return true;
+  }
+  c.st.obj.live[c.li] = {a.obj, a.new_size, 0, 0, 0, kObjKmalloc};
+  return true;
+}
+
+bool dec(Dec& c, prog::KmemCacheCreate& a) {
+  State& st = c.st;
+  a.size = std::max<std::uint64_t>(1, dec_value(c.r, st.tab.cache_size));
+  static constexpr std::array<std::uint64_t, 6> kAlign = {0, 0, 8, 16, 64, 128};
+  a.align = kAlign[c.r.u8() % kAlign.size()];
+  a.flags = dec_value(c.r, st.tab.cache_flags);
+  const std::uint8_t b = c.r.u8();
+  if (b & 1) {
+    a.ctor = true;
+    a.ctor_fill = static_cast<std::uint8_t>(b & 0xfe);
+  }
+  a.name = st.p.strings.intern("fuzz-" + std::to_string(st.nr_created));
+  st.caches.insert(st.caches.begin() + st.nr_created, {a.name, a.size});
+  ++st.nr_created;
+  return true;
+}
+
+bool dec(Dec& c, prog::KmemCacheAlloc& a) {
+  a.name = dec_cache(c.r, c.st);
+  a.gfp = dec_value(c.r, c.st.tab.slab_gfp);
+  a.obj = c.st.obj.next++;
+  c.st.obj.live.push_back({a.obj, cache_size(c.st, a.name), a.name, 0, 0, kObjCache});
+  return true;
+}
+
+bool dec(Dec& c, prog::KmemCacheFree& a) {
+  const Live* l = c.pick(c.st.obj);
+  const std::uint8_t b = c.r.u8();
+  if (!l) return false;
+  a.obj = l->h;
+  a.name = l->cache;
+  if (b >= 0xf0) {  // another cache than the object's
+    a.name = c.st.caches[b % c.st.caches.size()].name;
+    if (a.name != l->cache) c.misuse = true;
+  }
+  if (!a.name || l->kind != kObjCache) c.misuse = true;
+  if (c.li != SIZE_MAX) c.st.obj.kill(c.li);
+  return true;
+}
+
+bool dec(Dec& c, prog::KmemCacheAllocBulk& a) {
+  a.name = dec_cache(c.r, c.st);
+  a.gfp = dec_value(c.r, c.st.tab.slab_gfp);
+  a.nr = 1 + c.r.u8() % kMaxBulk;
+  a.obj = c.st.obj.next;
+  c.st.obj.next += a.nr;
+  for (std::uint32_t i = 0; i < a.nr; ++i)
+    c.st.obj.live.push_back({a.obj + i, cache_size(c.st, a.name), a.name, 0, 0, kObjCache});
+  return true;
+}
+
+// The run kmem_cache_free_bulk frees by default: live objects of the
+// cache, numbered h, h+1, ... (a bulk allocation).
+std::uint32_t bulk_run(const SpaceState& s, Handle h, std::uint32_t cache) {
+  std::uint32_t n = 0;
+  while (n < kMaxBulk) {
+    const std::size_t i = s.find_live(h + n);
+    if (i == SIZE_MAX || s.live[i].cache != cache || s.live[i].kind != kObjCache) break;
+    ++n;
+  }
+  return std::max<std::uint32_t>(n, 1);
+}
+
+bool dec(Dec& c, prog::KmemCacheFreeBulk& a) {
+  const Live* l = c.pick(c.st.obj);
+  const std::uint8_t b = c.r.u8();
+  if (!l) return false;
+  a.obj = l->h;
+  a.name = l->cache;
+  a.nr = b < 0x80 ? bulk_run(c.st.obj, a.obj, a.name) : 1 + (b & 15u);
+  for (std::uint32_t i = 0; i < a.nr; ++i) {
+    const std::size_t j = c.st.obj.find_live(a.obj + i);
+    if (j == SIZE_MAX) {
+      c.misuse = true;  // stale or never allocated
+      continue;
+    }
+    const Live& o = c.st.obj.live[j];
+    if (o.kind == kObjPool || (a.name && (o.kind != kObjCache || o.cache != a.name)))
+      c.misuse = true;
+    c.st.obj.kill(j);
+  }
+  return true;
+}
+
+bool dec(Dec& c, prog::KmemCacheShrink& a) {
+  a.name = dec_cache(c.r, c.st);
+  return true;
+}
+
+bool dec(Dec& c, prog::KmemCacheDestroy& a) {
+  a.name = dec_cache(c.r, c.st);
+  c.misuse = true;  // objects may be left; later allocations hit a dead cache
+  return true;
+}
+
+bool dec(Dec& c, prog::Kvmalloc& a) {
+  const std::uint8_t w = c.r.u8();
+  a.size = dec_value(c.r, w < 0x80 ? c.st.tab.kmalloc_size : c.st.tab.vmalloc_size);
+  a.gfp = dec_value(c.r, c.st.tab.slab_gfp);
+  a.obj = c.st.obj.next++;
+  c.st.obj.live.push_back({a.obj, a.size, 0, 0, 0, kObjKv});
+  return true;
+}
+
+bool dec(Dec& c, prog::Kvfree& a) {
+  const Live* l = c.pick(c.st.obj);
+  if (!l) return false;
+  a.obj = l->h;
+  if (l->kind == kObjPool) c.misuse = true;
+  if (c.li != SIZE_MAX) c.st.obj.kill(c.li);
+  return true;
+}
+
+bool dec(Dec& c, prog::MempoolCreate& a) {
+  State& st = c.st;
+  const std::uint8_t kind = c.r.u8() % 3;
+  a.kind = static_cast<prog::PoolKind>(kind);
+  a.min_nr = 1 + c.r.u8() % 8;
+  a.name = kind == 0 ? dec_cache(c.r, st) : 0;
+  if (kind == 1) a.size = dec_value(c.r, st.tab.kmalloc_size);
+  if (kind == 2) a.order = c.r.u8() % 4;
+  a.gfp = mm::GFP_KERNEL;
+  a.pool = st.pool.next++;
+  const std::uint64_t size = kind == 1   ? a.size
+                             : kind == 2 ? page_bytes(a.order)
+                                         : cache_size(st, a.name);
+  st.pool.live.push_back({a.pool, size, a.name, 0, a.order, kind});
+  return true;
+}
+
+bool dec(Dec& c, prog::MempoolAlloc& a) {
+  const Live* l = c.pick(c.st.pool);
+  a.gfp = dec_value(c.r, c.st.tab.slab_gfp);
+  if (!l) return false;
+  a.pool = l->h;
+  a.obj = c.st.obj.next++;
+  c.st.obj.live.push_back({a.obj, l->kind == 2 ? 0 : l->size, l->cache, l->h, 0, kObjPool});
+  return true;
+}
+
+bool dec(Dec& c, prog::MempoolFree& a) {
+  const Live* l = c.pick(c.st.obj);
+  const std::uint8_t b = c.r.u8();
+  if (!l) return false;
+  a.obj = l->h;
+  a.pool = l->pool;
+  if (!l->pool || b >= 0xf0) {  // not a pool element, or another pool
+    c.misuse = true;
+    if (!c.st.pool.live.empty()) a.pool = c.st.pool.live[b % c.st.pool.live.size()].h;
+    if (!a.pool) return false;
+  }
+  if (c.li != SIZE_MAX) c.st.obj.kill(c.li);
+  return true;
+}
+
+bool dec(Dec& c, prog::MempoolResize& a) {
+  const Live* l = c.pick(c.st.pool);
+  const std::uint8_t b = c.r.u8();
+  if (!l) return false;
+  a.pool = l->h;
+  a.new_min_nr = b >= kResizeZero ? 0 : 1 + b % 8;
+  if (a.new_min_nr == 0) c.misuse = true;  // BUG_ON(new_min_nr <= 0)
+  return true;
+}
+
+bool dec(Dec& c, prog::MempoolDestroy& a) {
+  const Live* l = c.pick(c.st.pool);
+  if (!l) return false;
+  a.pool = l->h;
+  if (c.li != SIZE_MAX) c.st.pool.kill(c.li);
+  return true;
+}
+
+void new_area(State& st, Handle h, std::uint64_t size, OpKind kind) {
+  st.area.live.push_back({h, size, 0, 0, 0, static_cast<std::uint8_t>(kind)});
+}
+
+bool dec(Dec& c, prog::Vmalloc& a) {
+  a.api = static_cast<prog::VmallocApi>(c.r.u8() % 4);
+  a.size = std::max<std::uint64_t>(1, dec_value(c.r, c.st.tab.vmalloc_size));
+  a.area = c.st.area.next++;
+  new_area(c.st, a.area, a.size, OpKind::vmalloc);
+  return true;
+}
+
+bool dec(Dec& c, prog::Vmap& a) {
+  a.nr_pages = 1 + c.r.u8() % 16;
+  a.area = c.st.area.next++;
+  new_area(c.st, a.area, a.nr_pages * 4096, OpKind::vmap);
+  return true;
+}
+
+bool dec(Dec& c, prog::Ioremap& a) {
+  const auto& phys = c.st.io_phys;
+  a.api = static_cast<prog::IoremapApi>(c.r.u8() % 3);
+  a.phys = phys[c.r.u8() % phys.size()];
+  a.size = 4096u << (c.r.u8() % 3);
+  if (a.phys == phys[phys.size() - 2]) c.misuse = true;  // RAM
+  a.area = c.st.area.next++;
+  new_area(c.st, a.area, a.size, OpKind::ioremap);
+  return true;
+}
+
+// vfree, vunmap, iounmap: of an area the matching call made.
+bool dec_area_free(Dec& c, Handle& area, OpKind made_by) {
+  const Live* l = c.pick(c.st.area);
+  if (!l) return false;
+  area = l->h;
+  if (l->kind != static_cast<std::uint8_t>(made_by)) c.misuse = true;
+  if (c.li != SIZE_MAX) c.st.area.kill(c.li);
+  return true;
+}
+bool dec(Dec& c, prog::Vfree& a) {
+  return dec_area_free(c, a.area, OpKind::vmalloc);
+}
+bool dec(Dec& c, prog::Vunmap& a) {
+  return dec_area_free(c, a.area, OpKind::vmap);
+}
+bool dec(Dec& c, prog::Iounmap& a) {
+  return dec_area_free(c, a.area, OpKind::ioremap);
+}
+
+bool dec(Dec& c, prog::IoRead& a) {
+  const Live* l = c.pick(c.st.area);
+  a.api = static_cast<prog::IoReadApi>(c.r.u8() % 6);
+  a.offset = dec_io_offset(c.r, l ? l->size : 0, prog::io_width(static_cast<std::uint8_t>(a.api)),
+                           &c.misuse);
+  if (!l) return false;
+  a.area = l->h;
+  return true;
+}
+
+bool dec(Dec& c, prog::IoWrite& a) {
+  const Live* l = c.pick(c.st.area);
+  const std::uint8_t api = c.r.u8() % 6;
+  a.api = static_cast<prog::IoWriteApi>(api);
+  a.offset = dec_io_offset(c.r, l ? l->size : 0, prog::io_width(api), &c.misuse);
+  const std::uint8_t v = c.r.u8();
+  a.value = v != kLiteral
+                ? v * 0x01010101u
+                : static_cast<std::uint32_t>(std::min<std::uint64_t>(c.r.varint(), 0xffffffffu));
+  if (!l) return false;
+  a.area = l->h;
+  // As with client writes: a misused store becomes a load, so what lands in
+  // memory is never the Program's scribbling.
+  if (c.misuse) c.op.args = prog::IoRead{a.area, a.offset, static_cast<prog::IoReadApi>(api)};
+  return true;
+}
+
+// write and read: a space, a handle, a range, a byte.
+template <class T>
+const Live* dec_access(Dec& c, T& a, std::uint8_t* byte) {
+  std::size_t n = 0;
+  const auto spaces = target_spaces(c.st.t, &n);
+  const std::uint8_t s = c.r.u8();
+  a.space = n ? spaces[s % n] : Space::object;
+  const Live* l = c.pick(c.st.space(a.space));
+  dec_range(c.r, l ? l->size : 0, a.offset, a.len, &c.misuse);
+  *byte = c.r.u8();
+  if (l) a.h = l->h;
+  return l;
+}
+
+bool dec(Dec& c, prog::Write& a) {
+  if (!dec_access(c, a, &a.byte)) return false;
+  // A write out of bounds or after free scribbles over freelists and red
+  // zones: the next sweep's invariant violation would be the Program's
+  // fault, not the model's. Such writes become reads, which the model
+  // still checks and reports. (Pages and areas of unknown size, a vmalloc
+  // of a literal, stay in bounds.)
+  if (c.misuse) c.op.args = prog::Read{a.h, a.offset, a.len, a.space};
+  return true;
+}
+
+bool dec(Dec& c, prog::Read& a) {
+  std::uint8_t byte = 0;  // read and ignored: a read and a write take the same bytes
+  return dec_access(c, a, &byte) != nullptr;
+}
+
+bool dec(Dec&, prog::Tick&) {
+  return true;
+}
+bool dec(Dec&, prog::DrainAllPages&) {
+  return true;
+}
+bool dec(Dec&, prog::Check&) {
+  return true;
+}
+
+template <class T>
+bool dec_as(Dec& c) {
+  c.op.args = T{};
+  return dec(c, c.op.as<T>());
+}
+
+using DecFn = bool (*)(Dec&);
+template <std::size_t... I>
+constexpr std::array<DecFn, sizeof...(I)> dec_table(std::index_sequence<I...>) {
+  return {&dec_as<std::variant_alternative_t<I, prog::OpArgs>>...};
+}
+constexpr auto kDecoders = dec_table(std::make_index_sequence<prog::kNrOpKinds>{});
+
+// One op: its kind, CPU and arguments. False when it decodes to nothing;
+// *misuse when the decoder meant it as misuse.
+bool decode_op(Reader& r, State& st, Op& op, bool* misuse) {
+  const std::uint8_t opb = r.u8();
+  op = Op{};
+  *misuse = false;
+  if (opb == kCheckEscape && r.peek() == kCheckEscape) {
+    r.u8();
+    op.args = prog::Check{};
+    return true;
+  }
+  const std::size_t n = st.kinds.size();
+  std::size_t k = opb & 31;
+  // Past the 31 kinds a byte names directly: one more byte picks the rest.
+  k = n > kDirectKinds && k == kDirectKinds ? kDirectKinds + r.u8() % (n - kDirectKinds) : k % n;
+  op.cpu = static_cast<std::int16_t>((opb >> 5) % std::max(1u, st.opts.nr_cpus));
+  Dec c{r, st, op};
+  const bool keep = kDecoders[static_cast<std::size_t>(st.kinds[k])](c);
+  *misuse = c.misuse;
+  return keep;
+}
+
+// ---- encoding: one enc() per kind ----
 
 template <class T>
 void enc_value(Writer& w, const std::vector<T>& table, std::uint64_t v) {
@@ -565,190 +920,387 @@ std::uint64_t mapped(const std::unordered_map<std::uint64_t, std::uint64_t>& m, 
   return it == m.end() ? 0 : it->second;
 }
 
+// The live or recently freed record of decoded handle d (nullptr: neither).
+const Live* record(const SpaceState& s, std::uint64_t d) {
+  if (const std::size_t i = s.find_live(d); i != SIZE_MAX) return &s.live[i];
+  if (const std::size_t j = s.find_freed(d); j != SIZE_MAX) return &s.freed[j];
+  return nullptr;
+}
+
+// What one enc() writes for an input op of `in`.
+struct Enc {
+  Writer& w;
+  State& st;
+  HandleMaps& hm;
+  const prog::Program& in;
+  const Op& op;
+  // The decoded cache an input cache name stands for (0: none).
+  std::uint32_t cache(std::uint32_t name) const {
+    if (!name) return 0;
+    if (const auto it = hm.cache.find(name); it != hm.cache.end()) return it->second;
+    return st.p.strings.find(in.strings.str(name));  // a boot cache, if the decoder has it
+  }
+  // Writes the pick of the decoded handle input handle h maps to.
+  bool pick(const std::unordered_map<std::uint64_t, std::uint64_t>& m, SpaceState& s, Handle h,
+            std::uint64_t* d = nullptr) {
+    const std::uint64_t x = mapped(m, h);
+    if (d) *d = x;
+    return x && enc_pick(w, s, x);
+  }
+};
+
+bool enc(Enc& e, const prog::AllocPages& a) {
+  if (!a.page) return false;  // a failure the trace saw
+  enc_value(e.w, e.st.tab.order, a.order);
+  enc_value(e.w, e.st.tab.page_gfp, a.gfp);
+  e.hm.page[a.page] = e.st.page.next;
+  return true;
+}
+
+bool enc(Enc& e, const prog::FreePages& a) {
+  std::uint64_t d = 0;
+  if (!e.pick(e.hm.page, e.st.page, a.page, &d)) return false;
+  const Live* l = record(e.st.page, d);
+  const unsigned order = l ? l->order : a.order;
+  if (a.by_addr) {
+    if (order != a.order) return false;
+    e.w.u8(kByAddr);
+  } else {
+    e.w.u8(order == a.order ? 0 : static_cast<std::uint8_t>(0xf0 | (a.order & 15)));
+  }
+  return true;
+}
+
+bool enc(Enc& e, const prog::SplitPage& a) {
+  std::uint64_t d = 0;
+  if (!e.pick(e.hm.page, e.st.page, a.page, &d)) return false;
+  const std::size_t i = e.st.page.find_live(d);
+  const unsigned order = i != SIZE_MAX ? e.st.page.live[i].order : 0;
+  for (std::uint64_t t = 1; t < (std::uint64_t{1} << order); ++t) e.hm.page[a.page + t] = d + t;
+  return true;
+}
+
+bool enc(Enc& e, const prog::GetPage& a) {
+  return e.pick(e.hm.page, e.st.page, a.page);
+}
+
+bool enc(Enc& e, const prog::PutPage& a) {
+  return e.pick(e.hm.page, e.st.page, a.page);
+}
+
+bool enc(Enc& e, const prog::AllocPagesExact& a) {
+  if (!a.page) return false;
+  enc_value(e.w, e.st.tab.vmalloc_size, a.size);
+  enc_value(e.w, e.st.tab.page_gfp, a.gfp);
+  e.hm.page[a.page] = e.st.page.next;
+  return true;
+}
+
+bool enc(Enc& e, const prog::FreePagesExact& a) {
+  std::uint64_t d = 0;
+  if (!e.pick(e.hm.page, e.st.page, a.page, &d)) return false;
+  const Live* l = record(e.st.page, d);
+  if (l && l->size == a.size) {
+    e.w.u8(0);
+    return true;
+  }
+  const std::uint64_t pages = a.size / page_bytes(0);
+  if (a.size % page_bytes(0) || pages < 1 || pages > 16) return false;
+  e.w.u8(static_cast<std::uint8_t>(0xf0 | (pages - 1)));
+  return true;
+}
+
+bool enc(Enc& e, const prog::Kmap& a) {
+  if (!e.pick(e.hm.page, e.st.page, a.page)) return false;
+  e.w.u8(static_cast<std::uint8_t>(a.api));
+  return true;
+}
+
+bool enc(Enc& e, const prog::Kunmap& a) {
+  const std::uint64_t d = mapped(e.hm.page, a.page);
+  const auto cpu = static_cast<std::int16_t>(static_cast<unsigned>(std::max<int>(e.op.cpu, 0)) % 8 %
+                                             std::max(1u, e.st.opts.nr_cpus));
+  const auto& km = e.st.kmaps;
+  for (std::size_t j = 0; j < km.size() && j < kFreedPick; ++j) {
+    const KmapState& k = km[km.size() - 1 - j];
+    if (d && k.h == d && k.api == static_cast<std::uint8_t>(a.api) && k.cpu == cpu) {
+      e.w.u8(static_cast<std::uint8_t>(j));
+      return true;
+    }
+  }
+  e.w.u8(kFreedPick);
+  if (!d || !enc_pick(e.w, e.st.page, d)) return false;
+  e.w.u8(static_cast<std::uint8_t>(a.api));
+  return true;
+}
+
+bool enc(Enc& e, const prog::Kmalloc& a) {
+  if (!a.obj) return false;
+  enc_value(e.w, e.st.tab.kmalloc_size, a.size);
+  enc_value(e.w, e.st.tab.slab_gfp, a.gfp);
+  e.hm.obj[a.obj] = e.st.obj.next;
+  return true;
+}
+
+bool enc(Enc& e, const prog::Kfree& a) {
+  return e.pick(e.hm.obj, e.st.obj, a.obj);
+}
+
+bool enc(Enc& e, const prog::KfreeSensitive& a) {
+  return e.pick(e.hm.obj, e.st.obj, a.obj);
+}
+
+bool enc(Enc& e, const prog::Krealloc& a) {
+  if (!a.obj) return false;
+  if (mapped(e.hm.obj, a.obj)) {
+    e.w.u8(kReallocNull);
+    if (!e.pick(e.hm.obj, e.st.obj, a.obj)) return false;
+  } else {  // an unbound handle: krealloc(NULL)
+    e.w.u8(0);
+    e.hm.obj[a.obj] = e.st.obj.next;
+  }
+  enc_value(e.w, e.st.tab.kmalloc_size, a.new_size);
+  enc_value(e.w, e.st.tab.slab_gfp, a.gfp);
+  return true;
+}
+
+bool enc(Enc& e, const prog::KmemCacheCreate& a) {
+  enc_value(e.w, e.st.tab.cache_size, a.size);
+  static constexpr std::array<std::uint64_t, 6> kAlign = {0, 0, 8, 16, 64, 128};
+  const auto al = std::find(kAlign.begin(), kAlign.end(), a.align);
+  e.w.u8(static_cast<std::uint8_t>(al == kAlign.end() ? 0 : al - kAlign.begin()));
+  enc_value(e.w, e.st.tab.cache_flags, a.flags);
+  e.w.u8(a.ctor ? static_cast<std::uint8_t>(a.ctor_fill | 1) : 0);
+  e.hm.cache[a.name] = e.st.p.strings.intern("fuzz-" + std::to_string(e.st.nr_created));
+  return true;
+}
+
+bool enc(Enc& e, const prog::KmemCacheAlloc& a) {
+  if (!a.obj || !enc_cache(e.w, e.st, e.cache(a.name))) return false;
+  enc_value(e.w, e.st.tab.slab_gfp, a.gfp);
+  e.hm.obj[a.obj] = e.st.obj.next;
+  return true;
+}
+
+bool enc(Enc& e, const prog::KmemCacheFree& a) {
+  std::uint64_t d = 0;
+  if (!e.pick(e.hm.obj, e.st.obj, a.obj, &d)) return false;
+  const Live* l = record(e.st.obj, d);
+  const std::uint32_t own = l ? l->cache : 0;
+  const std::uint32_t want = e.cache(a.name);
+  if (own == want) {
+    e.w.u8(0);
+    return true;
+  }
+  for (unsigned b = 0xf0; b <= 0xff; ++b)
+    if (e.st.caches[b % e.st.caches.size()].name == want) {
+      e.w.u8(static_cast<std::uint8_t>(b));
+      return true;
+    }
+  e.w.u8(0);
+  return true;
+}
+
+bool enc(Enc& e, const prog::KmemCacheAllocBulk& a) {
+  if (!a.obj || a.nr < 1 || a.nr > kMaxBulk || !enc_cache(e.w, e.st, e.cache(a.name))) return false;
+  enc_value(e.w, e.st.tab.slab_gfp, a.gfp);
+  e.w.u8(static_cast<std::uint8_t>(a.nr - 1));
+  for (std::uint32_t i = 0; i < a.nr; ++i) e.hm.obj[a.obj + i] = e.st.obj.next + i;
+  return true;
+}
+
+bool enc(Enc& e, const prog::KmemCacheFreeBulk& a) {
+  std::uint64_t d = 0;
+  if (a.nr < 1 || a.nr > kMaxBulk || !e.pick(e.hm.obj, e.st.obj, a.obj, &d)) return false;
+  const Live* l = record(e.st.obj, d);
+  if (!l || l->cache != e.cache(a.name)) return false;
+  // The run's other handles: the same objects, or none yet on both sides.
+  for (std::uint32_t i = 1; i < a.nr; ++i) {
+    const std::uint64_t m = mapped(e.hm.obj, a.obj + i);
+    if (m != d + i && (m || d + i < e.st.obj.next)) return false;
+  }
+  e.w.u8(bulk_run(e.st.obj, d, l->cache) == a.nr ? 0
+                                                 : static_cast<std::uint8_t>(0x80 | (a.nr - 1)));
+  return true;
+}
+
+bool enc(Enc& e, const prog::KmemCacheShrink& a) {
+  return enc_cache(e.w, e.st, e.cache(a.name));
+}
+
+bool enc(Enc& e, const prog::KmemCacheDestroy& a) {
+  return enc_cache(e.w, e.st, e.cache(a.name));
+}
+
+bool enc(Enc& e, const prog::Kvmalloc& a) {
+  if (!a.obj) return false;
+  e.w.u8(0);  // the kmalloc size table (or a literal)
+  enc_value(e.w, e.st.tab.kmalloc_size, a.size);
+  enc_value(e.w, e.st.tab.slab_gfp, a.gfp);
+  e.hm.obj[a.obj] = e.st.obj.next;
+  return true;
+}
+
+bool enc(Enc& e, const prog::Kvfree& a) {
+  return e.pick(e.hm.obj, e.st.obj, a.obj);
+}
+
+bool enc(Enc& e, const prog::MempoolCreate& a) {
+  const unsigned kind = std::min<unsigned>(static_cast<unsigned>(a.kind), 2);
+  e.w.u8(static_cast<std::uint8_t>(kind));
+  e.w.u8(static_cast<std::uint8_t>(std::clamp(a.min_nr, 1, 8) - 1));
+  if (kind == 0 && !enc_cache(e.w, e.st, e.cache(a.name))) return false;
+  if (kind == 1) enc_value(e.w, e.st.tab.kmalloc_size, a.size);
+  if (kind == 2) e.w.u8(static_cast<std::uint8_t>(a.order % 4));
+  e.hm.pool[a.pool] = e.st.pool.next;
+  return true;
+}
+
+bool enc(Enc& e, const prog::MempoolAlloc& a) {
+  if (!a.obj || !e.pick(e.hm.pool, e.st.pool, a.pool)) return false;
+  enc_value(e.w, e.st.tab.slab_gfp, a.gfp);
+  e.hm.obj[a.obj] = e.st.obj.next;
+  return true;
+}
+
+bool enc(Enc& e, const prog::MempoolFree& a) {
+  std::uint64_t d = 0;
+  const std::uint64_t dpool = mapped(e.hm.pool, a.pool);
+  if (!dpool || !e.pick(e.hm.obj, e.st.obj, a.obj, &d)) return false;
+  const Live* l = record(e.st.obj, d);
+  const std::uint64_t own = l ? l->pool : 0;
+  if (own && own == dpool) {
+    e.w.u8(0);
+    return true;
+  }
+  const auto& pools = e.st.pool.live;
+  for (unsigned b = own ? 0xf0 : 0; b <= 0xff; ++b)
+    if (!pools.empty() && pools[b % pools.size()].h == dpool) {
+      e.w.u8(static_cast<std::uint8_t>(b));
+      return true;
+    }
+  return false;
+}
+
+bool enc(Enc& e, const prog::MempoolResize& a) {
+  if (a.new_min_nr < 0 || a.new_min_nr > 8 || !e.pick(e.hm.pool, e.st.pool, a.pool)) return false;
+  e.w.u8(a.new_min_nr == 0 ? kResizeZero : static_cast<std::uint8_t>(a.new_min_nr - 1));
+  return true;
+}
+
+bool enc(Enc& e, const prog::MempoolDestroy& a) {
+  return e.pick(e.hm.pool, e.st.pool, a.pool);
+}
+
+bool enc(Enc& e, const prog::Vmalloc& a) {
+  if (!a.area) return false;
+  e.w.u8(static_cast<std::uint8_t>(static_cast<unsigned>(a.api) % 4));
+  enc_value(e.w, e.st.tab.vmalloc_size, a.size);
+  e.hm.area[a.area] = e.st.area.next;
+  return true;
+}
+
+bool enc(Enc& e, const prog::Vmap& a) {
+  if (!a.area) return false;
+  e.w.u8(static_cast<std::uint8_t>((std::clamp<std::uint64_t>(a.nr_pages, 1, 16) - 1)));
+  e.hm.area[a.area] = e.st.area.next;
+  return true;
+}
+
+bool enc(Enc& e, const prog::Ioremap& a) {
+  if (!a.area) return false;
+  const auto& phys = e.st.io_phys;
+  e.w.u8(static_cast<std::uint8_t>(static_cast<unsigned>(a.api) % 3));
+  const auto p = std::find(phys.begin(), phys.end(), a.phys);
+  e.w.u8(static_cast<std::uint8_t>(p == phys.end() ? 0 : p - phys.begin()));
+  e.w.u8(a.size > 8192 ? 2 : a.size > 4096 ? 1 : 0);
+  e.hm.area[a.area] = e.st.area.next;
+  return true;
+}
+
+bool enc(Enc& e, const prog::Vfree& a) {
+  return e.pick(e.hm.area, e.st.area, a.area);
+}
+bool enc(Enc& e, const prog::Vunmap& a) {
+  return e.pick(e.hm.area, e.st.area, a.area);
+}
+bool enc(Enc& e, const prog::Iounmap& a) {
+  return e.pick(e.hm.area, e.st.area, a.area);
+}
+
+bool enc(Enc& e, const prog::IoRead& a) {
+  if (!e.pick(e.hm.area, e.st.area, a.area)) return false;
+  e.w.u8(static_cast<std::uint8_t>(a.api));
+  e.w.u8(kRangeLiteral);
+  e.w.varint(a.offset);
+  return true;
+}
+
+bool enc(Enc& e, const prog::IoWrite& a) {
+  if (!e.pick(e.hm.area, e.st.area, a.area)) return false;
+  e.w.u8(static_cast<std::uint8_t>(a.api));
+  e.w.u8(kRangeLiteral);
+  e.w.varint(a.offset);
+  e.w.u8(kLiteral);
+  e.w.varint(a.value);
+  return true;
+}
+
+template <class T>
+bool enc_access(Enc& e, const T& a, std::uint8_t byte) {
+  std::size_t n = 0;
+  const auto spaces = target_spaces(e.st.t, &n);
+  const auto end = spaces.begin() + static_cast<std::ptrdiff_t>(n);
+  const auto s = std::find(spaces.begin(), end, a.space);
+  if (s == end) return false;
+  e.w.u8(static_cast<std::uint8_t>(s - spaces.begin()));
+  if (!e.pick(e.hm.of(a.space), e.st.space(a.space), a.h)) return false;
+  e.w.u8(kRangeLiteral);
+  e.w.u8(0);
+  e.w.varint(a.offset);
+  e.w.varint(a.len);
+  e.w.u8(byte);
+  return true;
+}
+
+bool enc(Enc& e, const prog::Write& a) {
+  return enc_access(e, a, a.byte);
+}
+bool enc(Enc& e, const prog::Read& a) {
+  return enc_access(e, a, 0);
+}
+bool enc(Enc&, const prog::Tick&) {
+  return true;
+}
+bool enc(Enc&, const prog::DrainAllPages&) {
+  return true;
+}
+bool enc(Enc&, const prog::Check&) {
+  return true;
+}
+
 // Bytes for one input op; false when the target's language cannot say it.
 bool encode_op(Writer& w, State& st, HandleMaps& hm, const prog::Program& in, const Op& op) {
-  if (op.kind == OpKind::check) {
+  if (op.is<prog::Check>()) {
     if (!(st.t.op_mask & bit(OpKind::check))) return false;
     w.u8(kCheckEscape);
     w.u8(kCheckEscape);
     return true;
   }
-  const auto k = std::find(st.kinds.begin(), st.kinds.end(), op.kind);
+  const auto k = std::find(st.kinds.begin(), st.kinds.end(), op.kind());
   if (k == st.kinds.end()) return false;
   const auto idx = static_cast<unsigned>(k - st.kinds.begin());
   unsigned cpu = static_cast<unsigned>(std::max<int>(op.cpu, 0)) % 8;
-  // 0xff followed by 0xff means `check`: the same op on another CPU alias.
-  if ((idx | (cpu << 5)) == kCheckEscape) cpu = st.opts.nr_cpus == 1 ? 0 : cpu - st.opts.nr_cpus;
-  w.u8(static_cast<std::uint8_t>(idx | (cpu << 5)));
-  auto cache_name = [&](std::uint32_t name) -> std::uint32_t {
-    if (!name) return 0;
-    if (const auto it = hm.cache.find(name); it != hm.cache.end()) return it->second;
-    return st.p.strings.find(in.strings.str(name));  // a boot cache, if the decoder has it
-  };
-  switch (op.kind) {
-    case OpKind::alloc_pages:
-      if (!op.h) return false;  // a failure the trace saw
-      enc_value(w, st.tab.order, op.order);
-      enc_value(w, st.tab.page_gfp, op.gfp);
-      hm.page[op.h] = st.page.next;
-      return true;
-    case OpKind::free_pages:
-    case OpKind::split_page: {
-      const std::uint64_t d = mapped(hm.page, op.h);
-      if (!d || !enc_pick(w, st.page, d)) return false;
-      if (op.kind == OpKind::free_pages) {
-        const std::size_t i = st.page.find_live(d);
-        const std::size_t j = i == SIZE_MAX ? st.page.find_freed(d) : SIZE_MAX;
-        const unsigned order = i != SIZE_MAX   ? st.page.live[i].order
-                               : j != SIZE_MAX ? st.page.freed[j].order
-                                               : op.order;
-        w.u8(order == op.order ? 0 : static_cast<std::uint8_t>(0xf0 | (op.order & 15)));
-      } else {
-        const std::size_t i = st.page.find_live(d);
-        const unsigned order = i != SIZE_MAX ? st.page.live[i].order : 0;
-        for (std::uint64_t t = 1; t < (std::uint64_t{1} << order); ++t) hm.page[op.h + t] = d + t;
-      }
-      return true;
-    }
-    case OpKind::kmalloc:
-      if (!op.h) return false;
-      enc_value(w, st.tab.kmalloc_size, op.size);
-      enc_value(w, st.tab.slab_gfp, op.gfp);
-      hm.obj[op.h] = st.obj.next;
-      return true;
-    case OpKind::kfree: {
-      const std::uint64_t d = mapped(hm.obj, op.h);
-      return d && enc_pick(w, st.obj, d);
-    }
-    case OpKind::kmem_cache_create: {
-      enc_value(w, st.tab.cache_size, op.size);
-      static constexpr std::array<std::uint64_t, 6> kAlign = {0, 0, 8, 16, 64, 128};
-      const auto a = std::find(kAlign.begin(), kAlign.end(), op.arg);
-      w.u8(static_cast<std::uint8_t>(a == kAlign.end() ? 0 : a - kAlign.begin()));
-      enc_value(w, st.tab.cache_flags, op.flags);
-      w.u8((op.flags2 & prog::kCtorFlag) ? static_cast<std::uint8_t>(op.byte | 1) : 0);
-      hm.cache[op.name] = st.p.strings.intern("fuzz-" + std::to_string(st.nr_created));
-      return true;
-    }
-    case OpKind::kmem_cache_alloc:
-      if (!op.h || !enc_cache(w, st, cache_name(op.name))) return false;
-      enc_value(w, st.tab.slab_gfp, op.gfp);
-      hm.obj[op.h] = st.obj.next;
-      return true;
-    case OpKind::kmem_cache_free: {
-      const std::uint64_t d = mapped(hm.obj, op.h);
-      if (!d || !enc_pick(w, st.obj, d)) return false;
-      const std::size_t i = st.obj.find_live(d);
-      const std::size_t j = i == SIZE_MAX ? st.obj.find_freed(d) : SIZE_MAX;
-      const std::uint32_t own = i != SIZE_MAX   ? st.obj.live[i].cache
-                                : j != SIZE_MAX ? st.obj.freed[j].cache
-                                                : 0;
-      const std::uint32_t want = cache_name(op.name);
-      if (own == want) {
-        w.u8(0);
-        return true;
-      }
-      for (unsigned b = 0xf0; b <= 0xff; ++b)
-        if (st.caches[b % st.caches.size()].name == want) {
-          w.u8(static_cast<std::uint8_t>(b));
-          return true;
-        }
-      w.u8(0);
-      return true;
-    }
-    case OpKind::kmem_cache_shrink:
-    case OpKind::kmem_cache_destroy:
-      return enc_cache(w, st, cache_name(op.name));
-    case OpKind::mempool_create: {
-      const unsigned kind = std::min<unsigned>(op.byte, 2);
-      w.u8(static_cast<std::uint8_t>(kind));
-      w.u8(static_cast<std::uint8_t>((std::clamp<std::uint64_t>(op.arg, 1, 8) - 1)));
-      if (kind == 0 && !enc_cache(w, st, cache_name(op.name))) return false;
-      if (kind == 1) enc_value(w, st.tab.kmalloc_size, op.size);
-      if (kind == 2) w.u8(static_cast<std::uint8_t>(op.order % 4));
-      hm.pool[op.h2] = st.pool.next;
-      return true;
-    }
-    case OpKind::mempool_alloc: {
-      const std::uint64_t d = mapped(hm.pool, op.h2);
-      if (!d || !op.h || !enc_pick(w, st.pool, d)) return false;
-      enc_value(w, st.tab.slab_gfp, op.gfp);
-      hm.obj[op.h] = st.obj.next;
-      return true;
-    }
-    case OpKind::mempool_free: {
-      const std::uint64_t d = mapped(hm.obj, op.h);
-      const std::uint64_t dpool = mapped(hm.pool, op.h2);
-      if (!d || !dpool || !enc_pick(w, st.obj, d)) return false;
-      const std::size_t i = st.obj.find_live(d);
-      const std::size_t j = i == SIZE_MAX ? st.obj.find_freed(d) : SIZE_MAX;
-      const std::uint64_t own = i != SIZE_MAX   ? st.obj.live[i].pool
-                                : j != SIZE_MAX ? st.obj.freed[j].pool
-                                                : 0;
-      if (own && own == dpool) {
-        w.u8(0);
-        return true;
-      }
-      for (unsigned b = own ? 0xf0 : 0; b <= 0xff; ++b)
-        if (!st.pool.live.empty() && st.pool.live[b % st.pool.live.size()].h == dpool) {
-          w.u8(static_cast<std::uint8_t>(b));
-          return true;
-        }
-      return false;
-    }
-    case OpKind::mempool_destroy: {
-      const std::uint64_t d = mapped(hm.pool, op.h2);
-      return d && enc_pick(w, st.pool, d);
-    }
-    case OpKind::vmalloc:
-      if (!op.h) return false;
-      w.u8(static_cast<std::uint8_t>(op.byte % 4));
-      enc_value(w, st.tab.vmalloc_size, op.size);
-      hm.area[op.h] = st.area.next;
-      return true;
-    case OpKind::vmap:
-      if (!op.h) return false;
-      w.u8(static_cast<std::uint8_t>((std::clamp<std::uint64_t>(op.size, 1, 16) - 1)));
-      hm.area[op.h] = st.area.next;
-      return true;
-    case OpKind::ioremap: {
-      if (!op.h) return false;
-      w.u8(static_cast<std::uint8_t>(op.byte % 3));
-      const auto p = std::find(st.io_phys.begin(), st.io_phys.end(), op.arg);
-      w.u8(static_cast<std::uint8_t>(p == st.io_phys.end() ? 0 : p - st.io_phys.begin()));
-      w.u8(op.size > 8192 ? 2 : op.size > 4096 ? 1 : 0);
-      hm.area[op.h] = st.area.next;
-      return true;
-    }
-    case OpKind::vfree:
-    case OpKind::vunmap:
-    case OpKind::iounmap: {
-      const std::uint64_t d = mapped(hm.area, op.h);
-      return d && enc_pick(w, st.area, d);
-    }
-    case OpKind::write:
-    case OpKind::read: {
-      std::size_t n = 0;
-      const auto spaces = target_spaces(st.t, &n);
-      const auto s =
-          std::find(spaces.begin(), spaces.begin() + static_cast<std::ptrdiff_t>(n), op.space);
-      if (s == spaces.begin() + static_cast<std::ptrdiff_t>(n)) return false;
-      w.u8(static_cast<std::uint8_t>(s - spaces.begin()));
-      const std::uint64_t d = mapped(hm.of(op.space), op.h);
-      if (!d || !enc_pick(w, st.space(op.space), d)) return false;
-      w.u8(kRangeLiteral);
-      w.u8(0);
-      w.varint(op.arg);
-      w.varint(op.size);
-      w.u8(op.byte);
-      return true;
-    }
-    case OpKind::tick:
-    case OpKind::drain_all_pages:
-    case OpKind::check:
-      return true;
+  if (st.kinds.size() > kDirectKinds && idx >= kDirectKinds) {
+    w.u8(static_cast<std::uint8_t>(kDirectKinds | (cpu << 5)));
+    w.u8(static_cast<std::uint8_t>(idx - kDirectKinds));  // never 0xff: not `check`
+  } else {
+    // 0xff followed by 0xff means `check`: the same op on another CPU alias.
+    if ((idx | (cpu << 5)) == kCheckEscape) cpu = st.opts.nr_cpus == 1 ? 0 : cpu - st.opts.nr_cpus;
+    w.u8(static_cast<std::uint8_t>(idx | (cpu << 5)));
   }
-  return false;
+  Enc e{w, st, hm, in, op};
+  return std::visit([&e](const auto& a) { return enc(e, a); }, op.args);
 }
 
 }  // namespace
@@ -767,7 +1319,8 @@ std::vector<std::uint8_t> encode(const prog::Program& in, const TargetSpec& t,
     // Run the decoder over the bytes: its bookkeeping is the encoder's.
     Reader r(one.out);
     Op got;
-    decode_op(r, st, got);
+    bool misuse = false;
+    decode_op(r, st, got, &misuse);
     w.out.insert(w.out.end(), one.out.begin(), one.out.end());
     ++n;
   }
@@ -829,18 +1382,11 @@ Decoded decode(std::span<const std::uint8_t> data, const TargetSpec& t, const De
   unsigned checks = 0;
   while (!r.at_end() && d.program.ops.size() < opts.max_ops) {
     Op op;
-    const bool misuse = decode_op(r, st, op);
-    // A full sweep costs as much as hundreds of ops: two per Program.
-    if (op.kind == OpKind::check && ++checks > kMaxChecks) continue;
+    bool misuse = false;
     // An op with no handle to act on decodes to nothing.
-    const bool needs_h = op.kind == OpKind::free_pages || op.kind == OpKind::split_page ||
-                         op.kind == OpKind::kfree || op.kind == OpKind::kmem_cache_free ||
-                         op.kind == OpKind::vfree || op.kind == OpKind::vunmap ||
-                         op.kind == OpKind::iounmap || op.kind == OpKind::write ||
-                         op.kind == OpKind::read || op.kind == OpKind::mempool_free;
-    const bool needs_pool = op.kind == OpKind::mempool_alloc ||
-                            op.kind == OpKind::mempool_destroy || op.kind == OpKind::mempool_free;
-    if ((needs_h && !op.h) || (needs_pool && !op.h2)) continue;
+    if (!decode_op(r, st, op, &misuse)) continue;
+    // A full sweep costs as much as hundreds of ops: two per Program.
+    if (op.is<prog::Check>() && ++checks > kMaxChecks) continue;
     d.program.ops.push_back(op);
     d.misuse.push_back(misuse);
   }

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
+#include <variant>
 #include <vector>
 
 #include "mm/types.h"
@@ -9,7 +11,6 @@
 namespace mmfuzz::fuzz {
 
 using prog::Op;
-using prog::OpKind;
 
 namespace {
 
@@ -28,38 +29,134 @@ std::vector<std::uint8_t> random_op_bytes(Rng& r) {
   return b;
 }
 
-void change_argument(Op& op, Rng& r, const DecodeTables& tab) {
-  switch (r.below(5)) {
-    case 0:
-      op.cpu = static_cast<std::int16_t>(op.cpu ^ 1);
-      return;
-    case 1:
-      if (op.kind == OpKind::kmalloc)
-        op.size = tab.kmalloc_size[r.below(tab.kmalloc_size.size())];
-      else if (op.kind == OpKind::alloc_pages || op.kind == OpKind::free_pages)
-        op.order = tab.order[r.below(tab.order.size())];
-      else if (op.kind == OpKind::vmalloc)
-        op.size = tab.vmalloc_size[r.below(tab.vmalloc_size.size())];
-      else
-        op.size = op.size + 1;
-      return;
-    case 2:  // boundary sizes and offsets: one past, one short
-      if (r.one_in(2))
-        op.size = op.size ? op.size - 1 : 1;
-      else
-        op.size += 1;
-      return;
-    case 3:
-      if (op.kind == OpKind::alloc_pages)
-        op.gfp = tab.page_gfp[r.below(tab.page_gfp.size())];
-      else
-        op.gfp = tab.slab_gfp[r.below(tab.slab_gfp.size())];
-      return;
-    default:
-      op.arg += 8 * (1 + r.below(4));
-      op.byte = static_cast<std::uint8_t>(r.s.next());
-      return;
+// ---- change an argument: per kind where the tables say what is typical,
+// by field name elsewhere ----
+
+// A size class from the table that fits the kind (false: none does).
+bool resample_size(prog::Kmalloc& a, Rng& r, const DecodeTables& tab) {
+  a.size = tab.kmalloc_size[r.below(tab.kmalloc_size.size())];
+  return true;
+}
+bool resample_size(prog::Krealloc& a, Rng& r, const DecodeTables& tab) {
+  a.new_size = tab.kmalloc_size[r.below(tab.kmalloc_size.size())];
+  return true;
+}
+bool resample_size(prog::Kvmalloc& a, Rng& r, const DecodeTables& tab) {
+  const auto& t = r.one_in(2) ? tab.kmalloc_size : tab.vmalloc_size;
+  a.size = t[r.below(t.size())];
+  return true;
+}
+bool resample_size(prog::Vmalloc& a, Rng& r, const DecodeTables& tab) {
+  a.size = tab.vmalloc_size[r.below(tab.vmalloc_size.size())];
+  return true;
+}
+bool resample_size(prog::AllocPagesExact& a, Rng& r, const DecodeTables& tab) {
+  a.size = tab.vmalloc_size[r.below(tab.vmalloc_size.size())];
+  return true;
+}
+bool resample_size(prog::AllocPages& a, Rng& r, const DecodeTables& tab) {
+  a.order = tab.order[r.below(tab.order.size())];
+  return true;
+}
+bool resample_size(prog::FreePages& a, Rng& r, const DecodeTables& tab) {
+  a.order = tab.order[r.below(tab.order.size())];
+  return true;
+}
+template <class T>
+bool resample_size(T&, Rng&, const DecodeTables&) {
+  return false;
+}
+
+// The length-like argument of a kind, for boundary mutations (one past,
+// one short).
+template <class T>
+std::uint64_t* size_field(T& a) {
+  if constexpr (requires { a.len; })
+    return &a.len;
+  else if constexpr (requires { a.new_size; })
+    return &a.new_size;
+  else if constexpr (requires { a.nr_pages; })
+    return &a.nr_pages;
+  else if constexpr (requires { requires sizeof(a.size) == 8; })
+    return &a.size;
+  else
+    return nullptr;
+}
+
+template <class T>
+void nudge(T& a, Rng& r, bool boundary) {
+  if constexpr (requires { a.nr; }) {
+    a.nr = r.one_in(2) && a.nr ? a.nr - 1 : a.nr + 1;
+  } else if constexpr (requires { a.new_min_nr; }) {
+    a.new_min_nr = r.one_in(2) ? a.new_min_nr - 1 : a.new_min_nr + 1;
+  } else if (std::uint64_t* s = size_field(a)) {
+    if (boundary && r.one_in(2))
+      *s = *s ? *s - 1 : 1;
+    else
+      *s += 1;
   }
+}
+
+template <class T>
+void change_gfp(T& a, Rng& r, const DecodeTables& tab) {
+  if constexpr (requires { a.gfp; }) {
+    constexpr bool pages =
+        std::is_same_v<T, prog::AllocPages> || std::is_same_v<T, prog::AllocPagesExact>;
+    const auto& t = pages ? tab.page_gfp : tab.slab_gfp;
+    a.gfp = t[r.below(t.size())];
+  }
+}
+
+template <class T>
+void change_offset(T& a, Rng& r) {
+  if constexpr (requires { a.offset; }) a.offset += 8 * (1 + r.below(4));
+  if constexpr (requires { a.byte; }) a.byte = static_cast<std::uint8_t>(r.s.next());
+  if constexpr (requires { a.value; }) a.value = static_cast<std::uint32_t>(r.s.next());
+  if constexpr (requires { a.api; }) {
+    if (r.one_in(4)) a.api = static_cast<decltype(a.api)>(static_cast<unsigned>(a.api) + 1);
+  }
+}
+
+void change_argument(Op& op, Rng& r, const DecodeTables& tab) {
+  const std::size_t which = r.below(5);
+  if (which == 0) {
+    op.cpu = static_cast<std::int16_t>(op.cpu ^ 1);
+    return;
+  }
+  std::visit(
+      [&](auto& a) {
+        switch (which) {
+          case 1:  // a size class
+            if (!resample_size(a, r, tab)) nudge(a, r, false);
+            return;
+          case 2:  // boundary sizes and offsets: one past, one short
+            nudge(a, r, true);
+            return;
+          case 3:
+            change_gfp(a, r, tab);
+            return;
+          default:
+            change_offset(a, r);
+            return;
+        }
+      },
+      op.args);
+}
+
+// Moves a window's handles out of the way of the input it is spliced into.
+void shift_handles(prog::OpArgs& args, std::uint64_t by) {
+  std::visit(
+      [by](auto& a) {
+        auto shift = [by](prog::Handle& h) {
+          if (h) h += by;
+        };
+        if constexpr (requires { a.obj; }) shift(a.obj);
+        if constexpr (requires { a.page; }) shift(a.page);
+        if constexpr (requires { a.area; }) shift(a.area);
+        if constexpr (requires { a.pool; }) shift(a.pool);
+        if constexpr (requires { a.h; }) shift(a.h);
+      },
+      args);
 }
 
 std::size_t emit(const std::vector<std::uint8_t>& bytes, std::uint8_t* out, std::size_t max) {
@@ -119,7 +216,7 @@ std::size_t mutate(std::uint8_t* data, std::size_t size, std::size_t max_size, u
       break;
     default:  // a check now: sweeps are cheap to ask for, expensive to do always
       ops.insert(ops.begin() + static_cast<std::ptrdiff_t>(r.below(n + 1)),
-                 Op{.kind = OpKind::check});
+                 Op{.args = prog::Check{}});
       break;
   }
   const auto out = encode(d.program, t, tab);
@@ -143,9 +240,9 @@ std::size_t cross_over(const std::uint8_t* d1, std::size_t s1, const std::uint8_
   std::vector<Op> window;
   for (std::size_t i = from; i < from + len; ++i) {
     Op op = b.program.ops[i];
-    if (op.h) op.h += kShift;
-    if (op.h2) op.h2 += kShift;
-    if (op.name) op.name = a.program.strings.intern(b.program.strings.str(op.name));
+    shift_handles(op.args, kShift);
+    if (const prog::StrId name = prog::name_of(op.args))
+      prog::set_name(op.args, a.program.strings.intern(b.program.strings.str(name)));
     window.push_back(op);
   }
   const std::size_t at = r.below(ops.size() + 1);

@@ -238,6 +238,7 @@ std::string invariant_description(const std::string& id) {
       {"trace.page_double_alloc",
        "trace: mm_page_alloc returned a pfn still allocated in the trace (only with "
        "--strict-frees)"},
+      {"kvmalloc.too_large", "misuse: kvmalloc() of more than INT_MAX bytes (WARN_ON_ONCE)"},
   };
   for (const auto& [k, d] : kDesc)
     if (id == k) return d;

@@ -102,6 +102,8 @@ const char* misuse_id(MisuseKind k) {
       return "kmap.nesting";
     case MisuseKind::vm_fault:
       return "vm.fault";
+    case MisuseKind::kvmalloc_too_large:
+      return "kvmalloc.too_large";
   }
   return "?";
 }

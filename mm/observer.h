@@ -52,8 +52,10 @@ enum class MisuseKind {
   kmap_unbalanced,          // kunmap*() without a matching kmap*()
   kmap_nesting,             // kunmap_local/atomic out of LIFO order, or kmap stack overflow
   vm_fault,                 // access to an unmapped or read-only kernel address (oops)
+  // mm/util.c
+  kvmalloc_too_large,  // kvmalloc() of more than INT_MAX bytes without __GFP_NOWARN
 };
-inline constexpr int kNrMisuseKinds = static_cast<int>(MisuseKind::vm_fault) + 1;
+inline constexpr int kNrMisuseKinds = static_cast<int>(MisuseKind::kvmalloc_too_large) + 1;
 inline constexpr MisuseKind kFirstVmMisuse = MisuseKind::vmalloc_bad_free;
 const char* misuse_id(MisuseKind k);  // "page_alloc.double_free", ...
 

@@ -16,14 +16,8 @@
 
 namespace mmfuzz::prog {
 
-using Handle = std::uint64_t;
-
+// Handle, VmallocApi, IoremapApi and PoolKind are in program/ops.h.
 inline constexpr Handle kPageHandleStride = 4096;
-
-// vmalloc flavours (Op byte of OpKind::vmalloc) and ioremap flavours.
-enum class VmallocApi : std::uint8_t { vmalloc, vzalloc, vmalloc_32, module_alloc };
-enum class IoremapApi : std::uint8_t { ioremap, ioremap_wc, ioremap_np };
-enum class PoolKind : std::uint8_t { slab, kmalloc, pages };
 
 class ProgramBuilder {
  public:
@@ -36,13 +30,34 @@ class ProgramBuilder {
   Handle alloc_pages(unsigned order, std::uint32_t gfp, int node = -1);
   void free_pages(Handle page, unsigned order);
   void split_page(Handle page);
+  void free_pages_addr(Handle page, unsigned order);  // free_pages(page_address(page), order)
+  void get_page(Handle page);
+  void put_page(Handle page);  // the last reference frees the page
+  Handle alloc_pages_exact(std::uint64_t size, std::uint32_t gfp);
+  void free_pages_exact(Handle page, std::uint64_t size);
+  void kmap(Handle page);
+  void kunmap(Handle page);
+  void kmap_atomic(Handle page);
+  void kunmap_atomic(Handle page);  // kunmap_atomic(page_address(page))
+  void kmap_local_page(Handle page);
+  void kunmap_local(Handle page);  // kunmap_local(page_address(page))
   // slab
   Handle kmalloc(std::uint64_t size, std::uint32_t gfp, int node = -1);
   void kfree(Handle obj);  // 0: kfree(NULL)
+  void kfree_sensitive(Handle obj);
+  // obj = krealloc(obj, new_size, gfp); obj 0: krealloc(NULL) on a fresh
+  // handle. Returns the handle.
+  Handle krealloc(Handle obj, std::uint64_t new_size, std::uint32_t gfp);
+  Handle kvmalloc(std::uint64_t size, std::uint32_t gfp, int node = -1);
+  Handle kvzalloc(std::uint64_t size, std::uint32_t gfp, int node = -1);  // gfp | __GFP_ZERO
+  void kvfree(Handle obj);
   void kmem_cache_create(std::string_view name, std::uint64_t size, std::uint64_t align,
                          std::uint32_t slab_flags, std::optional<std::uint8_t> ctor_fill = {});
   Handle kmem_cache_alloc(std::string_view name, std::uint32_t gfp, int node = -1);
   void kmem_cache_free(std::string_view name, Handle obj);
+  // The handles first .. first+nr-1 (the first returned).
+  Handle kmem_cache_alloc_bulk(std::string_view name, std::uint32_t gfp, std::uint32_t nr);
+  void kmem_cache_free_bulk(std::string_view name, Handle first, std::uint32_t nr);
   void kmem_cache_shrink(std::string_view name);
   void kmem_cache_destroy(std::string_view name);
   // mempool: kind slab names a cache, kmalloc an element size, pages an order
@@ -50,6 +65,7 @@ class ProgramBuilder {
                         unsigned order, std::uint32_t gfp);
   Handle mempool_alloc(Handle pool, std::uint32_t gfp);
   void mempool_free(Handle pool, Handle obj);
+  void mempool_resize(Handle pool, int new_min_nr);
   void mempool_destroy(Handle pool);
   // kernel VM
   Handle vmalloc(std::uint64_t size, VmallocApi api = VmallocApi::vmalloc, std::uint32_t gfp = 0,
@@ -59,6 +75,19 @@ class ProgramBuilder {
   void vunmap(Handle area);
   Handle ioremap(std::uint64_t phys, std::uint64_t size, IoremapApi api = IoremapApi::ioremap);
   void iounmap(Handle area);
+  // io accessors at area + offset
+  void readb(Handle area, std::uint64_t offset);
+  void readw(Handle area, std::uint64_t offset);
+  void readl(Handle area, std::uint64_t offset);
+  void ioread8(Handle area, std::uint64_t offset);
+  void ioread16(Handle area, std::uint64_t offset);
+  void ioread32(Handle area, std::uint64_t offset);
+  void writeb(Handle area, std::uint64_t offset, std::uint8_t value);
+  void writew(Handle area, std::uint64_t offset, std::uint16_t value);
+  void writel(Handle area, std::uint64_t offset, std::uint32_t value);
+  void iowrite8(Handle area, std::uint64_t offset, std::uint8_t value);
+  void iowrite16(Handle area, std::uint64_t offset, std::uint16_t value);
+  void iowrite32(Handle area, std::uint64_t offset, std::uint32_t value);
   // client accesses of an object's, page's or area's bytes
   void write(Space space, Handle h, std::uint64_t offset, std::uint64_t len, std::uint8_t byte);
   void read(Space space, Handle h, std::uint64_t offset, std::uint64_t len);
@@ -72,7 +101,10 @@ class ProgramBuilder {
   Program take() { return std::move(p_); }
 
  private:
-  Op& push(OpKind k);
+  void push(OpArgs a);
+  Handle fresh_page();
+  void io_read(Handle area, std::uint64_t offset, IoReadApi api);
+  void io_write(Handle area, std::uint64_t offset, std::uint32_t value, IoWriteApi api);
   Program p_;
   std::int16_t cpu_ = 0;
   Handle next_object_ = 1, next_page_ = kPageHandleStride, next_area_ = 1, next_pool_ = 1;

@@ -55,6 +55,7 @@ struct OpResult {
   unsigned order = 0;             // first page allocation of the op
   int migratetype = -1;           // of that page allocation
   bool page_alloc = false;        // the op allocated pages
+  bool blocked = false;           // mempool_alloc sleeps until a mempool_free wakes it
 };
 
 // A violation and the op after which it was seen.
@@ -119,13 +120,16 @@ class Executor : public mm::MmObserver {
                         mm::gfp_t gfp, int node, bool accounted) override;
 
  private:
+  enum class ObjKind : std::uint8_t { kmalloc, cache, pool, kvmalloc };
   struct Object {
     mm::vaddr_t addr = 0;
     std::uint64_t size = 0;
     mm::cache_id cache = 0;  // kmem_cache_alloc
-    std::uint32_t pool = 0;  // mempool_alloc: the pool handle's model id
-    std::uint8_t kind = 0;   // 0 kmalloc, 1 kmem_cache, 2 mempool
+    std::uint32_t pool = 0;  // mempool_alloc: the pool's model id
+    ObjKind kind = ObjKind::kmalloc;
     bool live = false;
+    bool vmalloc = false;      // kvmalloc fell back to vmalloc: accesses walk the page tables
+    std::uint64_t ticket = 0;  // mempool_alloc asleep on this wait (0: none)
   };
   struct Pages {
     mm::pfn_t pfn = mm::NO_PAGE;
@@ -147,7 +151,62 @@ class Executor : public mm::MmObserver {
     res_.ran = false;
     return false;
   }
-  void access(const Op& op, bool is_write);
+  // Handle tables: the bound record (nullptr after skip()), and rebinding
+  // with the live counts kept.
+  Object* bound_object(Handle h);
+  Pages* bound_pages(Handle h);
+  Area* bound_area(Handle h);
+  void bind_object(Handle h, const Object& o);
+  void kill_object(Object& o);
+  void bind_pages(Handle h, const Pages& p);
+  void bind_area(Handle h, Area a);
+  void kill_area(Area& a);
+  std::uint32_t bound_pool(Handle pool);  // the model's mempool id (0 after skip())
+  void wake_mempool_sleepers();
+  void access(Space space, Handle h, std::uint64_t offset, std::uint64_t len, bool is_write,
+              std::uint8_t byte);
+
+  // One function per op kind (exec_page.cpp, exec_slab.cpp, exec_vm.cpp).
+  void run(const AllocPages& a);
+  void run(const FreePages& a);
+  void run(const SplitPage& a);
+  void run(const GetPage& a);
+  void run(const PutPage& a);
+  void run(const AllocPagesExact& a);
+  void run(const FreePagesExact& a);
+  void run(const Kmap& a);
+  void run(const Kunmap& a);
+  void run(const DrainAllPages& a);
+  void run(const Kmalloc& a);
+  void run(const Kfree& a);
+  void run(const KfreeSensitive& a);
+  void run(const Krealloc& a);
+  void run(const KmemCacheCreate& a);
+  void run(const KmemCacheAlloc& a);
+  void run(const KmemCacheFree& a);
+  void run(const KmemCacheAllocBulk& a);
+  void run(const KmemCacheFreeBulk& a);
+  void run(const KmemCacheShrink& a);
+  void run(const KmemCacheDestroy& a);
+  void run(const Kvmalloc& a);
+  void run(const Kvfree& a);
+  void run(const MempoolCreate& a);
+  void run(const MempoolAlloc& a);
+  void run(const MempoolFree& a);
+  void run(const MempoolResize& a);
+  void run(const MempoolDestroy& a);
+  void run(const Vmalloc& a);
+  void run(const Vfree& a);
+  void run(const Vmap& a);
+  void run(const Vunmap& a);
+  void run(const Ioremap& a);
+  void run(const Iounmap& a);
+  void run(const IoRead& a);
+  void run(const IoWrite& a);
+  void run(const Write& a);
+  void run(const Read& a);
+  void run(const Tick& a);
+  void run(const Check& a);
 
   mm::Mm& mm_;
   const StringTable& strings_;
@@ -163,11 +222,14 @@ class Executor : public mm::MmObserver {
   bool in_op_ = false;
   const char* skip_reason_ = "";
   std::vector<std::uint8_t> buf_;
+  std::vector<mm::vaddr_t> bulk_;  // kmem_cache_{alloc,free}_bulk's array
 
-  std::unordered_map<std::uint64_t, Object> objects_;
-  std::unordered_map<std::uint64_t, Pages> pages_;
-  std::unordered_map<std::uint64_t, Area> areas_;
-  std::unordered_map<std::uint64_t, std::uint32_t> pools_;  // handle -> mempool_id
+  std::unordered_map<Handle, Object> objects_;
+  std::unordered_map<Handle, Pages> pages_;
+  std::unordered_map<Handle, Area> areas_;
+  std::unordered_map<Handle, std::uint32_t> pools_;  // handle -> mempool_id
+  // mempool_alloc callers asleep: wait ticket -> object handle.
+  std::unordered_map<std::uint64_t, Handle> sleepers_;
   std::unordered_map<std::uint32_t, mm::cache_id> caches_;  // name id -> cache
   std::uint64_t live_objects_ = 0, live_kmalloc_bytes_ = 0, live_pages_ = 0, live_areas_ = 0;
 };

@@ -1,6 +1,7 @@
 #include "program/program.h"
 
 #include <array>
+#include <variant>
 
 namespace mmfuzz::prog {
 
@@ -31,6 +32,21 @@ const char* op_kind_name(OpKind k) {
       "tick",
       "drain_all_pages",
       "check",
+      "get_page",
+      "put_page",
+      "alloc_pages_exact",
+      "free_pages_exact",
+      "kmap",
+      "kunmap",
+      "krealloc",
+      "kfree_sensitive",
+      "kmem_cache_alloc_bulk",
+      "kmem_cache_free_bulk",
+      "mempool_resize",
+      "kvmalloc",
+      "kvfree",
+      "ioread",
+      "iowrite",
   };
   const auto i = static_cast<std::size_t>(k);
   return i < kNames.size() ? kNames[i] : "?";
@@ -71,12 +87,33 @@ std::uint32_t StringTable::find(std::string_view s) const {
   return it == ids_.end() ? 0 : it->second;
 }
 
+StrId name_of(const OpArgs& a) {
+  return std::visit(
+      [](const auto& x) -> StrId {
+        if constexpr (requires { x.name; })
+          return x.name;
+        else
+          return 0;
+      },
+      a);
+}
+
+void set_name(OpArgs& a, StrId name) {
+  std::visit(
+      [name](auto& x) {
+        if constexpr (requires { x.name; }) x.name = name;
+      },
+      a);
+}
+
 bool Op::same_as(const Op& o, bool with_line) const {
-  return kind == o.kind && space == o.space && order == o.order && byte == o.byte && cpu == o.cpu &&
-         node == o.node && gfp == o.gfp && flags == o.flags && flags2 == o.flags2 && h == o.h &&
-         h2 == o.h2 && size == o.size && arg == o.arg &&
-         expect_bytes_alloc == o.expect_bytes_alloc && expect_mt == o.expect_mt && pid == o.pid &&
-         ts_ns == o.ts_ns && (!with_line || line == o.line);
+  if (cpu != o.cpu || pid != o.pid || ts_ns != o.ts_ns || (with_line && line != o.line))
+    return false;
+  if (name_of(args) == name_of(o.args)) return args == o.args;
+  OpArgs a = args, b = o.args;
+  set_name(a, 0);
+  set_name(b, 0);
+  return a == b;
 }
 
 bool Program::operator==(const Program& o) const {
@@ -85,7 +122,7 @@ bool Program::operator==(const Program& o) const {
     const Op& a = ops[i];
     const Op& b = o.ops[i];
     if (!a.same_as(b)) return false;
-    if (strings.str(a.name) != o.strings.str(b.name) ||
+    if (strings.str(name_of(a.args)) != o.strings.str(name_of(b.args)) ||
         strings.str(a.comm) != o.strings.str(b.comm) ||
         strings.str(a.call_site) != o.strings.str(b.call_site))
       return false;

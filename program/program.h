@@ -5,89 +5,71 @@
 // register: an allocating op binds it to the model's new object, a freeing op
 // uses its current binding, a later allocation may bind it again. Handles
 // live in four spaces: objects (kmalloc, kmem_cache_alloc, mempool
-// elements), pages (alloc_pages), areas (vmalloc, vmap, ioremap) and pools.
+// elements, kvmalloc), pages (alloc_pages, alloc_pages_exact), areas
+// (vmalloc, vmap, ioremap) and pools.
 // Caches are named by their name (an interned string), as traces name them.
 #pragma once
 
+#include <cassert>
 #include <cstdint>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
 
+#include "program/ops.h"
+
 namespace mmfuzz::prog {
 
-enum class OpKind : std::uint8_t {
-  // page allocator
-  alloc_pages,  // h=page  order gfp node            -> mm_page_alloc
-  free_pages,   // h=page  order                     -> __free_pages, mm_page_free
-  split_page,   // h=page: split_page(); handles h+1.. h+2^order-1 name the tail pages
-  // slab
-  kmalloc,             // h=object size gfp node        -> kmalloc
-  kfree,               // h=object                      -> kfree
-  kmem_cache_create,   // name size arg=align flags byte=ctor fill (ctor: flags2 bit)
-  kmem_cache_alloc,    // h=object name gfp node        -> kmem_cache_alloc
-  kmem_cache_free,     // h=object name                 -> kmem_cache_free
-  kmem_cache_shrink,   // name
-  kmem_cache_destroy,  // name
-  // mempool (mm/mempool.c)
-  mempool_create,   // h2=pool arg=min_nr byte=kind name (slab) size (kmalloc) order (pages)
-  mempool_alloc,    // h=object h2=pool gfp
-  mempool_free,     // h=object h2=pool
-  mempool_destroy,  // h2=pool
-  // kernel VM
-  vmalloc,  // h=area size gfp (byte: 0 vmalloc, 1 vzalloc, 2 vmalloc_32, 3 module_alloc)
-  vfree,    // h=area
-  vmap,     // h=area size=pages: allocates the pages, then vmap()s them
-  vunmap,   // h=area: vunmap() and frees the vmap op's pages
-  ioremap,  // h=area arg=phys size (byte: 0 ioremap, 1 ioremap_wc, 2 ioremap_np)
-  iounmap,  // h=area
-  // client accesses of an object's bytes (through the page tables for areas)
-  write,  // space h arg=offset size=len byte=value
-  read,   // space h arg=offset size=len
-  // machine
-  tick,             // a timer tick: kswapd, cache_reap, lazy vmap purge
-  drain_all_pages,  // the pcp lists back to the buddy lists
-  check,            // a full invariant sweep now
-};
-inline constexpr int kNrOpKinds = static_cast<int>(OpKind::check) + 1;
 const char* op_kind_name(OpKind k);
-
-// Handle spaces for write/read (Op::space).
-enum class Space : std::uint8_t { object, page, area };
 const char* space_name(Space s);
 
+// One op: what the kernel call is and its arguments (a struct of ops.h), and
+// where it came from. Build one as `Op{.args = Kmalloc{.obj = 1, .size = 64,
+// .gfp = GFP_KERNEL}, .cpu = 1}` (or with ProgramBuilder).
 struct Op {
-  OpKind kind = OpKind::tick;
-  Space space = Space::object;
-  std::uint8_t order = 0;
-  std::uint8_t byte = 0;  // see OpKind
-  std::int16_t cpu = 0;   // the CPU that runs the op
-  std::int32_t node = -1;
-  std::uint32_t gfp = 0;
-  std::uint32_t flags = 0;  // kmem_cache_create: slab flags; bit 31 of flags2: ctor
-  std::uint32_t flags2 = 0;
-  std::uint32_t name = 0;  // string id of a cache name (0: none)
-  std::uint64_t h = 0;     // the object, page or area handle
-  std::uint64_t h2 = 0;    // the pool handle
-  std::uint64_t size = 0;
-  std::uint64_t arg = 0;
-  // What the trace says the kernel did (0 / -1: unknown); the fidelity report
-  // compares the model with it. An allocating op with handle 0 is one the
-  // trace saw fail (it returned NULL).
-  std::uint64_t expect_bytes_alloc = 0;
-  std::int8_t expect_mt = -1;
-  // Provenance (0 / -1: unknown).
+  OpArgs args{Tick{}};
+  // Provenance (0: unknown): the CPU that runs the op, the task, the caller.
+  std::int16_t cpu = 0;
   std::int32_t pid = 0;
   std::uint32_t comm = 0;       // string id
   std::uint32_t call_site = 0;  // string id
   std::uint64_t ts_ns = 0;
   std::uint64_t line = 0;  // source line in the trace or Program text
 
+  OpKind kind() const { return static_cast<OpKind>(args.index()); }
+  template <class T>
+  bool is() const {
+    return std::holds_alternative<T>(args);
+  }
+  template <class T>
+  T* get_if() {
+    return std::get_if<T>(&args);
+  }
+  template <class T>
+  const T* get_if() const {
+    return std::get_if<T>(&args);
+  }
+  // The arguments of an op known to be of kind T.
+  template <class T>
+  T& as() {
+    assert(is<T>());
+    return *std::get_if<T>(&args);
+  }
+  template <class T>
+  const T& as() const {
+    assert(is<T>());
+    return *std::get_if<T>(&args);
+  }
+
+  // Same kind, arguments and provenance; string ids (cache names, comm,
+  // call site) are not compared: they belong to a StringTable.
   bool same_as(const Op& o, bool with_line = false) const;
 };
 
-inline constexpr std::uint32_t kCtorFlag = 0x80000000u;  // Op::flags2: a constructor
+// The cache name an op's arguments carry (0: none).
+StrId name_of(const OpArgs& a);
+void set_name(OpArgs& a, StrId name);
 
 // Hash for maps keyed by std::string that are searched by string_view
 // (no string built per lookup).

@@ -29,7 +29,7 @@ std::string op_line(const Finding& f, const StringTable& strings) {
 nlohmann::json op_json(const Finding& f, const StringTable& strings) {
   nlohmann::json j;
   j["index"] = f.op_index;
-  j["kind"] = at_final_sweep(f) ? f.violation.op_name : op_kind_name(f.op.kind);
+  j["kind"] = at_final_sweep(f) ? f.violation.op_name : op_kind_name(f.op.kind());
   if (at_final_sweep(f)) return j;
   j["text"] = op_line(f, strings);
   j["line"] = f.op.line;

@@ -2,8 +2,13 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <charconv>
+#include <cstdint>
+#include <iterator>
 #include <optional>
+#include <utility>
+#include <variant>
 
 #include "mm/page_alloc/gfp.h"
 #include "mm/slab/slab.h"
@@ -26,6 +31,16 @@ using mm::format_gfp;
 const char* const kVmallocApis[] = {"vmalloc", "vzalloc", "vmalloc_32", "module_alloc"};
 const char* const kIoremapApis[] = {"ioremap", "ioremap_wc", "ioremap_np"};
 const char* const kPoolKinds[] = {"slab", "kmalloc", "pages"};
+const char* const kKmapApis[] = {"kmap", "kmap_atomic", "kmap_local_page"};
+const char* const kKunmapApis[] = {"kunmap", "kunmap_atomic", "kunmap_local"};
+const char* const kIoReadApis[] = {"readb", "readw", "readl", "ioread8", "ioread16", "ioread32"};
+const char* const kIoWriteApis[] = {"writeb",   "writew",    "writel",
+                                    "iowrite8", "iowrite16", "iowrite32"};
+
+template <std::size_t N, class E>
+const char* api_name(const char* const (&names)[N], E e) {
+  return names[std::min<std::size_t>(static_cast<std::size_t>(e), N - 1)];
+}
 
 std::string prefix(const Op& op, const StringTable& st) {
   const std::string& comm = st.str(op.comm);
@@ -36,16 +51,6 @@ std::string prefix(const Op& op, const StringTable& st) {
       ns % 1000 ? fmt::format("{}.{:09}", sec, ns) : fmt::format("{}.{:06}", sec, ns / 1000);
   return fmt::format("{:>16}-{:<7} [{:03}] ..... {:>12}: ", comm.empty() ? "<...>" : comm, op.pid,
                      op.cpu, ts);
-}
-
-std::string call_site(const Op& op, const StringTable& st) {
-  const std::string& s = st.str(op.call_site);
-  return s.empty() ? "0x0" : s;
-}
-
-std::string name_of(const Op& op, const StringTable& st) {
-  const std::string& s = st.str(op.name);
-  return s.empty() ? "(null)" : s;
 }
 
 std::string handle_field(Space s, std::uint64_t h) {
@@ -62,6 +67,173 @@ std::string handle_field(Space s, std::uint64_t h) {
 
 const char* accounted(std::uint32_t gfp) {
   return gfp & mm::__GFP_ACCOUNT ? "true" : "false";
+}
+
+// ---- printing: one overload per kind ----
+
+struct Printer {
+  std::string& s;
+  const Op& op;
+  const StringTable& st;
+
+  template <class... Args>
+  void operator()(fmt::format_string<Args...> f, Args&&... args) {
+    fmt::format_to(std::back_inserter(s), f, std::forward<Args>(args)...);
+  }
+  std::string call_site() const {
+    const std::string& c = st.str(op.call_site);
+    return c.empty() ? "0x0" : c;
+  }
+  std::string name(StrId id) const {
+    const std::string& n = st.str(id);
+    return n.empty() ? "(null)" : n;
+  }
+};
+
+void print(Printer& o, const AllocPages& a) {
+  const std::string gfp = format_gfp(a.gfp);
+  if (a.node < 0)
+    o("mm_page_alloc: page=0000000000000000 pfn={:#x} order={} migratetype={} gfp_flags={}", a.page,
+      a.order, a.expect_mt, gfp);
+  else
+    o("mmfuzz_alloc_pages: pfn={:#x} order={} gfp_flags={} node={} migratetype={}", a.page, a.order,
+      gfp, a.node, a.expect_mt);
+}
+void print(Printer& o, const FreePages& a) {
+  if (a.by_addr)
+    o("mmfuzz_free_pages: pfn={:#x} order={}", a.page, a.order);
+  else
+    o("mm_page_free: page=0000000000000000 pfn={:#x} order={}", a.page, a.order);
+}
+void print(Printer& o, const SplitPage& a) {
+  o("mmfuzz_split_page: pfn={:#x}", a.page);
+}
+void print(Printer& o, const GetPage& a) {
+  o("mmfuzz_get_page: pfn={:#x}", a.page);
+}
+void print(Printer& o, const PutPage& a) {
+  o("mmfuzz_put_page: pfn={:#x}", a.page);
+}
+void print(Printer& o, const AllocPagesExact& a) {
+  o("mmfuzz_alloc_pages_exact: pfn={:#x} size={} gfp_flags={}", a.page, a.size, format_gfp(a.gfp));
+}
+void print(Printer& o, const FreePagesExact& a) {
+  o("mmfuzz_free_pages_exact: pfn={:#x} size={}", a.page, a.size);
+}
+void print(Printer& o, const Kmap& a) {
+  o("mmfuzz_kmap: pfn={:#x} api={}", a.page, api_name(kKmapApis, a.api));
+}
+void print(Printer& o, const Kunmap& a) {
+  o("mmfuzz_kunmap: pfn={:#x} api={}", a.page, api_name(kKunmapApis, a.api));
+}
+void print(Printer& o, const Kmalloc& a) {
+  o("kmalloc: call_site={} ptr={:016x} bytes_req={} bytes_alloc={} gfp_flags={} node={} "
+    "accounted={}",
+    o.call_site(), a.obj, a.size, a.expect_bytes_alloc, format_gfp(a.gfp), a.node,
+    accounted(a.gfp));
+}
+void print(Printer& o, const Kfree& a) {
+  o("kfree: call_site={} ptr={:016x}", o.call_site(), a.obj);
+}
+void print(Printer& o, const KfreeSensitive& a) {
+  o("mmfuzz_kfree_sensitive: ptr={:016x}", a.obj);
+}
+void print(Printer& o, const Krealloc& a) {
+  o("mmfuzz_krealloc: ptr={:016x} new_size={} gfp_flags={}", a.obj, a.new_size, format_gfp(a.gfp));
+}
+void print(Printer& o, const KmemCacheCreate& a) {
+  o("mmfuzz_kmem_cache_create: name={} size={} align={} flags={} ctor={}", o.name(a.name), a.size,
+    a.align, mm::format_slab_flags(a.flags),
+    a.ctor ? fmt::format("{:#04x}", a.ctor_fill) : std::string("none"));
+}
+void print(Printer& o, const KmemCacheAlloc& a) {
+  o("kmem_cache_alloc: call_site={} ptr={:016x} name={} bytes_req={} bytes_alloc={} "
+    "gfp_flags={} node={} accounted={}",
+    o.call_site(), a.obj, o.name(a.name), a.bytes_req, a.expect_bytes_alloc, format_gfp(a.gfp),
+    a.node, accounted(a.gfp));
+}
+void print(Printer& o, const KmemCacheFree& a) {
+  o("kmem_cache_free: call_site={} ptr={:016x} name={}", o.call_site(), a.obj, o.name(a.name));
+}
+void print(Printer& o, const KmemCacheAllocBulk& a) {
+  o("mmfuzz_kmem_cache_alloc_bulk: ptr={:016x} nr={} name={} gfp_flags={}", a.obj, a.nr,
+    o.name(a.name), format_gfp(a.gfp));
+}
+void print(Printer& o, const KmemCacheFreeBulk& a) {
+  o("mmfuzz_kmem_cache_free_bulk: ptr={:016x} nr={} name={}", a.obj, a.nr, o.name(a.name));
+}
+void print(Printer& o, const KmemCacheShrink& a) {
+  o("mmfuzz_kmem_cache_shrink: name={}", o.name(a.name));
+}
+void print(Printer& o, const KmemCacheDestroy& a) {
+  o("mmfuzz_kmem_cache_destroy: name={}", o.name(a.name));
+}
+void print(Printer& o, const Kvmalloc& a) {
+  o("mmfuzz_kvmalloc: ptr={:016x} size={} gfp_flags={} node={}", a.obj, a.size, format_gfp(a.gfp),
+    a.node);
+}
+void print(Printer& o, const Kvfree& a) {
+  o("mmfuzz_kvfree: ptr={:016x}", a.obj);
+}
+void print(Printer& o, const MempoolCreate& a) {
+  o("mmfuzz_mempool_create: pool={} min_nr={} kind={} name={} size={} order={} gfp_flags={}",
+    a.pool, a.min_nr, api_name(kPoolKinds, a.kind), o.name(a.name), a.size, a.order,
+    format_gfp(a.gfp));
+}
+void print(Printer& o, const MempoolAlloc& a) {
+  o("mmfuzz_mempool_alloc: pool={} ptr={:016x} gfp_flags={}", a.pool, a.obj, format_gfp(a.gfp));
+}
+void print(Printer& o, const MempoolFree& a) {
+  o("mmfuzz_mempool_free: pool={} ptr={:016x}", a.pool, a.obj);
+}
+void print(Printer& o, const MempoolResize& a) {
+  o("mmfuzz_mempool_resize: pool={} new_min_nr={}", a.pool, a.new_min_nr);
+}
+void print(Printer& o, const MempoolDestroy& a) {
+  o("mmfuzz_mempool_destroy: pool={}", a.pool);
+}
+void print(Printer& o, const Vmalloc& a) {
+  o("mmfuzz_vmalloc: area={:#x} size={} api={} gfp_flags={} node={}", a.area, a.size,
+    api_name(kVmallocApis, a.api), format_gfp(a.gfp), a.node);
+}
+void print(Printer& o, const Vfree& a) {
+  o("mmfuzz_vfree: area={:#x}", a.area);
+}
+void print(Printer& o, const Vmap& a) {
+  o("mmfuzz_vmap: area={:#x} pages={}", a.area, a.nr_pages);
+}
+void print(Printer& o, const Vunmap& a) {
+  o("mmfuzz_vunmap: area={:#x}", a.area);
+}
+void print(Printer& o, const Ioremap& a) {
+  o("mmfuzz_ioremap: area={:#x} phys={:#x} size={} api={}", a.area, a.phys, a.size,
+    api_name(kIoremapApis, a.api));
+}
+void print(Printer& o, const Iounmap& a) {
+  o("mmfuzz_iounmap: area={:#x}", a.area);
+}
+void print(Printer& o, const IoRead& a) {
+  o("mmfuzz_ioread: area={:#x} offset={} api={}", a.area, a.offset, api_name(kIoReadApis, a.api));
+}
+void print(Printer& o, const IoWrite& a) {
+  o("mmfuzz_iowrite: area={:#x} offset={} value={:#x} api={}", a.area, a.offset, a.value,
+    api_name(kIoWriteApis, a.api));
+}
+void print(Printer& o, const Write& a) {
+  o("mmfuzz_write: {} offset={} len={} byte={:#04x}", handle_field(a.space, a.h), a.offset, a.len,
+    a.byte);
+}
+void print(Printer& o, const Read& a) {
+  o("mmfuzz_read: {} offset={} len={}", handle_field(a.space, a.h), a.offset, a.len);
+}
+void print(Printer& o, const Tick&) {
+  o("mmfuzz_tick:");
+}
+void print(Printer& o, const DrainAllPages&) {
+  o("mmfuzz_drain_all_pages:");
+}
+void print(Printer& o, const Check&) {
+  o("mmfuzz_check:");
 }
 
 // "key=value ..." of an extension event, separated as the kmem events'
@@ -104,9 +276,12 @@ bool parse_i64(std::string_view v, std::int64_t& out) {
   return r.ec == std::errc{} && r.ptr == v.data() + v.size();
 }
 
+// ---- parsing mmfuzz_* events: one overload per kind ----
+
 struct ExtParser {
   const Fields& f;
   std::string_view event;
+  StringTable& st;
   std::string* error;
   bool ok = true;
 
@@ -130,6 +305,28 @@ struct ExtParser {
     if (v && !parse_i64(*v, x)) fail(key, fmt::format("bad value '{}'", *v));
     return x;
   }
+  // A required number in [lo, hi] (decimal, or 0x-prefixed).
+  std::int64_t ranged(std::string_view key, std::int64_t lo, std::int64_t hi) {
+    const auto v = f.get(key);
+    if (!v) {
+      fail(key, "missing");
+      return 0;
+    }
+    std::int64_t x = 0;
+    if (!parse_i64(*v, x)) {
+      std::uint64_t u = 0;
+      if (!parse_u64(*v, false, u) || u > static_cast<std::uint64_t>(INT64_MAX)) {
+        fail(key, fmt::format("bad value '{}'", *v));
+        return 0;
+      }
+      x = static_cast<std::int64_t>(u);
+    }
+    if (x < lo || x > hi) {
+      fail(key, fmt::format("out of range '{}'", *v));
+      return 0;
+    }
+    return x;
+  }
   std::uint32_t gfp() {
     const auto v = f.get("gfp_flags");
     if (!v) return 0;
@@ -138,229 +335,276 @@ struct ExtParser {
     if (!g) fail("gfp_flags", why);
     return g.value_or(0);
   }
-  std::string_view str(std::string_view key) {
-    const auto v = f.get(key);
-    if (!v) fail(key, "missing");
-    // No name prints as "(null)" (name_of): read it back as none.
-    return v == "(null)" ? "" : v.value_or("");
+  StrId name(bool required = true) {
+    const auto v = f.get("name");
+    if (!v && required) fail("name", "missing");
+    // No name prints as "(null)": read it back as none.
+    return st.intern(v == "(null)" ? "" : v.value_or(""));
   }
-  template <std::size_t N>
-  std::uint8_t pick(std::string_view key, const char* const (&names)[N], std::uint8_t dflt) {
+  std::int32_t node() { return static_cast<std::int32_t>(i64("node", -1)); }
+  Handle ptr() { return u64("ptr", true); }
+  Handle pfn() { return u64("pfn", true); }
+  Handle area() { return u64("area", true); }
+  Handle pool() { return u64("pool"); }
+  template <class E, std::size_t N>
+  E pick(std::string_view key, const char* const (&names)[N], E dflt) {
     const auto v = f.get(key);
     if (!v) return dflt;
     for (std::size_t i = 0; i < N; ++i)
-      if (*v == names[i]) return static_cast<std::uint8_t>(i);
+      if (*v == names[i]) return static_cast<E>(i);
     fail(key, fmt::format("unknown value '{}'", *v));
     return dflt;
   }
   // The handle of a write/read: ptr=, pfn= or area=.
-  void target(Op& op) {
+  template <class T>
+  void target(T& a) {
     if (f.get("ptr")) {
-      op.space = Space::object;
-      op.h = u64("ptr", true);
+      a.space = Space::object;
+      a.h = ptr();
     } else if (f.get("pfn")) {
-      op.space = Space::page;
-      op.h = u64("pfn", true);
+      a.space = Space::page;
+      a.h = pfn();
     } else {
-      op.space = Space::area;
-      op.h = u64("area", true);
+      a.space = Space::area;
+      a.h = area();
     }
   }
 };
 
+void parse(ExtParser& p, AllocPages& a) {
+  a.page = p.pfn();
+  a.order = static_cast<std::uint8_t>(p.u64("order"));
+  a.gfp = p.gfp();
+  a.node = p.node();
+  a.expect_mt = static_cast<std::int8_t>(p.i64("migratetype", -1));
+}
+void parse(ExtParser& p, FreePages& a) {  // mmfuzz_free_pages: free_pages(addr, order)
+  a.page = p.pfn();
+  a.order = static_cast<std::uint8_t>(p.u64("order"));
+  a.by_addr = true;
+}
+void parse(ExtParser& p, SplitPage& a) {
+  a.page = p.pfn();
+}
+void parse(ExtParser& p, GetPage& a) {
+  a.page = p.pfn();
+}
+void parse(ExtParser& p, PutPage& a) {
+  a.page = p.pfn();
+}
+void parse(ExtParser& p, AllocPagesExact& a) {
+  a.page = p.pfn();
+  a.size = p.u64("size");
+  a.gfp = p.gfp();
+}
+void parse(ExtParser& p, FreePagesExact& a) {
+  a.page = p.pfn();
+  a.size = p.u64("size");
+}
+void parse(ExtParser& p, Kmap& a) {
+  a.page = p.pfn();
+  a.api = p.pick("api", kKmapApis, KmapApi::kmap);
+}
+void parse(ExtParser& p, Kunmap& a) {
+  a.page = p.pfn();
+  a.api = p.pick("api", kKunmapApis, KunmapApi::kunmap);
+}
+void parse(ExtParser& p, KfreeSensitive& a) {
+  a.obj = p.ptr();
+}
+void parse(ExtParser& p, Krealloc& a) {
+  a.obj = p.ptr();
+  a.new_size = p.u64("new_size");
+  a.gfp = p.gfp();
+}
+void parse(ExtParser& p, KmemCacheCreate& a) {
+  a.name = p.name();
+  a.size = p.u64("size");
+  a.align = p.u64("align", false, false);
+  if (const auto fl = p.f.get("flags")) {
+    std::string why;
+    const auto v = mm::parse_slab_flags(*fl, &why);
+    if (!v) p.fail("flags", why);
+    a.flags = v.value_or(0);
+  }
+  if (const auto c = p.f.get("ctor"); c && *c != "none") {
+    a.ctor = true;
+    a.ctor_fill = static_cast<std::uint8_t>(p.u64("ctor", true));
+  }
+}
+void parse(ExtParser& p, KmemCacheAllocBulk& a) {
+  a.obj = p.ptr();
+  a.nr = static_cast<std::uint32_t>(p.ranged("nr", 0, 0xffffffff));
+  a.name = p.name();
+  a.gfp = p.gfp();
+}
+void parse(ExtParser& p, KmemCacheFreeBulk& a) {
+  a.obj = p.ptr();
+  a.nr = static_cast<std::uint32_t>(p.ranged("nr", 0, 0xffffffff));
+  a.name = p.name(false);
+}
+void parse(ExtParser& p, KmemCacheShrink& a) {
+  a.name = p.name();
+}
+void parse(ExtParser& p, KmemCacheDestroy& a) {
+  a.name = p.name();
+}
+void parse(ExtParser& p, Kvmalloc& a) {
+  a.obj = p.ptr();
+  a.size = p.u64("size");
+  a.gfp = p.gfp();
+  a.node = p.node();
+}
+void parse(ExtParser& p, Kvfree& a) {
+  a.obj = p.ptr();
+}
+void parse(ExtParser& p, MempoolCreate& a) {
+  a.pool = p.pool();
+  a.min_nr = static_cast<std::int32_t>(p.ranged("min_nr", 0, INT32_MAX));
+  a.kind = p.pick("kind", kPoolKinds, PoolKind::slab);
+  a.name = p.name(false);
+  a.size = p.u64("size", false, false);
+  a.order = static_cast<std::uint8_t>(p.u64("order", false, false));
+  a.gfp = p.gfp();
+}
+void parse(ExtParser& p, MempoolAlloc& a) {
+  a.pool = p.pool();
+  a.obj = p.ptr();
+  a.gfp = p.gfp();
+}
+void parse(ExtParser& p, MempoolFree& a) {  // takes no GFP mask
+  a.pool = p.pool();
+  a.obj = p.ptr();
+}
+void parse(ExtParser& p, MempoolResize& a) {
+  a.pool = p.pool();
+  a.new_min_nr = static_cast<std::int32_t>(p.ranged("new_min_nr", INT32_MIN, INT32_MAX));
+}
+void parse(ExtParser& p, MempoolDestroy& a) {
+  a.pool = p.pool();
+}
+void parse(ExtParser& p, Vmalloc& a) {
+  a.area = p.area();
+  a.size = p.u64("size");
+  a.api = p.pick("api", kVmallocApis, VmallocApi::vmalloc);
+  a.gfp = p.gfp();
+  a.node = p.node();
+}
+void parse(ExtParser& p, Vfree& a) {
+  a.area = p.area();
+}
+void parse(ExtParser& p, Vmap& a) {
+  a.area = p.area();
+  a.nr_pages = p.u64("pages");
+}
+void parse(ExtParser& p, Vunmap& a) {
+  a.area = p.area();
+}
+void parse(ExtParser& p, Ioremap& a) {
+  a.area = p.area();
+  a.phys = p.u64("phys", true);
+  a.size = p.u64("size");
+  a.api = p.pick("api", kIoremapApis, IoremapApi::ioremap);
+}
+void parse(ExtParser& p, Iounmap& a) {
+  a.area = p.area();
+}
+void parse(ExtParser& p, IoRead& a) {
+  a.area = p.area();
+  a.offset = p.u64("offset");
+  a.api = p.pick("api", kIoReadApis, IoReadApi::readl);
+}
+void parse(ExtParser& p, IoWrite& a) {
+  a.area = p.area();
+  a.offset = p.u64("offset");
+  a.value = static_cast<std::uint32_t>(p.ranged("value", 0, 0xffffffff));
+  a.api = p.pick("api", kIoWriteApis, IoWriteApi::writel);
+}
+void parse(ExtParser& p, Write& a) {
+  p.target(a);
+  a.offset = p.u64("offset");
+  a.len = p.u64("len");
+  a.byte = static_cast<std::uint8_t>(p.u64("byte", true, false));
+}
+void parse(ExtParser& p, Read& a) {  // a byte= (the Program format before 2) is ignored
+  p.target(a);
+  a.offset = p.u64("offset");
+  a.len = p.u64("len");
+}
+void parse(ExtParser&, Tick&) {}
+void parse(ExtParser&, DrainAllPages&) {}
+void parse(ExtParser&, Check&) {}
+
+template <class T>
+void parse_as(ExtParser& p, Op& op) {
+  T a{};
+  parse(p, a);
+  op.args = a;
+}
+
+// The mmfuzz_<name> events. kmalloc, kfree, kmem_cache_alloc/free and
+// __free_pages have none: they print as the kernel's kmem events.
+struct ExtEvent {
+  std::string_view name;
+  void (*parse)(ExtParser&, Op&);
+};
+constexpr ExtEvent kExtEvents[] = {
+    {"alloc_pages", parse_as<AllocPages>},
+    {"free_pages", parse_as<FreePages>},
+    {"split_page", parse_as<SplitPage>},
+    {"get_page", parse_as<GetPage>},
+    {"put_page", parse_as<PutPage>},
+    {"alloc_pages_exact", parse_as<AllocPagesExact>},
+    {"free_pages_exact", parse_as<FreePagesExact>},
+    {"kmap", parse_as<Kmap>},
+    {"kunmap", parse_as<Kunmap>},
+    {"kfree_sensitive", parse_as<KfreeSensitive>},
+    {"krealloc", parse_as<Krealloc>},
+    {"kmem_cache_create", parse_as<KmemCacheCreate>},
+    {"kmem_cache_alloc_bulk", parse_as<KmemCacheAllocBulk>},
+    {"kmem_cache_free_bulk", parse_as<KmemCacheFreeBulk>},
+    {"kmem_cache_shrink", parse_as<KmemCacheShrink>},
+    {"kmem_cache_destroy", parse_as<KmemCacheDestroy>},
+    {"kvmalloc", parse_as<Kvmalloc>},
+    {"kvfree", parse_as<Kvfree>},
+    {"mempool_create", parse_as<MempoolCreate>},
+    {"mempool_alloc", parse_as<MempoolAlloc>},
+    {"mempool_free", parse_as<MempoolFree>},
+    {"mempool_resize", parse_as<MempoolResize>},
+    {"mempool_destroy", parse_as<MempoolDestroy>},
+    {"vmalloc", parse_as<Vmalloc>},
+    {"vfree", parse_as<Vfree>},
+    {"vmap", parse_as<Vmap>},
+    {"vunmap", parse_as<Vunmap>},
+    {"ioremap", parse_as<Ioremap>},
+    {"iounmap", parse_as<Iounmap>},
+    {"ioread", parse_as<IoRead>},
+    {"iowrite", parse_as<IoWrite>},
+    {"write", parse_as<Write>},
+    {"read", parse_as<Read>},
+    {"tick", parse_as<Tick>},
+    {"drain_all_pages", parse_as<DrainAllPages>},
+    {"check", parse_as<Check>},
+};
+
 bool ext_to_op(const TraceEvent& ev, StringTable& st, Op& op, std::string* error) {
   const Fields f(ev.fields);
-  ExtParser p{f, ev.ext_name, error};
-  const std::string_view e = ev.ext_name;
-  if (e == "alloc_pages") {
-    op.kind = OpKind::alloc_pages;
-    op.h = p.u64("pfn", true);
-    op.order = static_cast<std::uint8_t>(p.u64("order"));
-    op.gfp = p.gfp();
-    op.node = static_cast<std::int32_t>(p.i64("node", -1));
-    op.expect_mt = static_cast<std::int8_t>(p.i64("migratetype", -1));
-  } else if (e == "split_page") {
-    op.kind = OpKind::split_page;
-    op.h = p.u64("pfn", true);
-  } else if (e == "kmem_cache_create") {
-    op.kind = OpKind::kmem_cache_create;
-    op.name = st.intern(p.str("name"));
-    op.size = p.u64("size");
-    op.arg = p.u64("align", false, false);
-    if (const auto fl = f.get("flags")) {
-      std::string why;
-      const auto v = mm::parse_slab_flags(*fl, &why);
-      if (!v) p.fail("flags", why);
-      op.flags = v.value_or(0);
-    }
-    if (const auto c = f.get("ctor"); c && *c != "none") {
-      op.flags2 |= kCtorFlag;
-      op.byte = static_cast<std::uint8_t>(p.u64("ctor", true));
-    }
-  } else if (e == "kmem_cache_shrink" || e == "kmem_cache_destroy") {
-    op.kind = e == "kmem_cache_shrink" ? OpKind::kmem_cache_shrink : OpKind::kmem_cache_destroy;
-    op.name = st.intern(p.str("name"));
-  } else if (e == "mempool_create") {
-    op.kind = OpKind::mempool_create;
-    op.h2 = p.u64("pool");
-    op.arg = p.u64("min_nr");
-    op.byte = p.pick("kind", kPoolKinds, 0);
-    if (const auto n = f.get("name")) op.name = st.intern(*n == "(null)" ? "" : *n);
-    op.size = p.u64("size", false, false);
-    op.order = static_cast<std::uint8_t>(p.u64("order", false, false));
-    op.gfp = p.gfp();
-  } else if (e == "mempool_alloc" || e == "mempool_free") {
-    op.kind = e == "mempool_alloc" ? OpKind::mempool_alloc : OpKind::mempool_free;
-    op.h2 = p.u64("pool");
-    op.h = p.u64("ptr", true);
-    if (op.kind == OpKind::mempool_alloc) op.gfp = p.gfp();  // mempool_free takes none
-  } else if (e == "mempool_destroy") {
-    op.kind = OpKind::mempool_destroy;
-    op.h2 = p.u64("pool");
-  } else if (e == "vmalloc") {
-    op.kind = OpKind::vmalloc;
-    op.h = p.u64("area", true);
-    op.size = p.u64("size");
-    op.byte = p.pick("api", kVmallocApis, 0);
-    op.gfp = p.gfp();
-    op.node = static_cast<std::int32_t>(p.i64("node", -1));
-  } else if (e == "vmap") {
-    op.kind = OpKind::vmap;
-    op.h = p.u64("area", true);
-    op.size = p.u64("pages");
-  } else if (e == "ioremap") {
-    op.kind = OpKind::ioremap;
-    op.h = p.u64("area", true);
-    op.arg = p.u64("phys", true);
-    op.size = p.u64("size");
-    op.byte = p.pick("api", kIoremapApis, 0);
-  } else if (e == "vfree" || e == "vunmap" || e == "iounmap") {
-    op.kind = e == "vfree" ? OpKind::vfree : e == "vunmap" ? OpKind::vunmap : OpKind::iounmap;
-    op.h = p.u64("area", true);
-  } else if (e == "write" || e == "read") {
-    op.kind = e == "write" ? OpKind::write : OpKind::read;
-    p.target(op);
-    op.arg = p.u64("offset");
-    op.size = p.u64("len");
-    op.byte = static_cast<std::uint8_t>(p.u64("byte", true, false));
-  } else if (e == "tick") {
-    op.kind = OpKind::tick;
-  } else if (e == "drain_all_pages") {
-    op.kind = OpKind::drain_all_pages;
-  } else if (e == "check") {
-    op.kind = OpKind::check;
-  } else {
-    if (error) *error = fmt::format("unknown extension event mmfuzz_{}", e);
-    return false;
+  ExtParser p{f, ev.ext_name, st, error};
+  for (const ExtEvent& e : kExtEvents) {
+    if (e.name != ev.ext_name) continue;
+    e.parse(p, op);
+    return p.ok;
   }
-  return p.ok;
+  if (error) *error = fmt::format("unknown extension event mmfuzz_{}", ev.ext_name);
+  return false;
 }
 
 }  // namespace
 
 std::string format_op(const Op& op, const StringTable& st) {
   std::string s = prefix(op, st);
-  const std::string gfp = format_gfp(op.gfp);
-  switch (op.kind) {
-    case OpKind::alloc_pages:
-      if (op.node < 0)
-        s += fmt::format(
-            "mm_page_alloc: page=0000000000000000 pfn={:#x} order={} migratetype={} gfp_flags={}",
-            op.h, op.order, op.expect_mt, gfp);
-      else
-        s += fmt::format(
-            "mmfuzz_alloc_pages: pfn={:#x} order={} gfp_flags={} node={} migratetype={}", op.h,
-            op.order, gfp, op.node, op.expect_mt);
-      break;
-    case OpKind::free_pages:
-      s += fmt::format("mm_page_free: page=0000000000000000 pfn={:#x} order={}", op.h, op.order);
-      break;
-    case OpKind::split_page:
-      s += fmt::format("mmfuzz_split_page: pfn={:#x}", op.h);
-      break;
-    case OpKind::kmalloc:
-      s += fmt::format(
-          "kmalloc: call_site={} ptr={:016x} bytes_req={} bytes_alloc={} gfp_flags={} node={} "
-          "accounted={}",
-          call_site(op, st), op.h, op.size, op.expect_bytes_alloc, gfp, op.node, accounted(op.gfp));
-      break;
-    case OpKind::kfree:
-      s += fmt::format("kfree: call_site={} ptr={:016x}", call_site(op, st), op.h);
-      break;
-    case OpKind::kmem_cache_create:
-      s += fmt::format("mmfuzz_kmem_cache_create: name={} size={} align={} flags={} ctor={}",
-                       name_of(op, st), op.size, op.arg, mm::format_slab_flags(op.flags),
-                       op.flags2 & kCtorFlag ? fmt::format("{:#04x}", op.byte) : "none");
-      break;
-    case OpKind::kmem_cache_alloc:
-      s += fmt::format(
-          "kmem_cache_alloc: call_site={} ptr={:016x} name={} bytes_req={} bytes_alloc={} "
-          "gfp_flags={} node={} accounted={}",
-          call_site(op, st), op.h, name_of(op, st), op.size, op.expect_bytes_alloc, gfp, op.node,
-          accounted(op.gfp));
-      break;
-    case OpKind::kmem_cache_free:
-      s += fmt::format("kmem_cache_free: call_site={} ptr={:016x} name={}", call_site(op, st), op.h,
-                       name_of(op, st));
-      break;
-    case OpKind::kmem_cache_shrink:
-      s += fmt::format("mmfuzz_kmem_cache_shrink: name={}", name_of(op, st));
-      break;
-    case OpKind::kmem_cache_destroy:
-      s += fmt::format("mmfuzz_kmem_cache_destroy: name={}", name_of(op, st));
-      break;
-    case OpKind::mempool_create:
-      s += fmt::format(
-          "mmfuzz_mempool_create: pool={} min_nr={} kind={} name={} size={} order={} "
-          "gfp_flags={}",
-          op.h2, op.arg, kPoolKinds[std::min<std::size_t>(op.byte, 2)], name_of(op, st), op.size,
-          op.order, gfp);
-      break;
-    case OpKind::mempool_alloc:
-      s += fmt::format("mmfuzz_mempool_alloc: pool={} ptr={:016x} gfp_flags={}", op.h2, op.h, gfp);
-      break;
-    case OpKind::mempool_free:
-      s += fmt::format("mmfuzz_mempool_free: pool={} ptr={:016x}", op.h2, op.h);
-      break;
-    case OpKind::mempool_destroy:
-      s += fmt::format("mmfuzz_mempool_destroy: pool={}", op.h2);
-      break;
-    case OpKind::vmalloc:
-      s += fmt::format("mmfuzz_vmalloc: area={:#x} size={} api={} gfp_flags={} node={}", op.h,
-                       op.size, kVmallocApis[std::min<std::size_t>(op.byte, 3)], gfp, op.node);
-      break;
-    case OpKind::vfree:
-      s += fmt::format("mmfuzz_vfree: area={:#x}", op.h);
-      break;
-    case OpKind::vmap:
-      s += fmt::format("mmfuzz_vmap: area={:#x} pages={}", op.h, op.size);
-      break;
-    case OpKind::vunmap:
-      s += fmt::format("mmfuzz_vunmap: area={:#x}", op.h);
-      break;
-    case OpKind::ioremap:
-      s += fmt::format("mmfuzz_ioremap: area={:#x} phys={:#x} size={} api={}", op.h, op.arg,
-                       op.size, kIoremapApis[std::min<std::size_t>(op.byte, 2)]);
-      break;
-    case OpKind::iounmap:
-      s += fmt::format("mmfuzz_iounmap: area={:#x}", op.h);
-      break;
-    case OpKind::write:
-    case OpKind::read:
-      s += fmt::format("mmfuzz_{}: {} offset={} len={} byte={:#04x}",
-                       op.kind == OpKind::write ? "write" : "read", handle_field(op.space, op.h),
-                       op.arg, op.size, op.byte);
-      break;
-    case OpKind::tick:
-      s += "mmfuzz_tick:";
-      break;
-    case OpKind::drain_all_pages:
-      s += "mmfuzz_drain_all_pages:";
-      break;
-    case OpKind::check:
-      s += "mmfuzz_check:";
-      break;
-  }
+  Printer o{s, op, st};
+  std::visit([&o](const auto& a) { print(o, a); }, op.args);
   return s;
 }
 
@@ -384,48 +628,40 @@ bool event_to_op(const TraceEvent& ev, StringTable& st, Op& op, std::string* err
   const std::string_view name = ev.name == "(null)" ? std::string_view{} : ev.name;
   switch (ev.type) {
     case EventType::mm_page_alloc:
-      op.kind = OpKind::alloc_pages;
-      op.h = ev.pfn;
-      op.order = static_cast<std::uint8_t>(ev.order);
-      op.gfp = ev.gfp;
-      op.expect_mt = static_cast<std::int8_t>(ev.migratetype);
+      op.args = AllocPages{.page = ev.pfn,
+                           .order = static_cast<std::uint8_t>(ev.order),
+                           .expect_mt = static_cast<std::int8_t>(ev.migratetype),
+                           .gfp = ev.gfp};
       return true;
     case EventType::mm_page_free:
-      op.kind = OpKind::free_pages;
-      op.h = ev.pfn;
-      op.order = static_cast<std::uint8_t>(ev.order);
+      op.args = FreePages{.page = ev.pfn, .order = static_cast<std::uint8_t>(ev.order)};
       return true;
     case EventType::kmalloc:
     case EventType::kmalloc_node:
-      op.kind = OpKind::kmalloc;
       op.call_site = st.intern(cs);
-      op.h = ev.ptr;
-      op.size = ev.bytes_req;
-      op.expect_bytes_alloc = ev.bytes_alloc;
-      op.gfp = ev.gfp;
-      op.node = ev.node;
+      op.args = Kmalloc{.obj = ev.ptr,
+                        .size = ev.bytes_req,
+                        .gfp = ev.gfp,
+                        .node = ev.node,
+                        .expect_bytes_alloc = ev.bytes_alloc};
       return true;
     case EventType::kfree:
-      op.kind = OpKind::kfree;
       op.call_site = st.intern(cs);
-      op.h = ev.ptr;
+      op.args = Kfree{ev.ptr};
       return true;
     case EventType::kmem_cache_alloc:
     case EventType::kmem_cache_alloc_node:
-      op.kind = OpKind::kmem_cache_alloc;
       op.call_site = st.intern(cs);
-      op.h = ev.ptr;
-      op.name = st.intern(name);
-      op.size = ev.bytes_req;
-      op.expect_bytes_alloc = ev.bytes_alloc;
-      op.gfp = ev.gfp;
-      op.node = ev.node;
+      op.args = KmemCacheAlloc{.obj = ev.ptr,
+                               .name = st.intern(name),
+                               .gfp = ev.gfp,
+                               .node = ev.node,
+                               .bytes_req = ev.bytes_req,
+                               .expect_bytes_alloc = ev.bytes_alloc};
       return true;
     case EventType::kmem_cache_free:
-      op.kind = OpKind::kmem_cache_free;
       op.call_site = st.intern(cs);
-      op.h = ev.ptr;
-      op.name = st.intern(name);
+      op.args = KmemCacheFree{.obj = ev.ptr, .name = st.intern(name)};
       return true;
     case EventType::mmfuzz_ext:
       return ext_to_op(ev, st, op, error);

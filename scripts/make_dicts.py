@@ -112,13 +112,14 @@ def program_text_tokens():
     fmt_events = re.findall(r'"(?:mm_page_alloc|mm_page_free|kmalloc|kfree|kmem_cache_\w+|mmfuzz_\w+):',
                             pt)
     events = sorted({e.rstrip(":").strip('"') for e in fmt_events})
-    ext = need(re.findall(r'e == "([a-z_]+)"', pt), "extension event names")
+    ext = need(re.findall(r'\{"([a-z_]+)", parse_as<', pt), "extension event names")
     events += ["mmfuzz_" + e for e in ext]
-    keys = set(re.findall(r'(?:u64|i64|str|pick|get)\("([a-z_]+)"', pt))
+    keys = set(re.findall(r'(?:u64|i64|str|pick|get|ranged)\("([a-z_]+)"', pt))
     keys |= set(re.findall(r'[ "]([a-z_]+)=\{', pt))
     need(keys, "field names")
     enums = []
-    for arr in ("kVmallocApis", "kIoremapApis", "kPoolKinds"):
+    for arr in ("kVmallocApis", "kIoremapApis", "kPoolKinds", "kKmapApis", "kKunmapApis",
+                "kIoReadApis", "kIoWriteApis"):
         enums += need(strings_in(block(pt, r"const char\* const " + arr + r"\[\] = \{")), arr)
     toks = ["# mmfuzz program v1", "# mmfuzz program", "#"]
     seen = set()

@@ -155,9 +155,8 @@ TEST(Decoder, EveryInputDecodesDeterministically) {
       ASSERT_TRUE(d1.program == d2.program);
       ASSERT_EQ(d1.program.ops.size(), d1.misuse.size());
       for (const auto& op : d1.program.ops)
-        ASSERT_TRUE(op.kind == prog::OpKind::check ||
-                    (t.op_mask >> static_cast<unsigned>(op.kind)) & 1)
-            << t.name << ": " << prog::op_kind_name(op.kind);
+        ASSERT_TRUE(op.is<prog::Check>() || (t.op_mask >> static_cast<unsigned>(op.kind())) & 1)
+            << t.name << ": " << prog::op_kind_name(op.kind());
     }
   }
 }
@@ -209,9 +208,10 @@ TEST(Decoder, EncodesAProgramWrittenByHand) {
   const TargetSpec& t = *find_target("slub");
   const auto d = decode(encode(p, t, DecodeTables::builtin()), t, DecodeTables::builtin());
   ASSERT_EQ(d.program.ops.size(), 5u);
-  EXPECT_EQ(d.program.ops[1].size, 5000u);
-  EXPECT_EQ(d.program.ops[2].h, d.program.ops[0].h);
-  EXPECT_EQ(d.program.ops[3].h, d.program.ops[0].h);  // the double free survives
+  EXPECT_EQ(d.program.ops[1].as<prog::Kmalloc>().size, 5000u);
+  const prog::Handle h = d.program.ops[0].as<prog::Kmalloc>().obj;
+  EXPECT_EQ(d.program.ops[2].as<prog::Kfree>().obj, h);
+  EXPECT_EQ(d.program.ops[3].as<prog::Kfree>().obj, h);  // the double free survives
   EXPECT_TRUE(d.misuse[3]);
   EXPECT_FALSE(d.misuse[2]);
 }

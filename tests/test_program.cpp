@@ -15,126 +15,87 @@ namespace {
 
 using namespace mmfuzz::mm;
 
-Op make(OpKind k, std::uint64_t h = 0) {
-  Op op;
-  op.kind = k;
-  op.h = h;
-  return op;
-}
-
-// One op of every kind, with provenance on some.
+// One op of every kind, with provenance on some. The Program is clean: the
+// Executor runs every op and the checkers find nothing.
 Program every_kind() {
   Program p;
   auto& s = p.strings;
-  Op a = make(OpKind::alloc_pages, 0x1000);
-  a.order = 2;
-  a.gfp = GFP_KERNEL;
-  a.expect_mt = 0;
-  a.cpu = 1;
-  a.ts_ns = 1234567000;
-  a.pid = 42;
-  a.comm = s.intern("kworker/1:0");
-  p.ops.push_back(a);
-  Op an = make(OpKind::alloc_pages, 0x2000);
-  an.node = 0;
-  an.gfp = GFP_KERNEL | __GFP_ZERO;
-  p.ops.push_back(an);
-  Op sp = make(OpKind::split_page, 0x1000);
-  p.ops.push_back(sp);
-  Op f = make(OpKind::free_pages, 0x1001);
-  p.ops.push_back(f);
-  Op km = make(OpKind::kmalloc, 0xffff000012345678);
-  km.size = 100;
-  km.expect_bytes_alloc = 128;
-  km.gfp = GFP_KERNEL_ACCOUNT;
-  km.call_site = s.intern("alloc_thing+0x1c/0x40");
-  km.ts_ns = 5000000001;  // needs nanoseconds
-  p.ops.push_back(km);
-  Op cc = make(OpKind::kmem_cache_create);
-  cc.name = s.intern("test_cache");
-  cc.size = 72;
-  cc.arg = 8;
-  cc.flags = SLAB_HWCACHE_ALIGN | SLAB_ACCOUNT;
-  cc.flags2 = kCtorFlag;
-  cc.byte = 0x3c;
-  p.ops.push_back(cc);
-  Op ca = make(OpKind::kmem_cache_alloc, 7);
-  ca.name = cc.name;
-  ca.size = 72;
-  ca.gfp = GFP_KERNEL;
-  ca.node = 0;
-  p.ops.push_back(ca);
-  Op w = make(OpKind::write, 7);
-  w.arg = 8;
-  w.size = 16;
-  w.byte = 0xab;
-  p.ops.push_back(w);
-  Op r = make(OpKind::read, 0x2000);
-  r.space = Space::page;
-  r.size = 64;
-  p.ops.push_back(r);
-  Op cf = make(OpKind::kmem_cache_free, 7);
-  cf.name = cc.name;
-  p.ops.push_back(cf);
-  Op sh = make(OpKind::kmem_cache_shrink);
-  sh.name = cc.name;
-  p.ops.push_back(sh);
-  Op mc = make(OpKind::mempool_create);
-  mc.h2 = 3;
-  mc.arg = 4;
-  mc.byte = 1;
-  mc.size = 256;
-  mc.gfp = GFP_KERNEL;
-  p.ops.push_back(mc);
-  Op ma = make(OpKind::mempool_alloc, 9);
-  ma.h2 = 3;
-  ma.gfp = GFP_NOIO;
-  p.ops.push_back(ma);
-  Op mf = make(OpKind::mempool_free, 9);
-  mf.h2 = 3;
-  p.ops.push_back(mf);
-  Op md = make(OpKind::mempool_destroy);
-  md.h2 = 3;
-  p.ops.push_back(md);
-  Op vm = make(OpKind::vmalloc, 0x10);
-  vm.size = 3 * 4096 + 5;
-  vm.byte = 1;
-  p.ops.push_back(vm);
-  Op vw = make(OpKind::write, 0x10);
-  vw.space = Space::area;
-  vw.arg = 4096;
-  vw.size = 100;
-  vw.byte = 0x5a;
-  p.ops.push_back(vw);
-  p.ops.push_back(make(OpKind::vfree, 0x10));
-  Op vp = make(OpKind::vmap, 0x20);
-  vp.size = 4;
-  p.ops.push_back(vp);
-  p.ops.push_back(make(OpKind::vunmap, 0x20));
-  Op io = make(OpKind::ioremap, 0x30);
-  io.arg = 0x09000000;
-  io.size = 0x1000;
-  io.byte = 1;
-  p.ops.push_back(io);
-  p.ops.push_back(make(OpKind::iounmap, 0x30));
-  Op kf = make(OpKind::kfree, 0xffff000012345678);
-  kf.call_site = km.call_site;
-  p.ops.push_back(kf);
-  Op dd = make(OpKind::kmem_cache_destroy);
-  dd.name = cc.name;
-  p.ops.push_back(dd);
-  p.ops.push_back(make(OpKind::tick));
-  p.ops.push_back(make(OpKind::drain_all_pages));
-  p.ops.push_back(make(OpKind::check));
-  Op fr = make(OpKind::free_pages, 0x2000);
-  p.ops.push_back(fr);
+  auto add = [&p](OpArgs a) { p.ops.push_back(Op{.args = a}); };
+  p.ops.push_back(
+      Op{.args = AllocPages{.page = 0x1000, .order = 2, .expect_mt = 0, .gfp = GFP_KERNEL},
+         .cpu = 1,
+         .pid = 42,
+         .comm = s.intern("kworker/1:0"),
+         .ts_ns = 1234567000});
+  add(AllocPages{.page = 0x2000, .gfp = GFP_KERNEL | __GFP_ZERO, .node = 0});
+  add(SplitPage{0x1000});
+  add(FreePages{.page = 0x1001});
+  add(GetPage{0x1002});
+  add(PutPage{0x1002});  // the split's reference stays
+  add(FreePages{.page = 0x1002, .by_addr = true});
+  add(PutPage{0x1003});  // the last reference: freed
+  add(AllocPagesExact{.page = 0x3000, .size = 3 * 4096 + 100, .gfp = GFP_KERNEL});
+  add(FreePagesExact{.page = 0x3000, .size = 3 * 4096 + 100});
+  add(Kmap{0x1000, KmapApi::kmap});
+  add(Kmap{0x1000, KmapApi::kmap_local_page});
+  add(Kmap{0x2000, KmapApi::kmap_atomic});
+  add(Kunmap{0x2000, KunmapApi::kunmap_atomic});
+  add(Kunmap{0x1000, KunmapApi::kunmap_local});
+  add(Kunmap{0x1000, KunmapApi::kunmap});
+  const StrId site = s.intern("alloc_thing+0x1c/0x40");
+  p.ops.push_back(Op{.args = Kmalloc{.obj = 0xffff000012345678,
+                                     .size = 100,
+                                     .gfp = GFP_KERNEL_ACCOUNT,
+                                     .expect_bytes_alloc = 128},
+                     .call_site = site,
+                     .ts_ns = 5000000001});                       // needs nanoseconds
+  add(Krealloc{.obj = 0x40, .new_size = 50, .gfp = GFP_KERNEL});  // krealloc(NULL)
+  add(Krealloc{.obj = 0x40, .new_size = 300, .gfp = GFP_KERNEL});
+  add(KfreeSensitive{0x40});
+  add(Kvmalloc{.obj = 0x41, .size = 3 * 4096, .gfp = GFP_KERNEL});
+  add(Kvfree{0x41});
+  const StrId cache = s.intern("test_cache");
+  add(KmemCacheCreate{.name = cache,
+                      .flags = SLAB_HWCACHE_ALIGN | SLAB_ACCOUNT,
+                      .size = 72,
+                      .align = 8,
+                      .ctor = true,
+                      .ctor_fill = 0x3c});
+  add(KmemCacheAlloc{.obj = 7, .name = cache, .gfp = GFP_KERNEL, .node = 0, .bytes_req = 72});
+  add(Write{.h = 7, .offset = 8, .len = 16, .byte = 0xab});
+  add(Read{.h = 0x2000, .len = 64, .space = Space::page});
+  add(KmemCacheFree{.obj = 7, .name = cache});
+  add(KmemCacheAllocBulk{.obj = 0x50, .name = cache, .gfp = GFP_KERNEL, .nr = 3});
+  add(KmemCacheFreeBulk{.obj = 0x50, .name = cache, .nr = 3});
+  add(KmemCacheShrink{cache});
+  add(MempoolCreate{
+      .pool = 3, .min_nr = 4, .kind = PoolKind::kmalloc, .gfp = GFP_KERNEL, .size = 256});
+  add(MempoolAlloc{.obj = 9, .pool = 3, .gfp = GFP_NOIO});
+  add(MempoolFree{.obj = 9, .pool = 3});
+  add(MempoolResize{.pool = 3, .new_min_nr = 6});
+  add(MempoolDestroy{3});
+  add(Vmalloc{.area = 0x10, .size = 3 * 4096 + 5, .api = VmallocApi::vzalloc});
+  add(Write{.h = 0x10, .offset = 4096, .len = 100, .space = Space::area, .byte = 0x5a});
+  add(Vfree{0x10});
+  add(Vmap{.area = 0x20, .nr_pages = 4});
+  add(Vunmap{0x20});
+  add(Ioremap{.area = 0x30, .phys = 0x09000000, .size = 0x1000, .api = IoremapApi::ioremap_wc});
+  add(IoWrite{.area = 0x30, .offset = 0x38, .value = 0x70, .api = IoWriteApi::writel});
+  add(IoRead{.area = 0x30, .offset = 0x38, .api = IoReadApi::ioread32});
+  add(Iounmap{0x30});
+  p.ops.push_back(Op{.args = Kfree{0xffff000012345678}, .call_site = site});
+  add(KmemCacheDestroy{cache});
+  add(Tick{});
+  add(DrainAllPages{});
+  add(Check{});
+  add(FreePages{.page = 0x2000});
   return p;
 }
 
 TEST(ProgramText, EveryOpKindRoundTrips) {
   const Program p = every_kind();
   std::vector<bool> seen(kNrOpKinds);
-  for (const Op& op : p.ops) seen[static_cast<std::size_t>(op.kind)] = true;
+  for (const Op& op : p.ops) seen[static_cast<std::size_t>(op.kind())] = true;
   for (int k = 0; k < kNrOpKinds; ++k)
     EXPECT_TRUE(seen[static_cast<std::size_t>(k)]) << op_kind_name(static_cast<OpKind>(k));
   const std::string text = print_program(p);
@@ -150,95 +111,127 @@ TEST(ProgramText, EveryOpKindRoundTrips) {
   EXPECT_EQ(q.ops[0].line, 2u);
 }
 
+// The lines of the ops that existed before typed arguments print as they
+// always did: Program files and corpus/regressions stay readable and equal.
+TEST(ProgramText, OldOpsPrintAsBefore) {
+  const std::string h = std::string(kProgramHeader) + "\n";
+  for (const std::string_view line : {
+           "mm_page_alloc: page=0000000000000000 pfn=0x1000 order=2 migratetype=0 "
+           "gfp_flags=GFP_KERNEL",
+           "mmfuzz_alloc_pages: pfn=0x2000 order=0 gfp_flags=GFP_KERNEL|__GFP_ZERO node=0 "
+           "migratetype=-1",
+           "mm_page_free: page=0000000000000000 pfn=0x1001 order=0",
+           "mmfuzz_split_page: pfn=0x1000",
+           "kmalloc: call_site=alloc_thing+0x1c/0x40 ptr=ffff000012345678 bytes_req=100 "
+           "bytes_alloc=128 gfp_flags=GFP_KERNEL_ACCOUNT node=-1 accounted=true",
+           "kfree: call_site=0x0 ptr=0000000000000001",
+           "mmfuzz_kmem_cache_create: name=c size=72 align=8 flags=SLAB_HWCACHE_ALIGN ctor=0x3c",
+           "kmem_cache_alloc: call_site=0x0 ptr=0000000000000007 name=c bytes_req=72 "
+           "bytes_alloc=0 gfp_flags=GFP_KERNEL node=0 accounted=false",
+           "kmem_cache_free: call_site=0x0 ptr=0000000000000007 name=c",
+           "mmfuzz_kmem_cache_shrink: name=c",
+           "mmfuzz_kmem_cache_destroy: name=c",
+           "mmfuzz_mempool_create: pool=3 min_nr=4 kind=kmalloc name=(null) size=256 order=0 "
+           "gfp_flags=GFP_KERNEL",
+           "mmfuzz_mempool_alloc: pool=3 ptr=0000000000000009 gfp_flags=GFP_NOIO",
+           "mmfuzz_mempool_free: pool=3 ptr=0000000000000009",
+           "mmfuzz_mempool_destroy: pool=3",
+           "mmfuzz_vmalloc: area=0x10 size=12293 api=vzalloc gfp_flags=none node=-1",
+           "mmfuzz_vfree: area=0x10",
+           "mmfuzz_vmap: area=0x20 pages=4",
+           "mmfuzz_vunmap: area=0x20",
+           "mmfuzz_ioremap: area=0x30 phys=0x9000000 size=4096 api=ioremap_wc",
+           "mmfuzz_iounmap: area=0x30",
+           "mmfuzz_write: area=0x10 offset=4096 len=100 byte=0x5a",
+           "mmfuzz_tick:",
+           "mmfuzz_drain_all_pages:",
+           "mmfuzz_check:",
+       }) {
+    const Program p = parse_program(h + std::string(line) + "\n");
+    ASSERT_EQ(p.ops.size(), 1u) << line;
+    const std::string text = format_op(p.ops[0], p.strings);
+    EXPECT_EQ(text.substr(text.find(": ") + 2), line);
+  }
+  // A read's byte= (printed before reads lost it) is read and ignored.
+  const Program r = parse_program(h + "mmfuzz_read: pfn=0x2000 offset=0 len=64 byte=0x00\n");
+  EXPECT_EQ(r.ops[0].as<Read>(), (Read{.h = 0x2000, .len = 64, .space = Space::page}));
+}
+
+template <class E>
+constexpr unsigned nr_apis(E) {
+  if constexpr (std::is_same_v<E, VmallocApi>) return 4;
+  if constexpr (std::is_same_v<E, IoReadApi> || std::is_same_v<E, IoWriteApi>) return 6;
+  return 3;
+}
+
+// Random arguments for every field an op kind has (by the field names of
+// program/ops.h), within what the text form carries.
+void randomize(Op& op, SplitMix64& rng, StringTable& st) {
+  auto handle = [&rng] { return rng.below(4) ? rng.below(1000) + 1 : rng.next(); };
+  auto u8 = [&rng](std::uint64_t n) { return static_cast<std::uint8_t>(rng.below(n)); };
+  std::visit(
+      [&](auto& a) {
+        if constexpr (requires { a.obj; }) a.obj = handle();
+        if constexpr (requires { a.page; }) a.page = handle();
+        if constexpr (requires { a.area; }) a.area = handle();
+        if constexpr (requires { a.pool; }) a.pool = rng.below(10);
+        if constexpr (requires { a.space; }) a.space = static_cast<Space>(rng.below(3));
+        if constexpr (requires { a.h; }) a.h = handle();
+        if constexpr (requires { a.offset; }) a.offset = rng.below(8192);
+        if constexpr (requires { a.len; }) a.len = rng.below(8192);
+        if constexpr (requires { a.byte; }) a.byte = u8(256);
+        if constexpr (requires { a.gfp; })
+          a.gfp = static_cast<std::uint32_t>(rng.next()) & 0xffffffu;
+        if constexpr (requires { a.node; }) a.node = rng.below(2) ? -1 : 0;
+        if constexpr (requires { a.order; }) a.order = u8(11);
+        if constexpr (requires { a.size; }) a.size = rng.below(1 << 22);
+        if constexpr (requires { a.new_size; }) a.new_size = rng.below(1 << 20);
+        if constexpr (requires { a.nr_pages; }) a.nr_pages = rng.below(64);
+        if constexpr (requires { a.nr; }) a.nr = static_cast<std::uint32_t>(rng.below(40));
+        if constexpr (requires { a.name; }) a.name = st.intern("c" + std::to_string(rng.below(5)));
+        if constexpr (requires { a.api; })
+          a.api = static_cast<decltype(a.api)>(rng.below(nr_apis(a.api)));
+        if constexpr (requires { a.expect_mt; })
+          a.expect_mt = static_cast<std::int8_t>(rng.below(6)) - 1;
+        if constexpr (requires { a.expect_bytes_alloc; }) a.expect_bytes_alloc = rng.below(1 << 20);
+        if constexpr (requires { a.bytes_req; }) a.bytes_req = rng.below(1 << 20);
+        if constexpr (requires { a.by_addr; }) a.by_addr = rng.below(2);
+        if constexpr (requires { a.align; }) a.align = rng.below(2) ? 0 : 64;
+        if constexpr (requires { a.flags; })
+          a.flags = rng.below(2) ? SLAB_POISON | SLAB_RED_ZONE : 0;
+        if constexpr (requires { a.ctor; }) {
+          a.ctor = rng.below(2);
+          a.ctor_fill = a.ctor ? u8(256) : 0;
+        }
+        if constexpr (requires { a.min_nr; }) a.min_nr = static_cast<std::int32_t>(rng.below(16));
+        if constexpr (requires { a.kind; }) a.kind = static_cast<PoolKind>(rng.below(3));
+        if constexpr (requires { a.new_min_nr; })
+          a.new_min_nr = static_cast<std::int32_t>(rng.below(20)) - 4;
+        if constexpr (requires { a.phys; }) a.phys = rng.next() >> 16;
+        if constexpr (requires { a.value; }) a.value = static_cast<std::uint32_t>(rng.next());
+      },
+      op.args);
+  // Call sites print on the kernel's kmem events only.
+  if (op.is<Kmalloc>() || op.is<Kfree>() || op.is<KmemCacheAlloc>() || op.is<KmemCacheFree>())
+    op.call_site = st.intern(rng.below(2) ? "f+0x1/0x2" : "0xffff800008001234");
+}
+
+template <std::size_t... I>
+OpArgs args_of_kind(std::size_t k, std::index_sequence<I...>) {
+  static const OpArgs kDefaults[] = {OpArgs{std::in_place_index<I>}...};
+  return kDefaults[k];
+}
+
 TEST(ProgramText, RandomProgramsRoundTrip) {
   SplitMix64 rng{7};
   for (int round = 0; round < 50; ++round) {
     Program p;
     for (int i = 0; i < 200; ++i) {
-      Op op;
-      op.kind = static_cast<OpKind>(rng.below(kNrOpKinds));
-      op.h = rng.below(4) ? rng.below(1000) + 1 : rng.next();
+      Op op{.args = args_of_kind(rng.below(kNrOpKinds), std::make_index_sequence<kNrOpKinds>{})};
       op.cpu = static_cast<std::int16_t>(rng.below(8));
       op.ts_ns = rng.below(3) ? rng.next() % 100000000000000ull : 0;
       op.pid = static_cast<std::int32_t>(rng.below(100000));
-      switch (op.kind) {
-        case OpKind::alloc_pages:
-          op.order = static_cast<std::uint8_t>(rng.below(11));
-          op.gfp = static_cast<std::uint32_t>(rng.next()) & 0xffffffu;
-          op.node = rng.below(2) ? -1 : 0;
-          op.expect_mt = static_cast<std::int8_t>(rng.below(6)) - 1;
-          break;
-        case OpKind::free_pages:
-          op.order = static_cast<std::uint8_t>(rng.below(11));
-          break;
-        case OpKind::kmalloc:
-        case OpKind::kmem_cache_alloc:
-          op.size = rng.below(1 << 20);
-          op.expect_bytes_alloc = rng.below(1 << 20);
-          op.gfp = static_cast<std::uint32_t>(rng.next()) & 0xffffffu;
-          op.node = rng.below(2) ? -1 : 0;
-          op.call_site = p.strings.intern(rng.below(2) ? "f+0x1/0x2" : "0xffff800008001234");
-          if (op.kind == OpKind::kmem_cache_alloc)
-            op.name = p.strings.intern("c" + std::to_string(rng.below(5)));
-          break;
-        case OpKind::kmem_cache_create:
-          op.name = p.strings.intern("c" + std::to_string(rng.below(5)));
-          op.size = rng.below(5000);
-          op.arg = rng.below(2) ? 0 : 64;
-          op.flags = rng.below(2) ? SLAB_POISON | SLAB_RED_ZONE : 0;
-          break;
-        case OpKind::kmem_cache_free:
-        case OpKind::kmem_cache_shrink:
-        case OpKind::kmem_cache_destroy:
-          op.name = p.strings.intern("c" + std::to_string(rng.below(5)));
-          break;
-        case OpKind::mempool_create:
-          op.h2 = rng.below(10);
-          op.arg = rng.below(16);
-          op.byte = static_cast<std::uint8_t>(rng.below(3));
-          op.size = rng.below(4096);
-          op.order = static_cast<std::uint8_t>(rng.below(3));
-          break;
-        case OpKind::mempool_alloc:
-        case OpKind::mempool_free:
-        case OpKind::mempool_destroy:
-          op.h2 = rng.below(10);
-          if (op.kind == OpKind::mempool_alloc) op.gfp = GFP_NOIO;
-          if (op.kind == OpKind::mempool_destroy) op.h = 0;
-          break;
-        case OpKind::vmalloc:
-          op.size = rng.below(1 << 22);
-          op.byte = static_cast<std::uint8_t>(rng.below(4));
-          op.node = rng.below(2) ? -1 : 0;
-          break;
-        case OpKind::vmap:
-          op.size = rng.below(64);
-          break;
-        case OpKind::ioremap:
-          op.arg = rng.next() >> 16;
-          op.size = rng.below(1 << 16);
-          op.byte = static_cast<std::uint8_t>(rng.below(3));
-          break;
-        case OpKind::write:
-        case OpKind::read:
-          op.space = static_cast<Space>(rng.below(3));
-          op.arg = rng.below(8192);
-          op.size = rng.below(8192);
-          op.byte = static_cast<std::uint8_t>(rng.next());
-          break;
-        case OpKind::tick:
-        case OpKind::drain_all_pages:
-        case OpKind::check:
-          op.h = 0;
-          break;
-        default:
-          break;
-      }
-      // Kinds without an object, page or area handle.
-      if (op.kind == OpKind::kmem_cache_create || op.kind == OpKind::kmem_cache_shrink ||
-          op.kind == OpKind::kmem_cache_destroy || op.kind == OpKind::mempool_create ||
-          op.kind == OpKind::mempool_destroy)
-        op.h = 0;
+      randomize(op, rng, p.strings);
       p.ops.push_back(op);
     }
     const Program q = parse_program(print_program(p));
@@ -296,9 +289,9 @@ TEST(ProgramText, OddLinesRoundTrip) {
     EXPECT_EQ(print_program(q), text);
   }
   const Program p = parse_program(h + "mmfuzz_kmem_cache_shrink: name=fuzz_cache\t flags=0\n");
-  EXPECT_EQ(p.strings.str(p.ops[0].name), "fuzz_cache");
+  EXPECT_EQ(p.strings.str(p.ops[0].as<KmemCacheShrink>().name), "fuzz_cache");
   const Program n = parse_program(h + "mmfuzz_kmem_cache_destroy: name=(null)\n");
-  EXPECT_EQ(n.ops[0].name, 0u);
+  EXPECT_EQ(n.ops[0].as<KmemCacheDestroy>().name, 0u);
 }
 
 MmConfig small_config() {
@@ -319,15 +312,12 @@ TEST(Executor, CleanProgramIsOk) {
 
 TEST(Executor, DoubleFreeIsAViolationWithProvenance) {
   Program p;
-  Op a = make(OpKind::kmalloc, 5);
-  a.size = 64;
-  a.gfp = GFP_KERNEL;
-  p.ops.push_back(a);
-  Op f = make(OpKind::kfree, 5);
-  f.call_site = p.strings.intern("free_it+0x10/0x20");
-  f.line = 77;
-  f.cpu = 1;
-  f.ts_ns = 2500000000;
+  p.ops.push_back(Op{.args = Kmalloc{.obj = 5, .size = 64, .gfp = GFP_KERNEL}});
+  const Op f{.args = Kfree{5},
+             .cpu = 1,
+             .call_site = p.strings.intern("free_it+0x10/0x20"),
+             .ts_ns = 2500000000,
+             .line = 77};
   p.ops.push_back(f);
   p.ops.push_back(f);
   const Verdict v = Executor::run(p, small_config());
@@ -374,15 +364,18 @@ TEST(ProgramBuilder, BuildsRunnableProgramsWithFreshHandles) {
 
 TEST(Executor, UnboundHandlesAreSkippedNotRun) {
   Program p;
-  p.ops.push_back(make(OpKind::kfree, 99));
-  p.ops.push_back(make(OpKind::free_pages, 99));
-  p.ops.push_back(make(OpKind::vfree, 99));
-  Op ca = make(OpKind::kmem_cache_alloc, 1);
-  ca.name = p.strings.intern("no_such_cache");
-  p.ops.push_back(ca);
+  p.ops.push_back(Op{.args = Kfree{99}});
+  p.ops.push_back(Op{.args = FreePages{.page = 99}});
+  p.ops.push_back(Op{.args = Vfree{99}});
+  p.ops.push_back(Op{.args = KmemCacheAlloc{.obj = 1, .name = p.strings.intern("no_such_cache")}});
+  p.ops.push_back(Op{.args = Kvfree{99}});
+  p.ops.push_back(Op{.args = PutPage{99}});
+  p.ops.push_back(Op{.args = Kmap{99}});
+  p.ops.push_back(Op{.args = IoRead{.area = 99}});
+  p.ops.push_back(Op{.args = MempoolResize{.pool = 99, .new_min_nr = 1}});
   const Verdict v = Executor::run(p, small_config());
   EXPECT_TRUE(v.ok());
-  EXPECT_EQ(v.skipped_ops, 4u);
+  EXPECT_EQ(v.skipped_ops, 9u);
 }
 
 TEST(Executor, MisuseThroughEachSubsystemIsReported) {
@@ -390,29 +383,19 @@ TEST(Executor, MisuseThroughEachSubsystemIsReported) {
     const char* id;
     std::vector<Op> ops;
   };
-  Op km = make(OpKind::kmalloc, 1);
-  km.size = 24;
-  km.gfp = GFP_KERNEL;
-  Op oob = make(OpKind::write, 1);
-  oob.arg = 20;
-  oob.size = 8;
-  Op ap = make(OpKind::alloc_pages, 2);
-  ap.gfp = GFP_KERNEL;
-  Op fp = make(OpKind::free_pages, 2);
-  Op vm = make(OpKind::vmalloc, 3);
-  vm.size = 4096;
-  Op guard = make(OpKind::write, 3);
-  guard.space = Space::area;
-  guard.arg = 4096;
-  guard.size = 1;
-  Op io = make(OpKind::ioremap, 4);
-  io.arg = 0x40000000;  // RAM
-  io.size = 0x1000;
+  const Op km{.args = Kmalloc{.obj = 1, .size = 24, .gfp = GFP_KERNEL}};
+  const Op oob{.args = Write{.h = 1, .offset = 20, .len = 8}};
+  const Op ap{.args = AllocPages{.page = 2, .gfp = GFP_KERNEL}};
+  const Op fp{.args = FreePages{.page = 2}};
+  const Op vm{.args = Vmalloc{.area = 3, .size = 4096}};
+  const Op guard{.args = Write{.h = 3, .offset = 4096, .len = 1, .space = Space::area}};
+  const Op io{.args = Ioremap{.area = 4, .phys = 0x40000000, .size = 0x1000}};  // RAM
+  const Op vf{.args = Vfree{3}};
   const std::vector<Case> cases = {
       {"kasan.out_of_bounds", {km, oob}},
       {"page_alloc.double_free", {ap, fp, fp}},
       {"vm.fault", {vm, guard}},
-      {"vmalloc.double_free", {vm, make(OpKind::vfree, 3), make(OpKind::vfree, 3)}},
+      {"vmalloc.double_free", {vm, vf, vf}},
       {"ioremap.ram", {io}},
   };
   for (const auto& c : cases) {
@@ -426,11 +409,9 @@ TEST(Executor, MisuseThroughEachSubsystemIsReported) {
 
 TEST(Executor, ChecksOffReportsNothing) {
   Program p;
-  Op a = make(OpKind::kmalloc, 5);
-  a.size = 64;
-  p.ops.push_back(a);
-  p.ops.push_back(make(OpKind::kfree, 5));
-  p.ops.push_back(make(OpKind::kfree, 5));
+  p.ops.push_back(Op{.args = Kmalloc{.obj = 5, .size = 64}});
+  p.ops.push_back(Op{.args = Kfree{5}});
+  p.ops.push_back(Op{.args = Kfree{5}});
   ExecOptions o;
   o.mode = CheckMode::off;
   EXPECT_TRUE(Executor::run(p, small_config(), o).ok());
@@ -444,14 +425,8 @@ TEST(Executor, HandleZeroAllocationsLeaveNothingBehind) {
   Mm m(small_config());
   StringTable st;
   Executor ex(m, st);
-  Op a = make(OpKind::kmalloc, 0);
-  a.size = 64;
-  a.gfp = GFP_KERNEL;
-  EXPECT_FALSE(ex.step(a).failed);
-  Op p = make(OpKind::alloc_pages, 0);
-  p.gfp = GFP_KERNEL;
-  p.order = 3;
-  const OpResult& r = ex.step(p);
+  EXPECT_FALSE(ex.step(Op{.args = Kmalloc{.obj = 0, .size = 64, .gfp = GFP_KERNEL}}).failed);
+  const OpResult& r = ex.step(Op{.args = AllocPages{.page = 0, .order = 3, .gfp = GFP_KERNEL}});
   EXPECT_FALSE(r.failed);
   const pfn_t pfn = r.pfn;
   EXPECT_EQ(ex.live_objects(), 0u);
@@ -467,25 +442,18 @@ TEST(Executor, ResultsCarryWhatTheModelDid) {
   Mm m(small_config());
   StringTable st;
   Executor ex(m, st);
-  Op a = make(OpKind::kmalloc, 1);
-  a.size = 100;
-  a.gfp = GFP_KERNEL;
-  const OpResult& r = ex.step(a);
+  const OpResult& r = ex.step(Op{.args = Kmalloc{.obj = 1, .size = 100, .gfp = GFP_KERNEL}});
   EXPECT_TRUE(r.ran);
   EXPECT_EQ(r.bytes_alloc, m.slab.ksize(r.addr));
   EXPECT_EQ(ex.live_kmalloc_bytes(), 100u);
-  Op p = make(OpKind::alloc_pages, 2);
-  p.gfp = GFP_KERNEL | __GFP_RECLAIMABLE;
-  p.order = 1;
-  const OpResult& rp = ex.step(p);
+  const OpResult& rp =
+      ex.step(Op{.args = AllocPages{.page = 2, .order = 1, .gfp = GFP_KERNEL | __GFP_RECLAIMABLE}});
   EXPECT_TRUE(rp.page_alloc);
   EXPECT_EQ(rp.order, 1u);
   EXPECT_EQ(rp.migratetype, MIGRATE_RECLAIMABLE);
-  Op s = make(OpKind::split_page, 2);
-  ex.step(s);
+  ex.step(Op{.args = SplitPage{2}});
   EXPECT_EQ(ex.live_page_allocs(), 2u);
-  Op f = make(OpKind::free_pages, 3);  // the tail, now its own page
-  ex.step(f);
+  ex.step(Op{.args = FreePages{.page = 3}});  // the tail, now its own page
   EXPECT_EQ(ex.live_page_allocs(), 1u);
   EXPECT_TRUE(ex.finish().ok());
 }

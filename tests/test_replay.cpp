@@ -107,7 +107,7 @@ std::vector<Finding> findings(const Result& r, const std::string& id) {
 
 std::uint64_t count(const Result& r, OpKind k) {
   std::uint64_t n = 0;
-  for (const Op& op : r.ops) n += op.kind == k;
+  for (const Op& op : r.ops) n += op.kind() == k;
   return n;
 }
 
@@ -381,17 +381,9 @@ TEST(Replay, PageDoubleAllocationUnderStrictFrees) {
 
 TEST(Replay, ProgramTextReplaysLiterally) {
   Program p;
-  Op a;
-  a.kind = OpKind::kmalloc;
-  a.h = 1;
-  a.size = 64;
-  a.gfp = GFP_KERNEL;
-  p.ops.push_back(a);
-  Op f;
-  f.kind = OpKind::kfree;
-  f.h = 1;
-  p.ops.push_back(f);
-  p.ops.push_back(f);
+  p.ops.push_back(Op{.args = prog::Kmalloc{.obj = 1, .size = 64, .gfp = GFP_KERNEL}});
+  p.ops.push_back(Op{.args = prog::Kfree{1}});
+  p.ops.push_back(Op{.args = prog::Kfree{1}});
   const Result r = replay_text(print_program(p));
   ASSERT_EQ(r.ops.size(), 3u);
   for (std::size_t i = 0; i < 3; ++i) EXPECT_TRUE(r.ops[i].same_as(p.ops[i])) << i;

@@ -104,7 +104,7 @@ std::string Replayer::example(const Op& op) const {
 
 void Replayer::emit(Op op) {
   ++st_.ops;
-  ++st_.ops_by_kind[static_cast<std::size_t>(op.kind)];
+  ++st_.ops_by_kind[static_cast<std::size_t>(op.kind())];
   if (sink) sink(op);
   if (!ex_) return;
   ex_->step(op);
@@ -114,11 +114,25 @@ void Replayer::emit(Op op) {
 // Compares the model's result with what the trace says.
 void Replayer::after_step(const Op& op) {
   const OpResult& r = ex_->last();
-  if (!r.ran) return;
-  const bool allocates = op.kind == OpKind::kmalloc || op.kind == OpKind::kmem_cache_alloc ||
-                         op.kind == OpKind::alloc_pages;
-  if (!allocates || opts_.literal) return;
-  const bool trace_failed = op.h == 0;
+  if (!r.ran || opts_.literal) return;
+  // What the trace says the kernel returned and did.
+  prog::Handle h = 0;
+  std::uint64_t expect_bytes = 0;
+  std::size_t size_metric = kNrMetrics;
+  if (const auto* k = op.get_if<prog::Kmalloc>()) {
+    h = k->obj;
+    expect_bytes = k->expect_bytes_alloc;
+    size_metric = kKmallocSize;
+  } else if (const auto* c = op.get_if<prog::KmemCacheAlloc>()) {
+    h = c->obj;
+    expect_bytes = c->expect_bytes_alloc;
+    size_metric = kCacheSize;
+  } else if (const auto* a = op.get_if<prog::AllocPages>()) {
+    h = a->page;
+  } else {
+    return;
+  }
+  const bool trace_failed = h == 0;
   fid_[kAllocFailure].add(
       trace_failed == r.failed,
       [&] {
@@ -127,46 +141,33 @@ void Replayer::after_step(const Op& op) {
       },
       [&] { return example(op); });
   if (r.failed || trace_failed) return;
-  // bytes_alloc as the trace and the model traced it.
-  auto size_metric = [&](std::size_t m) {
-    if (!op.expect_bytes_alloc) return;
-    fid_[m].add(
-        r.bytes_alloc == op.expect_bytes_alloc,
+  if (const auto* a = op.get_if<prog::AllocPages>()) {
+    if (a->expect_mt >= 0 && r.page_alloc)
+      fid_[kPageMigratetype].add(
+          r.migratetype == a->expect_mt,
+          [&] {
+            return std::pair<std::string, std::string>(mm::migratetype_name(a->expect_mt),
+                                                       mm::migratetype_name(r.migratetype));
+          },
+          [&] { return example(op); });
+    return;
+  }
+  if (size_metric == kKmallocSize && expect_large_order_ != ~0u) {
+    fid_[kLargeOrder].add(
+        r.page_alloc && r.order == expect_large_order_,
         [&] {
-          return std::pair(std::to_string(op.expect_bytes_alloc), std::to_string(r.bytes_alloc));
+          return std::pair(fmt::format("order {}", expect_large_order_),
+                           r.page_alloc ? fmt::format("order {}", r.order) : "no pages");
         },
         [&] { return example(op); });
-  };
-  switch (op.kind) {
-    case OpKind::kmalloc:
-      if (expect_large_order_ != ~0u) {
-        fid_[kLargeOrder].add(
-            r.page_alloc && r.order == expect_large_order_,
-            [&] {
-              return std::pair(fmt::format("order {}", expect_large_order_),
-                               r.page_alloc ? fmt::format("order {}", r.order) : "no pages");
-            },
-            [&] { return example(op); });
-      } else {
-        size_metric(kKmallocSize);
-      }
-      break;
-    case OpKind::kmem_cache_alloc:
-      size_metric(kCacheSize);
-      break;
-    case OpKind::alloc_pages:
-      if (op.expect_mt >= 0 && r.page_alloc)
-        fid_[kPageMigratetype].add(
-            r.migratetype == op.expect_mt,
-            [&] {
-              return std::pair<std::string, std::string>(mm::migratetype_name(op.expect_mt),
-                                                         mm::migratetype_name(r.migratetype));
-            },
-            [&] { return example(op); });
-      break;
-    default:
-      break;
+    return;
   }
+  // bytes_alloc as the trace and the model traced it.
+  if (!expect_bytes) return;
+  fid_[size_metric].add(
+      r.bytes_alloc == expect_bytes,
+      [&] { return std::pair(std::to_string(expect_bytes), std::to_string(r.bytes_alloc)); },
+      [&] { return example(op); });
 }
 
 void Replayer::flush_pending(std::uint64_t upto_seq) {
@@ -180,8 +181,9 @@ void Replayer::flush_pending(std::uint64_t upto_seq) {
 // Removes the waiting page allocation that holds pfn `p` (exact: starts at it).
 bool Replayer::take_pending(std::uint64_t p, bool exact, Pending& out) {
   for (auto it = pending_.begin(); it != pending_.end(); ++it) {
-    const std::uint64_t start = it->op.h;
-    const std::uint64_t n = std::uint64_t{1} << it->op.order;
+    const auto& a = it->op.as<prog::AllocPages>();
+    const std::uint64_t start = a.page;
+    const std::uint64_t n = std::uint64_t{1} << a.order;
     if (exact ? p == start : (p >= start && p < start + n)) {
       out = *it;
       pending_.erase(it);
@@ -192,10 +194,11 @@ bool Replayer::take_pending(std::uint64_t p, bool exact, Pending& out) {
 }
 
 void Replayer::absorb_slab_page(const Pending& p, std::uint32_t cache_name) {
+  const auto& a = p.op.as<prog::AllocPages>();
   ++st_.absorbed_slab_pages;
-  absorbed_.insert(p.op.h);
-  forget_page(p.op.h);
-  caches_[cache_name].trace_orders[p.op.order]++;
+  absorbed_.insert(a.page);
+  forget_page(a.page);
+  caches_[cache_name].trace_orders[a.order]++;
 }
 
 // A page allocation that turned out to be the slab layer's: the model's
@@ -249,24 +252,21 @@ std::uint32_t Replayer::resolve_cache(const TraceEvent& ev, std::uint32_t cs) {
     ci.model_name = name;
     const bool known = ex_ && ex_->cache_of(name) != 0;
     if (!known) {
-      Op c;
-      c.kind = OpKind::kmem_cache_create;
-      c.cpu = static_cast<std::int16_t>(std::max(ev.cpu, 0));
-      c.ts_ns = ev.ts_ns;
-      c.line = cur_line_;
-      c.name = name;
-      c.size = ev.bytes_req ? ev.bytes_req : ev.bytes_alloc;
+      prog::KmemCacheCreate c{.name = name, .size = ev.bytes_req ? ev.bytes_req : ev.bytes_alloc};
       // What the kernel's s->size says of the cache beyond its object size:
       // one word more is SLUB's free pointer kept outside the object (a
       // constructor or SLAB_TYPESAFE_BY_RCU); more is an alignment.
       const std::uint64_t word = mm::round_up(c.size, 8);
       if (ev.bytes_alloc == word + 8) {
-        c.flags2 = kCtorFlag;
+        c.ctor = true;
       } else if (ev.bytes_alloc > word + 8) {
-        c.arg = std::min<std::uint64_t>(ev.bytes_alloc & (~ev.bytes_alloc + 1), 128);
+        c.align = std::min<std::uint64_t>(ev.bytes_alloc & (~ev.bytes_alloc + 1), 128);
       }
       ++st_.caches_created;
-      emit(c);
+      emit(Op{.args = c,
+              .cpu = static_cast<std::int16_t>(std::max(ev.cpu, 0)),
+              .ts_ns = ev.ts_ns,
+              .line = cur_line_});
     }
   }
   return ci.model_name;
@@ -282,7 +282,7 @@ void Replayer::on_kmalloc(const TraceEvent& ev, Op& op) {
     ++st_.double_allocs;
     anomaly(cur_line_, fmt::format("kmalloc at {:#x}, still live in the trace", ev.ptr));
     Op f = op;
-    f.kind = OpKind::kfree;
+    f.args = prog::Kfree{ev.ptr};
     emit(f);  // the free the trace missed
     --live_objs_;
     if (opts_.strict_frees && !lost_) raise(inv::TraceFinding::double_alloc, ev, op, ev.ptr);
@@ -298,17 +298,19 @@ void Replayer::on_kmalloc(const TraceEvent& ev, Op& op) {
       found = take_pending((ev.ptr - st_.linear_map_offset) >> opts_.page_shift, true, p);
     if (!found)
       for (auto it = pending_.rbegin(); it != pending_.rend(); ++it)
-        if (it->op.cpu == op.cpu &&
-            (std::uint64_t{1} << (it->op.order + opts_.page_shift)) == ev.bytes_alloc) {
-          found = take_pending(it->op.h, true, p);
+        if (const auto& a = it->op.as<prog::AllocPages>();
+            it->op.cpu == op.cpu &&
+            (std::uint64_t{1} << (a.order + opts_.page_shift)) == ev.bytes_alloc) {
+          found = take_pending(a.page, true, p);
           break;
         }
     if (found) {
+      const auto& a = p.op.as<prog::AllocPages>();
       ++st_.absorbed_large_kmalloc;
-      absorbed_.insert(p.op.h);
-      forget_page(p.op.h);
+      absorbed_.insert(a.page);
+      forget_page(a.page);
       o.kind = kLarge;
-      expect_large_order_ = p.op.order;
+      expect_large_order_ = a.order;
     }
   } else if (st_.linear_map_learned && !pending_.empty()) {
     Pending p;
@@ -322,7 +324,9 @@ void Replayer::on_kmalloc(const TraceEvent& ev, Op& op) {
 }
 
 void Replayer::on_kmem_cache_alloc(const TraceEvent& ev, Op& op) {
-  if (!opts_.literal) op.name = resolve_cache(ev, op.call_site);
+  auto& alloc = op.as<prog::KmemCacheAlloc>();
+  if (!opts_.literal) alloc.name = resolve_cache(ev, op.call_site);
+  const std::uint32_t name = alloc.name;
   if (ev.ptr == 0) {
     emit(op);
     return;
@@ -332,21 +336,23 @@ void Replayer::on_kmem_cache_alloc(const TraceEvent& ev, Op& op) {
     ++st_.double_allocs;
     anomaly(cur_line_, fmt::format("kmem_cache_alloc at {:#x}, still live in the trace", ev.ptr));
     Op f = op;
-    f.kind = o.kind == kCache ? OpKind::kmem_cache_free : OpKind::kfree;
-    f.name = o.name;
+    if (o.kind == kCache)
+      f.args = prog::KmemCacheFree{.obj = ev.ptr, .name = o.name};
+    else
+      f.args = prog::Kfree{ev.ptr};
     emit(f);
     --live_objs_;
     // Bulk caches free untraced (kmem_cache_free_bulk): not the kernel's fault.
     if (opts_.strict_frees && !lost_ && !opts_.bulk_caches.count(strings_.str(o.name)))
       raise(inv::TraceFinding::double_alloc, ev, op, ev.ptr);
   }
-  o = {true, kCache, op.name, op.call_site};
+  o = {true, kCache, name, op.call_site};
   ++live_objs_;
   if (!opts_.literal) {
     if (st_.linear_map_learned && !pending_.empty()) {
       Pending p;
       if (take_pending((ev.ptr - st_.linear_map_offset) >> opts_.page_shift, false, p))
-        absorb_slab_page(p, op.name);
+        absorb_slab_page(p, name);
     } else {
       learn_offset(ev.ptr, op.cpu);
     }
@@ -392,13 +398,10 @@ void Replayer::on_free(const TraceEvent& ev, Op& op) {
   if (!opts_.literal && o) {
     // Free as the model allocated it: kmalloc objects with kfree, cache
     // objects with their model cache.
-    if (o->kind == kCache) {
-      op.kind = OpKind::kmem_cache_free;
-      op.name = o->name;
-    } else {
-      op.kind = OpKind::kfree;
-      op.name = 0;
-    }
+    if (o->kind == kCache)
+      op.args = prog::KmemCacheFree{.obj = ev.ptr, .name = o->name};
+    else
+      op.args = prog::Kfree{ev.ptr};
   }
   if (o) o->live = false;
   emit(op);
@@ -413,7 +416,7 @@ void Replayer::on_page_alloc(const TraceEvent& ev, Op& op) {
     return;
   }
   if (ev.failed || ev.pfn == 0) {
-    op.h = 0;
+    op.as<prog::AllocPages>().page = 0;
     emit(op);
     return;
   }
@@ -427,8 +430,7 @@ void Replayer::on_page_alloc(const TraceEvent& ev, Op& op) {
     anomaly(cur_line_,
             fmt::format("mm_page_alloc pfn {:#x}: still allocated in the trace", ev.pfn));
     Op f = op;
-    f.kind = OpKind::free_pages;
-    f.order = static_cast<std::uint8_t>(pv.order);
+    f.args = prog::FreePages{.page = ev.pfn, .order = static_cast<std::uint8_t>(pv.order)};
     emit(f);
     --live_pages_;
     if (pv.order) multi_pages_.erase(ev.pfn);
@@ -460,9 +462,7 @@ void Replayer::on_page_free(const TraceEvent& ev, Op& op) {
   // frees part of it: split it in the model too.
   auto split = [&](std::uint64_t head, unsigned order) {
     Op s = op;
-    s.kind = OpKind::split_page;
-    s.h = head;
-    s.order = 0;
+    s.args = prog::SplitPage{head};
     emit(s);
     ++st_.splits;
     multi_pages_.erase(head);
@@ -499,9 +499,8 @@ void Replayer::on_vmalloc(const TraceEvent& ev, Op& op) {
   if (ev.type == EventType::alloc_vmap_area) {
     // 6.3+: the area (with its guard page); vmalloc, vmap and ioremap look
     // alike here, so it replays as a vmalloc of the area's size.
-    op.kind = OpKind::vmalloc;
-    op.h = ev.failed ? 0 : ev.addr;
-    op.size = ev.size > page ? ev.size - page : ev.size;
+    op.args = prog::Vmalloc{.area = ev.failed ? 0 : ev.addr,
+                            .size = ev.size > page ? ev.size - page : ev.size};
     if (!ev.failed) areas_[ev.addr] = 1;
     emit(op);
     return;
@@ -513,8 +512,7 @@ void Replayer::on_vmalloc(const TraceEvent& ev, Op& op) {
     return;
   }
   areas_.erase(it);
-  op.kind = OpKind::vfree;
-  op.h = ev.addr;
+  op.args = prog::Vfree{ev.addr};
   emit(op);
 }
 
@@ -551,13 +549,11 @@ void Replayer::feed(const TraceEvent& ev, std::uint64_t line) {
     if (ev.ts_ns >= next_tick_) {
       const std::uint64_t due = (ev.ts_ns - next_tick_) / opts_.tick_ns + 1;
       for (std::uint64_t n = 0; n < std::min(due, kMaxTicksPerGap); ++n) {
-        Op t;
-        t.kind = OpKind::tick;
-        t.cpu = static_cast<std::int16_t>(std::max(ev.cpu, 0));
-        t.ts_ns = next_tick_ + n * opts_.tick_ns;
-        t.line = line;
         ++st_.ticks;
-        emit(t);
+        emit(Op{.args = prog::Tick{},
+                .cpu = static_cast<std::int16_t>(std::max(ev.cpu, 0)),
+                .ts_ns = next_tick_ + n * opts_.tick_ns,
+                .line = line});
       }
       next_tick_ = add(next_tick_, (ev.ts_ns - next_tick_) / opts_.tick_ns * opts_.tick_ns);
       next_tick_ = add(next_tick_, opts_.tick_ns);

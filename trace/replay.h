@@ -32,9 +32,9 @@ namespace mmfuzz::trace {
 using prog::ExecOptions;
 using prog::Executor;
 using prog::Finding;
-using prog::kCtorFlag;
 using prog::kNrOpKinds;
 using prog::Op;
+using prog::OpArgs;
 using prog::OpKind;
 using prog::OpResult;
 using prog::Program;

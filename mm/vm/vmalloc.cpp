@@ -390,6 +390,11 @@ vaddr_t Vmalloc::__vmalloc(std::uint64_t size, gfp_t gfp) {
   return __vmalloc_node_range(size, 1, mm_.profile.vmalloc_start, mm_.profile.vmalloc_end, gfp,
                               pgprot_kernel(), 0, NUMA_NO_NODE, default_caller("__vmalloc"));
 }
+vaddr_t Vmalloc::__vmalloc_node(std::uint64_t size, std::uint64_t align, gfp_t gfp, int node,
+                                const char* api) {
+  return __vmalloc_node_range(size, align, mm_.profile.vmalloc_start, mm_.profile.vmalloc_end, gfp,
+                              pgprot_kernel(), 0, node, default_caller(api));
+}
 vaddr_t Vmalloc::module_alloc(std::uint64_t size) {
   return __vmalloc_node_range(size, 1, mm_.profile.modules_vaddr, mm_.profile.modules_end,
                               GFP_KERNEL, pgprot_kernel(), 0, NUMA_NO_NODE,

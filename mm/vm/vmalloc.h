@@ -89,6 +89,10 @@ class Vmalloc {
   vaddr_t __vmalloc_node_range(std::uint64_t size, std::uint64_t align, vaddr_t start, vaddr_t end,
                                gfp_t gfp, pteval_t prot, unsigned long vm_flags, int node,
                                std::string caller);
+  // __vmalloc_node(): the vmalloc range, PAGE_KERNEL; `api` names the caller
+  // in /proc/vmallocinfo when the op has no call site.
+  vaddr_t __vmalloc_node(std::uint64_t size, std::uint64_t align, gfp_t gfp, int node,
+                         const char* api);
   vaddr_t module_alloc(std::uint64_t size);  // the Modules region, PAGE_KERNEL
   void vfree(vaddr_t addr);
   vaddr_t vmap(std::span<const pfn_t> pages, unsigned long flags, pteval_t prot);
