@@ -15,6 +15,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "program/header.h"
+
 namespace mmfuzz::prog {
 
 enum class OpKind : std::uint8_t {
@@ -121,8 +123,12 @@ class StringTable {
 struct Program {
   std::vector<Op> ops;
   StringTable strings;
+  // How to run it (model, checks) and what its finder saw; version 1: the
+  // reader's defaults.
+  ProgramHeader header;
 
-  // Ops equal field by field, strings compared by text (source lines ignored).
+  // Ops equal field by field, strings compared by text (source lines
+  // ignored), headers equal.
   bool operator==(const Program& o) const;
 };
 

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <string_view>
 
 #include "fuzz/harness.h"
 #include "fuzz/mutator.h"
@@ -15,12 +16,34 @@
 using mmfuzz::fuzz::Harness;
 
 extern "C" std::size_t LLVMFuzzerMutate(std::uint8_t* data, std::size_t size, std::size_t max_size);
+// The plain driver (driver_main.cpp): the file being replayed, null while
+// generating. Absent with libFuzzer and AFL++.
+extern "C" __attribute__((weak)) const char* mmfuzz_driver_current_file();
 
 namespace {
+
+// Replaying a file with the plain driver, a Program text that cannot run (a
+// bad header, a planted defect this build lacks) is a usage error: one line,
+// exit 2; the overrides of its header are reported. Fuzzing, both are quiet.
+void on_program(const mmfuzz::fuzz::Outcome& o) {
+  const char* file = mmfuzz_driver_current_file ? mmfuzz_driver_current_file() : nullptr;
+  if (!file) return;
+  for (const auto& n : o.overrides) std::fprintf(stderr, "fuzz_%s: %s\n", MMFUZZ_TARGET_NAME, n.c_str());
+  if (o.error.empty()) return;
+  // The parser names the input "<input>": name the file instead.
+  const std::string_view in = "<input>";
+  const std::string_view e = o.error;
+  if (e.starts_with(in))
+    std::fprintf(stderr, "fuzz_%s: %s%s\n", MMFUZZ_TARGET_NAME, file, o.error.c_str() + in.size());
+  else
+    std::fprintf(stderr, "fuzz_%s: %s: %s\n", MMFUZZ_TARGET_NAME, file, o.error.c_str());
+  std::exit(2);
+}
 
 Harness& harness() {
   static Harness* h = [] {
     const auto* t = mmfuzz::fuzz::find_target(MMFUZZ_TARGET_NAME);
+    Harness::set_program_handler(on_program);
     try {
       return new Harness(*t);
     } catch (const std::exception& e) {
