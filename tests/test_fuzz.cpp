@@ -324,6 +324,31 @@ TEST(Harness, RunsAV2ProgramUnderItsHeader) {
   EXPECT_NE(b.error.find("slub2"), std::string::npos) << b.error;
 }
 
+// Each target's header is its machine: the 16 MiB fuzz machine, its
+// allocator, vmalloc and checks; a Program printed with it reads back the same.
+TEST(Harness, TargetHeadersDescribeTheTargets) {
+  for (const auto& t : model_targets()) {
+    const prog::ProgramHeader h = target_header(t);
+    const mm::MmConfig c = target_config(t);
+    EXPECT_EQ(h.target, t.name);
+    EXPECT_EQ(c.machine.name, "fuzz");
+    EXPECT_EQ(c.machine.ram_size, 16 * mm::SZ_1M);
+    EXPECT_EQ(c.machine.cma_size, 0u);
+    EXPECT_EQ(c.slab.enabled, t.slab_enabled);
+    if (t.slab_enabled) {
+      EXPECT_EQ(c.slab.variant, t.slab);
+    }
+    EXPECT_EQ(c.vmalloc, t.vmalloc);
+    Harness harness(t);
+    EXPECT_EQ(harness.header().checks, t.checks);
+    EXPECT_FALSE(harness.header().record_misuse);
+    prog::Program p;
+    p.header = harness.header();
+    EXPECT_TRUE(prog::parse_program(prog::print_program(p)).header.same_run(harness.header()))
+        << t.name;
+  }
+}
+
 TEST(Harness, UnknownPlantedDefectIsAConfigError) {
   HarnessOptions opts;
   opts.planted = "no_such_bug";
@@ -340,17 +365,23 @@ TEST(Harness, RefusedWritesDoNotCorruptFreeMemory) {
                    "/corpus/regressions/slob/stale-free-then-write.program");
   ASSERT_TRUE(in);
   const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const prog::Program p = prog::parse_program(text, "stale-free-then-write.program");
+  prog::Program p = prog::parse_program(text, "stale-free-then-write.program");
   ASSERT_EQ(p.ops.size(), 8u);
   const TargetSpec& t = *find_target("slob");
   Harness safe(t);
+  EXPECT_TRUE(p.header.same_run(safe.header()));  // the slob target's header
   EXPECT_FALSE(safe.run_program(p).crashed());
+  // Its header decides, not the harness: misuse writes off even here.
   HarnessOptions raw;
   raw.exec.misuse_writes = true;
   Harness scribbling(t, raw);
-  const Outcome o = scribbling.run_program(p);
-  ASSERT_TRUE(o.crashed());
-  EXPECT_EQ(o.verdict.findings[o.crashes[0]].violation.invariant, "slab.counts");
+  EXPECT_FALSE(scribbling.run_program(p).crashed());
+  p.header.misuse_writes = true;
+  for (Harness* h : {&safe, &scribbling}) {
+    const Outcome o = h->run_program(p);
+    ASSERT_TRUE(o.crashed());
+    EXPECT_EQ(o.verdict.findings[o.crashes[0]].violation.invariant, "slab.counts");
+  }
 }
 
 }  // namespace mmfuzz::fuzz
