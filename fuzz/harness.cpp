@@ -135,7 +135,7 @@ Outcome Harness::run(std::span<const std::uint8_t> data) {
 }
 
 Outcome Harness::run_program(prog::Program p) {
-  if (p.header.version < 2) return execute(std::move(p));
+  if (p.header.version < 2 || !program_headers_) return execute(std::move(p));
   // The harness's own settings (MMFUZZ_PLANT, HarnessOptions) win over the
   // header's and are reported.
   prog::ProgramHeader h = p.header;

@@ -69,6 +69,11 @@ class Harness {
   // its header's model and checks (booted for it when they are not the
   // harness's), a v1 Program under the harness's.
   Outcome run_program(prog::Program p);
+  // Off, every Program runs under the harness's configuration. Fuzzing turns
+  // it off: a mutated header must not change the model or the checks (a
+  // header that turns misuse writes on makes the Program's own scribbling a
+  // "crash"). On by default; the targets turn it on only for files replayed.
+  void set_program_headers(bool on) { program_headers_ = on; }
 
   // The libFuzzer / AFL++ entry: on a crash prints each report and the
   // Program in text form to stderr, then calls the crash handler (abort()
@@ -94,6 +99,7 @@ class Harness {
   HarnessOptions opts_;
   prog::ProgramHeader header_;
   bool plant_override_ = false;  // opts.planted or MMFUZZ_PLANT given
+  bool program_headers_ = true;
   mm::MmConfig cfg_;
   std::unique_ptr<mm::Mm> mm_;
   std::unique_ptr<mm::Mm> snap_;  // booted, never run: what every input starts from
