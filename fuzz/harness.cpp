@@ -57,7 +57,10 @@ prog::ExecOptions HarnessOptions::default_exec_options() {
 }
 
 Harness::Harness(const TargetSpec& target, HarnessOptions opts)
-    : target_(target), opts_(std::move(opts)), header_(target_header(target)), tables_(load_tables()) {
+    : target_(target),
+      opts_(std::move(opts)),
+      header_(target_header(target)),
+      tables_(load_tables()) {
   opts_.exec.checks = opts_.checks.empty() ? target_.checks : opts_.checks;
   header_.set_exec_options(opts_.exec);
   std::string plant = opts_.planted;
@@ -152,7 +155,7 @@ Outcome Harness::run_program(prog::Program p) {
     override("MMFUZZ_PLANT", mm::planted_defect_name(header_.planted), "planted",
              [&] { h.planted = header_.planted; });
   if (!opts_.checks.empty())
-    override("--checks", opts_.checks, "checks", [&] { h.checks = opts_.checks; });
+    override("the harness's checks", opts_.checks, "checks", [&] { h.checks = opts_.checks; });
   Outcome o = h.same_run(header_) ? execute(std::move(p)) : execute_own(std::move(p), h);
   o.overrides = std::move(notes);
   return o;

@@ -17,7 +17,8 @@ constexpr std::size_t kMaxHeaderLines = 1024;  // keys, machine lines and expect
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r'))
     s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
+    s.remove_suffix(1);
   return s;
 }
 
@@ -245,8 +246,8 @@ bool set_planted(ProgramHeader& h, std::string_view v, std::string* error) {
   if (!d) {
     std::string list;
     for (int i = 0; i < mm::kNrPlantedDefects; ++i)
-      list += (i ? ", " : "") +
-              std::string(mm::planted_defect_name(static_cast<mm::PlantedDefect>(i)));
+      list +=
+          (i ? ", " : "") + std::string(mm::planted_defect_name(static_cast<mm::PlantedDefect>(i)));
     *error = fmt::format("unknown planted defect '{}' (defects: {})", v, list);
     return false;
   }
@@ -336,9 +337,8 @@ const std::array<Key, 23> kKeys = {{
        line(o, "max_findings", std::to_string(h.max_findings));
      }},
     {"planted", false, set_planted,
-     [](const ProgramHeader& h, std::string& o) {
-       line(o, "planted", mm::planted_defect_name(h.planted));
-     }},
+     [](const ProgramHeader& h,
+        std::string& o) { line(o, "planted", mm::planted_defect_name(h.planted)); }},
 }};
 
 // "expect" is last and separate: it says what was seen, not how to run.
@@ -488,8 +488,8 @@ bool HeaderParser::feed(std::string_view l) {
     std::uint64_t n = 1;
     if (v.size() > 1 && v[0] == 'v' && !parse_dec(v.substr(1), 1000, n)) n = 1;
     if (n > kProgramVersion) {
-      error_ = fmt::format("Program text version {}: this mmfuzz reads v1 and v{}", v,
-                           kProgramVersion);
+      error_ =
+          fmt::format("Program text version {}: this mmfuzz reads v1 and v{}", v, kProgramVersion);
       return false;
     }
     h_.version = n >= 2 ? 2 : 1;

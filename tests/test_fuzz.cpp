@@ -314,12 +314,10 @@ TEST(Harness, RunsAV2ProgramUnderItsHeader) {
   const Outcome o = unplanted.run_program(p);
   EXPECT_FALSE(o.crashed());
   ASSERT_EQ(o.overrides.size(), 1u);
-  EXPECT_EQ(o.overrides[0],
-            "MMFUZZ_PLANT none overrides the program's planted: buddy_skip_merge");
+  EXPECT_EQ(o.overrides[0], "MMFUZZ_PLANT none overrides the program's planted: buddy_skip_merge");
   // A bad header is no crash: the input does not run, Outcome::error says why.
   const std::string bad = "# mmfuzz program v2\n# slab: slub2\n";
-  const Outcome b =
-      slub.run({reinterpret_cast<const std::uint8_t*>(bad.data()), bad.size()});
+  const Outcome b = slub.run({reinterpret_cast<const std::uint8_t*>(bad.data()), bad.size()});
   EXPECT_FALSE(b.crashed());
   EXPECT_NE(b.error.find("slub2"), std::string::npos) << b.error;
 }

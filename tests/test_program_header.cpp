@@ -33,8 +33,8 @@ ProgramHeader every_key() {
   h.nodes = 2;
   h.cma = 8 * mm::SZ_1M;
   h.slab = mm::SlabVariant::slab;
-  h.slub_debug = mm::SLAB_CONSISTENCY_CHECKS | mm::SLAB_RED_ZONE | mm::SLAB_POISON |
-                 mm::SLAB_STORE_USER;
+  h.slub_debug =
+      mm::SLAB_CONSISTENCY_CHECKS | mm::SLAB_RED_ZONE | mm::SLAB_POISON | mm::SLAB_STORE_USER;
   h.kmalloc_min = 8;
   h.rodata_full = true;
   h.vmalloc = false;
@@ -90,12 +90,13 @@ TEST(ProgramHeader, EveryKeyRoundTrips) {
   const Program p = with_header(h);
   const std::string text = print_program(p);
   for (const char* key :
-       {"target", "profile", "machine", "machine_line", "ram", "ram_base", "cpus", "nodes", "cma",
-        "slab", "slub_debug", "kmalloc_min", "rodata", "vmalloc", "checks", "check",
-        "check_every", "final_sweep", "record_misuse", "misuse_writes", "report_leaks",
-        "max_findings", "planted", "expect"})
+       {"target",       "profile",      "machine",     "machine_line",  "ram",
+        "ram_base",     "cpus",         "nodes",       "cma",           "slab",
+        "slub_debug",   "kmalloc_min",  "rodata",      "vmalloc",       "checks",
+        "check",        "check_every",  "final_sweep", "record_misuse", "misuse_writes",
+        "report_leaks", "max_findings", "planted",     "expect"})
     EXPECT_NE(text.find(std::string("\n# ") + key + ": "), std::string::npos) << key << "\n"
-                                                                               << text;
+                                                                              << text;
   EXPECT_EQ(text.rfind("# mmfuzz program v2\n", 0), 0u) << text;
   EXPECT_NE(text.find("# slub_debug: FZPU\n"), std::string::npos) << text;
   EXPECT_NE(text.find("# machine_line: name = my box\n"), std::string::npos) << text;
@@ -110,10 +111,10 @@ TEST(ProgramHeader, EveryKeyRoundTrips) {
 // Whatever a machine line makes the machine, the printed values read back
 // (parse(print(p)) == p is fuzz_program_text's oracle).
 TEST(ProgramHeader, MachineLinesRoundTripWhateverTheySet) {
-  for (const char* ml : {"cpus = 0", "nodes = 0", "ram_size = 0", "ram_size = 64T",
-                         "name = x=y", "name =", "device = 0x1000-0x1fff uart 0"}) {
-    const Program p = parse_program("# mmfuzz program v2\n# machine_line: " + std::string(ml) +
-                                    "\n" + kOps);
+  for (const char* ml : {"cpus = 0", "nodes = 0", "ram_size = 0", "ram_size = 64T", "name = x=y",
+                         "name =", "device = 0x1000-0x1fff uart 0"}) {
+    const Program p =
+        parse_program("# mmfuzz program v2\n# machine_line: " + std::string(ml) + "\n" + kOps);
     const std::string text = print_program(p);
     EXPECT_EQ(parse_program(text).header, p.header) << ml << "\n" << text;
     EXPECT_EQ(print_program(parse_program(text)), text) << ml;
@@ -184,11 +185,11 @@ TEST(ProgramHeader, AbsentKeysAreTheDefaultsMadeExplicit) {
 
 TEST(ProgramHeader, V1AndHeaderlessTextsReadWithTheDefaults) {
   const ProgramHeader d;
-  for (const std::string& text : {std::string(kOps), "# mmfuzz program v1\n" + std::string(kOps),
-                                 "# mmfuzz program\n" + std::string(kOps),
-                                 // v1 has no keys: these are comments
-                                 "# mmfuzz program v1\n# slab: slob\n# planted: nope\n" +
-                                     std::string(kOps)}) {
+  for (const std::string& text :
+       {std::string(kOps), "# mmfuzz program v1\n" + std::string(kOps),
+        "# mmfuzz program\n" + std::string(kOps),
+        // v1 has no keys: these are comments
+        "# mmfuzz program v1\n# slab: slob\n# planted: nope\n" + std::string(kOps)}) {
     const Program p = parse_program(text);
     EXPECT_EQ(p.header, d) << text;
     EXPECT_EQ(p.ops.size(), 2u);
@@ -296,12 +297,10 @@ TEST(ProgramHeader, PlantedDefectsNeedABuildWithThem) {
 TEST(ProgramHeader, DecidesTheVerdict) {
   const std::string ops = std::string(kOps) + "kfree: call_site=0x0 ptr=0000000000000001\n";
   const Program v1 = parse_program("# mmfuzz program v1\n" + ops);
-  EXPECT_FALSE(
-      Executor::run(v1, v1.header.mm_config(), v1.header.exec_options()).findings.empty());
+  EXPECT_FALSE(Executor::run(v1, v1.header.mm_config(), v1.header.exec_options()).findings.empty());
   const Program v2 =
       parse_program("# mmfuzz program v2\n# machine: fuzz\n# record_misuse: off\n" + ops);
-  EXPECT_TRUE(
-      Executor::run(v2, v2.header.mm_config(), v2.header.exec_options()).findings.empty());
+  EXPECT_TRUE(Executor::run(v2, v2.header.mm_config(), v2.header.exec_options()).findings.empty());
 }
 
 }  // namespace

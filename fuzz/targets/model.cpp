@@ -40,7 +40,8 @@ const char* replayed_file() {
 void on_program(const mmfuzz::fuzz::Outcome& o) {
   const char* file = replayed_file();
   if (!file) return;
-  for (const auto& n : o.overrides) std::fprintf(stderr, "fuzz_%s: %s\n", MMFUZZ_TARGET_NAME, n.c_str());
+  for (const auto& n : o.overrides)
+    std::fprintf(stderr, "fuzz_%s: %s\n", MMFUZZ_TARGET_NAME, n.c_str());
   if (o.error.empty()) return;
   // The parser names the input "<input>": name the file instead.
   const std::string_view in = "<input>";
