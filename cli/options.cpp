@@ -72,13 +72,23 @@ class Overrider {
   template <class F>
   void operator()(const char* flag, const std::string& given, const char* key, F&& assign) {
     const std::string before = notes_ ? prog::header_value(h_, key) : "";
+    const std::string all_before = notes_ ? values(key) : "";
     assign(h_);
-    if (notes_ && prog::header_value(h_, key) != before)
+    if (notes_ && values(key) != all_before)
       notes_->push_back(fmt::format("{}{}{} overrides the program's {}: {}", flag,
                                     given.empty() ? "" : " ", given, key, before));
   }
 
  private:
+  // A machine is its name, its machine lines and its values.
+  std::string values(std::string_view key) const {
+    if (key != "machine") return prog::header_value(h_, key);
+    std::string s;
+    for (const char* k : {"machine", "machine_line", "ram", "ram_base", "cpus", "nodes", "cma"})
+      s += prog::header_value(h_, k) + "\n";
+    return s;
+  }
+
   prog::ProgramHeader& h_;
   std::vector<std::string>* notes_;
 };

@@ -531,12 +531,17 @@ std::string header_value(const ProgramHeader& h, std::string_view key) {
   std::size_t index = 0;
   const Key* k = find_key(key, &index);
   if (!k) return {};
-  std::string text;
+  std::string text, out;
   k->print(h.resolved(), text);
-  // "# key: value\n" (the first, for keys that repeat)
-  const std::size_t colon = text.find(": ");
-  if (colon == std::string::npos) return {};
-  return text.substr(colon + 2, text.find('\n') - colon - 2);
+  // "# key: value\n" lines (several for keys that repeat): "value, value"
+  for (std::size_t pos = 0; pos < text.size();) {
+    const std::size_t colon = text.find(": ", pos);
+    const std::size_t nl = text.find('\n', pos);
+    if (colon == std::string::npos || nl == std::string::npos) break;
+    out += (out.empty() ? "" : ", ") + text.substr(colon + 2, nl - colon - 2);
+    pos = nl + 1;
+  }
+  return out;
 }
 
 bool read_header(const std::vector<std::string>& lines, ProgramHeader& out, std::string* error) {

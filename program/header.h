@@ -113,8 +113,8 @@ class HeaderParser {
   std::string error_;
 };
 
-// The value print_header writes for one key of h ("" when it writes none):
-// what a command-line override replaces.
+// The value print_header writes for one key of h ("" when it writes none;
+// "a, b" for a key that repeats): what a command-line override replaces.
 std::string header_value(const ProgramHeader& h, std::string_view key);
 
 // The header of the leading comment lines of a text (a trace source's
