@@ -215,6 +215,9 @@ contains "$tmp/err" "mmfuzz replay: --ram 32M overrides the program's ram: 16M"
 contains "$tmp/err" "mmfuzz replay: --check full overrides the program's check: incremental"
 contains "$tmp/err" "mmfuzz replay: --checks slab.* overrides the program's checks: all"
 [ "$(wc -l <"$tmp/err")" = 3 ] || { echo "FAIL: want 3 override lines"; cat "$tmp/err"; fails=$((fails + 1)); }
+expect 1 -- replay --machine "$tmp/good.machine" "$tmp/h.program"
+contains "$tmp/err" "mmfuzz replay: --machine $tmp/good.machine overrides the program's machine: small"
+contains "$tmp/out" "machine qemu-virt (512 MiB, 4 CPUs)"
 # The same value is no override; a trace without a header has nothing to override.
 expect 1 -- replay --slab slob "$tmp/h.program"
 [ -s "$tmp/err" ] && { echo "FAIL: --slab equal to the header reported an override"; fails=$((fails + 1)); }

@@ -64,6 +64,28 @@ while IFS= read -r f; do
 done < <(find "$src/corpus/regressions" -type f ! -name 'known-signatures.txt' ! -name 'README*' | sort)
 [ "$nreg" -gt 0 ] || fail "no regression files under $src/corpus/regressions"
 
+# ---- the fuzz targets read the header too ----
+# A bad header in a Program file is a usage error: one line, exit 2.
+printf '# mmfuzz program v2\n# slab: slub2\nmmfuzz_tick:\n' >"$work/bad.program"
+"$build/bin/fuzz_slub" "$work/bad.program" >/dev/null 2>"$work/err"
+rc=$?
+if [ "$rc" != 2 ] || [ "$(wc -l <"$work/err")" != 1 ] || ! grep -q "bad.program:2: header slab" "$work/err"; then
+  fail "fuzz_slub on a bad header: exit $rc, stderr: $(head -3 "$work/err")"
+else
+  echo "ok:   fuzz_slub bad.program -> 2: $(cat "$work/err")"
+fi
+# MMFUZZ_PLANT over the header's planted defect: applied and said.
+printf '# mmfuzz program v2\n# machine: fuzz\n# planted: none\nmmfuzz_tick:\n' >"$work/tick.program"
+MMFUZZ_PLANT=buddy_skip_merge "$build/bin/fuzz_slub" "$work/tick.program" >/dev/null 2>"$work/err"
+rc=$?
+if [ "$rc" = 0 ] && grep -q "MMFUZZ_PLANT buddy_skip_merge overrides the program's planted: none" "$work/err"; then
+  echo "ok:   fuzz_slub reports MMFUZZ_PLANT over the header"
+elif [ "$rc" = 2 ] && grep -q "unknown planted defect\|MMFUZZ_PLANTED_DEFECTS" "$work/err"; then
+  echo "ok:   this build has no planted defects"
+else
+  fail "MMFUZZ_PLANT over a header: exit $rc, stderr: $(head -3 "$work/err")"
+fi
+
 # ---- crash folders of a campaign ----
 ncrash=0
 nrepro=0
