@@ -22,25 +22,18 @@ fails=0
 
 fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 
-# replay FILE: runs `mmfuzz replay FILE` (output flags only); sets rc and
-# writes to $work/sigs the signatures it reported ("sig S") and the
-# expected ones ("expect S seen|missing").
+# replay FILE: runs `mmfuzz replay FILE`, no flag; sets rc and writes to
+# $work/sigs the signatures it reported ("sig S") and the expected ones
+# ("expect S seen|missing"), read off its report.
 replay() {
-  rm -f "$work/replay.json"
-  "$mmfuzz" replay --quiet --json "$work/replay.json" "$1" >"$work/replay.out" 2>"$work/replay.err"
+  "$mmfuzz" replay "$1" >"$work/replay.out" 2>"$work/replay.err"
   rc=$?
-  : >"$work/sigs"
-  [ -s "$work/replay.json" ] || return 0
-  python3 - "$work/replay.json" >"$work/sigs" <<'EOF'
-import json, sys
-j = json.load(open(sys.argv[1]))
-for s in j.get("signatures", []):
-    print("sig", s)
-for e in j.get("expect", []):
-    print("expect", e["signature"], "seen" if e["seen"] else "missing")
-EOF
+  sed -n -e 's/^signature: /sig /p' \
+    -e 's/^expected signature \(.*\): seen$/expect \1 seen/p' \
+    -e 's/^expected signature \(.*\): NOT SEEN$/expect \1 missing/p' "$work/replay.out" >"$work/sigs"
 }
 
+t0=$(date +%s.%N)
 # ---- (a) the regressions ----
 nreg=0
 while IFS= read -r f; do
@@ -50,7 +43,7 @@ while IFS= read -r f; do
   if [ "$rc" = 2 ]; then
     fail "mmfuzz replay $f: exit 2: $(head -1 "$work/replay.err")"
   elif echo "$out" | grep -q '^expect '; then
-    echo "$out" | grep '^expect .* missing$' | while read -r _ sig _; do echo "FAIL: $f: $sig not seen"; done
+    echo "$out" | grep '^expect .* missing$' | while read -r _ sig _; do echo "  $f: $sig not seen"; done
     if echo "$out" | grep -q '^expect .* missing$' || [ "$rc" != 1 ]; then
       fail "$f does not reproduce its expected signatures (exit $rc)"
     else
@@ -64,6 +57,7 @@ while IFS= read -r f; do
 done < <(find "$src/corpus/regressions" -type f ! -name 'known-signatures.txt' ! -name 'README*' | sort)
 [ "$nreg" -gt 0 ] || fail "no regression files under $src/corpus/regressions"
 
+t1=$(date +%s.%N)
 # ---- the fuzz targets read the header too ----
 # A bad header in a Program file is a usage error: one line, exit 2.
 printf '# mmfuzz program v2\n# slab: slub2\nmmfuzz_tick:\n' >"$work/bad.program"
@@ -126,6 +120,7 @@ check_campaign() {
   done
 }
 
+t2=$(date +%s.%N)
 # ---- (b) the self-test campaigns ----
 for camp in "$@"; do
   if ! ls "$camp"/crashes/*/report.txt >/dev/null 2>&1; then
@@ -136,6 +131,7 @@ for camp in "$@"; do
 done
 nplanted=$ncrash
 
+t3=$(date +%s.%N)
 # ---- (c) a short campaign without a plant ----
 camp="$work/unplanted"
 python3 "$src/ci/campaign.py" --engine builtin --no-build --build-dir "$build" --corpus "$src/corpus" \
@@ -148,6 +144,9 @@ else
   check_campaign "$camp"
 fi
 nunplanted=$((ncrash - nplanted))
+t4=$(date +%s.%N)
+printf 'time: regressions %.1fs, fuzz target checks %.1fs, self-test crashes %.1fs, unplanted campaign %.1fs\n' \
+  "$(echo "$t1 - $t0" | bc)" "$(echo "$t2 - $t1" | bc)" "$(echo "$t3 - $t2" | bc)" "$(echo "$t4 - $t3" | bc)"
 
 echo "regressions: $nreg files replayed"
 echo "reproducers: $nrepro of $ncrash reproduce their signatures under mmfuzz replay and their fuzz target ($nplanted from ${#} self-test campaign(s), $nunplanted from the unplanted campaign)"
