@@ -1062,8 +1062,10 @@ class Campaign:
             out = out.replace(str(tmp), str(self.out / "crashes"))
             write_atomic(d / "report.txt", header + "\n" + out)
             prog = parse_program(out)
+            replays = None
             if prog is not None:
                 write_atomic(d / "reproducer.program", prog)
+                replays = self.check_reproducer(d / "reproducer.program", sigs if sig in sigs else [sig])
             new = sig not in known and not self.regression_mentions(t, sig)
             results.append(
                 {
@@ -1078,12 +1080,33 @@ class Campaign:
                     "minimized": minimized,
                     "new": new,
                     "has_program": prog is not None,
+                    "reproducer_replays": replays,
                     "flaky": sig in self.flaky,
                     **finding_of(out),
                 }
             )
         replace_dir(tmp, self.out / "crashes")
         return results
+
+    def check_reproducer(self, program, sigs):
+        """`mmfuzz replay PROGRAM` alone, no flags: True when it reports every
+        signature the target did, False when not (noted), None without mmfuzz."""
+        mm = self.build_dir / "bin" / "mmfuzz"
+        if not mm.exists():
+            return None
+        js = program.with_name("replay.json.tmp")
+        try:
+            subprocess.run([str(mm), "replay", "--quiet", "--json", str(js), str(program)],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
+            seen = json.loads(js.read_text()).get("signatures", [])
+        except (OSError, ValueError, subprocess.SubprocessError):
+            seen = []
+        finally:
+            js.unlink(missing_ok=True)
+        missing = [x for x in sigs if x not in seen]
+        if missing:
+            note(f"reproducer {rel(program)} does not reproduce {', '.join(missing)} under mmfuzz replay")
+        return not missing
 
     # -------------------------------------------------------- reports
 
@@ -1092,8 +1115,11 @@ class Campaign:
         env = f"MMFUZZ_PLANT={self.args.plant} " if self.args.plant else ""
         cmds = [f"{env}{rel(self.binary[r['target']])} {rel(d / 'input')}"]
         if r["has_program"]:
+            # The Program's header carries the target's model, checks and
+            # planted defect: it needs no environment.
             mm = self.build_dir / "bin" / "mmfuzz"
             cmds.append(f"{rel(mm) if mm.exists() else 'mmfuzz'} replay {rel(d / 'reproducer.program')}")
+            cmds.append(f"{rel(self.binary[r['target']])} {rel(d / 'reproducer.program')}")
         return cmds
 
     def write_reports(self, results, stats):
@@ -1117,6 +1143,9 @@ class Campaign:
         if a.plant:
             md.append(f"- planted defect: `{a.plant}`")
         md.append(f"- corpus: `{rel(self.corpus)}`, output: `{rel(self.out)}`, finished {now}")
+        checked = [r for r in results if r["reproducer_replays"] is not None]
+        if checked:
+            md.append(f"- reproducers: {sum(1 for r in checked if r['reproducer_replays'])} of {len(checked)} reproduce under `mmfuzz replay` alone")
         if self.missing:
             md.append(f"- not built (skipped): {', '.join(self.missing)}")
         md += ["", "## Targets", ""]
@@ -1153,6 +1182,8 @@ class Campaign:
             size = f"{r['input_size']} bytes" + (f" (minimized from {r['orig_size']})" if r["minimized"] else "")
             md.append(f"- targets: {', '.join(r['targets'])}; crash files: {r['count']}; input: {size}")
             md.append(f"- files: `{rel(self.out / 'crashes' / r['slug'])}/` (input, report.txt" + (", reproducer.program)" if r["has_program"] else ")"))
+            if r["reproducer_replays"] is not None:
+                md.append("- reproducer.program: " + ("`mmfuzz replay` alone reports its signature(s)" if r["reproducer_replays"] else "**does not reproduce** under `mmfuzz replay` alone"))
             md.append("- reproduce:")
             md.append("")
             md.append("  ```")

@@ -73,12 +73,23 @@ int run_convert(const ConvertOptions& o) {
   } catch (const InputError& e) {
     throw mm::ConfigError(e.what());
   }
+  TraceEvent ev;
+  bool more = false;
+  try {
+    more = src->next(ev);  // past a Program's header
+  } catch (const InputError& e) {
+    throw mm::ConfigError(e.what());
+  }
+  // The output states the model it was translated on: the input Program's
+  // header (a trace has none) with the flags on top, and replay's checks.
+  ProgramHeader header = program_header(*src, o.machine, "convert", nullptr);
+  header.version = kProgramVersion;
   std::unordered_map<std::string, std::string> names;
   if (o.trace != "-" && !src->program_text()) {
     auto first_pass = open_event_source(o.trace, so);
     names = learn_cache_names(*first_pass);
   }
-  const mm::MmConfig cfg = o.machine.to_config();
+  const mm::MmConfig cfg = header.mm_config();
   mm::Mm m(cfg);
   StringTable strings;
   ExecOptions eo;
@@ -90,14 +101,13 @@ int run_convert(const ConvertOptions& o) {
   ro.page_shift = m.profile.page_shift;
   if (m.slab.initialized()) ro.kmalloc_max_cache_size = m.slab.kmalloc_max_cache_size();
   AtomicOut out(o.out);
-  out.write(std::string(kProgramHeader) + "\n");
+  out.write(print_header(header));
   out.write(fmt::format("# converted from {} by mmfuzz convert\n", src->name()));
   std::optional<Replayer> rp;
   std::uint64_t ops = 0;
   std::string buf;
-  TraceEvent ev;
   try {
-    while (src->next(ev)) {
+    for (; more; more = src->next(ev)) {
       if (!rp) {
         ro.literal = src->program_text();
         rp.emplace(&ex, strings, ro);

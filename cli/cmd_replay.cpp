@@ -37,9 +37,9 @@ using namespace mmfuzz::analysis;
 struct ReplayCliOptions {
   MachineOptions machine;
   std::vector<std::string> traces;
-  std::string check = "incremental";
-  std::uint64_t check_every = 0;
-  std::string checks = "all";
+  std::string check;  // empty: the Program's (incremental)
+  std::optional<std::uint64_t> check_every;
+  std::string checks;  // empty: the Program's (all)
   std::string json, report_dir;
   bool strict = false, strict_frees = false, stat = false, quiet = false, progress = false;
   bool one_pass = false;
@@ -165,10 +165,40 @@ TimelineSample sample(const mm::Mm& m, const Executor& ex, std::uint64_t ts, std
   return s;
 }
 
+// The run configuration: the Program's header (a trace has none: the
+// defaults), the flags on top, each override reported on stderr.
+ProgramHeader run_header(const ReplayCliOptions& o, const EventSource& src) {
+  std::vector<std::string> notes;
+  ProgramHeader h = program_header(src, o.machine, "replay", &notes);
+  const auto note = [&](const char* flag, const std::string& given, const char* key, auto&& set) {
+    const std::string before = header_value(h, key);
+    set();
+    if (h.version >= 2 && header_value(h, key) != before)
+      std::fprintf(stderr, "mmfuzz replay: %s %s overrides the program's %s: %s\n", flag,
+                   given.c_str(), key, before.c_str());
+  };
+  if (!o.check.empty())
+    note("--check", o.check, "check", [&] {
+      h.check = o.check == "off"    ? CheckMode::off
+                : o.check == "full" ? CheckMode::full
+                                    : CheckMode::incremental;
+    });
+  if (o.check_every)
+    note("--check-every", std::to_string(*o.check_every), "check_every",
+         [&] { h.check_every = *o.check_every; });
+  else if (!o.check.empty() && h.check == CheckMode::full && !h.check_every)
+    h.check_every = 10000;  // --check full: a sweep every 10,000 ops unless told
+  if (!o.checks.empty()) note("--checks", o.checks, "checks", [&] { h.checks = o.checks; });
+  return h;
+}
+
 int replay_one(const ReplayCliOptions& o, const std::string& path, nlohmann::json& jout) {
   SourceOptions so;
   so.strict = o.strict;
   std::unique_ptr<EventSource> src = open_event_source(path, so);
+  TraceEvent ev;
+  bool more = src->next(ev);  // past a Program's header
+  const ProgramHeader header = run_header(o, *src);
   std::unordered_map<std::string, std::string> names;
   if (path != "-" && !o.one_pass && !src->program_text()) {
     // A first pass names the caches of 6.1's unnamed kmem_cache_alloc events.
@@ -177,16 +207,10 @@ int replay_one(const ReplayCliOptions& o, const std::string& path, nlohmann::jso
     names = learn_cache_names(*first_pass);
   }
 
-  const mm::MmConfig cfg = o.machine.to_config();
+  const mm::MmConfig cfg = header.mm_config();
   mm::Mm m(cfg);
   StringTable strings;
-  ExecOptions eo;
-  eo.mode = o.check == "off"    ? CheckMode::off
-            : o.check == "full" ? CheckMode::full
-                                : CheckMode::incremental;
-  eo.check_every = o.check_every;
-  if (eo.mode == CheckMode::full && !eo.check_every) eo.check_every = 10000;
-  eo.checks = o.checks;
+  const ExecOptions eo = header.exec_options();
   Executor ex(m, strings, eo);
   ReplayOptions ro;
   ro.strict_frees = o.strict_frees;
@@ -208,14 +232,9 @@ int replay_one(const ReplayCliOptions& o, const std::string& path, nlohmann::jso
   std::size_t marked = 0;
   Progress progress(o.progress);
 
-  TraceEvent ev;
-  bool first = true;
-  while (src->next(ev)) {
-    if (first) {
-      ro.literal = src->program_text();
-      rp.emplace(&ex, strings, ro);
-      first = false;
-    }
+  ro.literal = src->program_text();
+  for (; more; more = src->next(ev)) {
+    if (!rp) rp.emplace(&ex, strings, ro);
     if (kstat) kstat->add(ev);
     rp->feed(ev, src->line());
     const std::uint64_t n = rp->stats().events;
@@ -256,8 +275,20 @@ int replay_one(const ReplayCliOptions& o, const std::string& path, nlohmann::jso
   const char* comp = src->compression() == Compression::zstd   ? ", zstd"
                      : src->compression() == Compression::gzip ? ", gzip"
                                                                : "";
+  // Distinct signatures, and the ones the Program's finder saw (# expect:).
+  std::vector<std::string> sigs;
+  for (const auto& f : vd.findings)
+    if (std::find(sigs.begin(), sigs.end(), f.violation.signature()) == sigs.end())
+      sigs.push_back(f.violation.signature());
+  std::vector<std::pair<std::string, bool>> expected;
+  for (const auto& e : header.expect)
+    expected.emplace_back(e, std::find(sigs.begin(), sigs.end(), e) != sigs.end());
   if (!o.quiet) {
     std::printf("mmfuzz replay: %s (%s%s)\n", name.c_str(), format.c_str(), comp);
+    if (header.version >= 2)
+      std::printf("  program header v%d%s%s, planted defect %s\n", header.version,
+                  header.target.empty() ? "" : ", target ", header.target.c_str(),
+                  mm::planted_defect_name(header.planted));
     std::printf(
         "  model %s, machine %s (%llu MiB, %u CPUs), slab %s, checks %s%s\n",
         m.profile.name.c_str(), m.machine.name.c_str(),
@@ -302,7 +333,16 @@ int replay_one(const ReplayCliOptions& o, const std::string& path, nlohmann::jso
                   kstat->report(o.top).c_str());
     std::printf("\n/proc/slabinfo (model, end of replay):\n%s", slabinfo.c_str());
     std::printf("\n/proc/buddyinfo (model, end of replay):\n%s\n", buddyinfo.c_str());
-    std::fputs(verdict_text(vd, strings).c_str(), stdout);
+    // The findings, the signatures and the expected ones, then the verdict line.
+    const std::string text = verdict_text(vd, strings);
+    const std::size_t vline = text.rfind("verdict: ");
+    std::fputs(text.substr(0, vline).c_str(), stdout);
+    for (const auto& sg : sigs) std::printf("signature: %s
+", sg.c_str());
+    for (const auto& [e, seen] : expected)
+      std::printf("expected signature %s: %s
+", e.c_str(), seen ? "seen" : "NOT SEEN");
+    std::fputs(text.substr(vline).c_str(), stdout);
   }
 
   // The verdict's fields (report.h), then the replay's own.
@@ -312,6 +352,13 @@ int replay_one(const ReplayCliOptions& o, const std::string& path, nlohmann::jso
   j["profile"] = m.profile.name;
   j["slab"] = m.slab.initialized() ? mm::slab_variant_name(m.slab.variant) : "none";
   j["check"] = check_mode_name(eo.mode);
+  j["header"] = {{"version", header.version},
+                 {"target", header.target},
+                 {"machine", header_value(header, "machine")},
+                 {"planted", mm::planted_defect_name(header.planted)}};
+  j["signatures"] = sigs;
+  j["expect"] = nlohmann::json::array();
+  for (const auto& [e, seen] : expected) j["expect"].push_back({{"signature", e}, {"seen", seen}});
   j["events"] = st.events;
   nlohmann::json bytype = nlohmann::json::object();
   for (int t = 1; t < kNrEventTypes; ++t)
@@ -423,13 +470,16 @@ void register_replay(CLI::App& app, std::function<int()>& run) {
   sub->add_option("TRACE", opts->traces,
                   "trace files (default: the embedded real arm64 6.1 boot+shell trace)");
   opts->machine.add_to(*sub);
-  sub->add_option("--check", opts->check, "incremental (default), full or off")
+  sub->add_option("--check", opts->check,
+                  "incremental (default), full or off; this and the options below override a "
+                  "Program's header (reported on stderr)")
       ->check(CLI::IsMember({"incremental", "full", "off"}));
   sub->add_option("--check-every", opts->check_every,
                   "full invariant sweep every N ops (default: only at the end; 10000 with --check "
                   "full)");
   sub->add_option("--checks", opts->checks,
-                  "invariants to check: globs, '-' excludes (default all; see mmfuzz checks)");
+                  "invariants to check: globs, '-' excludes (default: the Program's, else all; "
+                  "see mmfuzz checks)");
   sub->add_option("--json", opts->json, "write the verdict, statistics and violations as JSON");
   sub->add_option("--report", opts->report_dir,
                   "write a self-contained HTML report with plots to DIR/index.html");

@@ -1,7 +1,11 @@
 #include "cli/options.h"
 
+#include <fmt/format.h>
+
 #include <cstdio>
 #include <fstream>
+
+#include "trace/source.h"
 
 namespace mmfuzz::cli {
 
@@ -29,67 +33,135 @@ void MachineOptions::add_to(CLI::App& app) {
                "the small test machine (16 MiB, no CMA, no initrd) instead of the guest");
 }
 
-mm::MmConfig MachineOptions::to_config() const {
-  mm::MmConfig cfg;
-  mm::profile_by_name(profile);  // fail early with the list of profiles
-  cfg.profile = profile;
-  if (!machine_file.empty())
-    cfg.machine = mm::load_machine_file(machine_file);
-  else if (small)
-    cfg.machine = mm::small_machine();
-  if (!ram.empty()) cfg.machine.ram_size = mm::parse_size(ram);
-  if (!ram_base.empty()) cfg.machine.ram_base = mm::parse_number(ram_base);
-  if (!cma.empty()) cfg.machine.cma_size = mm::parse_size(cma);
-  if (cpus) cfg.machine.nr_cpus = *cpus;
-  if (nodes) cfg.machine.nr_nodes = *nodes;
+namespace {
+
+mm::slab_flags_t parse_slub_debug(const std::string& arg) {
+  mm::slab_flags_t f = 0;
+  const std::string opts = arg == "-" ? "FZPU" : arg;
+  for (char c : opts) {
+    switch (c) {
+      case 'F':
+      case 'f':
+        f |= mm::SLAB_CONSISTENCY_CHECKS;
+        break;
+      case 'Z':
+      case 'z':
+        f |= mm::SLAB_RED_ZONE;
+        break;
+      case 'P':
+      case 'p':
+        f |= mm::SLAB_POISON;
+        break;
+      case 'U':
+      case 'u':
+        f |= mm::SLAB_STORE_USER;
+        break;
+      default:
+        throw mm::ConfigError(std::string("--slub-debug: unknown option '") + c +
+                              "' (use F, Z, P, U)");
+    }
+  }
+  return f;
+}
+
+// Sets one header value from a flag; for a v2 header notes what it replaced.
+class Overrider {
+ public:
+  Overrider(prog::ProgramHeader& h, std::vector<std::string>* notes)
+      : h_(h), notes_(h.version >= 2 ? notes : nullptr) {}
+  template <class F>
+  void operator()(const char* flag, const std::string& given, const char* key, F&& assign) {
+    const std::string before = notes_ ? prog::header_value(h_, key) : "";
+    const std::string all_before = notes_ ? values(key) : "";
+    assign(h_);
+    if (notes_ && values(key) != all_before)
+      notes_->push_back(fmt::format("{}{}{} overrides the program's {}: {}", flag,
+                                    given.empty() ? "" : " ", given, key, before));
+  }
+
+ private:
+  // A machine is its name, its machine lines and its values.
+  std::string values(std::string_view key) const {
+    if (key != "machine") return prog::header_value(h_, key);
+    std::string s;
+    for (const char* k : {"machine", "machine_line", "ram", "ram_base", "cpus", "nodes", "cma"})
+      s += prog::header_value(h_, k) + "\n";
+    return s;
+  }
+
+  prog::ProgramHeader& h_;
+  std::vector<std::string>* notes_;
+};
+
+// A machine replaced as a whole: the header's machine lines and values go.
+void set_machine(prog::ProgramHeader& h, const char* name, std::vector<mm::MachineLine> lines) {
+  h.machine = name;
+  h.machine_lines = std::move(lines);
+  h.ram.reset(), h.ram_base.reset(), h.cma.reset(), h.cpus.reset(), h.nodes.reset();
+}
+
+}  // namespace
+
+void MachineOptions::apply_to(prog::ProgramHeader& h, std::vector<std::string>* notes) const {
+  Overrider set(h, notes);
+  using H = prog::ProgramHeader;
+  if (!profile.empty()) {
+    mm::profile_by_name(profile);  // fail early with the list of profiles
+    set("--profile", profile, "profile", [&](H& x) { x.profile = profile; });
+  }
+  if (!machine_file.empty()) {
+    auto lines = mm::read_machine_file(machine_file);
+    set("--machine", machine_file, "machine",
+        [&](H& x) { set_machine(x, "qemu-virt", std::move(lines)); });
+  } else if (small) {
+    set("--small", "", "machine", [&](H& x) { set_machine(x, "small", {}); });
+  }
+  if (!ram.empty()) set("--ram", ram, "ram", [&](H& x) { x.ram = mm::parse_size(ram); });
+  if (!ram_base.empty())
+    set("--ram-base", ram_base, "ram_base", [&](H& x) { x.ram_base = mm::parse_number(ram_base); });
+  if (!cma.empty()) set("--cma", cma, "cma", [&](H& x) { x.cma = mm::parse_size(cma); });
+  if (cpus) set("--cpus", std::to_string(*cpus), "cpus", [&](H& x) { x.cpus = *cpus; });
+  if (nodes) set("--nodes", std::to_string(*nodes), "nodes", [&](H& x) { x.nodes = *nodes; });
   if (!slab.empty()) {
-    cfg.slab.variant = mm::parse_slab_variant(slab);
-    if (!cfg.slab.variant)
-      throw mm::ConfigError("--slab must be slub, slab or slob, not '" + slab + "'");
+    const auto v = mm::parse_slab_variant(slab);
+    if (!v) throw mm::ConfigError("--slab must be slub, slab or slob, not '" + slab + "'");
+    set("--slab", slab, "slab", [&](H& x) { x.slab_enabled = true, x.slab = v; });
   }
   if (!slub_debug.empty()) {
-    mm::slab_flags_t f = 0;
-    const std::string opts = slub_debug == "-" ? "FZPU" : slub_debug;
-    for (char c : opts) {
-      switch (c) {
-        case 'F':
-        case 'f':
-          f |= mm::SLAB_CONSISTENCY_CHECKS;
-          break;
-        case 'Z':
-        case 'z':
-          f |= mm::SLAB_RED_ZONE;
-          break;
-        case 'P':
-        case 'p':
-          f |= mm::SLAB_POISON;
-          break;
-        case 'U':
-        case 'u':
-          f |= mm::SLAB_STORE_USER;
-          break;
-        default:
-          throw mm::ConfigError(std::string("--slub-debug: unknown option '") + c +
-                                "' (use F, Z, P, U)");
-      }
-    }
-    cfg.slab.debug_flags = f;
+    const mm::slab_flags_t f = parse_slub_debug(slub_debug);
+    set("--slub-debug", slub_debug, "slub_debug", [&](H& x) { x.slub_debug = f; });
   }
   if (!rodata.empty()) {
-    if (rodata == "full")
-      cfg.rodata_full = true;
-    else if (rodata == "on")
-      cfg.rodata_full = false;
-    else
+    if (rodata != "full" && rodata != "on")
       throw mm::ConfigError("--rodata must be full or on, not '" + rodata + "'");
+    set("--rodata", rodata, "rodata", [&](H& x) { x.rodata_full = rodata == "full"; });
   }
   if (kmalloc_min) {
     const unsigned k = *kmalloc_min;
     if (k < 8 || k > 128 || (k & (k - 1)))
       throw mm::ConfigError("--kmalloc-min must be 8, 16, 32, 64 or 128, not " + std::to_string(k));
-    cfg.slab.kmalloc_min_size = k;
+    set("--kmalloc-min", std::to_string(k), "kmalloc_min", [&](H& x) { x.kmalloc_min = k; });
   }
-  return cfg;
+}
+
+mm::MmConfig MachineOptions::to_config() const {
+  prog::ProgramHeader h;
+  apply_to(h, nullptr);
+  return h.mm_config();
+}
+
+prog::ProgramHeader program_header(const trace::EventSource& src, const MachineOptions& mo,
+                                   const char* cmd, std::vector<std::string>* overrides) {
+  prog::ProgramHeader h;
+  std::string error;
+  if (src.program_text() && src.header_lines() &&
+      !prog::read_header(*src.header_lines(), h, &error))
+    throw mm::ConfigError(src.name() + ": " + error);
+  std::vector<std::string> notes;
+  mo.apply_to(h, &notes);
+  for (const auto& n : notes) std::fprintf(stderr, "mmfuzz %s: %s\n", cmd, n.c_str());
+  if (overrides) overrides->insert(overrides->end(), notes.begin(), notes.end());
+  return h;
 }
 
 void write_file_atomic(const std::string& path, const std::string& text) {

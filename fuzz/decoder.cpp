@@ -1337,14 +1337,20 @@ const TargetSpec* find_target(std::string_view name) {
   return nullptr;
 }
 
+prog::ProgramHeader target_header(const TargetSpec& t) {
+  prog::ProgramHeader h;
+  h.version = prog::kProgramVersion;
+  h.target = t.name;
+  h.machine = "fuzz";  // small_machine(16 MiB)
+  h.slab_enabled = t.slab_enabled;
+  h.slab = t.slab;
+  h.vmalloc = t.vmalloc;
+  h.checks = t.checks;
+  return h.resolved();
+}
+
 mm::MmConfig target_config(const TargetSpec& t) {
-  mm::MmConfig cfg;
-  cfg.machine = mm::small_machine(16 * mm::SZ_1M);
-  cfg.machine.name = "fuzz";
-  cfg.slab.enabled = t.slab_enabled;
-  cfg.slab.variant = t.slab;
-  cfg.vmalloc = t.vmalloc;
-  return cfg;
+  return target_header(t).mm_config();
 }
 
 DecodeTables DecodeTables::from_profile(const analysis::WorkloadProfile& prof) {

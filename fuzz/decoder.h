@@ -44,6 +44,9 @@ std::span<const TargetSpec> model_targets();
 const TargetSpec* find_target(std::string_view name);  // nullptr if none
 // The machine every model target boots: small, so a reset is cheap.
 mm::MmConfig target_config(const TargetSpec& t);
+// The same as a Program header (machine fuzz, the target's allocator,
+// vmalloc and checks; version 2, resolved). The harness adds its exec options.
+prog::ProgramHeader target_header(const TargetSpec& t);
 
 // Sampler tables: 256-entry lookup tables (a byte indexes them), filled in
 // proportion to the workload's weights.

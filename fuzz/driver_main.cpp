@@ -439,6 +439,12 @@ extern "C" std::size_t LLVMFuzzerMutate(std::uint8_t* data, std::size_t size,
   return mutate_once(data, size, max_size);
 }
 
+// The file being replayed (null while generating): a target tells a bad
+// input file (a usage error) from a bad generated input (fuzzing).
+extern "C" const char* mmfuzz_driver_current_file() {
+  return g_generate ? nullptr : g_cur_file;
+}
+
 namespace {
 
 int replay(const std::vector<std::string>& files) {

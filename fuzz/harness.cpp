@@ -1,5 +1,7 @@
 #include "fuzz/harness.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -19,6 +21,11 @@ namespace {
 
 std::function<void(const Outcome&)>& crash_handler() {
   static std::function<void(const Outcome&)> h = [](const Outcome&) { std::abort(); };
+  return h;
+}
+
+std::function<void(const Outcome&)>& program_handler() {
+  static std::function<void(const Outcome&)> h = [](const Outcome&) {};
   return h;
 }
 
@@ -52,16 +59,22 @@ prog::ExecOptions HarnessOptions::default_exec_options() {
 }
 
 Harness::Harness(const TargetSpec& target, HarnessOptions opts)
-    : target_(target), opts_(std::move(opts)), cfg_(target_config(target)), tables_(load_tables()) {
+    : target_(target),
+      opts_(std::move(opts)),
+      header_(target_header(target)),
+      tables_(load_tables()) {
   opts_.exec.checks = opts_.checks.empty() ? target_.checks : opts_.checks;
+  header_.set_exec_options(opts_.exec);
   std::string plant = opts_.planted;
   if (plant.empty())
     if (const char* e = std::getenv("MMFUZZ_PLANT")) plant = e;
   if (!plant.empty()) {
     const auto d = mm::parse_planted_defect(plant);
     if (!d) throw mm::ConfigError("unknown planted defect '" + plant + "'");
-    cfg_.planted = *d;
+    header_.planted = *d;
+    plant_override_ = true;
   }
+  cfg_ = header_.mm_config();
   snap_ = std::make_unique<mm::Mm>(cfg_);
   mm_ = std::make_unique<mm::Mm>(cfg_);
 }
@@ -70,6 +83,13 @@ Harness::~Harness() = default;
 
 void Harness::reset() {
   mm_->restore_from(*snap_);
+}
+
+Outcome Harness::classify(Outcome o) const {
+  for (std::size_t i = 0; i < o.verdict.findings.size(); ++i)
+    if (o.verdict.findings[i].violation.kind == inv::ViolationKind::invariant)
+      o.crashes.push_back(i);
+  return o;
 }
 
 Outcome Harness::execute(prog::Program p) {
@@ -84,10 +104,23 @@ Outcome Harness::execute(prog::Program p) {
   // balance holds and it does not rerun every input looking for a leak.
   reset();
   o.program = std::move(p);
-  for (std::size_t i = 0; i < o.verdict.findings.size(); ++i)
-    if (o.verdict.findings[i].violation.kind == inv::ViolationKind::invariant)
-      o.crashes.push_back(i);
-  return o;
+  o.header = &header_;
+  return classify(std::move(o));
+}
+
+// A v2 Program whose header is not the harness's configuration: a model
+// booted for it (slow, but only reproducers and regressions get here).
+Outcome Harness::execute_own(prog::Program p, const prog::ProgramHeader& h) {
+  Outcome o;
+  try {
+    o.verdict = prog::Executor::run(p, h.mm_config(), h.exec_options());
+  } catch (const mm::ConfigError& e) {
+    o.error = e.what();
+    return o;
+  }
+  o.program = std::move(p);
+  o.program.header = h;
+  return classify(std::move(o));
 }
 
 Outcome Harness::run(std::span<const std::uint8_t> data) {
@@ -96,8 +129,10 @@ Outcome Harness::run(std::span<const std::uint8_t> data) {
     // A reproducer or regression in Program text form runs as written.
     try {
       return run_program(prog::parse_program(std::string(text), "<input>"));
-    } catch (const trace::InputError&) {
-      return {};  // not a Program after all: nothing to run
+    } catch (const trace::InputError& e) {
+      Outcome o;  // not a Program after all: nothing to run
+      o.error = e.what();
+      return o;
     }
   }
   Decoded d = decode(data, target_, tables_);
@@ -105,11 +140,32 @@ Outcome Harness::run(std::span<const std::uint8_t> data) {
 }
 
 Outcome Harness::run_program(prog::Program p) {
-  return execute(std::move(p));
+  if (p.header.version < 2 || !program_headers_) return execute(std::move(p));
+  // The harness's own settings (MMFUZZ_PLANT, HarnessOptions) win over the
+  // header's and are reported.
+  prog::ProgramHeader h = p.header;
+  std::vector<std::string> notes;
+  const auto override = [&](const char* what, const std::string& given, const char* key,
+                            auto&& set) {
+    const std::string before = prog::header_value(h, key);
+    set();
+    if (prog::header_value(h, key) != before)
+      notes.push_back(
+          fmt::format("{} {} overrides the program's {}: {}", what, given, key, before));
+  };
+  if (plant_override_)
+    override("MMFUZZ_PLANT", mm::planted_defect_name(header_.planted), "planted",
+             [&] { h.planted = header_.planted; });
+  if (!opts_.checks.empty())
+    override("the harness's checks", opts_.checks, "checks", [&] { h.checks = opts_.checks; });
+  Outcome o = h.same_run(header_) ? execute(std::move(p)) : execute_own(std::move(p), h);
+  o.overrides = std::move(notes);
+  return o;
 }
 
 void Harness::test_one_input(const std::uint8_t* data, std::size_t size) {
   const Outcome o = run({data, size});
+  if (!o.error.empty() || !o.overrides.empty()) program_handler()(o);
   if (!o.crashed()) return;
   const std::string r = crash_report(o, target_.name);
   std::fwrite(r.data(), 1, r.size(), stderr);
@@ -119,6 +175,10 @@ void Harness::test_one_input(const std::uint8_t* data, std::size_t size) {
 
 void Harness::set_crash_handler(std::function<void(const Outcome&)> h) {
   crash_handler() = std::move(h);
+}
+
+void Harness::set_program_handler(std::function<void(const Outcome&)> h) {
+  program_handler() = std::move(h);
 }
 
 std::string crash_report(const Outcome& o, std::string_view target) {
@@ -136,8 +196,15 @@ std::string crash_report(const Outcome& o, std::string_view target) {
   out << "==MMFUZZ== crash in target " << target << ": " << o.crashes.size() << " violation(s)\n";
   for (const auto& s : sigs) out << "MMFUZZ-SIGNATURE: " << s << "\n";
   for (const auto& f : crash.findings) out << prog::finding_text(f, strings) << "\n";
+  // The Program with what it ran with and what it crashed with: a
+  // reproducer `mmfuzz replay` runs alone.
+  prog::Program p = o.program;
+  if (o.header) p.header = *o.header;
+  if (o.header || p.header.target.empty()) p.header.target = target;
+  p.header.version = prog::kProgramVersion;
+  p.header.expect = sigs;
   out << "==MMFUZZ== program:\n";
-  out << prog::print_program(o.program);
+  out << prog::print_program(p);
   out << "==MMFUZZ== end program\n";
   // The same findings for programs (ci/campaign.py): one line, last.
   nlohmann::json j = prog::verdict_json(crash, strings);

@@ -27,13 +27,22 @@ struct Outcome {
   // reports at ops the decoder meant to be valid (a model false positive).
   std::vector<std::size_t> crashes;  // indices into verdict.findings
   bool crashed() const { return !crashes.empty(); }
+  // What it ran with: the harness's header, or null when a v2 Program ran
+  // under its own (program.header).
+  const prog::ProgramHeader* header = nullptr;
+  // A Program text that did not run: why (one line: a bad header, a config
+  // this build cannot boot).
+  std::string error;
+  // Settings of the harness that replaced ones the Program's header states.
+  std::vector<std::string> overrides;
 };
 
 struct HarnessOptions {
   // MMFUZZ_PLANT=<defect> in the environment when empty (fuzz self-test).
+  // Set, it also overrides a v2 Program's planted defect.
   std::string planted;
   // The invariants to run (`mmfuzz checks`); empty: TargetSpec::checks.
-  // Replaces exec.checks.
+  // Replaces exec.checks; set, it also overrides a v2 Program's.
   std::string checks;
   prog::ExecOptions exec = default_exec_options();
   static prog::ExecOptions default_exec_options();
@@ -50,18 +59,31 @@ class Harness {
 
   const TargetSpec& target() const { return target_; }
   const mm::MmConfig& config() const { return cfg_; }
+  // The run configuration as a Program header (crash reports print it).
+  const prog::ProgramHeader& header() const { return header_; }
   const DecodeTables& tables() const { return tables_; }
 
   // Decodes and runs one input.
   Outcome run(std::span<const std::uint8_t> data);
-  // Runs a Program as given (regressions, reproducers).
+  // Runs a Program as given (regressions, reproducers): a v2 Program under
+  // its header's model and checks (booted for it when they are not the
+  // harness's), a v1 Program under the harness's.
   Outcome run_program(prog::Program p);
+  // Off, every Program runs under the harness's configuration. Fuzzing turns
+  // it off: a mutated header must not change the model or the checks (a
+  // header that turns misuse writes on makes the Program's own scribbling a
+  // "crash"). On by default; the targets turn it on only for files replayed.
+  void set_program_headers(bool on) { program_headers_ = on; }
 
   // The libFuzzer / AFL++ entry: on a crash prints each report and the
   // Program in text form to stderr, then calls the crash handler (abort()
   // unless set_crash_handler() changed it).
   void test_one_input(const std::uint8_t* data, std::size_t size);
   static void set_crash_handler(std::function<void(const Outcome&)> h);
+  // Called for a Program text input that did not run (Outcome::error) or
+  // ran with overrides; default: ignored (fuzzing). Replaying a file, the
+  // target prints them and exits 2 on an error.
+  static void set_program_handler(std::function<void(const Outcome&)> h);
 
   // The restore cost: the model back to the snapshot's state. Every run
   // ends with one, so each input starts from the booted model.
@@ -70,9 +92,14 @@ class Harness {
 
  private:
   Outcome execute(prog::Program p);
+  Outcome execute_own(prog::Program p, const prog::ProgramHeader& h);
+  Outcome classify(Outcome o) const;
 
   const TargetSpec& target_;
   HarnessOptions opts_;
+  prog::ProgramHeader header_;
+  bool plant_override_ = false;  // opts.planted or MMFUZZ_PLANT given
+  bool program_headers_ = true;
   mm::MmConfig cfg_;
   std::unique_ptr<mm::Mm> mm_;
   std::unique_ptr<mm::Mm> snap_;  // booted, never run: what every input starts from
@@ -85,6 +112,9 @@ class Harness {
 // "==MMFUZZ== end program"; last, for programs, one line "MMFUZZ-JSON: {...}":
 // verdict_json() of the crash findings with schema "mmfuzz-crash-1", the
 // target and the signatures (ci/campaign.py reads it).
+// The Program carries a v2 header: what it ran with (target, model, checks,
+// planted defect) and the signatures as "# expect:" lines, so that
+// `mmfuzz replay` reproduces it alone.
 std::string crash_report(const Outcome& o, std::string_view target);
 
 }  // namespace mmfuzz::fuzz

@@ -41,9 +41,12 @@ foreach(row IN LISTS MMFUZZ_SELFTEST_TABLE)
                    --targets ${target} --plant ${defect} --expect ${expect}
                    --time ${MMFUZZ_SELFTEST_TIME} --jobs 1 --seed 1 --no-minimize
                    --out ${CMAKE_BINARY_DIR}/selftest/${defect})
+  # Their crash folders are what reproduce.programs replays (reproduce.cmake).
   set_tests_properties(fuzz.selftest.${defect} PROPERTIES
                        LABELS fuzz-selftest
-                       TIMEOUT 240)
+                       TIMEOUT 240
+                       FIXTURES_SETUP fuzz_selftest_out)
+  list(APPEND MMFUZZ_SELFTEST_OUT_DIRS ${CMAKE_BINARY_DIR}/selftest/${defect})
 endforeach()
 
 # ci/campaign.py takes our crash reports' findings from their MMFUZZ-JSON

@@ -17,12 +17,7 @@
 
 namespace mmfuzz::prog {
 
-enum class CheckMode : std::uint8_t {
-  off,          // no checkers; misuse is not reported either
-  incremental,  // after every op what it touched; full sweeps every check_every ops and at the end
-  full,         // full sweeps every check_every ops and at the end
-};
-const char* check_mode_name(CheckMode m);
+// CheckMode: program/header.h (a Program's header names it).
 
 struct ExecOptions {
   CheckMode mode = CheckMode::incremental;

@@ -117,7 +117,7 @@ bool Op::same_as(const Op& o, bool with_line) const {
 }
 
 bool Program::operator==(const Program& o) const {
-  if (ops.size() != o.ops.size()) return false;
+  if (ops.size() != o.ops.size() || !(header == o.header)) return false;
   for (std::size_t i = 0; i < ops.size(); ++i) {
     const Op& a = ops[i];
     const Op& b = o.ops[i];

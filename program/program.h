@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "program/ops.h"
+#include "program/header.h"
 
 namespace mmfuzz::prog {
 
@@ -103,8 +104,12 @@ class StringTable {
 struct Program {
   std::vector<Op> ops;
   StringTable strings;
+  // How to run it (model, checks) and what its finder saw; version 1: the
+  // reader's defaults.
+  ProgramHeader header;
 
-  // Ops equal field by field, strings compared by text (source lines ignored).
+  // Ops equal field by field, strings compared by text (source lines
+  // ignored), headers equal.
   bool operator==(const Program& o) const;
 };
 

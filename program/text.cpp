@@ -609,8 +609,7 @@ std::string format_op(const Op& op, const StringTable& st) {
 }
 
 std::string print_program(const Program& p) {
-  std::string out(kProgramHeader);
-  out += '\n';
+  std::string out = print_header(p.header);
   for (const Op& op : p.ops) {
     out += format_op(op, p.strings);
     out += '\n';
@@ -677,6 +676,11 @@ Program parse_program(std::string_view text, const std::string& name) {
   TraceEvent ev;
   std::string error;
   std::uint64_t line_no = 0;
+  HeaderParser header;  // fed the comments before the first op
+  auto fail = [&](std::string_view line) {
+    throw InputError(fmt::format("{}:{}: {}: {}", name, line_no, error,
+                                 line.substr(0, std::min<std::size_t>(line.size(), 200))));
+  };
   while (!text.empty()) {
     const std::size_t nl = text.find('\n');
     std::string_view line = text.substr(0, nl);
@@ -685,7 +689,10 @@ Program parse_program(std::string_view text, const std::string& name) {
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     const LineStatus st = parser.parse(line, ev, &error);
     if (st == LineStatus::skipped) {
-      if (line.empty() || line.front() == '#') continue;
+      if (line.empty() || line.front() == '#') {
+        if (p.ops.empty() && !header.feed(line)) error = header.error(), fail(line);
+        continue;
+      }
       error = "not an event line";
     }
     Op op;
@@ -694,9 +701,9 @@ Program parse_program(std::string_view text, const std::string& name) {
       p.ops.push_back(op);
       continue;
     }
-    throw InputError(fmt::format("{}:{}: {}: {}", name, line_no, error,
-                                 line.substr(0, std::min<std::size_t>(line.size(), 200))));
+    fail(line);
   }
+  if (!header.finish(p.header)) throw InputError(fmt::format("{}: {}", name, header.error()));
   return p;
 }
 

@@ -121,7 +121,17 @@ def program_text_tokens():
     for arr in ("kVmallocApis", "kIoremapApis", "kPoolKinds", "kKmapApis", "kKunmapApis",
                 "kIoReadApis", "kIoWriteApis"):
         enums += need(strings_in(block(pt, r"const char\* const " + arr + r"\[\] = \{")), arr)
-    toks = ["# mmfuzz program v1", "# mmfuzz program", "#"]
+    toks = ["# mmfuzz program v2", "# mmfuzz program v1", "# mmfuzz program", "#"]
+    # The v2 header (program/header.cpp): its keys and their values.
+    hd = src("program/header.cpp")
+    hkeys = need(re.findall(r'\{"([a-z_]+)", (?:true|false), set_', hd), "header keys")
+    toks += ["# " + k + ": " for k in hkeys]
+    toks += need(strings_in(block(hd, r"kCheckModes = \{")), "check modes")
+    toks += need(strings_in(block(hd, r"kSlabs = \{")), "allocators")
+    toks += need(strings_in(block(src("program/header.h"), r"kHeaderMachines\[\] = \{")), "machines")
+    toks += need(strings_in(block(src("mm/planted.cpp"), r"kNames = \{")), "planted defects")
+    toks += ["on", "off", "16M", "1G", "0x40000000", "FZPU", "linux-6.1-arm64", "linux-5.10-arm64",
+             "buddy.*,slab.*", "ram_size = 32M"]
     seen = set()
     for e in events:
         if e not in seen:
@@ -157,7 +167,8 @@ def main():
             trace_text_tokens()),
         "corpus/dict/program_text.dict": render(
             "program_text.dict",
-            ["program/text.cpp", "mm/page_alloc/gfp.cpp", "mm/slab/slab_common.cpp"],
+            ["program/text.cpp", "program/header.cpp", "mm/page_alloc/gfp.cpp",
+             "mm/slab/slab_common.cpp"],
             program_text_tokens()),
     }
     stale = []

@@ -258,7 +258,6 @@ TEST(Harness, PlantedDefectCrashesWithReport) {
   Harness::set_crash_handler([](const Outcome&) { std::abort(); });
   ASSERT_FALSE(report.empty()) << "no crash in " << tries << " inputs";
   EXPECT_NE(report.find("MMFUZZ-SIGNATURE: buddy."), std::string::npos) << report;
-  EXPECT_NE(report.find("# mmfuzz program v1"), std::string::npos);
   EXPECT_NE(report.find("==MMFUZZ== end program"), std::string::npos);
   // For programs, one last line of JSON: the crash findings as the report
   // writer makes them, with the same signatures as the lines for people.
@@ -279,14 +278,93 @@ TEST(Harness, PlantedDefectCrashesWithReport) {
   EXPECT_EQ(f0["invariant"].get<std::string>().rfind("buddy.", 0), 0u) << f0["invariant"];
   EXPECT_EQ(f0["signature"], j["signatures"][0]);
   EXPECT_TRUE(f0["op"].contains("kind"));
-  // The Program text reproduces the crash on its own.
-  const auto p0 = report.find("# mmfuzz program v1");
+  // The Program states the target's configuration and what it crashed with.
+  const auto p0 = report.find("# mmfuzz program v2");
   const auto p1 = report.find("==MMFUZZ== end program");
-  const auto again = h.run_program(prog::parse_program(report.substr(p0, p1 - p0)));
-  EXPECT_TRUE(again.crashed());
-  // Without the defect the same Program is clean.
+  ASSERT_NE(p0, std::string::npos) << report;
+  prog::Program p = prog::parse_program(report.substr(p0, p1 - p0));
+  EXPECT_EQ(p.header.target, "page_alloc");
+  EXPECT_EQ(p.header.machine, "fuzz");
+  EXPECT_FALSE(p.header.slab_enabled);
+  EXPECT_EQ(p.header.planted, mm::PlantedDefect::buddy_skip_merge);
+  EXPECT_FALSE(p.header.record_misuse);
+  EXPECT_FALSE(p.header.final_sweep);
+  ASSERT_FALSE(p.header.expect.empty());
+  EXPECT_TRUE(p.header.same_run(h.header()));
+  // It reproduces on its own: on a harness without the plant, and through
+  // the Executor configured by its header alone.
   Harness clean(*find_target("page_alloc"));
-  EXPECT_FALSE(clean.run_program(prog::parse_program(report.substr(p0, p1 - p0))).crashed());
+  EXPECT_TRUE(clean.run_program(p).crashed());
+  const prog::Verdict v = prog::Executor::run(p, p.header.mm_config(), p.header.exec_options());
+  for (const auto& sig : p.header.expect) {
+    bool seen = false;
+    for (const auto& f : v.findings) seen = seen || f.violation.signature() == sig;
+    EXPECT_TRUE(seen) << sig;
+  }
+  // Without the defect the same ops are clean.
+  p.header.planted = mm::PlantedDefect::none;
+  EXPECT_FALSE(clean.run_program(p).crashed());
+}
+
+// A v2 Program runs under its header even on another target's harness; the
+// harness's own planted defect overrides the header's and says so.
+TEST(Harness, RunsAV2ProgramUnderItsHeader) {
+  if (!mm::kPlantedDefects) GTEST_SKIP() << "built without MMFUZZ_PLANTED_DEFECTS";
+  prog::Program p = prog::parse_program(
+      "# mmfuzz program v2\n"
+      "# target: page_alloc\n"
+      "# machine: fuzz\n"
+      "# slab: none\n"
+      "# vmalloc: off\n"
+      "# planted: buddy_skip_merge\n"
+      "mmfuzz_alloc_pages: pfn=0x1 order=1 gfp_flags=GFP_KERNEL node=0 migratetype=-1\n"
+      "mmfuzz_alloc_pages: pfn=0x2 order=1 gfp_flags=GFP_KERNEL node=0 migratetype=-1\n"
+      "mm_page_free: page=0 pfn=0x1 order=1\n"
+      "mm_page_free: page=0 pfn=0x2 order=1\n"
+      "mmfuzz_check:\n");
+  Harness slub(*find_target("slub"));
+  const Outcome planted = slub.run_program(p);
+  EXPECT_TRUE(planted.error.empty()) << planted.error;
+  EXPECT_EQ(planted.header, nullptr);  // its own model, not the slub snapshot
+  EXPECT_EQ(planted.program.header.planted, mm::PlantedDefect::buddy_skip_merge);
+  EXPECT_TRUE(planted.overrides.empty());
+  HarnessOptions none;
+  none.planted = "none";
+  Harness unplanted(*find_target("slub"), none);
+  const Outcome o = unplanted.run_program(p);
+  EXPECT_FALSE(o.crashed());
+  ASSERT_EQ(o.overrides.size(), 1u);
+  EXPECT_EQ(o.overrides[0], "MMFUZZ_PLANT none overrides the program's planted: buddy_skip_merge");
+  // A bad header is no crash: the input does not run, Outcome::error says why.
+  const std::string bad = "# mmfuzz program v2\n# slab: slub2\n";
+  const Outcome b = slub.run({reinterpret_cast<const std::uint8_t*>(bad.data()), bad.size()});
+  EXPECT_FALSE(b.crashed());
+  EXPECT_NE(b.error.find("slub2"), std::string::npos) << b.error;
+}
+
+// Each target's header is its machine: the 16 MiB fuzz machine, its
+// allocator, vmalloc and checks; a Program printed with it reads back the same.
+TEST(Harness, TargetHeadersDescribeTheTargets) {
+  for (const auto& t : model_targets()) {
+    const prog::ProgramHeader h = target_header(t);
+    const mm::MmConfig c = target_config(t);
+    EXPECT_EQ(h.target, t.name);
+    EXPECT_EQ(c.machine.name, "fuzz");
+    EXPECT_EQ(c.machine.ram_size, 16 * mm::SZ_1M);
+    EXPECT_EQ(c.machine.cma_size, 0u);
+    EXPECT_EQ(c.slab.enabled, t.slab_enabled);
+    if (t.slab_enabled) {
+      EXPECT_EQ(c.slab.variant, t.slab);
+    }
+    EXPECT_EQ(c.vmalloc, t.vmalloc);
+    Harness harness(t);
+    EXPECT_EQ(harness.header().checks, t.checks);
+    EXPECT_FALSE(harness.header().record_misuse);
+    prog::Program p;
+    p.header = harness.header();
+    EXPECT_TRUE(prog::parse_program(prog::print_program(p)).header.same_run(harness.header()))
+        << t.name;
+  }
 }
 
 TEST(Harness, UnknownPlantedDefectIsAConfigError) {
@@ -305,17 +383,23 @@ TEST(Harness, RefusedWritesDoNotCorruptFreeMemory) {
                    "/corpus/regressions/slob/stale-free-then-write.program");
   ASSERT_TRUE(in);
   const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const prog::Program p = prog::parse_program(text, "stale-free-then-write.program");
+  prog::Program p = prog::parse_program(text, "stale-free-then-write.program");
   ASSERT_EQ(p.ops.size(), 8u);
   const TargetSpec& t = *find_target("slob");
   Harness safe(t);
+  EXPECT_TRUE(p.header.same_run(safe.header()));  // the slob target's header
   EXPECT_FALSE(safe.run_program(p).crashed());
+  // Its header decides, not the harness: misuse writes off even here.
   HarnessOptions raw;
   raw.exec.misuse_writes = true;
   Harness scribbling(t, raw);
-  const Outcome o = scribbling.run_program(p);
-  ASSERT_TRUE(o.crashed());
-  EXPECT_EQ(o.verdict.findings[o.crashes[0]].violation.invariant, "slab.counts");
+  EXPECT_FALSE(scribbling.run_program(p).crashed());
+  p.header.misuse_writes = true;
+  for (Harness* h : {&safe, &scribbling}) {
+    const Outcome o = h->run_program(p);
+    ASSERT_TRUE(o.crashed());
+    EXPECT_EQ(o.verdict.findings[o.crashes[0]].violation.invariant, "slab.counts");
+  }
 }
 
 }  // namespace mmfuzz::fuzz

@@ -107,6 +107,7 @@ class TextSource final : public SourceBase {
   SourceFormat format() const override { return SourceFormat::text; }
   TextFormat text_format() const override { return parser_.format(); }
   bool program_text() const override { return parser_.program_text(); }
+  const std::vector<std::string>* header_lines() const override { return &parser_.header_lines(); }
   Compression compression() const override { return reader_->compression(); }
 
  private:

@@ -57,6 +57,8 @@ class EventSource {
   virtual Compression compression() const = 0;
   // A Program text (its "# mmfuzz program" header was read): replay literally.
   virtual bool program_text() const { return false; }
+  // Its header lines (TextParser::header_lines()); known once next() returned.
+  virtual const std::vector<std::string>* header_lines() const { return nullptr; }
 };
 
 // Opens a trace; throws InputError ("FILE: No such file or directory").

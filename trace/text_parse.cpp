@@ -860,12 +860,22 @@ LineStatus TextParser::parse(std::string_view line, TraceEvent& ev, std::string*
   const char* e = b + line.size();
   while (e > b && (e[-1] == '\r' || e[-1] == '\n')) --e;
   b = skip_spaces(b, e);
-  if (b == e) return LineStatus::skipped;
-  if (*b == '#') {
-    // "# mmfuzz program v1": a Program text, to be replayed literally.
-    if (starts_with(b, e, "# mmfuzz program")) program_text_ = true;
+  if (b == e) {
+    header_open_ = false;
     return LineStatus::skipped;
   }
+  if (*b == '#') {
+    // "# mmfuzz program v2": a Program text, to be replayed literally.
+    if (!program_text_ && starts_with(b, e, "# mmfuzz program")) {
+      program_text_ = true;
+      header_open_ = !seen_line_;
+    }
+    // Bounded: the header reader refuses more lines than this anyway.
+    if (header_open_ && header_lines_.size() < 2048) header_lines_.emplace_back(b, e);
+    return LineStatus::skipped;
+  }
+  header_open_ = false;
+  seen_line_ = true;
 
   // Lost-events markers, on their own line.
   if (*b == 'C' && starts_with(b, e, "CPU:")) {

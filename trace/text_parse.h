@@ -41,6 +41,9 @@ class TextParser {
   TextFormat format() const { return format_; }
   // A "# mmfuzz program" header was seen: every line is an op, taken literally.
   bool program_text() const { return program_text_; }
+  // The "# mmfuzz program" line and the comment lines right after it, up to
+  // the first other line: a Program's header (program/header.h reads it).
+  const std::vector<std::string>& header_lines() const { return header_lines_; }
 
  private:
   // gfp_flags text -> mask, so each distinct string is parsed once.
@@ -57,6 +60,9 @@ class TextParser {
 
   TextFormat format_ = TextFormat::unknown;
   bool program_text_ = false;
+  bool header_open_ = false;  // collecting header_lines_
+  bool seen_line_ = false;    // a line that is not a comment was seen
+  std::vector<std::string> header_lines_;
   std::vector<GfpEntry> gfp_cache_;
   std::size_t gfp_cache_used_ = 0;
 };

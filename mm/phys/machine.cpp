@@ -144,11 +144,11 @@ void apply_machine_line(MachineConfig& m, const std::string& key, const std::str
   }
 }
 
-MachineConfig load_machine_file(const std::string& path) {
+std::vector<MachineLine> read_machine_file(const std::string& path) {
   std::ifstream in(path);
   if (!in) throw ConfigError("cannot open machine file '" + path + "'");
-  MachineConfig m = default_machine();
-  bool cleared_devices = false, cleared_early = false;
+  std::vector<MachineLine> lines;
+  MachineConfig scratch = default_machine();  // each line is tried on it
   std::string line;
   int lineno = 0;
   while (std::getline(in, line)) {
@@ -160,17 +160,30 @@ MachineConfig load_machine_file(const std::string& path) {
     auto eq = line.find('=');
     if (eq == std::string::npos)
       throw ConfigError(path + ":" + std::to_string(lineno) + ": expected 'key = value'");
-    auto key = trim(line.substr(0, eq));
-    auto value = trim(line.substr(eq + 1));
-    // A file that lists devices or early allocations replaces the defaults.
-    if ((key == "device") && !cleared_devices) m.devices.clear(), cleared_devices = true;
-    if (key == "early_alloc" && !cleared_early) m.early_allocs.clear(), cleared_early = true;
+    MachineLine l{trim(line.substr(0, eq)), trim(line.substr(eq + 1))};
     try {
-      apply_machine_line(m, key, value);
+      apply_machine_line(scratch, l.key, l.value);
     } catch (const ConfigError& e) {
       throw ConfigError(path + ":" + std::to_string(lineno) + ": " + e.what());
     }
+    lines.push_back(std::move(l));
   }
+  return lines;
+}
+
+void apply_machine_lines(MachineConfig& m, const std::vector<MachineLine>& lines) {
+  bool cleared_devices = false, cleared_early = false;
+  for (const auto& [key, value] : lines) {
+    // A file that lists devices or early allocations replaces the defaults.
+    if ((key == "device") && !cleared_devices) m.devices.clear(), cleared_devices = true;
+    if (key == "early_alloc" && !cleared_early) m.early_allocs.clear(), cleared_early = true;
+    apply_machine_line(m, key, value);
+  }
+}
+
+MachineConfig load_machine_file(const std::string& path) {
+  MachineConfig m = default_machine();
+  apply_machine_lines(m, read_machine_file(path));
   return m;
 }
 

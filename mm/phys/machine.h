@@ -84,6 +84,17 @@ MachineConfig small_machine(std::uint64_t ram = 16 * SZ_1M);
 MachineConfig load_machine_file(const std::string& path);
 void apply_machine_line(MachineConfig& m, const std::string& key, const std::string& value);
 
+// One "key = value" line of a machine file (Program headers carry them).
+struct MachineLine {
+  std::string key, value;
+  bool operator==(const MachineLine&) const = default;
+};
+// The lines of a machine file, each checked (ConfigError with file:line).
+std::vector<MachineLine> read_machine_file(const std::string& path);
+// Applies them as a machine file does: the first device or early_alloc line
+// replaces the machine's list instead of adding to it.
+void apply_machine_lines(MachineConfig& m, const std::vector<MachineLine>& lines);
+
 // Rejects impossible machines with a one-line reason (ConfigError).
 void validate_machine(const MachineConfig& m, const KernelProfile& profile);
 

@@ -208,12 +208,89 @@ expect 2 -- convert "$real"
 expect 2 -- convert "$tmp/no-such.trace" -o "$tmp/p.trace"
 [ -e "$tmp/p.trace" ] && { echo "FAIL: convert wrote output for a missing trace"; fails=$((fails + 1)); }
 expect 0 -- convert "$tmp/df.trace" -o "$tmp/p.trace"
-contains "$tmp/p.trace" "# mmfuzz program v1"
+contains "$tmp/p.trace" "# mmfuzz program v2"
+contains "$tmp/p.trace" "# machine: qemu-virt"
 expect 1 -- replay "$tmp/p.trace"
 contains "$tmp/out" "(mmfuzz program)"
 expect 0 -- convert "$real" -o "$tmp/seed.trace" --max-ops 2000 --quiet
 expect 0 -- replay --quiet "$tmp/seed.trace"
 # ---- end mmfuzz replay and convert ----
+
+# ---- Program headers (program/header.cpp): the Program says how to run it ----
+expect 0 -- convert --small --slab slob --cpus 4 "$tmp/df.trace" -o "$tmp/h.program"
+contains "$tmp/h.program" "# machine: small"
+contains "$tmp/h.program" "# slab: slob"
+contains "$tmp/h.program" "# cpus: 4"
+expect 1 -- replay --json "$tmp/h.json" "$tmp/h.program"
+contains "$tmp/out" "machine small (16 MiB, 4 CPUs), slab slob"
+contains "$tmp/out" "signature: slab.double_free|kfree|slab"
+contains "$tmp/h.json" '"signature": "slab.double_free|kfree|slab"'
+[ -s "$tmp/err" ] && { echo "FAIL: replay of a v2 program without flags printed on stderr"; fails=$((fails + 1)); }
+# A flag over a value the header states: applied, one line on stderr each.
+expect 1 -- replay --slab slab "$tmp/h.program"
+contains "$tmp/err" "mmfuzz replay: --slab slab overrides the program's slab: slob"
+contains "$tmp/out" "slab slab"
+expect 1 -- replay --ram 32M --check full --checks 'slab.*' "$tmp/h.program"
+contains "$tmp/err" "mmfuzz replay: --ram 32M overrides the program's ram: 16M"
+contains "$tmp/err" "mmfuzz replay: --check full overrides the program's check: incremental"
+contains "$tmp/err" "mmfuzz replay: --checks slab.* overrides the program's checks: all"
+[ "$(wc -l <"$tmp/err")" = 3 ] || { echo "FAIL: want 3 override lines"; cat "$tmp/err"; fails=$((fails + 1)); }
+expect 1 -- replay --machine "$tmp/good.machine" "$tmp/h.program"
+contains "$tmp/err" "mmfuzz replay: --machine $tmp/good.machine overrides the program's machine: small"
+contains "$tmp/out" "machine qemu-virt (512 MiB, 4 CPUs)"
+# The same value is no override; a trace without a header has nothing to override.
+expect 1 -- replay --slab slob "$tmp/h.program"
+[ -s "$tmp/err" ] && { echo "FAIL: --slab equal to the header reported an override"; fails=$((fails + 1)); }
+expect 1 -- replay --slab slab "$tmp/df.trace"
+[ -s "$tmp/err" ] && { echo "FAIL: an override reported for a plain trace"; fails=$((fails + 1)); }
+# The expected signatures (# expect:) are checked and reported.
+sed 's/^# planted: none$/# planted: none\n# expect: slab.double_free|kfree|slab\n# expect: buddy.coalesced|free_pages|page_alloc/' "$tmp/h.program" >"$tmp/e.program"
+expect 1 -- replay --json "$tmp/e.json" "$tmp/e.program"
+contains "$tmp/out" "expected signature slab.double_free|kfree|slab: seen"
+contains "$tmp/out" "expected signature buddy.coalesced|free_pages|page_alloc: NOT SEEN"
+contains "$tmp/e.json" '"seen": false'
+# Convert keeps a Program's header (and applies its flags).
+expect 0 -- convert --cpus 3 "$tmp/e.program" -o "$tmp/e2.program"
+contains "$tmp/e2.program" "# slab: slob"
+contains "$tmp/e2.program" "# cpus: 3"
+contains "$tmp/e2.program" "# expect: slab.double_free|kfree|slab"
+# v1 and header-less Programs still read, with replay's defaults.
+grep -v '^#' "$tmp/h.program" >"$tmp/ops.txt"
+{ echo "# mmfuzz program v1"; cat "$tmp/ops.txt"; } >"$tmp/v1.program"
+expect 1 -- replay "$tmp/v1.program"
+contains "$tmp/out" "machine qemu-virt (1024 MiB, 2 CPUs), slab slub"
+# Bad headers: one line on stderr, exit 2, naming what is wrong.
+bad_header() {  # bad_header 'KEY: VALUE' TEXT-IN-ERROR
+  { echo "# mmfuzz program v2"; printf '%b\n' "$1"; cat "$tmp/ops.txt"; } >"$tmp/bad.program"
+  expect 2 -- replay "$tmp/bad.program"
+  contains "$tmp/err" "$2"
+}
+bad_header "# profile: linux-4.4-x86" "unknown kernel profile"
+bad_header "# slab: slub2" "unknown value 'slub2'"
+bad_header "# machine: pdp11" "unknown value 'pdp11'"
+bad_header "# checks: nosuch.invariant" "matches no invariant"
+bad_header "# planted: no_such_bug" "unknown planted defect"
+bad_header "# cpus: many" "cpus"
+bad_header "# ram: 1X" "ram"
+bad_header "# rodata: maybe" "rodata"
+bad_header "# check: sometimes" "sometimes"
+bad_header "# colour: blue" "unknown header key 'colour'"
+bad_header "# slab: slob\n# slab: slub" "given twice"
+bad_header "# machine_line: warp = 9" "warp"
+{ echo "# mmfuzz program v9"; cat "$tmp/ops.txt"; } >"$tmp/bad.program"
+expect 2 -- replay "$tmp/bad.program"
+contains "$tmp/err" "v9"
+# A planted defect boots only in a build with them (MMFUZZ_PLANTED_DEFECTS).
+{ echo "# mmfuzz program v2"; echo "# planted: buddy_skip_merge"; cat "$tmp/ops.txt"; } >"$tmp/plant.program"
+"$MMFUZZ" replay --quiet "$tmp/plant.program" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+case $rc in
+  2) contains "$tmp/err" "MMFUZZ_PLANTED_DEFECTS"
+     [ "$(wc -l <"$tmp/err")" = 1 ] || { echo "FAIL: planted error not one line"; fails=$((fails + 1)); } ;;
+  1) echo "ok:   planted program runs in this build" ;;
+  *) echo "FAIL: planted program exited $rc"; fails=$((fails + 1)) ;;
+esac
+# ---- end Program headers ----
 
 # ---- mmfuzz campaign (cli/cmd_campaign.cpp, ci/campaign.sh) ----
 expect 0 -- campaign --help
