@@ -235,11 +235,7 @@ struct State {
   State(const TargetSpec& target, const DecodeTables& tables, const DecodeOptions& o,
         prog::Program& prog)
       : t(target), tab(tables), opts(o), p(prog), io_phys(ioremap_targets(target)) {
-    // A full sweep costs more than a whole Program: `check` is not one of
-    // the kinds a byte picks but the rare escape 0xff 0xff.
-    for (int k = 0; k < prog::kNrOpKinds; ++k)
-      if ((t.op_mask & (std::uint64_t{1} << k)) && static_cast<OpKind>(k) != OpKind::check)
-        kinds.push_back(static_cast<OpKind>(k));
+    kinds = target_kinds(t);
     page.next = page.stride = kPageHandleStride;
     // Boot caches every slab variant has, by the names traces use.
     for (const char* n : {"kmalloc-128", "kmalloc-1k", "vmap_area", "kmem_cache"})
@@ -1325,6 +1321,16 @@ std::vector<std::uint8_t> encode(const prog::Program& in, const TargetSpec& t,
     ++n;
   }
   return std::move(w.out);
+}
+
+std::vector<OpKind> target_kinds(const TargetSpec& t) {
+  // A full sweep costs more than a whole Program: `check` is not one of
+  // the kinds a byte picks but the rare escape 0xff 0xff.
+  std::vector<OpKind> kinds;
+  for (int k = 0; k < prog::kNrOpKinds; ++k)
+    if ((t.op_mask & (std::uint64_t{1} << k)) && static_cast<OpKind>(k) != OpKind::check)
+      kinds.push_back(static_cast<OpKind>(k));
+  return kinds;
 }
 
 std::span<const TargetSpec> model_targets() {
