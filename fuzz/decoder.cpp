@@ -424,8 +424,12 @@ bool dec(Dec& c, prog::PutPage& a) {
   return true;
 }
 
+// Sizes shaped like the workload's orders: a fraction of the block.
 bool dec(Dec& c, prog::AllocPagesExact& a) {
-  a.size = std::max<std::uint64_t>(1, dec_value(c.r, c.st.tab.vmalloc_size));
+  const unsigned order = std::min<std::uint8_t>(dec_value(c.r, c.st.tab.order), 10);
+  const std::uint8_t k = c.r.u8();
+  a.size = k == kLiteral ? std::min<std::uint64_t>(c.r.varint(), kMaxLiteralSize)
+                         : std::max<std::uint64_t>(1, page_bytes(order) * (k + 1u) / 256);
   a.gfp = dec_value(c.r, c.st.tab.page_gfp);
   a.page = c.st.page.fresh();
   if (a.size > page_bytes(kMaxExactOrder)) c.misuse = true;  // no order below MAX_ORDER
@@ -986,7 +990,9 @@ bool enc(Enc& e, const prog::PutPage& a) {
 
 bool enc(Enc& e, const prog::AllocPagesExact& a) {
   if (!a.page) return false;
-  enc_value(e.w, e.st.tab.vmalloc_size, a.size);
+  e.w.u8(0);  // any order: the size is literal
+  e.w.u8(kLiteral);
+  e.w.varint(a.size);
   enc_value(e.w, e.st.tab.page_gfp, a.gfp);
   e.hm.page[a.page] = e.st.page.next;
   return true;
