@@ -337,11 +337,9 @@ int replay_one(const ReplayCliOptions& o, const std::string& path, nlohmann::jso
     const std::string text = verdict_text(vd, strings);
     const std::size_t vline = text.rfind("verdict: ");
     std::fputs(text.substr(0, vline).c_str(), stdout);
-    for (const auto& sg : sigs) std::printf("signature: %s
-", sg.c_str());
+    for (const auto& sg : sigs) std::printf("signature: %s\n", sg.c_str());
     for (const auto& [e, seen] : expected)
-      std::printf("expected signature %s: %s
-", e.c_str(), seen ? "seen" : "NOT SEEN");
+      std::printf("expected signature %s: %s\n", e.c_str(), seen ? "seen" : "NOT SEEN");
     std::fputs(text.substr(vline).c_str(), stdout);
   }
 

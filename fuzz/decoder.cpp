@@ -235,11 +235,7 @@ struct State {
   State(const TargetSpec& target, const DecodeTables& tables, const DecodeOptions& o,
         prog::Program& prog)
       : t(target), tab(tables), opts(o), p(prog), io_phys(ioremap_targets(target)) {
-    // A full sweep costs more than a whole Program: `check` is not one of
-    // the kinds a byte picks but the rare escape 0xff 0xff.
-    for (int k = 0; k < prog::kNrOpKinds; ++k)
-      if ((t.op_mask & (std::uint64_t{1} << k)) && static_cast<OpKind>(k) != OpKind::check)
-        kinds.push_back(static_cast<OpKind>(k));
+    kinds = target_kinds(t);
     page.next = page.stride = kPageHandleStride;
     // Boot caches every slab variant has, by the names traces use.
     for (const char* n : {"kmalloc-128", "kmalloc-1k", "vmap_area", "kmem_cache"})
@@ -428,8 +424,12 @@ bool dec(Dec& c, prog::PutPage& a) {
   return true;
 }
 
+// Sizes shaped like the workload's orders: a fraction of the block.
 bool dec(Dec& c, prog::AllocPagesExact& a) {
-  a.size = std::max<std::uint64_t>(1, dec_value(c.r, c.st.tab.vmalloc_size));
+  const unsigned order = std::min<std::uint8_t>(dec_value(c.r, c.st.tab.order), 10);
+  const std::uint8_t k = c.r.u8();
+  a.size = k == kLiteral ? std::min<std::uint64_t>(c.r.varint(), kMaxLiteralSize)
+                         : std::max<std::uint64_t>(1, page_bytes(order) * (k + 1u) / 256);
   a.gfp = dec_value(c.r, c.st.tab.page_gfp);
   a.page = c.st.page.fresh();
   if (a.size > page_bytes(kMaxExactOrder)) c.misuse = true;  // no order below MAX_ORDER
@@ -990,7 +990,9 @@ bool enc(Enc& e, const prog::PutPage& a) {
 
 bool enc(Enc& e, const prog::AllocPagesExact& a) {
   if (!a.page) return false;
-  enc_value(e.w, e.st.tab.vmalloc_size, a.size);
+  e.w.u8(0);  // any order: the size is literal
+  e.w.u8(kLiteral);
+  e.w.varint(a.size);
   enc_value(e.w, e.st.tab.page_gfp, a.gfp);
   e.hm.page[a.page] = e.st.page.next;
   return true;
@@ -1325,6 +1327,16 @@ std::vector<std::uint8_t> encode(const prog::Program& in, const TargetSpec& t,
     ++n;
   }
   return std::move(w.out);
+}
+
+std::vector<OpKind> target_kinds(const TargetSpec& t) {
+  // A full sweep costs more than a whole Program: `check` is not one of
+  // the kinds a byte picks but the rare escape 0xff 0xff.
+  std::vector<OpKind> kinds;
+  for (int k = 0; k < prog::kNrOpKinds; ++k)
+    if ((t.op_mask & (std::uint64_t{1} << k)) && static_cast<OpKind>(k) != OpKind::check)
+      kinds.push_back(static_cast<OpKind>(k));
+  return kinds;
 }
 
 std::span<const TargetSpec> model_targets() {

@@ -42,6 +42,10 @@ struct TargetSpec {
 // page_alloc, slub, slab, slob, vm, mm (the whole API).
 std::span<const TargetSpec> model_targets();
 const TargetSpec* find_target(std::string_view name);  // nullptr if none
+// The kinds an op byte picks from, in order: the mask's kinds but `check`
+// (an escape of its own), by OpKind number. Kinds added later come last, so
+// the byte of an existing seed keeps naming the same kind.
+std::vector<prog::OpKind> target_kinds(const TargetSpec& t);
 // The machine every model target boots: small, so a reset is cheap.
 mm::MmConfig target_config(const TargetSpec& t);
 // The same as a Program header (machine fuzz, the target's allocator,

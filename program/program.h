@@ -68,6 +68,10 @@ struct Op {
   bool same_as(const Op& o, bool with_line = false) const;
 };
 
+// Replay copies millions of Ops: the arguments (at most 40 bytes) and the
+// provenance fit in 80.
+static_assert(sizeof(Op) <= 80);
+
 // The cache name an op's arguments carry (0: none).
 StrId name_of(const OpArgs& a);
 void set_name(OpArgs& a, StrId name);

@@ -1,12 +1,15 @@
 // The fuzzing core: snapshot restore is exact, decoding is total and
 // deterministic, encode() round-trips, and the mutator keeps inputs valid.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -158,6 +161,100 @@ TEST(Decoder, EveryInputDecodesDeterministically) {
         ASSERT_TRUE(op.is<prog::Check>() || (t.op_mask >> static_cast<unsigned>(op.kind())) & 1)
             << t.name << ": " << prog::op_kind_name(op.kind());
     }
+  }
+}
+
+// The kinds an op byte named before the typed arguments keep their bytes:
+// the new kinds come after them (docs/fuzzing.md), so seeds decode as they
+// did.
+TEST(Decoder, OldKindsKeepTheirOpBytes) {
+  using K = prog::OpKind;
+  const std::vector<K> page = {K::alloc_pages, K::free_pages, K::split_page,     K::write,
+                               K::read,        K::tick,       K::drain_all_pages};
+  const std::vector<K> slab = {K::kmalloc,
+                               K::kfree,
+                               K::kmem_cache_create,
+                               K::kmem_cache_alloc,
+                               K::kmem_cache_free,
+                               K::kmem_cache_shrink,
+                               K::kmem_cache_destroy,
+                               K::mempool_create,
+                               K::mempool_alloc,
+                               K::mempool_free,
+                               K::mempool_destroy,
+                               K::write,
+                               K::read,
+                               K::tick};
+  const std::vector<K> vm = {K::vmalloc, K::vfree, K::vmap, K::vunmap, K::ioremap,
+                             K::iounmap, K::write, K::read, K::tick};
+  std::vector<K> mm;
+  for (int k = 0; k <= static_cast<int>(K::drain_all_pages); ++k) mm.push_back(static_cast<K>(k));
+  const std::map<std::string, std::vector<K>> old = {
+      {"page_alloc", page}, {"slub", slab}, {"slab", slab}, {"slob", slab}, {"vm", vm}, {"mm", mm}};
+  for (const auto& t : model_targets()) {
+    const auto kinds = target_kinds(t);
+    const auto& want = old.at(t.name);
+    ASSERT_GT(kinds.size(), want.size()) << t.name;  // and new ones after them
+    EXPECT_TRUE(std::equal(want.begin(), want.end(), kinds.begin())) << t.name;
+  }
+  EXPECT_GT(target_kinds(*find_target("mm")).size(), 31u);  // past one byte: the extension
+}
+
+// Two seeds of corpus/seeds, as they decoded before the typed arguments.
+TEST(Decoder, SeedsDecodeAsBefore) {
+  auto bodies = [](const prog::Program& p) {
+    std::vector<std::string> v;
+    for (const auto& op : p.ops) {
+      const std::string line = prog::format_op(op, p.strings);
+      v.push_back(line.substr(line.find(": ") + 2));
+    }
+    return v;
+  };
+  const std::vector<std::uint8_t> pages = {0x00, 0x00, 0x07, 0x00, 0x01, 0x05, 0x00, 0x01,
+                                           0x05, 0x00, 0x00, 0x07, 0x00, 0x01, 0x05, 0x00,
+                                           0x01, 0x05, 0x00, 0x00, 0x07, 0x00, 0x01, 0x05};
+  const std::string nowarn = "__GFP_NOWARN|__GFP_NORETRY";
+  const std::string small =
+      "order=0 migratetype=-1 gfp_flags=GFP_KERNEL|" + nowarn + "|__GFP_RECLAIMABLE";
+  const std::string comp = "order=1 migratetype=-1 gfp_flags=__GFP_IO|__GFP_FS|" + nowarn +
+                           "|__GFP_COMP|__GFP_NOMEMALLOC|__GFP_RECLAIMABLE";
+  std::vector<std::string> want;
+  for (int i = 0; i < 8; ++i)
+    want.push_back(fmt::format("mm_page_alloc: page=0000000000000000 pfn={:#x} {}",
+                               0x1000 * (i + 1), i % 3 == 0 ? small : comp));
+  EXPECT_EQ(bodies(decode(pages, *find_target("page_alloc"), DecodeTables::builtin()).program),
+            want);
+  const std::vector<std::uint8_t> vm = {0x0e, 0x00, 0x01, 0x0e, 0x01, 0x04, 0x14, 0x02, 0x00, 0xef,
+                                        0x00, 0x00, 0x80, 0x40, 0x5a, 0x10, 0x03, 0x15, 0x02, 0x02,
+                                        0xef, 0x00, 0xa0, 0x1f, 0xc8, 0x01, 0x00, 0x0f, 0x01, 0x0e,
+                                        0x00, 0x05, 0x11, 0x01, 0x16, 0x0f, 0x00, 0x0f, 0x00};
+  EXPECT_EQ(bodies(decode(vm, *find_target("mm"), DecodeTables::builtin()).program),
+            (std::vector<std::string>{
+                "mmfuzz_vmalloc: area=0x1 size=8192 api=vmalloc gfp_flags=none node=-1",
+                "mmfuzz_vmalloc: area=0x2 size=100 api=vzalloc gfp_flags=none node=-1",
+                "mmfuzz_write: area=0x1 offset=0 len=8192 byte=0x5a",
+                "mmfuzz_vmap: area=0x3 pages=4",
+                "mmfuzz_read: area=0x3 offset=4000 len=200",
+                "mmfuzz_vfree: area=0x2",
+                "mmfuzz_vmalloc: area=0x4 size=65536 api=vmalloc gfp_flags=none node=-1",
+                "mmfuzz_vunmap: area=0x3",
+                "mmfuzz_tick:",
+                "mmfuzz_vfree: area=0x1",
+                "mmfuzz_vfree: area=0x4",
+            }));
+}
+
+// Random inputs reach every kind of every target (the mm target's last
+// kinds through the extension byte), and the new kinds run.
+TEST(Decoder, EveryKindOfATargetIsReached) {
+  std::mt19937_64 rng(9);
+  for (const auto& t : model_targets()) {
+    std::set<prog::OpKind> seen;
+    for (int i = 0; i < 400; ++i)
+      for (const auto& op : decode(random_bytes(rng, 300), t, DecodeTables::builtin()).program.ops)
+        seen.insert(op.kind());
+    for (const prog::OpKind k : target_kinds(t))
+      EXPECT_TRUE(seen.count(k)) << t.name << ": " << prog::op_kind_name(k);
   }
 }
 
