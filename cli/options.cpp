@@ -25,6 +25,9 @@ void MachineOptions::add_to(CLI::App& app) {
   app.add_option("--rodata", rodata,
                  "rodata= of the kernel command line: full (the 6.1 guest's default: the linear "
                  "map by pages) or on (the model's default: block mappings)");
+  app.add_option("--plant", plant,
+                 "a planted defect for self-tests (builds with MMFUZZ_PLANTED_DEFECTS), e.g. "
+                 "buddy_skip_merge");
   app.add_flag("--small", small,
                "the small test machine (16 MiB, no CMA, no initrd) instead of the guest");
 }
@@ -83,6 +86,11 @@ mm::MmConfig MachineOptions::to_config() const {
     else
       throw mm::ConfigError("--rodata must be full or on, not '" + rodata + "'");
   }
+  if (!plant.empty()) {
+    const auto d = mm::parse_planted_defect(plant);
+    if (!d) throw mm::ConfigError("--plant: unknown planted defect '" + plant + "'");
+    cfg.planted = *d;
+  }
   if (kmalloc_min) {
     const unsigned k = *kmalloc_min;
     if (k < 8 || k > 128 || (k & (k - 1)))
@@ -90,6 +98,30 @@ mm::MmConfig MachineOptions::to_config() const {
     cfg.slab.kmalloc_min_size = k;
   }
   return cfg;
+}
+
+std::string MachineOptions::args() const {
+  std::string s;
+  auto add = [&s](const char* flag, const std::string& v) {
+    if (v.empty()) return;
+    if (!s.empty()) s += ' ';
+    s += flag;
+    s += v.find_first_of(" '\"") == std::string::npos ? " " + v : " '" + v + "'";
+  };
+  if (profile != mm::kDefaultProfile) add("--profile", profile);
+  add("--machine", machine_file);
+  if (small) s += s.empty() ? "--small" : " --small";
+  add("--ram", ram);
+  add("--ram-base", ram_base);
+  add("--cma", cma);
+  if (cpus) add("--cpus", std::to_string(*cpus));
+  if (nodes) add("--nodes", std::to_string(*nodes));
+  add("--slab", slab);
+  add("--slub-debug", slub_debug);
+  if (kmalloc_min) add("--kmalloc-min", std::to_string(*kmalloc_min));
+  add("--rodata", rodata);
+  add("--plant", plant);
+  return s;
 }
 
 void write_file_atomic(const std::string& path, const std::string& text) {

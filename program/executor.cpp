@@ -458,16 +458,12 @@ void Executor::access(const Op& op, bool is_write) {
   const std::uint64_t len = std::min(op.size, kMaxAccess);
   buf_.assign(len, op.byte);
   const vaddr_t a = base + op.arg;
-  if (area) {
-    if (is_write)
-      mm_.vmalloc.write(a, buf_);
-    else
-      mm_.vmalloc.read(a, buf_);
-  } else if (is_write) {
-    mm_.slab.write(a, buf_, !opts_.misuse_writes);
-  } else {
-    mm_.slab.read(a, buf_);
-  }
+  bool ok = false;
+  if (area)
+    ok = is_write ? mm_.vmalloc.write(a, buf_) : mm_.vmalloc.read(a, buf_);
+  else
+    ok = is_write ? mm_.slab.write(a, buf_, !opts_.misuse_writes) : mm_.slab.read(a, buf_);
+  res_.failed = !ok;
 }
 
 Verdict Executor::finish() {

@@ -490,5 +490,44 @@ TEST(Executor, ResultsCarryWhatTheModelDid) {
   EXPECT_TRUE(ex.finish().ok());
 }
 
+// Client accesses: a read gives back the bytes it read; one that faults (the
+// guard page) or that KASAN refuses (past the object) has failed.
+TEST(Executor, AccessResultsCarryTheBytesAndFaults) {
+  Mm m(small_config());
+  StringTable st;
+  Executor ex(m, st);
+  Op vm = make(OpKind::vmalloc, 1);
+  vm.size = 4096;
+  ASSERT_FALSE(ex.step(vm).failed);
+  Op w = make(OpKind::write, 1);
+  w.space = Space::area;
+  w.arg = 100;
+  w.size = 8;
+  w.byte = 0x5c;
+  EXPECT_FALSE(ex.step(w).failed);
+  Op r = make(OpKind::read, 1);
+  r.space = Space::area;
+  r.arg = 104;
+  r.size = 4;
+  EXPECT_FALSE(ex.step(r).failed);
+  ASSERT_EQ(ex.last_access().size(), 4u);
+  for (const auto b : ex.last_access()) EXPECT_EQ(b, 0x5c);
+  Op guard = r;
+  guard.arg = 4096;
+  EXPECT_TRUE(ex.step(guard).failed);
+  Op km = make(OpKind::kmalloc, 2);
+  km.size = 24;
+  km.gfp = GFP_KERNEL;
+  ex.step(km);
+  Op in = make(OpKind::read, 2);
+  in.size = 24;
+  EXPECT_FALSE(ex.step(in).failed);
+  Op oob = in;
+  oob.arg = 20;
+  oob.size = 8;
+  EXPECT_TRUE(ex.step(oob).failed);
+  EXPECT_EQ(ex.nr_violations(), 2u);  // vm.fault and kasan.out_of_bounds
+}
+
 }  // namespace
 }  // namespace mmfuzz::prog
