@@ -12,6 +12,7 @@
 #include "cli/options.h"
 #include "program/executor.h"
 #include "program/generate.h"
+#include "program/report.h"
 #include "program/text.h"
 
 namespace mmfuzz::cli {
@@ -89,23 +90,15 @@ void print_summary(const WorkloadCliOptions& o, const mm::Mm& m, const Program& 
                 mm::format_alloc_failure(pa.alloc_warnings[i]).c_str());
   std::printf("  checks '%s': incremental after every op, %llu full sweeps\n", o.checks.c_str(),
               static_cast<unsigned long long>(vd.full_sweeps));
-  for (const auto& f : vd.findings) std::fputs(f.violation.to_text().c_str(), stdout);
-  std::printf("verdict: %s (%llu violation%s)\n", vd.ok() ? "clean" : "VIOLATIONS",
-              static_cast<unsigned long long>(vd.nr_violations), vd.nr_violations == 1 ? "" : "s");
+  std::fputs(verdict_text(vd, p.strings).c_str(), stdout);
 }
 
 void write_json(const WorkloadCliOptions& o, const mm::Mm& m, const Program& p, const Verdict& vd) {
-  nlohmann::json j;
-  j["verdict"] = vd.ok() ? "clean" : "violations";
-  j["ops"] = p.ops.size();
-  j["skipped_ops"] = vd.skipped_ops;
+  nlohmann::json j = verdict_json(vd, p.strings);
   j["seed"] = o.spec.seed;
   j["profile"] = m.profile.name;
-  j["full_sweeps"] = vd.full_sweeps;
-  j["violations"] = nlohmann::json::array();
-  for (const auto& f : vd.findings) j["violations"].push_back(f.violation.to_json());
   if (!o.out.empty()) j["program"] = o.out;
-  write_file_atomic(o.json, j.dump(2) + "\n");
+  write_file_atomic(o.json, dump_json(j, 2) + "\n");
 }
 
 int run_workload(const WorkloadCliOptions& o) {

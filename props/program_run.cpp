@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <fstream>
 
+#include "program/report.h"
 #include "program/text.h"
 
 namespace mmfuzz::props {
@@ -34,16 +35,14 @@ void ProgramRun::finish() {
   if (!v.ok())
     throw rc::detail::CaseResult(
         rc::detail::CaseResult::Type::Failure,
-        "checker finding in the final sweep:\n" + v.findings.front().violation.to_text(false));
+        "checker finding:\n" + prog::finding_text(v.findings.front(), b_.program().strings));
 }
 
 void ProgramRun::fail_on_findings() {
   if (!ex_->nr_violations()) return;
-  const prog::Finding& f = ex_->findings().front();
   throw rc::detail::CaseResult(
       rc::detail::CaseResult::Type::Failure,
-      fmt::format("checker finding at op #{} ({}):\n{}", f.op_index, prog::op_kind_name(f.op.kind),
-                  f.violation.to_text(false)));
+      "checker finding:\n" + prog::finding_text(ex_->findings().front(), b_.program().strings));
 }
 
 std::string ProgramRun::replay_flags() const {
@@ -61,19 +60,17 @@ std::string ProgramRun::replay_flags() const {
     if (f & mm::SLAB_POISON) s += 'P';
     if (f & mm::SLAB_STORE_USER) s += 'U';
   }
+  if (cfg_.planted != mm::PlantedDefect::none)
+    s += fmt::format(" --plant {}", mm::planted_defect_name(cfg_.planted));
   if (opts_.check_every) s += fmt::format(" --check-every {}", opts_.check_every);
   if (opts_.checks != "all") s += fmt::format(" --checks '{}'", opts_.checks);
   return s;
 }
 
 std::string ProgramRun::report(std::string_view why) const {
-  std::string planted;
-  if (cfg_.planted != mm::PlantedDefect::none)
-    planted = fmt::format(" (and the planted defect {}, which only tests select)",
-                          mm::planted_defect_name(cfg_.planted));
   return fmt::format(
-      "{}\nThe Program ({} ops) below; save it and run: mmfuzz replay {} PROGRAM{}\n{}", why,
-      b_.program().ops.size(), replay_flags(), planted, prog::print_program(b_.program()));
+      "{}\nThe Program ({} ops) below; save it and run: mmfuzz replay {} PROGRAM\n{}", why,
+      b_.program().ops.size(), replay_flags(), prog::print_program(b_.program()));
 }
 
 std::string ProgramRun::save(std::string_view name) const {
