@@ -438,6 +438,7 @@ void Workload::ioremap() {
   if (m_.devices.empty()) return b_.tick();
   const auto [start, end] = m_.devices[below(m_.devices.size())];
   const std::uint64_t span = std::min(end - start, 16 * m_.page_size);
+  if (span < 4) return b_.tick();  // a machine file's odd device: no register to map
   const std::uint64_t off = 4 * below(span / 4);
   const std::uint64_t size = 1 + below(std::min(span - off, 4 * m_.page_size));
   const auto api = static_cast<IoremapApi>(below(3));
