@@ -29,6 +29,9 @@ void MachineOptions::add_to(CLI::App& app) {
   app.add_option("--rodata", rodata,
                  "rodata= of the kernel command line: full (the 6.1 guest's default: the linear "
                  "map by pages) or on (the model's default: block mappings)");
+  app.add_option("--plant", plant,
+                 "a planted defect for self-tests (builds with MMFUZZ_PLANTED_DEFECTS), e.g. "
+                 "buddy_skip_merge");
   app.add_flag("--small", small,
                "the small test machine (16 MiB, no CMA, no initrd) instead of the guest");
 }
@@ -136,6 +139,11 @@ void MachineOptions::apply_to(prog::ProgramHeader& h, std::vector<std::string>* 
       throw mm::ConfigError("--rodata must be full or on, not '" + rodata + "'");
     set("--rodata", rodata, "rodata", [&](H& x) { x.rodata_full = rodata == "full"; });
   }
+  if (!plant.empty()) {
+    const auto d = mm::parse_planted_defect(plant);
+    if (!d) throw mm::ConfigError("--plant: unknown planted defect '" + plant + "'");
+    set("--plant", plant, "planted", [&](H& x) { x.planted = *d; });
+  }
   if (kmalloc_min) {
     const unsigned k = *kmalloc_min;
     if (k < 8 || k > 128 || (k & (k - 1)))
@@ -162,6 +170,30 @@ prog::ProgramHeader program_header(const trace::EventSource& src, const MachineO
   for (const auto& n : notes) std::fprintf(stderr, "mmfuzz %s: %s\n", cmd, n.c_str());
   if (overrides) overrides->insert(overrides->end(), notes.begin(), notes.end());
   return h;
+}
+
+std::string MachineOptions::args() const {
+  std::string s;
+  auto add = [&s](const char* flag, const std::string& v) {
+    if (v.empty()) return;
+    if (!s.empty()) s += ' ';
+    s += flag;
+    s += v.find_first_of(" '\"") == std::string::npos ? " " + v : " '" + v + "'";
+  };
+  add("--profile", profile);
+  add("--machine", machine_file);
+  if (small) s += s.empty() ? "--small" : " --small";
+  add("--ram", ram);
+  add("--ram-base", ram_base);
+  add("--cma", cma);
+  if (cpus) add("--cpus", std::to_string(*cpus));
+  if (nodes) add("--nodes", std::to_string(*nodes));
+  add("--slab", slab);
+  add("--slub-debug", slub_debug);
+  if (kmalloc_min) add("--kmalloc-min", std::to_string(*kmalloc_min));
+  add("--rodata", rodata);
+  add("--plant", plant);
+  return s;
 }
 
 void write_file_atomic(const std::string& path, const std::string& text) {

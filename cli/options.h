@@ -18,6 +18,7 @@ struct MachineOptions {
   std::string profile;  // empty: the default profile (or the Program's)
   std::string machine_file;
   std::string ram, ram_base, cma, slab, slub_debug, rodata;
+  std::string plant;  // a planted defect (self-tests; builds with MMFUZZ_PLANTED_DEFECTS)
   std::optional<unsigned> kmalloc_min;
   std::optional<unsigned> cpus, nodes;
   bool small = false;
@@ -29,6 +30,9 @@ struct MachineOptions {
   // that changes a value the header states adds one line to *overrides
   // ("--slab slab overrides the program's slab: slub"). Throws mm::ConfigError.
   void apply_to(prog::ProgramHeader& h, std::vector<std::string>* overrides) const;
+  // The options given, as flags again ("--small --slab slab"): how to replay
+  // a Program on the same machine.
+  std::string args() const;
 };
 
 // The header a trace source's Program text states (version 1 for a trace

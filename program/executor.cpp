@@ -236,16 +236,12 @@ void Executor::access(Space space, Handle h, std::uint64_t offset, std::uint64_t
   }
   buf_.assign(std::min(len, kMaxAccess), byte);
   const vaddr_t a = base + offset;
-  if (area) {
-    if (is_write)
-      mm_.vmalloc.write(a, buf_);
-    else
-      mm_.vmalloc.read(a, buf_);
-  } else if (is_write) {
-    mm_.slab.write(a, buf_, !opts_.misuse_writes);
-  } else {
-    mm_.slab.read(a, buf_);
-  }
+  bool ok = false;
+  if (area)
+    ok = is_write ? mm_.vmalloc.write(a, buf_) : mm_.vmalloc.read(a, buf_);
+  else
+    ok = is_write ? mm_.slab.write(a, buf_, !opts_.misuse_writes) : mm_.slab.read(a, buf_);
+  res_.failed = !ok;
 }
 
 Verdict Executor::finish() {

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -43,7 +44,7 @@ struct ExecOptions {
 // what the trace says the kernel did.
 struct OpResult {
   bool ran = false;     // false: the op named an unbound handle or cache and was skipped
-  bool failed = false;  // an allocation returned NULL
+  bool failed = false;  // an allocation returned NULL, or a write/read faulted or was refused
   std::uint64_t addr = 0;
   std::uint64_t pfn = mm::NO_PAGE;
   std::uint64_t bytes_alloc = 0;  // kmalloc / kmem_cache_alloc as the model traced it
@@ -98,6 +99,9 @@ class Executor : public mm::MmObserver {
   std::uint64_t nr_violations() const { return nr_violations_; }
   const std::vector<Finding>& findings() const { return findings_; }
   const char* skip_reason() const { return skip_reason_; }
+  // The bytes of the last write or read op (for a read: what it read), so
+  // property generators can check them against their reference model.
+  std::span<const std::uint8_t> last_access() const { return buf_; }
 
   // The live set, by handle space.
   std::uint64_t live_objects() const { return live_objects_; }

@@ -17,8 +17,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "program/ops.h"
 #include "program/header.h"
+#include "program/ops.h"
 
 namespace mmfuzz::prog {
 

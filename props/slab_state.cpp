@@ -1,7 +1,8 @@
-// Stateful property of the slab layer, per allocator: random kmalloc,
-// kmem_cache and krealloc sequences against a reference model of live
-// objects. Live objects never overlap, their contents survive until they are
-// freed, ksize() covers the request, and no checker fires.
+// Stateful property of the slab layer, per allocator: random kmalloc and
+// kmem_cache sequences against a reference model of live objects. Live
+// objects never overlap, their contents survive until they are freed, the
+// size class covers the request, and no checker fires. Each command is an
+// op of a Program the Executor runs (props/program_run.h).
 #include <gtest/gtest.h>
 #include <rapidcheck.h>
 #include <rapidcheck/gtest.h>
@@ -9,50 +10,74 @@
 
 #include <iterator>
 #include <map>
-#include <memory>
 
-#include "invariants/checker.h"
 #include "mm/mm.h"
+#include "props/program_run.h"
+#include "props/selftest.h"
 
 namespace {
 
 using namespace mmfuzz;
 using namespace mmfuzz::mm;
+using prog::Handle;
+using prog::OpResult;
+using prog::Space;
+
+struct CacheSpec {
+  const char* name;
+  unsigned size, align;
+  slab_flags_t flags;
+  std::optional<std::uint8_t> ctor;
+};
+constexpr CacheSpec kCaches[] = {{"prop_small", 24, 0, 0, {}},
+                                 {"prop_aligned", 74, 0, SLAB_HWCACHE_ALIGN, {}},
+                                 {"prop_ctor", 200, 0, 0, 0x3c}};
+constexpr int kKmalloc = -1;
 
 struct Obj {
+  Handle h;
   std::uint64_t size;  // bytes the caller owns
   std::uint8_t fill;   // what it wrote there
-  cache_id cache;      // 0: kmalloc
+  int cache;           // kCaches index, or kKmalloc
 };
 
+MmConfig slab_config(SlabVariant v, slab_flags_t debug) {
+  MmConfig cfg;
+  cfg.machine = small_machine(32 * SZ_1M);
+  cfg.slab.variant = v;
+  cfg.slab.debug_flags = debug;
+  return cfg;
+}
+
+prog::ExecOptions exec_options() {
+  prog::ExecOptions o;
+  o.capture_stacks = false;
+  o.check_every = 25;
+  return o;
+}
+
 struct Sut {
-  Sut(SlabVariant v, slab_flags_t debug)
-      : mm(std::make_unique<Mm>(config(v, debug))), engine(*mm, opts()) {
-    caches.push_back(mm->slab.kmem_cache_create("prop_small", 24, 0, 0));
-    caches.push_back(mm->slab.kmem_cache_create("prop_aligned", 74, 0, SLAB_HWCACHE_ALIGN));
-    caches.push_back(mm->slab.kmem_cache_create("prop_ctor", 200, 0, 0, {true, 0x3c}));
+  explicit Sut(const MmConfig& cfg) : run(cfg, exec_options()) {}
+  void setup() {
+    for (const CacheSpec& c : kCaches) {
+      run.b().kmem_cache_create(c.name, c.size, c.align, c.flags, c.ctor);
+      RC_ASSERT(!step().failed);
+    }
   }
-  static MmConfig config(SlabVariant v, slab_flags_t debug) {
-    MmConfig cfg;
-    cfg.machine = small_machine(32 * SZ_1M);
-    cfg.slab.variant = v;
-    cfg.slab.debug_flags = debug;
-    return cfg;
+  Mm& mm() { return run.mm(); }
+  // Runs the ops just appended; they ran, on the CPU the Program names.
+  OpResult step() {
+    const OpResult r = run.step();
+    RC_ASSERT(r.ran);
+    RC_ASSERT(mm().cpu() == cpu);
+    return r;
   }
-  static inv::CheckOptions opts() {
-    inv::CheckOptions o;
-    o.capture_stacks = false;
-    o.full_every = 25;
-    return o;
-  }
-  void begin(const char* op) { engine.begin_op(step++, op); }
-  void end(const char* op) {
-    engine.end_op();
-    if (!engine.clean())
-      RC_FAIL(std::string(op) + ":\n" + engine.violations().front().to_text(false));
+  std::uint64_t cache_size(int k) {
+    return mm().slab.kmem_cache_size(
+        run.ex().cache_of(run.program().strings.find(kCaches[k].name)));
   }
   // The new object must not overlap any live one; fill it with a pattern.
-  void adopt(vaddr_t p, std::uint64_t size, cache_id c) {
+  void adopt(Handle h, vaddr_t p, std::uint64_t size, int cache) {
     RC_ASSERT(p != 0u);
     auto next = live.lower_bound(p);
     if (next != live.end()) RC_ASSERT(p + size <= next->first);
@@ -60,21 +85,35 @@ struct Sut {
       auto prev = std::prev(next);
       RC_ASSERT(prev->first + prev->second.size <= p);
     }
-    const auto fill = static_cast<std::uint8_t>(0x40 + (step & 0x3f));
-    RC_ASSERT(mm->slab.fill(p, size, fill));
-    live[p] = {size, fill, c};
+    const auto fill = static_cast<std::uint8_t>(0x40 + (run.program().ops.size() & 0x3f));
+    run.b().write(Space::object, h, 0, size, fill);
+    RC_ASSERT(!step().failed);
+    live[p] = {h, size, fill, cache};
   }
-  // Contents are intact until the owner frees them.
-  void check_contents(vaddr_t p, const Obj& o) {
-    std::vector<std::uint8_t> b(o.size);
-    RC_ASSERT(mm->slab.read(p, b));
-    for (auto x : b) RC_ASSERT(x == o.fill);
+  // Contents are intact until the owner frees them: the owner reads them.
+  void check_contents(const Obj& o) {
+    run.b().read(Space::object, o.h, 0, o.size);
+    RC_ASSERT(!step().failed);
+    for (const auto x : run.ex().last_access()) RC_ASSERT(x == o.fill);
   }
-  std::unique_ptr<Mm> mm;
-  inv::CheckEngine engine;
-  std::vector<cache_id> caches;
+  void free(const Obj& o) {
+    if (o.cache == kKmalloc)
+      run.b().kfree(o.h);
+    else
+      run.b().kmem_cache_free(kCaches[o.cache].name, o.h);
+    step();
+  }
+  // After every command: the Executor's live set is the reference's.
+  void verify() {
+    std::uint64_t kmalloc_bytes = 0;
+    for (const auto& [p, o] : live)
+      if (o.cache == kKmalloc) kmalloc_bytes += o.size;
+    RC_ASSERT(run.ex().live_objects() == live.size());
+    RC_ASSERT(run.ex().live_kmalloc_bytes() == kmalloc_bytes);
+  }
+  props::ProgramRun run;
   std::map<vaddr_t, Obj> live;
-  std::int64_t step = 0;
+  int cpu = 0;
 };
 
 struct Model {};
@@ -90,13 +129,13 @@ struct Kmalloc : Cmd {
                                               {1, rc::gen::inRange<std::uint64_t>(5000, 40000)}});
   std::size_t gfp = *rc::gen::inRange<std::size_t>(0, std::size(kGfps));
   void run(const Model&, Sut& s) const override {
-    s.begin("kmalloc");
-    const vaddr_t p = s.mm->slab.kmalloc(size, kGfps[gfp] | __GFP_NOWARN);
-    if (p) {
-      RC_ASSERT(s.mm->slab.ksize(p) >= size);
-      s.adopt(p, size, 0);
+    const Handle h = s.run.b().kmalloc(size, kGfps[gfp] | __GFP_NOWARN);
+    const OpResult r = s.step();
+    if (!r.failed) {
+      RC_ASSERT(r.bytes_alloc >= size);  // ksize() covers the request
+      s.adopt(h, r.addr, size, kKmalloc);
     }
-    s.end("kmalloc");
+    s.verify();
   }
   void show(std::ostream& os) const override {
     os << "kmalloc(" << size << ", " << format_gfp(kGfps[gfp]) << ")";
@@ -104,13 +143,13 @@ struct Kmalloc : Cmd {
 };
 
 struct CacheAlloc : Cmd {
-  std::size_t which = *rc::gen::inRange<std::size_t>(0, 3);
+  std::size_t which = *rc::gen::inRange<std::size_t>(0, std::size(kCaches));
   void run(const Model&, Sut& s) const override {
-    s.begin("kmem_cache_alloc");
-    const cache_id c = s.caches[which];
-    const vaddr_t p = s.mm->slab.kmem_cache_alloc(c, GFP_KERNEL | __GFP_NOWARN);
-    if (p) s.adopt(p, s.mm->slab.kmem_cache_size(c), c);
-    s.end("kmem_cache_alloc");
+    const int k = static_cast<int>(which);
+    const Handle h = s.run.b().kmem_cache_alloc(kCaches[k].name, GFP_KERNEL | __GFP_NOWARN);
+    const OpResult r = s.step();
+    if (!r.failed) s.adopt(h, r.addr, s.cache_size(k), k);
+    s.verify();
   }
   void show(std::ostream& os) const override { os << "kmem_cache_alloc(cache #" << which << ")"; }
 };
@@ -118,71 +157,41 @@ struct CacheAlloc : Cmd {
 struct Free : Cmd {
   std::size_t k = *rc::gen::inRange<std::size_t>(0, 1 << 16);
   void run(const Model&, Sut& s) const override {
-    s.begin("free");
     if (!s.live.empty()) {
       auto it = std::next(s.live.begin(), static_cast<long>(k % s.live.size()));
-      s.check_contents(it->first, it->second);
-      if (it->second.cache)
-        s.mm->slab.kmem_cache_free(it->second.cache, it->first);
-      else
-        s.mm->slab.kfree(it->first);
+      const Obj o = it->second;
       s.live.erase(it);
+      s.check_contents(o);
+      s.free(o);
     }
-    s.end("free");
+    s.verify();
   }
   void show(std::ostream& os) const override { os << "free(live #" << k << ")"; }
 };
 
-struct Krealloc : Cmd {
-  std::size_t k = *rc::gen::inRange<std::size_t>(0, 1 << 16);
-  std::uint64_t size = *rc::gen::inRange<std::uint64_t>(1, 6000);
-  void run(const Model&, Sut& s) const override {
-    s.begin("krealloc");
-    for (auto it = s.live.begin(); it != s.live.end(); ++it) {
-      if (it->second.cache) continue;  // krealloc is for kmalloc memory
-      if (k % 3) {
-        if (++it == s.live.end()) break;
-        if (it->second.cache) continue;
-      }
-      const vaddr_t p = it->first;
-      const Obj o = it->second;
-      s.check_contents(p, o);
-      const vaddr_t q = s.mm->slab.krealloc(p, size, GFP_KERNEL | __GFP_NOWARN);
-      if (!q) break;  // the old object stays
-      s.live.erase(p);
-      // The first min(old, new) bytes moved with it.
-      std::vector<std::uint8_t> b(std::min(o.size, size));
-      RC_ASSERT(s.mm->slab.read(q, b));
-      for (auto x : b) RC_ASSERT(x == o.fill);
-      s.adopt(q, size, 0);
-      break;
-    }
-    s.end("krealloc");
-  }
-  void show(std::ostream& os) const override {
-    os << "krealloc(live #" << k << ", " << size << ")";
-  }
-};
-
+// krealloc (the first min(old, new) bytes move with the object) comes back
+// as a command once the op set has it.
 struct Housekeeping : Cmd {
   int what = *rc::gen::inRange(0, 4);
   void run(const Model&, Sut& s) const override {
-    s.begin("housekeeping");
     switch (what) {
-      case 0:
-        s.mm->set_cpu(1 - s.mm->cpu());
-        break;
+      case 0:  // the CPU the following ops run on
+        s.cpu = 1 - s.cpu;
+        s.run.b().set_cpu(s.cpu);
+        s.verify();
+        return;
       case 1:
-        s.mm->tick();
+        s.run.b().tick();
         break;
       case 2:
-        for (cache_id c : s.caches) s.mm->slab.kmem_cache_shrink(c);
+        for (const CacheSpec& c : kCaches) s.run.b().kmem_cache_shrink(c.name);
         break;
       default:
-        s.mm->page_alloc.drain_all_pages();
+        s.run.b().drain_all_pages();
         break;
     }
-    s.end("housekeeping");
+    s.step();
+    s.verify();
   }
   void show(std::ostream& os) const override {
     static const char* const names[] = {"switch_cpu", "tick", "kmem_cache_shrink",
@@ -191,47 +200,54 @@ struct Housekeeping : Cmd {
   }
 };
 
-void run_property(SlabVariant v, slab_flags_t debug = 0) {
-  Sut s(v, debug);
-  rc::state::check(Model{}, s,
-                   rc::state::gen::execOneOfWithArgs<Kmalloc, Kmalloc, CacheAlloc, Free, Free,
-                                                     Krealloc, Housekeeping>());
-  s.begin("teardown");
-  for (const auto& [p, o] : s.live) {
-    s.check_contents(p, o);
-    if (o.cache)
-      s.mm->slab.kmem_cache_free(o.cache, p);
-    else
-      s.mm->slab.kfree(p);
-  }
-  s.live.clear();
-  for (cache_id c : s.caches) s.mm->slab.kmem_cache_destroy(c);
-  s.end("teardown");
-  s.engine.finish();
-  if (!s.engine.clean()) RC_FAIL(s.engine.violations().front().to_text(false));
+void slab_property(const MmConfig& cfg) {
+  Sut s(cfg);
+  props::with_program(s.run, [&] {
+    s.setup();
+    rc::state::check(Model{}, s,
+                     rc::state::gen::execOneOfWithArgs<Kmalloc, Kmalloc, CacheAlloc, Free, Free,
+                                                       Housekeeping>());
+    for (const auto& [p, o] : s.live) {
+      s.check_contents(o);
+      s.free(o);
+    }
+    s.live.clear();
+    for (const CacheSpec& c : kCaches) s.run.b().kmem_cache_destroy(c.name);
+    s.step();
+    s.verify();
+    s.run.finish();
+  });
 }
 
 RC_GTEST_PROP(SlabState, SlubKeepsObjectsApartAndIntact, ()) {
-  run_property(SlabVariant::slub);
+  slab_property(slab_config(SlabVariant::slub, 0));
 }
 
 // slub_debug=FZPU: red zones, poison and tracking around every object.
 RC_GTEST_PROP(SlabState, SlubDebugKeepsObjectsApartAndIntact, ()) {
-  run_property(SlabVariant::slub,
-               SLAB_CONSISTENCY_CHECKS | SLAB_RED_ZONE | SLAB_POISON | SLAB_STORE_USER);
+  slab_property(slab_config(
+      SlabVariant::slub, SLAB_CONSISTENCY_CHECKS | SLAB_RED_ZONE | SLAB_POISON | SLAB_STORE_USER));
 }
 
 RC_GTEST_PROP(SlabState, SlabKeepsObjectsApartAndIntact, ()) {
-  run_property(SlabVariant::slab);
+  slab_property(slab_config(SlabVariant::slab, 0));
 }
 
 // SLAB's debug layout: red zone words, user word, poison.
 RC_GTEST_PROP(SlabState, SlabDebugKeepsObjectsApartAndIntact, ()) {
-  run_property(SlabVariant::slab, SLAB_RED_ZONE | SLAB_POISON | SLAB_STORE_USER);
+  slab_property(slab_config(SlabVariant::slab, SLAB_RED_ZONE | SLAB_POISON | SLAB_STORE_USER));
 }
 
 RC_GTEST_PROP(SlabState, SlobKeepsObjectsApartAndIntact, ()) {
-  run_property(SlabVariant::slob);
+  slab_property(slab_config(SlabVariant::slob, 0));
+}
+
+// A planted red zone bug: the property fails with a Program that replays to
+// the same finding.
+TEST(SlabState, FailureCarriesAReplayableProgram) {
+  MmConfig cfg = slab_config(SlabVariant::slub, SLAB_RED_ZONE);
+  cfg.planted = PlantedDefect::redzone_not_rearmed;
+  props::expect_failure_with_program([&] { slab_property(cfg); }, cfg, "slab.redzone");
 }
 
 }  // namespace

@@ -458,5 +458,26 @@ TEST(Executor, ResultsCarryWhatTheModelDid) {
   EXPECT_TRUE(ex.finish().ok());
 }
 
+// Client accesses: a read gives back the bytes it read; one that faults (the
+// guard page) or that KASAN refuses (past the object) has failed.
+TEST(Executor, AccessResultsCarryTheBytesAndFaults) {
+  Mm m(small_config());
+  StringTable st;
+  Executor ex(m, st);
+  ASSERT_FALSE(ex.step(Op{.args = Vmalloc{.area = 1, .size = 4096}}).failed);
+  const Op w{.args = Write{.h = 1, .offset = 100, .len = 8, .space = Space::area, .byte = 0x5c}};
+  EXPECT_FALSE(ex.step(w).failed);
+  const Op r{.args = Read{.h = 1, .offset = 104, .len = 4, .space = Space::area}};
+  EXPECT_FALSE(ex.step(r).failed);
+  ASSERT_EQ(ex.last_access().size(), 4u);
+  for (const auto b : ex.last_access()) EXPECT_EQ(b, 0x5c);
+  const Op guard{.args = Read{.h = 1, .offset = 4096, .len = 4, .space = Space::area}};
+  EXPECT_TRUE(ex.step(guard).failed);
+  ex.step(Op{.args = Kmalloc{.obj = 2, .size = 24, .gfp = GFP_KERNEL}});
+  EXPECT_FALSE(ex.step(Op{.args = Read{.h = 2, .len = 24}}).failed);
+  EXPECT_TRUE(ex.step(Op{.args = Read{.h = 2, .offset = 20, .len = 8}}).failed);
+  EXPECT_EQ(ex.nr_violations(), 2u);  // vm.fault and kasan.out_of_bounds
+}
+
 }  // namespace
 }  // namespace mmfuzz::prog

@@ -3,6 +3,7 @@
 # input with exactly one line on stderr; never a crash or a partial file.
 set -u
 MMFUZZ=${1:?usage: test_cli.sh path/to/mmfuzz}
+case $MMFUZZ in */*) MMFUZZ=$(cd "$(dirname "$MMFUZZ")" && pwd)/$(basename "$MMFUZZ") ;; esac
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fails=0
@@ -109,6 +110,41 @@ expect 2 -- workload --small --ops 10 --json "$tmp/no/such/dir/v.json"
 if ls "$tmp"/no 2>/dev/null | grep -q .; then echo "FAIL: partial output left behind"; fails=$((fails + 1)); fi
 expect 0 -- workload --small --ops 500 --quiet
 [ -s "$tmp/out" ] && { echo "FAIL: --quiet printed"; fails=$((fails + 1)); }
+# The workload is a seeded Program: -o writes it, replay runs it to the same
+# verdict, the same seed writes the same file, --no-run only writes it.
+expect 0 -- workload --small --ops 3000 --seed 5 -o "$tmp/w1.trace" -q
+contains "$tmp/w1.trace" "# mmfuzz program v1"
+contains "$tmp/w1.trace" "mmfuzz_mempool_create:"
+expect 0 -- workload --small --ops 3000 --seed 5 -o "$tmp/w2.trace" --no-run
+contains "$tmp/out" "written to"
+cmp -s "$tmp/w1.trace" "$tmp/w2.trace" || { echo "FAIL: one seed wrote two Programs"; fails=$((fails + 1)); }
+expect 0 -- workload --small --ops 3000 --seed 6 -o "$tmp/w3.trace" --no-run
+cmp -s "$tmp/w1.trace" "$tmp/w3.trace" && { echo "FAIL: two seeds wrote one Program"; fails=$((fails + 1)); }
+expect 0 -- replay --small "$tmp/w1.trace"
+contains "$tmp/out" "(mmfuzz program)"
+contains "$tmp/out" "verdict: clean (0 violations)"
+expect 2 -- workload --small --no-run
+contains "$tmp/err" "--output"
+expect 2 -- workload --small --ops 10 -o "$tmp/no/such/dir/w.trace"
+expect 2 -- workload --small --checks nosuch.check -o "$tmp/w4.trace"
+[ -e "$tmp/w4.trace" ] && { echo "FAIL: workload wrote a Program after a usage error"; fails=$((fails + 1)); }
+expect 2 -- workload --small --plant nosuch_defect
+# A failing workload leaves its Program (workload-seedN.trace without -o);
+# replaying it with the same machine options gives the same verdict.
+if "$MMFUZZ" info --small --plant buddy_skip_merge --view buddyinfo >/dev/null 2>&1; then
+  cd "$tmp"
+  expect 1 -- workload --small --ops 3000 --seed 9 --plant buddy_skip_merge
+  cd - >/dev/null
+  contains "$tmp/out" "buddy.coalesced"
+  contains "$tmp/out" "mmfuzz replay --small --plant buddy_skip_merge workload-seed9.trace"
+  grep '^verdict:' "$tmp/out" >"$tmp/verdict.workload"
+  expect 1 -- replay --small --plant buddy_skip_merge "$tmp/workload-seed9.trace"
+  grep '^verdict:' "$tmp/out" >"$tmp/verdict.replay"
+  cmp -s "$tmp/verdict.workload" "$tmp/verdict.replay" ||
+    { echo "FAIL: the replayed workload's verdict differs: $(cat "$tmp/verdict.replay")"; fails=$((fails + 1)); }
+else
+  echo "skip: built without MMFUZZ_PLANTED_DEFECTS"
+fi
 
 # ---- mmfuzz profile (cli/cmd_profile.cpp, analysis/workload_profile, analysis/kmem_stat) ----
 traces="$(cd "$(dirname "$0")/../../corpus/traces" && pwd)"
