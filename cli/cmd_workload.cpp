@@ -102,10 +102,18 @@ void write_json(const WorkloadCliOptions& o, const mm::Mm& m, const Program& p, 
 }
 
 int run_workload(const WorkloadCliOptions& o) {
-  mm::Mm m(o.machine.to_config());
-  const Program p = generate_workload(o.spec, MachineFacts::of(m));
-  ExecOptions eo;
+  // The header states the machine and checks it runs with: the file
+  // replays alone (`mmfuzz replay FILE`).
+  ProgramHeader h;
+  o.machine.apply_to(h, nullptr);
+  ExecOptions eo = h.exec_options();
   eo.checks = o.checks;
+  h.set_exec_options(eo);
+  h.version = prog::kProgramVersion;
+  h = h.resolved();
+  mm::Mm m(h.mm_config());
+  Program p = generate_workload(o.spec, MachineFacts::of(m));
+  p.header = h;
   Executor ex(m, p.strings, eo);  // checks the --checks selection before anything is written
   // Written before it runs: a crash still leaves the Program to replay.
   if (!o.out.empty()) write_file_atomic(o.out, print_program(p));
@@ -123,8 +131,8 @@ int run_workload(const WorkloadCliOptions& o) {
   if (!o.quiet) {
     print_summary(o, m, p, st, vd);
     if (!vd.ok())
-      std::printf("the Program is %s; reproduce with: mmfuzz replay%s%s %s\n", saved.c_str(),
-                  o.machine.args().empty() ? "" : " ", o.machine.args().c_str(), saved.c_str());
+      std::printf("the Program is %s; reproduce with: mmfuzz replay %s\n", saved.c_str(),
+                  saved.c_str());
   }
   if (!o.json.empty()) write_json(o, m, p, vd);
   return vd.ok() ? EXIT_OK : EXIT_VIOLATIONS;

@@ -113,14 +113,15 @@ expect 0 -- workload --small --ops 500 --quiet
 # The workload is a seeded Program: -o writes it, replay runs it to the same
 # verdict, the same seed writes the same file, --no-run only writes it.
 expect 0 -- workload --small --ops 3000 --seed 5 -o "$tmp/w1.trace" -q
-contains "$tmp/w1.trace" "# mmfuzz program v1"
+contains "$tmp/w1.trace" "# mmfuzz program v2"
+contains "$tmp/w1.trace" "# machine: small"
 contains "$tmp/w1.trace" "mmfuzz_mempool_create:"
 expect 0 -- workload --small --ops 3000 --seed 5 -o "$tmp/w2.trace" --no-run
 contains "$tmp/out" "written to"
 cmp -s "$tmp/w1.trace" "$tmp/w2.trace" || { echo "FAIL: one seed wrote two Programs"; fails=$((fails + 1)); }
 expect 0 -- workload --small --ops 3000 --seed 6 -o "$tmp/w3.trace" --no-run
 cmp -s "$tmp/w1.trace" "$tmp/w3.trace" && { echo "FAIL: two seeds wrote one Program"; fails=$((fails + 1)); }
-expect 0 -- replay --small "$tmp/w1.trace"
+expect 0 -- replay "$tmp/w1.trace"
 contains "$tmp/out" "(mmfuzz program)"
 contains "$tmp/out" "verdict: clean (0 violations)"
 expect 2 -- workload --small --no-run
@@ -136,9 +137,9 @@ if "$MMFUZZ" info --small --plant buddy_skip_merge --view buddyinfo >/dev/null 2
   expect 1 -- workload --small --ops 3000 --seed 9 --plant buddy_skip_merge
   cd - >/dev/null
   contains "$tmp/out" "buddy.coalesced"
-  contains "$tmp/out" "mmfuzz replay --small --plant buddy_skip_merge workload-seed9.trace"
+  contains "$tmp/out" "reproduce with: mmfuzz replay workload-seed9.trace"
   grep '^verdict:' "$tmp/out" >"$tmp/verdict.workload"
-  expect 1 -- replay --small --plant buddy_skip_merge "$tmp/workload-seed9.trace"
+  expect 1 -- replay "$tmp/workload-seed9.trace"
   grep '^verdict:' "$tmp/out" >"$tmp/verdict.replay"
   cmp -s "$tmp/verdict.workload" "$tmp/verdict.replay" ||
     { echo "FAIL: the replayed workload's verdict differs: $(cat "$tmp/verdict.replay")"; fails=$((fails + 1)); }
