@@ -73,7 +73,12 @@ void Executor::run(const KmemCacheCreate& a) {
       strings_.str(a.name), static_cast<unsigned>(std::min<std::uint64_t>(a.size, 0xffffffffu)),
       static_cast<unsigned>(a.align), a.flags, ctor);
   res_.failed = c == 0;
-  if (c) caches_[a.name] = c;
+  // The name binds what this create returned: after a failure, nothing (a
+  // destroyed cache of that name is not the Program's any more).
+  if (c)
+    caches_[a.name] = c;
+  else
+    caches_.erase(a.name);
 }
 
 void Executor::run(const KmemCacheAlloc& a) {

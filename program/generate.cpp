@@ -98,8 +98,9 @@ class Workload {
   struct ObjRec {
     Handle h;
     std::uint64_t size;
-    int cache;  // kCaches index (kmem_cache_alloc) or kNone
-    int pool;   // pool slot (mempool_alloc) or kNone
+    int cache;        // kCaches index (kmem_cache_alloc) or kNone
+    int pool;         // pool slot (mempool_alloc) or kNone
+    bool kv = false;  // kvmalloc: freed with kvfree
   };
   struct PoolRec {
     Handle h = 0;
@@ -135,6 +136,11 @@ class Workload {
   void free_page(std::size_t k);
   void split_page(std::size_t k);
   void page_access(std::size_t k);
+  void page_ref(std::size_t k);
+  void page_exact();
+  void page_kmap(std::size_t k);
+  void bulk_alloc(std::size_t k);
+  void krealloc(std::size_t k);
   void slab_step();
   std::uint64_t kmalloc_size();
   void kmalloc();
@@ -196,7 +202,10 @@ void Workload::page_step() {
   if (dice < 45 || pages_.empty()) return alloc_pages();
   if (dice < 80) return free_page(below(pages_.size()));
   if (dice < 84) return split_page(below(pages_.size()));
-  if (dice < 91) return page_access(below(pages_.size()));
+  if (dice < 88) return page_access(below(pages_.size()));
+  if (dice < 89) return page_ref(below(pages_.size()));
+  if (dice < 90) return page_exact();
+  if (dice < 91) return page_kmap(below(pages_.size()));
   if (dice < 96) return b_.set_cpu(static_cast<int>(below(m_.nr_cpus)));
   if (dice < 98) return b_.drain_all_pages();
   b_.tick();
@@ -222,7 +231,11 @@ void Workload::alloc_pages() {
 
 void Workload::free_page(std::size_t k) {
   const PageRec p = drop(pages_, k);
-  b_.free_pages(p.h, p.order);
+  // A quarter through the address, as free_pages(addr, order) callers do.
+  if (below(4) == 0)
+    b_.free_pages_addr(p.h, p.order);
+  else
+    b_.free_pages(p.h, p.order);
   live_pages_ -= std::uint64_t{1} << p.order;
 }
 
@@ -243,6 +256,37 @@ void Workload::page_access(std::size_t k) {
     b_.write(Space::page, p.h, off, len, static_cast<std::uint8_t>(rng_.next()));
   else
     b_.read(Space::page, p.h, off, len);
+}
+
+// A reference taken and dropped (get_page/put_page): the page stays.
+void Workload::page_ref(std::size_t k) {
+  b_.get_page(pages_[k].h);
+  b_.put_page(pages_[k].h);
+}
+
+// alloc_pages_exact()/free_pages_exact(): a short-lived buffer of a few pages.
+void Workload::page_exact() {
+  const std::uint64_t size = 1 + below(4 * m_.page_size);
+  const Handle h = b_.alloc_pages_exact(size, GFP_KERNEL);
+  b_.free_pages_exact(h, size);
+}
+
+// One of the kmap flavours around an access, released in order.
+void Workload::page_kmap(std::size_t k) {
+  const Handle h = pages_[k].h;
+  switch (below(3)) {
+    case 0:
+      b_.kmap(h);
+      b_.kunmap(h);
+      return;
+    case 1:
+      b_.kmap_atomic(h);
+      b_.kunmap_atomic(h);
+      return;
+    default:
+      b_.kmap_local_page(h);
+      b_.kunmap_local(h);
+  }
 }
 
 // ---- slab layer ----
@@ -279,16 +323,42 @@ void Workload::kmalloc() {
     if (!objs_.empty()) free_object(below(objs_.size()));
     return;
   }
+  // kvmalloc() now and then: kmalloc first, vmalloc when that cannot serve.
+  if (below(16) == 0) return add_object({b_.kvmalloc(size, GFP_KERNEL), size, kNone, kNone, true});
   add_object({b_.kmalloc(size, gfp, node()), size, kNone, kNone});
 }
 
 void Workload::cache_alloc() {
   const std::size_t k = below(kNrCaches);
   ensure_cache(k);
+  if (below(8) == 0) return bulk_alloc(k);
   // kmem_cache_zalloc() now and then.
   const gfp_t gfp = below(4) ? GFP_KERNEL : GFP_KERNEL | __GFP_ZERO;
   add_object({b_.kmem_cache_alloc(kCaches[k].name, gfp, node()), kCaches[k].size,
               static_cast<int>(k), kNone});
+}
+
+// kmem_cache_alloc_bulk(): half given back at once with free_bulk, half
+// kept and freed one by one later.
+void Workload::bulk_alloc(std::size_t k) {
+  const auto nr = static_cast<std::uint32_t>(2 + below(6));
+  const Handle first = b_.kmem_cache_alloc_bulk(kCaches[k].name, GFP_KERNEL, nr);
+  if (below(2)) return b_.kmem_cache_free_bulk(kCaches[k].name, first, nr);
+  for (Handle i = 0; i < nr; ++i)
+    add_object({first + i, kCaches[k].size, static_cast<int>(k), kNone});
+}
+
+// krealloc() of a kmalloc object to a new small size: the handle follows it.
+// The generator does not see results, and a failed krealloc leaves the old
+// object: later accesses stay within the smaller of the two sizes.
+void Workload::krealloc(std::size_t k) {
+  ObjRec& o = objs_[k];
+  const std::uint64_t size = 1 + below(2048);
+  o.h = b_.krealloc(o.h, size, GFP_KERNEL);
+  if (size < o.size) {
+    slab_bytes_ -= o.size - size;
+    o.size = size;
+  }
 }
 
 void Workload::add_object(const ObjRec& o) {
@@ -303,12 +373,18 @@ void Workload::free_object(std::size_t k) {
     b_.mempool_free(pools_[static_cast<std::size_t>(o.pool)].h, o.h);
   else if (o.cache != kNone)
     b_.kmem_cache_free(kCaches[o.cache].name, o.h);
+  else if (o.kv)
+    b_.kvfree(o.h);
+  else if (below(8) == 0)
+    b_.kfree_sensitive(o.h);
   else
     b_.kfree(o.h);
 }
 
 // What correct kernel code does with its object: write it whole, read it.
 void Workload::object_access(std::size_t k) {
+  if (objs_[k].cache == kNone && objs_[k].pool == kNone && !objs_[k].kv && below(4) == 0)
+    krealloc(k);
   const ObjRec& o = objs_[k];
   b_.write(Space::object, o.h, 0, o.size, static_cast<std::uint8_t>(rng_.next()));
   if (below(2)) b_.read(Space::object, o.h, 0, o.size);
@@ -346,11 +422,12 @@ void Workload::pool_step() {
     return add_object(
         {b_.mempool_alloc(p.h, pick(kPoolGfps)), p.elem_size, kNone, static_cast<int>(slot)});
   }
-  if (r < 9) {
+  if (r < 8) {
     for (std::size_t i = objs_.size(); i-- > 0;)
       if (objs_[i].pool == static_cast<int>(slot)) return free_object(i);
     return;
   }
+  if (r < 9) return b_.mempool_resize(p.h, static_cast<int>(1 + below(6)));
   destroy_pool(slot);
 }
 

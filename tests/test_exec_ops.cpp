@@ -474,5 +474,22 @@ TEST(ProgramBuilderOps, NewCallsRunCleanAndRoundTrip) {
   EXPECT_EQ(parse_program(print_program(p)), p);
 }
 
+// A cache name binds what its last kmem_cache_create returned: after a
+// create that failed the name binds nothing, so the Program's later ops on it
+// are skipped, not run on the destroyed cache of that name.
+TEST(ExecSlabOps, FailedCreateUnbindsTheName) {
+  Session s;
+  s.b.kmem_cache_create("wl_cache", 64, 8, 0);
+  EXPECT_FALSE(s.go().failed);
+  s.b.kmem_cache_destroy("wl_cache");
+  s.go();
+  s.b.kmem_cache_create("wl_cache", std::uint64_t{1} << 40, 8, 0);  // too large: NULL
+  EXPECT_TRUE(s.go().failed);
+  EXPECT_EQ(s.ids(), Ids{"slab.bad_create"});
+  s.b.kmem_cache_alloc("wl_cache", GFP_KERNEL);
+  EXPECT_FALSE(s.go().ran);
+  EXPECT_TRUE(s.ids().empty());
+}
+
 }  // namespace
 }  // namespace mmfuzz::prog
