@@ -13,6 +13,7 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <tuple>
 
 #include "analysis/html_report.h"
 #include "analysis/kmem_stat.h"
@@ -192,6 +193,176 @@ ProgramHeader run_header(const ReplayCliOptions& o, const EventSource& src) {
   return h;
 }
 
+// One finished replay, as the text report, the JSON and the HTML report
+// read it.
+struct ReplayView {
+  const ProgramHeader& header;
+  const ExecOptions& eo;
+  const mm::Mm& m;
+  const Executor& ex;
+  const Replayer& rp;
+  const StringTable& strings;
+  const Verdict& vd;
+  const ReplayStats& st;
+  const SourceStats& ss;
+  const std::optional<KmemStat>& kstat;
+  std::string name, format, comp, fidelity, slabinfo, buddyinfo;
+  double secs = 0;
+  std::vector<std::string> sigs;                       // distinct signatures seen
+  std::vector<std::pair<std::string, bool>> expected;  // the header's, and whether seen
+};
+
+// The kernel-style text report on stdout.
+void print_replay(const ReplayCliOptions& o, const ReplayView& r) {
+  const auto& [header, eo, m, ex, rp, strings, vd, st, ss, kstat] =
+      std::tie(r.header, r.eo, r.m, r.ex, r.rp, r.strings, r.vd, r.st, r.ss, r.kstat);
+  const auto& [name, format, comp, fidelity, slabinfo, buddyinfo] =
+      std::tie(r.name, r.format, r.comp, r.fidelity, r.slabinfo, r.buddyinfo);
+  const auto& [secs, sigs, expected] = std::tie(r.secs, r.sigs, r.expected);
+  std::printf("mmfuzz replay: %s (%s%s)\n", name.c_str(), format.c_str(), comp.c_str());
+  if (header.version >= 2)
+    std::printf("  program header v%d%s%s, planted defect %s\n", header.version,
+                header.target.empty() ? "" : ", target ", header.target.c_str(),
+                mm::planted_defect_name(header.planted));
+  std::printf(
+      "  model %s, machine %s (%llu MiB, %u CPUs), slab %s, checks %s%s\n", m.profile.name.c_str(),
+      m.machine.name.c_str(), static_cast<unsigned long long>(m.machine.ram_size >> 20),
+      m.machine.nr_cpus, m.slab.initialized() ? mm::slab_variant_name(m.slab.variant) : "none",
+      check_mode_name(eo.mode),
+      eo.check_every ? fmt::format(", full sweep every {} ops", eo.check_every).c_str() : "");
+  std::printf(
+      "events: %s over %.1f s of trace time (%s lines; %s skipped, %s malformed, %s lost)\n",
+      with_commas(st.events).c_str(), secs, with_commas(ss.lines).c_str(),
+      with_commas(ss.skipped).c_str(), with_commas(ss.malformed).c_str(),
+      with_commas(st.lost_events).c_str());
+  std::fputs(type_counts(st).c_str(), stdout);
+  for (const auto& w : ss.warnings) std::printf("  warning: %s\n", w.c_str());
+  std::printf("ops: %s run (%s skipped), %s ticks, %s caches created\n",
+              with_commas(vd.ops).c_str(), with_commas(vd.skipped_ops).c_str(),
+              with_commas(st.ticks).c_str(), with_commas(st.caches_created).c_str());
+  std::printf(
+      "trace view: kfree(NULL) %s · frees of objects allocated before tracing or untraced %s "
+      "(%s in bulk caches) · page frees of pages allocated before tracing %s\n"
+      "  double allocations %s · double frees %s · slab pages %s and large kmalloc pages %s "
+      "left to the model's allocator · split_page %s\n",
+      with_commas(st.kfree_null).c_str(), with_commas(st.unknown_frees).c_str(),
+      with_commas(st.unknown_bulk_frees).c_str(), with_commas(st.unknown_page_frees).c_str(),
+      with_commas(st.double_allocs + st.page_double_allocs).c_str(),
+      with_commas(st.double_frees).c_str(), with_commas(st.absorbed_slab_pages).c_str(),
+      with_commas(st.absorbed_large_kmalloc).c_str(), with_commas(st.splits).c_str());
+  if (st.linear_map_learned)
+    std::printf("  linear map: ptr = PA + %#llx (learned from slab pages)\n",
+                static_cast<unsigned long long>(st.linear_map_offset));
+  for (std::size_t i = 0; i < std::min<std::size_t>(st.anomaly_examples.size(), 5); ++i)
+    std::printf("  %s\n", st.anomaly_examples[i].c_str());
+  std::printf(
+      "live at the end: %s objects (%s kmalloc bytes requested), %s page allocations, %s "
+      "vmalloc areas\n",
+      with_commas(ex.live_objects()).c_str(), with_commas(ex.live_kmalloc_bytes()).c_str(),
+      with_commas(ex.live_page_allocs()).c_str(), with_commas(ex.live_areas()).c_str());
+  std::printf("fidelity (what the trace says the kernel did, against the model):\n%s",
+              fidelity.c_str());
+  if (kstat)
+    std::printf("\nperf kmem stat --slab --page --caller (from the trace):\n%s\n",
+                kstat->report(o.top).c_str());
+  std::printf("\n/proc/slabinfo (model, end of replay):\n%s", slabinfo.c_str());
+  std::printf("\n/proc/buddyinfo (model, end of replay):\n%s\n", buddyinfo.c_str());
+  // The findings, the signatures and the expected ones, then the verdict line.
+  const std::string text = verdict_text(vd, strings);
+  const std::size_t vline = text.rfind("verdict: ");
+  std::fputs(text.substr(0, vline).c_str(), stdout);
+  for (const auto& sg : sigs) std::printf("signature: %s\n", sg.c_str());
+  for (const auto& [e, seen] : expected)
+    std::printf("expected signature %s: %s\n", e.c_str(), seen ? "seen" : "NOT SEEN");
+  std::fputs(text.substr(vline).c_str(), stdout);
+}
+
+// The replay's JSON: the verdict's fields (report.h), then the replay's own.
+nlohmann::json replay_json(const ReplayCliOptions& o, const ReplayView& r) {
+  const auto& [header, eo, m, ex, rp, strings, vd, st, ss, kstat] =
+      std::tie(r.header, r.eo, r.m, r.ex, r.rp, r.strings, r.vd, r.st, r.ss, r.kstat);
+  const auto& [name, format, sigs, expected] = std::tie(r.name, r.format, r.sigs, r.expected);
+  nlohmann::json j = verdict_json(vd, strings);
+  j["trace"] = name;
+  j["format"] = format;
+  j["profile"] = m.profile.name;
+  j["slab"] = m.slab.initialized() ? mm::slab_variant_name(m.slab.variant) : "none";
+  j["check"] = check_mode_name(eo.mode);
+  j["header"] = {{"version", header.version},
+                 {"target", header.target},
+                 {"machine", header_value(header, "machine")},
+                 {"planted", mm::planted_defect_name(header.planted)}};
+  j["signatures"] = sigs;
+  j["expect"] = nlohmann::json::array();
+  for (const auto& [e, seen] : expected) j["expect"].push_back({{"signature", e}, {"seen", seen}});
+  j["events"] = st.events;
+  nlohmann::json bytype = nlohmann::json::object();
+  for (int t = 1; t < kNrEventTypes; ++t)
+    if (st.by_type[t]) bytype[event_type_name(static_cast<EventType>(t))] = st.by_type[t];
+  j["events_by_type"] = bytype;
+  j["lines"] = {{"total", ss.lines}, {"skipped", ss.skipped}, {"malformed", ss.malformed}};
+  j["lost"] = {{"markers", st.lost_markers}, {"events", st.lost_events}};
+  j["ops"]["ticks"] = st.ticks;
+  j["trace_view"] = {{"kfree_null", st.kfree_null},
+                     {"unknown_frees", st.unknown_frees},
+                     {"unknown_bulk_frees", st.unknown_bulk_frees},
+                     {"unknown_page_frees", st.unknown_page_frees},
+                     {"double_allocs", st.double_allocs + st.page_double_allocs},
+                     {"double_frees", st.double_frees},
+                     {"absorbed_slab_pages", st.absorbed_slab_pages},
+                     {"absorbed_large_kmalloc", st.absorbed_large_kmalloc},
+                     {"splits", st.splits}};
+  j["live"] = {{"objects", ex.live_objects()},
+               {"kmalloc_bytes", ex.live_kmalloc_bytes()},
+               {"page_allocations", ex.live_page_allocs()},
+               {"vmalloc_areas", ex.live_areas()}};
+  nlohmann::json fid = nlohmann::json::array();
+  for (const auto& f : rp.fidelity()) {
+    nlohmann::json d = nlohmann::json::array();
+    for (const auto& [k, x] : f.disagreements)
+      d.push_back({{"trace", x.trace_value},
+                   {"model", x.model_value},
+                   {"count", x.count},
+                   {"example", x.example}});
+    fid.push_back(
+        {{"metric", f.name}, {"agree", f.agree}, {"total", f.total}, {"disagreements", d}});
+  }
+  j["fidelity"] = fid;
+  if (kstat) j["stat"] = kstat->to_json(o.top);
+  return j;
+}
+
+// The self-contained HTML report under --report DIR.
+void write_replay_report(const ReplayCliOptions& o, const ReplayView& r, const Timeline& tl) {
+  const auto& [eo, m, ex, strings, vd, st] = std::tie(r.eo, r.m, r.ex, r.strings, r.vd, r.st);
+  const auto& [name, format, comp, fidelity, slabinfo, buddyinfo] =
+      std::tie(r.name, r.format, r.comp, r.fidelity, r.slabinfo, r.buddyinfo);
+  const std::uint64_t nr_violations = vd.nr_violations;
+  ReportInfo info;
+  info.title = "mmfuzz replay: " + name;
+  info.verdict = nr_violations ? fmt::format("{} violations", nr_violations) : "clean";
+  info.summary = {
+      {"trace", name + " (" + format + comp + ")"},
+      {"model", fmt::format("{}, {} MiB, {} CPUs, slab {}", m.profile.name,
+                            m.machine.ram_size >> 20, m.machine.nr_cpus,
+                            m.slab.initialized() ? mm::slab_variant_name(m.slab.variant) : "none")},
+      {"events", with_commas(st.events)},
+      {"ops run", with_commas(vd.ops)},
+      {"checks", check_mode_name(eo.mode)},
+      {"live objects at the end", with_commas(ex.live_objects())},
+      {"unknown frees", with_commas(st.unknown_frees)},
+      {"lost events", with_commas(st.lost_events)}};
+  info.slabinfo = slabinfo;
+  info.buddyinfo = buddyinfo;
+  for (const auto& f : vd.findings) info.violation_reports.push_back(finding_text(f, strings));
+  info.fidelity = fidelity;
+  try {
+    write_html_report(o.report_dir, info, tl);
+  } catch (const std::exception& e) {
+    throw mm::ConfigError(std::string("--report: ") + e.what());
+  }
+}
+
 int replay_one(const ReplayCliOptions& o, const std::string& path, nlohmann::json& jout) {
   SourceOptions so;
   so.strict = o.strict;
@@ -283,140 +454,11 @@ int replay_one(const ReplayCliOptions& o, const std::string& path, nlohmann::jso
   std::vector<std::pair<std::string, bool>> expected;
   for (const auto& e : header.expect)
     expected.emplace_back(e, std::find(sigs.begin(), sigs.end(), e) != sigs.end());
-  if (!o.quiet) {
-    std::printf("mmfuzz replay: %s (%s%s)\n", name.c_str(), format.c_str(), comp);
-    if (header.version >= 2)
-      std::printf("  program header v%d%s%s, planted defect %s\n", header.version,
-                  header.target.empty() ? "" : ", target ", header.target.c_str(),
-                  mm::planted_defect_name(header.planted));
-    std::printf(
-        "  model %s, machine %s (%llu MiB, %u CPUs), slab %s, checks %s%s\n",
-        m.profile.name.c_str(), m.machine.name.c_str(),
-        static_cast<unsigned long long>(m.machine.ram_size >> 20), m.machine.nr_cpus,
-        m.slab.initialized() ? mm::slab_variant_name(m.slab.variant) : "none",
-        check_mode_name(eo.mode),
-        eo.check_every ? fmt::format(", full sweep every {} ops", eo.check_every).c_str() : "");
-    std::printf(
-        "events: %s over %.1f s of trace time (%s lines; %s skipped, %s malformed, %s lost)\n",
-        with_commas(st.events).c_str(), secs, with_commas(ss.lines).c_str(),
-        with_commas(ss.skipped).c_str(), with_commas(ss.malformed).c_str(),
-        with_commas(st.lost_events).c_str());
-    std::fputs(type_counts(st).c_str(), stdout);
-    for (const auto& w : ss.warnings) std::printf("  warning: %s\n", w.c_str());
-    std::printf("ops: %s run (%s skipped), %s ticks, %s caches created\n",
-                with_commas(vd.ops).c_str(), with_commas(vd.skipped_ops).c_str(),
-                with_commas(st.ticks).c_str(), with_commas(st.caches_created).c_str());
-    std::printf(
-        "trace view: kfree(NULL) %s · frees of objects allocated before tracing or untraced %s "
-        "(%s in bulk caches) · page frees of pages allocated before tracing %s\n"
-        "  double allocations %s · double frees %s · slab pages %s and large kmalloc pages %s "
-        "left to the model's allocator · split_page %s\n",
-        with_commas(st.kfree_null).c_str(), with_commas(st.unknown_frees).c_str(),
-        with_commas(st.unknown_bulk_frees).c_str(), with_commas(st.unknown_page_frees).c_str(),
-        with_commas(st.double_allocs + st.page_double_allocs).c_str(),
-        with_commas(st.double_frees).c_str(), with_commas(st.absorbed_slab_pages).c_str(),
-        with_commas(st.absorbed_large_kmalloc).c_str(), with_commas(st.splits).c_str());
-    if (st.linear_map_learned)
-      std::printf("  linear map: ptr = PA + %#llx (learned from slab pages)\n",
-                  static_cast<unsigned long long>(st.linear_map_offset));
-    for (std::size_t i = 0; i < std::min<std::size_t>(st.anomaly_examples.size(), 5); ++i)
-      std::printf("  %s\n", st.anomaly_examples[i].c_str());
-    std::printf(
-        "live at the end: %s objects (%s kmalloc bytes requested), %s page allocations, %s "
-        "vmalloc areas\n",
-        with_commas(ex.live_objects()).c_str(), with_commas(ex.live_kmalloc_bytes()).c_str(),
-        with_commas(ex.live_page_allocs()).c_str(), with_commas(ex.live_areas()).c_str());
-    std::printf("fidelity (what the trace says the kernel did, against the model):\n%s",
-                fidelity.c_str());
-    if (kstat)
-      std::printf("\nperf kmem stat --slab --page --caller (from the trace):\n%s\n",
-                  kstat->report(o.top).c_str());
-    std::printf("\n/proc/slabinfo (model, end of replay):\n%s", slabinfo.c_str());
-    std::printf("\n/proc/buddyinfo (model, end of replay):\n%s\n", buddyinfo.c_str());
-    // The findings, the signatures and the expected ones, then the verdict line.
-    const std::string text = verdict_text(vd, strings);
-    const std::size_t vline = text.rfind("verdict: ");
-    std::fputs(text.substr(0, vline).c_str(), stdout);
-    for (const auto& sg : sigs) std::printf("signature: %s\n", sg.c_str());
-    for (const auto& [e, seen] : expected)
-      std::printf("expected signature %s: %s\n", e.c_str(), seen ? "seen" : "NOT SEEN");
-    std::fputs(text.substr(vline).c_str(), stdout);
-  }
-
-  // The verdict's fields (report.h), then the replay's own.
-  nlohmann::json j = verdict_json(vd, strings);
-  j["trace"] = name;
-  j["format"] = format;
-  j["profile"] = m.profile.name;
-  j["slab"] = m.slab.initialized() ? mm::slab_variant_name(m.slab.variant) : "none";
-  j["check"] = check_mode_name(eo.mode);
-  j["header"] = {{"version", header.version},
-                 {"target", header.target},
-                 {"machine", header_value(header, "machine")},
-                 {"planted", mm::planted_defect_name(header.planted)}};
-  j["signatures"] = sigs;
-  j["expect"] = nlohmann::json::array();
-  for (const auto& [e, seen] : expected) j["expect"].push_back({{"signature", e}, {"seen", seen}});
-  j["events"] = st.events;
-  nlohmann::json bytype = nlohmann::json::object();
-  for (int t = 1; t < kNrEventTypes; ++t)
-    if (st.by_type[t]) bytype[event_type_name(static_cast<EventType>(t))] = st.by_type[t];
-  j["events_by_type"] = bytype;
-  j["lines"] = {{"total", ss.lines}, {"skipped", ss.skipped}, {"malformed", ss.malformed}};
-  j["lost"] = {{"markers", st.lost_markers}, {"events", st.lost_events}};
-  j["ops"]["ticks"] = st.ticks;
-  j["trace_view"] = {{"kfree_null", st.kfree_null},
-                     {"unknown_frees", st.unknown_frees},
-                     {"unknown_bulk_frees", st.unknown_bulk_frees},
-                     {"unknown_page_frees", st.unknown_page_frees},
-                     {"double_allocs", st.double_allocs + st.page_double_allocs},
-                     {"double_frees", st.double_frees},
-                     {"absorbed_slab_pages", st.absorbed_slab_pages},
-                     {"absorbed_large_kmalloc", st.absorbed_large_kmalloc},
-                     {"splits", st.splits}};
-  j["live"] = {{"objects", ex.live_objects()},
-               {"kmalloc_bytes", ex.live_kmalloc_bytes()},
-               {"page_allocations", ex.live_page_allocs()},
-               {"vmalloc_areas", ex.live_areas()}};
-  nlohmann::json fid = nlohmann::json::array();
-  for (const auto& f : rp->fidelity()) {
-    nlohmann::json d = nlohmann::json::array();
-    for (const auto& [k, x] : f.disagreements)
-      d.push_back({{"trace", x.trace_value},
-                   {"model", x.model_value},
-                   {"count", x.count},
-                   {"example", x.example}});
-    fid.push_back(
-        {{"metric", f.name}, {"agree", f.agree}, {"total", f.total}, {"disagreements", d}});
-  }
-  j["fidelity"] = fid;
-  if (kstat) j["stat"] = kstat->to_json(o.top);
-  jout.push_back(j);
-
-  if (!o.report_dir.empty()) {
-    ReportInfo info;
-    info.title = "mmfuzz replay: " + name;
-    info.verdict = nr_violations ? fmt::format("{} violations", nr_violations) : "clean";
-    info.summary = {{"trace", name + " (" + format + comp + ")"},
-                    {"model", fmt::format("{}, {} MiB, {} CPUs, slab {}", m.profile.name,
-                                          m.machine.ram_size >> 20, m.machine.nr_cpus,
-                                          j["slab"].get<std::string>())},
-                    {"events", with_commas(st.events)},
-                    {"ops run", with_commas(vd.ops)},
-                    {"checks", check_mode_name(eo.mode)},
-                    {"live objects at the end", with_commas(ex.live_objects())},
-                    {"unknown frees", with_commas(st.unknown_frees)},
-                    {"lost events", with_commas(st.lost_events)}};
-    info.slabinfo = slabinfo;
-    info.buddyinfo = buddyinfo;
-    for (const auto& f : vd.findings) info.violation_reports.push_back(finding_text(f, strings));
-    info.fidelity = fidelity;
-    try {
-      write_html_report(o.report_dir, info, tl);
-    } catch (const std::exception& e) {
-      throw mm::ConfigError(std::string("--report: ") + e.what());
-    }
-  }
+  ReplayView view{header, eo,     m,    ex,       *rp,      strings,   vd,   st,   ss,      kstat,
+                  name,   format, comp, fidelity, slabinfo, buddyinfo, secs, sigs, expected};
+  if (!o.quiet) print_replay(o, view);
+  jout.push_back(replay_json(o, view));
+  if (!o.report_dir.empty()) write_replay_report(o, view, tl);
   return nr_violations ? EXIT_VIOLATIONS : EXIT_OK;
 }
 
