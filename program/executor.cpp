@@ -111,7 +111,7 @@ void Executor::report(const Op& op, inv::Violation v) {
 }
 
 void Executor::exec(const Op& op) {
-  std::visit([this](const auto& a) { run(a); }, op.args);
+  std::visit([this](const auto& a) { this->run(a); }, op.args);
 }
 
 // ---- handle tables ----
