@@ -164,8 +164,8 @@ void register_workload(CLI::App& app, std::function<int()>& run) {
       ->check(CLI::Range(0u, 100u));
   CLI::Option* out =
       sub->add_option("-o,--output", opts->out,
-                      "write the Program here (replay it with mmfuzz replay and the same machine "
-                      "options); on violations without -o it goes to workload-seedN.trace");
+                      "write the Program here (its header states the machine: mmfuzz replay FILE "
+                      "runs it again); on violations without -o it goes to workload-seedN.trace");
   sub->add_flag("--no-run", opts->no_run, "only write the Program (needs -o)")->needs(out);
   sub->add_option("--json", opts->json, "write the verdict and violations as JSON to this file");
   sub->add_flag("-q,--quiet", opts->quiet, "print nothing; the exit code is the verdict");

@@ -172,30 +172,6 @@ prog::ProgramHeader program_header(const trace::EventSource& src, const MachineO
   return h;
 }
 
-std::string MachineOptions::args() const {
-  std::string s;
-  auto add = [&s](const char* flag, const std::string& v) {
-    if (v.empty()) return;
-    if (!s.empty()) s += ' ';
-    s += flag;
-    s += v.find_first_of(" '\"") == std::string::npos ? " " + v : " '" + v + "'";
-  };
-  add("--profile", profile);
-  add("--machine", machine_file);
-  if (small) s += s.empty() ? "--small" : " --small";
-  add("--ram", ram);
-  add("--ram-base", ram_base);
-  add("--cma", cma);
-  if (cpus) add("--cpus", std::to_string(*cpus));
-  if (nodes) add("--nodes", std::to_string(*nodes));
-  add("--slab", slab);
-  add("--slub-debug", slub_debug);
-  if (kmalloc_min) add("--kmalloc-min", std::to_string(*kmalloc_min));
-  add("--rodata", rodata);
-  add("--plant", plant);
-  return s;
-}
-
 void write_file_atomic(const std::string& path, const std::string& text) {
   const std::string tmp = path + ".tmp";
   {

@@ -30,9 +30,6 @@ struct MachineOptions {
   // that changes a value the header states adds one line to *overrides
   // ("--slab slab overrides the program's slab: slub"). Throws mm::ConfigError.
   void apply_to(prog::ProgramHeader& h, std::vector<std::string>* overrides) const;
-  // The options given, as flags again ("--small --slab slab"): how to replay
-  // a Program on the same machine.
-  std::string args() const;
 };
 
 // The header a trace source's Program text states (version 1 for a trace

@@ -45,32 +45,36 @@ void ProgramRun::fail_on_findings() {
       "checker finding:\n" + prog::finding_text(ex_->findings().front(), b_.program().strings));
 }
 
-std::string ProgramRun::replay_flags() const {
-  const mm::MachineConfig& m = cfg_.machine;
-  const mm::MachineConfig dflt = m.name == "small" ? mm::small_machine() : mm::default_machine();
-  std::string s = m.name == "small" ? "--small" : "";
-  if (m.ram_size != dflt.ram_size) s += fmt::format(" --ram {}M", m.ram_size >> 20);
-  if (m.nr_cpus != dflt.nr_cpus) s += fmt::format(" --cpus {}", m.nr_cpus);
-  if (m.nr_nodes != dflt.nr_nodes) s += fmt::format(" --nodes {}", m.nr_nodes);
-  if (cfg_.slab.variant) s += fmt::format(" --slab {}", mm::slab_variant_name(*cfg_.slab.variant));
-  if (const mm::slab_flags_t f = cfg_.slab.debug_flags) {
-    s += " --slub-debug ";
-    if (f & mm::SLAB_CONSISTENCY_CHECKS) s += 'F';
-    if (f & mm::SLAB_RED_ZONE) s += 'Z';
-    if (f & mm::SLAB_POISON) s += 'P';
-    if (f & mm::SLAB_STORE_USER) s += 'U';
-  }
-  if (cfg_.planted != mm::PlantedDefect::none)
-    s += fmt::format(" --plant {}", mm::planted_defect_name(cfg_.planted));
-  if (opts_.check_every) s += fmt::format(" --check-every {}", opts_.check_every);
-  if (opts_.checks != "all") s += fmt::format(" --checks '{}'", opts_.checks);
-  return s;
+prog::ProgramHeader ProgramRun::header() const {
+  prog::ProgramHeader h;
+  h.version = prog::kProgramVersion;
+  h.profile = cfg_.profile;
+  h.machine = cfg_.machine.name == "small" ? "small" : "qemu-virt";
+  h.ram = cfg_.machine.ram_size;
+  h.ram_base = cfg_.machine.ram_base;
+  h.cpus = cfg_.machine.nr_cpus;
+  h.nodes = cfg_.machine.nr_nodes;
+  h.cma = cfg_.machine.cma_size;
+  h.slab_enabled = cfg_.slab.enabled;
+  h.slab = cfg_.slab.variant;
+  h.slub_debug = cfg_.slab.debug_flags;
+  h.kmalloc_min = cfg_.slab.kmalloc_min_size;
+  h.rodata_full = cfg_.rodata_full;
+  h.vmalloc = cfg_.vmalloc;
+  h.planted = cfg_.planted;
+  h.set_exec_options(opts_);
+  return h;
+}
+
+prog::Program ProgramRun::with_header() const {
+  prog::Program p = b_.program();
+  p.header = header();
+  return p;
 }
 
 std::string ProgramRun::report(std::string_view why) const {
-  return fmt::format(
-      "{}\nThe Program ({} ops) below; save it and run: mmfuzz replay {} PROGRAM\n{}", why,
-      b_.program().ops.size(), replay_flags(), prog::print_program(b_.program()));
+  return fmt::format("{}\nThe Program ({} ops) below; save it and run: mmfuzz replay PROGRAM\n{}",
+                     why, b_.program().ops.size(), prog::print_program(with_header()));
 }
 
 std::string ProgramRun::save(std::string_view name) const {
@@ -80,7 +84,7 @@ std::string ProgramRun::save(std::string_view name) const {
   const std::string tmp = path + ".tmp";
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << prog::print_program(b_.program());
+    out << prog::print_program(with_header());
     out.flush();
     if (!out) {
       std::remove(tmp.c_str());

@@ -13,6 +13,7 @@
 #include "mm/mm.h"
 #include "program/build.h"
 #include "program/executor.h"
+#include "program/header.h"
 
 namespace mmfuzz::props {
 
@@ -33,8 +34,10 @@ class ProgramRun {
   // The final sweep; a finding fails the property.
   void finish();
 
-  // The `mmfuzz replay` options that boot this model and check as it does.
-  std::string replay_flags() const;
+  // The header that boots this model and checks as it does: the Program
+  // printed with it replays alone (`mmfuzz replay PROGRAM`).
+  prog::ProgramHeader header() const;
+  prog::Program with_header() const;  // the Program so far, headed by header()
   // What a failure report says: why, how to replay, the whole Program.
   std::string report(std::string_view why) const;
   // Writes the Program to $MMFUZZ_PROP_OUT/<name>.trace (atomically) when the

@@ -32,7 +32,7 @@ std::string read_text(const std::string& path) {
 }  // namespace
 
 void expect_failure_with_program(const std::function<void()>& property, const mm::MmConfig& cfg,
-                                 std::string_view invariant, prog::ExecOptions opts) {
+                                 std::string_view invariant) {
   // The failure comes from a planted defect: builds without them (the clang
   // preset) have nothing to find.
   if (!mm::kPlantedDefects) GTEST_SKIP() << "built without MMFUZZ_PLANTED_DEFECTS";
@@ -60,13 +60,15 @@ void expect_failure_with_program(const std::function<void()>& property, const mm
   const std::string text = read_text(path);
   std::filesystem::remove_all(dir);
   ASSERT_FALSE(text.empty()) << "no Program saved to " << path;
-  EXPECT_EQ(text.rfind(prog::kProgramHeader, 0), 0u);
+  EXPECT_EQ(text.rfind("# mmfuzz program v2\n", 0), 0u) << "the Program states no model";
   EXPECT_NE(why.find(text), std::string::npos) << "the failure lacks the saved Program:\n" << why;
   EXPECT_NE(why.find("mmfuzz replay"), std::string::npos) << why;
   EXPECT_NE(why.find(invariant), std::string::npos) << why;
 
   const prog::Program p = prog::parse_program(text, path);
-  const prog::Verdict v = prog::Executor::run(p, cfg, std::move(opts));
+  // Its header alone boots the model and checks as the property did.
+  EXPECT_EQ(p.header.mm_config().machine.ram_size, cfg.machine.ram_size);
+  const prog::Verdict v = prog::Executor::run(p, p.header.mm_config(), p.header.exec_options());
   bool found = false;
   for (const auto& f : v.findings) found = found || f.violation.invariant == invariant;
   EXPECT_TRUE(found) << "replaying the saved Program (" << p.ops.size() << " ops) did not find "
