@@ -44,6 +44,7 @@ ENGINES = {
 AFL_BUILD_ENV = {"AFL_USE_ASAN": "1", "AFL_USE_UBSAN": "1", "AFL_QUIET": "1"}
 MAX_RESTARTS = 8  # per target: a libFuzzer/driver run ends at its first crash
 MAX_TRIAGE = 64  # crash files replayed per target (smallest first)
+SHRINK_SECONDS = 60  # `mmfuzz shrink --time` per new signature
 
 
 class CampaignError(Exception):
@@ -186,6 +187,21 @@ def parse_program(text):
     return m.group(1) if m else None
 
 
+def has_shrink(mmfuzz):
+    """Whether `mmfuzz --help` lists the shrink subcommand (`mmfuzz shrink
+    --help` of an mmfuzz without it prints the top-level help, exit 0)."""
+    rc, out = run_quiet([str(mmfuzz), "--help"], timeout=60)
+    return rc == 0 and re.search(r"^\s+shrink\s", out, re.M) is not None
+
+
+def count_ops(program):
+    """The ops of a Program text: its lines that are neither blank nor comments
+    (the header is `# key: value` comments). None for no Program."""
+    if program is None:
+        return None
+    return sum(1 for line in program.splitlines() if line.strip() and not line.lstrip().startswith("#"))
+
+
 _SKIP_FRAMES = re.compile(
     r"^(__|abort$|raise$|gsignal$|fuzzer::|std::|operator|_start$|main$|ExecuteFilesOnyByOne|"
     r"(malloc|free|calloc|realloc|memcpy|memmove|memset|strlen|strcmp|memcmp)$|"
@@ -235,6 +251,10 @@ def abort_message(output, end):
         s = re.sub(r"^\S*fuzz_\w+: ", "", s)
         return s[:200]
     return None
+
+
+def fmt_ops(n):
+    return "-" if n is None else f"{n:,}"
 
 
 def invariant_of(sig):
@@ -678,6 +698,8 @@ class Campaign:
         preset, bdir = ENGINES[args.engine]
         self.preset = preset
         self.build_dir = Path(args.build_dir).resolve() if args.build_dir else ROOT / bdir
+        self.mmfuzz = None  # the mmfuzz command: shrink and the reproducer check (find_mmfuzz)
+        self.shrink_support = None  # (supported, why not), asked once
 
     # -------------------------------------------------------- build
 
@@ -750,6 +772,22 @@ class Campaign:
                 v = cache_value(self.build_dir, "MMFUZZ_PLANTED_DEFECTS")
                 if v is not None and not is_on(v):
                     raise CampaignError(f"--plant needs MMFUZZ_PLANTED_DEFECTS=ON in {rel(self.build_dir)}")
+
+    def find_mmfuzz(self):
+        """The mmfuzz binary that shrinks crashes and replays reproducers:
+        --mmfuzz (or $MMFUZZ_BIN), else bin/mmfuzz of the build folder, else
+        build/default/bin/mmfuzz (the fuzz and afl presets build only the
+        fuzz targets). None when there is none: no shrink, no check."""
+        if self.args.mmfuzz:
+            mm = Path(self.args.mmfuzz).resolve()
+            if not (mm.is_file() and os.access(mm, os.X_OK)):
+                raise CampaignError(f"--mmfuzz {self.args.mmfuzz} is not an executable file")
+            self.mmfuzz = mm
+            return
+        for mm in (self.build_dir / "bin" / "mmfuzz", ROOT / "build" / "default" / "bin" / "mmfuzz"):
+            if mm.is_file() and os.access(mm, os.X_OK):
+                self.mmfuzz = mm
+                return
 
     def prepare_inputs(self):
         for t in self.targets:
@@ -1032,10 +1070,19 @@ class Campaign:
             used.add(slug)
             d = tmp / slug
             d.mkdir()
+            new = sig not in known and not self.regression_mentions(t, sig)
+            first_out = self.found[str(src)][3]
+            # A new signature's reproducer is what `mmfuzz shrink` makes of the
+            # crash file; the byte minimizer and the crash's own Program are
+            # the fallback when it cannot.
+            shrink = None
+            if self.wants_shrink(t, sig, new, first_out):
+                shrink = self.shrink(t, src, d, sig, tmp)
+            shrunk = shrink is not None and shrink["status"] == "shrunk"
             shutil.copyfile(src, d / "input.orig")
             final_input = d / "input.orig"
             minimized = False
-            if not self.args.no_minimize and sig not in self.flaky:
+            if not shrunk and not self.args.no_minimize and sig not in self.flaky:
                 self.crash_sig_of[str(src)] = sig
                 cand = d / "input.min"
                 try:
@@ -1055,18 +1102,25 @@ class Campaign:
             rc, out = self.engine.replay(t, d / "input")
             sigs, title, _ = signatures_of(out, t, rc)
             if sig not in sigs:  # should not happen: keep the first output
-                out = self.found[str(src)][3]
+                out = first_out
             header = f"# mmfuzz campaign crash\n# signature: {sig}\n# target: {t}\n"
             if self.args.plant:
                 header += f"# planted defect: {self.args.plant}\n"
             out = out.replace(str(tmp), str(self.out / "crashes"))
             write_atomic(d / "report.txt", header + "\n" + out)
             prog = parse_program(out)
-            replays = None
-            if prog is not None:
+            ops_before = count_ops(parse_program(first_out))
+            if shrunk:
+                replays = True  # shrink() checked it
+                ops_before, ops_after = shrink["ops_before"], shrink["ops_after"]
+                source = "shrink"
+            elif prog is not None:
                 write_atomic(d / "reproducer.program", prog)
                 replays = self.check_reproducer(d / "reproducer.program", sigs if sig in sigs else [sig])
-            new = sig not in known and not self.regression_mentions(t, sig)
+                ops_after = count_ops(prog)
+                source = "crash"
+            else:
+                replays, ops_after, source = None, None, None
             results.append(
                 {
                     "signature": sig,
@@ -1079,8 +1133,12 @@ class Campaign:
                     "orig_size": src.stat().st_size,
                     "minimized": minimized,
                     "new": new,
-                    "has_program": prog is not None,
+                    "has_program": source is not None,
                     "reproducer_replays": replays,
+                    "reproducer_from": source,
+                    "ops_before": ops_before,
+                    "ops_after": ops_after,
+                    "shrink": shrink,
                     "flaky": sig in self.flaky,
                     **finding_of(out),
                 }
@@ -1088,11 +1146,80 @@ class Campaign:
         replace_dir(tmp, self.out / "crashes")
         return results
 
+    def wants_shrink(self, t, sig, new, output):
+        """`mmfuzz shrink` takes new signatures of the model targets that our
+        crash report (its MMFUZZ-JSON line) names: not sanitizer findings, not
+        crashes that happen only while fuzzing, not with --no-minimize."""
+        if self.args.no_minimize or not new or t not in MODEL_TARGETS or sig in self.flaky:
+            return False
+        j = crash_json(output)
+        return j is not None and sig in j.get("signatures", [])
+
+    def shrink_supported(self):
+        """(True, None) when the mmfuzz found has the shrink subcommand, else
+        (False, why not)."""
+        if self.shrink_support is None:
+            if self.mmfuzz is None:
+                self.shrink_support = (False, "no mmfuzz binary (build/default/bin/mmfuzz, the build folder's bin/, --mmfuzz)")
+            else:
+                self.shrink_support = (True, None) if has_shrink(self.mmfuzz) else (False, f"{rel(self.mmfuzz)} has no shrink subcommand")
+        return self.shrink_support
+
+    def shrink(self, t, src, d, sig, tmp):
+        """`mmfuzz shrink` on the crash file: d/reproducer.program, shrink.json
+        and shrink.log. A dict: status "shrunk" (with ops_before, ops_after,
+        seconds, candidates, cached) when it wrote a Program that `mmfuzz
+        replay` alone shows sig with; else "unavailable" (no mmfuzz with
+        shrink), "failed" (exit status, no output) or "no-replay", and error."""
+        info = {"status": "failed", "ops_before": None, "ops_after": None, "seconds": None, "candidates": None, "cached": None, "error": None, "log": None}
+        ok, why = self.shrink_supported()
+        if not ok:
+            info["status"], info["error"] = "unavailable", why
+            return info
+        prog = d / "reproducer.program"
+        js = d / "shrink.json"
+        cmd = [str(self.mmfuzz), "shrink", str(src), "--target", t, "-o", str(prog), "--signature", sig]
+        cmd += ["--time", str(SHRINK_SECONDS), "--jobs", str(self.args.jobs), "--json", str(js)]
+        started = time.monotonic()
+        rc, log = run_quiet(cmd, env=Engine.env(self.engine), timeout=SHRINK_SECONDS + 120)
+        final = str(self.out / "crashes")
+        write_atomic(d / "shrink.log", ("$ " + shlex.join(cmd) + "\n" + log).replace(str(tmp), final))
+        info["log"] = "shrink.log"
+        if rc != 0:
+            lines = [l.strip() for l in log.splitlines() if l.strip()]
+            info["error"] = (f"exit {rc}: " + (lines[-1][:200] if lines else "no output")) if rc is not None else f"no result after {time.monotonic() - started:.0f} s"
+            prog.unlink(missing_ok=True)
+            return info
+        try:
+            j = json.loads(js.read_text())
+            if j.get("schema") != "mmfuzz-shrink-1":
+                raise ValueError(f"schema {j.get('schema')!r}")
+            for k in ("ops_before", "ops_after", "seconds", "candidates", "cached"):
+                info[k] = j[k]
+            if isinstance(j.get("output"), str):
+                j["output"] = j["output"].replace(str(tmp), final)
+            write_atomic(js, json.dumps(j, indent=2) + "\n")
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            info["error"] = f"exit 0 but no readable --json: {e}"
+            prog.unlink(missing_ok=True)
+            return info
+        if not prog.is_file():
+            info["error"] = f"exit 0 but no {prog.name}"
+            return info
+        if not self.check_reproducer(prog, [sig]):
+            # Keep what it wrote for a look; the crash's Program is used instead.
+            os.replace(prog, d / "shrink-rejected.program")
+            info["status"] = "no-replay"
+            info["error"] = f"its Program does not show {sig} under mmfuzz replay (kept as shrink-rejected.program)"
+            return info
+        info["status"] = "shrunk"
+        return info
+
     def check_reproducer(self, program, sigs):
         """`mmfuzz replay PROGRAM` alone, no flags: True when it reports every
         signature the target did, False when not (noted), None without mmfuzz."""
-        mm = self.build_dir / "bin" / "mmfuzz"
-        if not mm.exists():
+        mm = self.mmfuzz
+        if mm is None:
             return None
         js = program.with_name("replay.json.tmp")
         try:
@@ -1117,8 +1244,8 @@ class Campaign:
         if r["has_program"]:
             # The Program's header carries the target's model, checks and
             # planted defect: it needs no environment.
-            mm = self.build_dir / "bin" / "mmfuzz"
-            cmds.append(f"{rel(mm) if mm.exists() else 'mmfuzz'} replay {rel(d / 'reproducer.program')}")
+            mm = self.mmfuzz
+            cmds.append(f"{rel(mm) if mm else 'mmfuzz'} replay {rel(d / 'reproducer.program')}")
             cmds.append(f"{rel(self.binary[r['target']])} {rel(d / 'reproducer.program')}")
         return cmds
 
@@ -1146,6 +1273,18 @@ class Campaign:
         checked = [r for r in results if r["reproducer_replays"] is not None]
         if checked:
             md.append(f"- reproducers: {sum(1 for r in checked if r['reproducer_replays'])} of {len(checked)} reproduce under `mmfuzz replay` alone")
+        tried = [r for r in results if r["shrink"] is not None]
+        if tried:
+            fell = [r for r in tried if r["shrink"]["status"] != "shrunk"]
+            line = f"- shrink: {len(tried) - len(fell)} of {len(tried)} new signature(s) reduced by `mmfuzz shrink`"
+            if fell:
+                why = {}
+                for r in fell:
+                    why.setdefault(r["shrink"]["error"], []).append(r["signature"])
+                line += f"; **{len(fell)} fell back** to the crash's own Program: " + "; ".join(
+                    e if len(why) == 1 else f"{e} ({', '.join('`' + x + '`' for x in sigs)})" for e, sigs in why.items()
+                )
+            md.append(line)
         if self.missing:
             md.append(f"- not built (skipped): {', '.join(self.missing)}")
         md += ["", "## Targets", ""]
@@ -1170,6 +1309,23 @@ class Campaign:
             md.append(
                 f"| {t} | {self.runs.get(t, 0)} | {s['execs']:,} | {eps:,.0f} | {', '.join(cov) or '-'} | {seeds} | {after} | {len(self.engine.crash_files(t))} | {'<br>'.join('`' + x.replace('|', chr(92) + '|') + '`' for x in sigs) or '-'} |"
             )
+        programs = [r for r in results if r["reproducer_from"]]
+        if programs:
+            md += ["", "## Reproducers", ""]
+            md.append("| signature | ops in the crash | ops in reproducer.program | made by | seconds | candidates (cached) | replays alone |")
+            md.append("|---|---:|---:|---|---:|---:|---|")
+            for r in programs:
+                sh = r["shrink"] or {}
+                if r["reproducer_from"] == "shrink":
+                    by = "`mmfuzz shrink`"
+                elif sh:
+                    by = "crash Program (no `mmfuzz shrink`)" if sh["status"] == "unavailable" else "crash Program, **shrink failed**"
+                else:
+                    by = "crash Program"
+                secs = f"{sh['seconds']:.1f}" if isinstance(sh.get("seconds"), (int, float)) else "-"
+                cands = f"{sh['candidates']} ({sh['cached']})" if sh.get("candidates") is not None else "-"
+                rp = {True: "yes", False: "**no**", None: "not checked"}[r["reproducer_replays"]]
+                md.append(f"| `{r['signature'].replace('|', chr(92) + '|')}` | {fmt_ops(r['ops_before'])} | {fmt_ops(r['ops_after'])} | {by} | {secs} | {cands} | {rp} |")
         md += ["", "## Crashes by signature", ""]
         if not results:
             md.append("None.")
@@ -1182,8 +1338,18 @@ class Campaign:
             size = f"{r['input_size']} bytes" + (f" (minimized from {r['orig_size']})" if r["minimized"] else "")
             md.append(f"- targets: {', '.join(r['targets'])}; crash files: {r['count']}; input: {size}")
             md.append(f"- files: `{rel(self.out / 'crashes' / r['slug'])}/` (input, report.txt" + (", reproducer.program)" if r["has_program"] else ")"))
-            if r["reproducer_replays"] is not None:
-                md.append("- reproducer.program: " + ("`mmfuzz replay` alone reports its signature(s)" if r["reproducer_replays"] else "**does not reproduce** under `mmfuzz replay` alone"))
+            if r["reproducer_from"]:
+                sh = r["shrink"]
+                if r["reproducer_from"] == "shrink":
+                    line = f"- reproducer.program: by `mmfuzz shrink`, {fmt_ops(r['ops_before'])} → {fmt_ops(r['ops_after'])} ops in {sh['seconds']:.1f} s ({sh['candidates']} candidates, {sh['cached']} cached; shrink.json, shrink.log)"
+                else:
+                    line = f"- reproducer.program: the crash's own Program, {fmt_ops(r['ops_before'])} → {fmt_ops(r['ops_after'])} ops"
+                    if sh:
+                        what = "not run" if sh["status"] == "unavailable" else "failed"
+                        line += f" (**`mmfuzz shrink` {what}**: {sh['error']}" + (f"; {sh['log']})" if sh["log"] else ")")
+                if r["reproducer_replays"] is not None:
+                    line += "; " + ("`mmfuzz replay` alone reports its signature(s)" if r["reproducer_replays"] else "**does not reproduce** under `mmfuzz replay` alone")
+                md.append(line)
             md.append("- reproduce:")
             md.append("")
             md.append("  ```")
@@ -1307,6 +1473,7 @@ class Campaign:
             self.out.mkdir(parents=True, exist_ok=True)
             self.build()
         self.find_binaries()
+        self.find_mmfuzz()
         self.out.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(self.out / "work", ignore_errors=True)
         self.prepare_inputs()
@@ -1354,6 +1521,12 @@ def parse_args(argv):
     p.add_argument("--no-minimize", action="store_true", help="do not minimize crashes")
     p.add_argument("--update-corpus", action="store_true", help="merge new coverage back into <corpus>/seeds/<t>/")
     p.add_argument("--build-dir", default=None, help="where the fuzz targets are (default build/fuzz, build/afl or build/default by engine)")
+    p.add_argument(
+        "--mmfuzz",
+        default=os.environ.get("MMFUZZ_BIN") or None,
+        metavar="PATH",
+        help="the mmfuzz binary that shrinks new crashes and replays reproducers (default $MMFUZZ_BIN, else bin/mmfuzz of the build folder, else build/default/bin/mmfuzz)",
+    )
     p.add_argument("--seed", default=None, help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     if a.engine not in ENGINES:
