@@ -18,5 +18,6 @@ void register_replay(CLI::App& app, std::function<int()>& run);
 void register_convert(CLI::App& app, std::function<int()>& run);
 void register_profile(CLI::App& app, std::function<int()>& run);
 void register_campaign(CLI::App& app, std::function<int()>& run);
+void register_shrink(CLI::App& app, std::function<int()>& run);
 
 }  // namespace mmfuzz::cli

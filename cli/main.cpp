@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
       "  mmfuzz info --ptdump --rodata full       kernel_page_tables, linear map by pages\n"
       "  mmfuzz workload --ops 100000 --seed 7    a checked workload\n"
       "  mmfuzz campaign --engine afl --time 300  a fuzz campaign (ci/campaign.sh)\n"
+      "  mmfuzz shrink crash --target slub        a crash to a minimal Program\n"
       "Exit codes: 0 clean, 1 violations found, 2 bad usage or input.");
   app.require_subcommand(1);
   std::function<int()> run;
@@ -29,6 +30,7 @@ int main(int argc, char** argv) {
   register_convert(app, run);
   register_profile(app, run);
   register_campaign(app, run);
+  register_shrink(app, run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

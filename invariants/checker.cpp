@@ -234,7 +234,7 @@ std::string invariant_description(const std::string& id) {
       {"trace.double_alloc",
        "trace: kmalloc/kmem_cache_alloc returned a pointer still allocated in the trace (only "
        "with --strict-frees)"},
-      {"trace.double_free", "trace: a free of a pointer already freed in the trace"},
+      {"trace.double_free", "trace: a free of a pointer (a Program handle) already freed"},
       {"trace.page_double_alloc",
        "trace: mm_page_alloc returned a pfn still allocated in the trace (only with "
        "--strict-frees)"},

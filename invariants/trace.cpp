@@ -18,8 +18,8 @@ constexpr TraceFindingInfo kInfo[kNrTraceFindings] = {
      "--strict-frees: the trace must show the allocation of every pointer it frees", false},
     {"trace.double_alloc", "BUG: trace: {}() returned {:#x}, still allocated in the trace",
      "--strict-frees: the trace must show the free of every pointer allocated again", false},
-    {"trace.double_free", "BUG: trace: {}() of {:#x}, already freed in the trace",
-     "the trace shows no allocation of it since it was last freed", false},
+    {"trace.double_free", "BUG: trace: {}() of {:#x}, already freed",
+     "the ops show no allocation of it since it was last freed", false},
     {"trace.page_double_alloc", "BUG: trace: {}() returned pfn {:#x}, still allocated in the trace",
      "--strict-frees: the trace must show the mm_page_free of every page allocated again", true},
 };

@@ -2,6 +2,7 @@
 // kvmalloc, mempools.
 #include <algorithm>
 
+#include "invariants/trace.h"
 #include "mm/util.h"
 #include "program/executor.h"
 
@@ -13,6 +14,15 @@ namespace {
 // kmem_cache_alloc_bulk ops allocate at most this many objects.
 constexpr std::uint32_t kMaxBulk = 1024;
 }  // namespace
+
+// A free naming a handle whose object the Program already freed (and did
+// not allocate again): trace.double_free, the ops' own view, before the
+// model judges the free. Not under record_misuse off (fuzzers).
+void Executor::freed_again(Handle h, const Object& o, const char* call) {
+  if (o.live || ZERO_OR_NULL_PTR(o.addr) || !engine_ || !opts_.record_misuse) return;
+  if (!wants(inv::trace_finding_id(inv::TraceFinding::double_free))) return;
+  engine_->report(inv::trace_violation(inv::TraceFinding::double_free, call, h));
+}
 
 void Executor::run(const Kmalloc& a) {
   const vaddr_t p = mm_.slab.kmalloc_node(a.size, a.gfp, a.node);
@@ -32,6 +42,7 @@ void Executor::run(const Kfree& a) {
   }
   Object* o = bound_object(a.obj);
   if (!o) return;
+  freed_again(a.obj, *o, "kfree");
   kill_object(*o);
   mm_.slab.kfree(o->addr);
 }
@@ -43,6 +54,7 @@ void Executor::run(const KfreeSensitive& a) {
   }
   Object* o = bound_object(a.obj);
   if (!o) return;
+  freed_again(a.obj, *o, "kfree_sensitive");
   kill_object(*o);
   mm_.slab.kfree_sensitive(o->addr);
 }
@@ -104,6 +116,7 @@ void Executor::run(const KmemCacheAlloc& a) {
 void Executor::run(const KmemCacheFree& a) {
   Object* o = bound_object(a.obj);
   if (!o) return;
+  freed_again(a.obj, *o, "kmem_cache_free");
   const cache_id named = a.name ? cache_of(a.name) : 0;
   kill_object(*o);
   mm_.slab.kmem_cache_free(named ? named : o->cache, o->addr);
@@ -189,6 +202,7 @@ void Executor::run(const Kvfree& a) {
   if (a.obj == 0) return;  // kvfree(NULL)
   Object* o = bound_object(a.obj);
   if (!o) return;
+  freed_again(a.obj, *o, "kvfree");
   kill_object(*o);
   mm::kvfree(mm_, o->addr);
 }

@@ -157,6 +157,7 @@ class Executor : public mm::MmObserver {
   Area* bound_area(Handle h);
   void bind_object(Handle h, const Object& o);
   void kill_object(Object& o);
+  void freed_again(Handle h, const Object& o, const char* call);
   void bind_pages(Handle h, const Pages& p);
   void bind_area(Handle h, Area a);
   void kill_area(Area& a);

@@ -12,6 +12,7 @@
 
 #include "mm/page_alloc/gfp.h"
 #include "mm/slab/slab.h"
+#include "trace/line_reader.h"
 #include "trace/source.h"
 #include "trace/text_parse.h"
 
@@ -705,6 +706,16 @@ Program parse_program(std::string_view text, const std::string& name) {
   }
   if (!header.finish(p.header)) throw InputError(fmt::format("{}: {}", name, header.error()));
   return p;
+}
+
+Program read_program(const std::string& path) {
+  trace::LineReader r(path);
+  std::string text;
+  for (std::string_view line; r.next(line);) {
+    text.append(line);
+    text += '\n';
+  }
+  return parse_program(text, r.name());
 }
 
 }  // namespace mmfuzz::prog

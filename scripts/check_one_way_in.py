@@ -11,7 +11,7 @@ import pathlib
 import re
 import sys
 
-FRONT_ENDS = ("cli", "props", "fuzz")
+FRONT_ENDS = ("cli", "props", "fuzz", "shrink")
 # m.slab.kmalloc(...), mm().page_alloc.alloc_pages(...), x->vmalloc.vfree(...)
 CALL = re.compile(r"(?:\.|->)(slab|page_alloc|vmalloc|mempools|pgtable)(?:\.|->)(\w+)\s*\(")
 ENGINE = re.compile(r"\bCheckEngine\b")

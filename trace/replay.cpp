@@ -383,11 +383,11 @@ void Replayer::on_free(const TraceEvent& ev, Op& op) {
         raise(inv::TraceFinding::unknown_free, ev, op, ev.ptr);
       return;
     }
-    // A second free of the same pointer: the model reports it.
+    // A second free of the same pointer: the Executor reports it
+    // (trace.double_free, a freed handle freed again), then the model.
     ++st_.double_frees;
     anomaly(cur_line_, fmt::format("{} of {:#x}: already freed in the trace",
                                    event_type_name(ev.type), ev.ptr));
-    raise(inv::TraceFinding::double_free, ev, op, ev.ptr);
   }
   ObjView* o = it == objs_.end() ? nullptr : &it->second;
   if (o && o->live) {
@@ -399,12 +399,26 @@ void Replayer::on_free(const TraceEvent& ev, Op& op) {
     // Free as the model allocated it: kmalloc objects with kfree, cache
     // objects with their model cache.
     if (o->kind == kCache)
-      op.args = prog::KmemCacheFree{.obj = ev.ptr, .name = o->name};
+      op.args = prog::KmemCacheFree{.obj = ev.ptr, .name = free_cache(ev, *o)};
     else
       op.args = prog::Kfree{ev.ptr};
   }
   if (o) o->live = false;
   emit(op);
+}
+
+// The cache a kmem_cache_free goes to: the object's, unless the trace names
+// another cache it knows while the object's cache is known by name too (not
+// a stand-in "trace-N" of an unnamed allocation): then the free goes where
+// the kernel sent it, and the model reports slab.wrong_cache.
+std::uint32_t Replayer::free_cache(const TraceEvent& ev, const ObjView& o) {
+  if (ev.type != EventType::kmem_cache_free || ev.name.empty() || ev.name == "(null)")
+    return o.name;
+  const std::string& mine = strings_.str(o.name);
+  if (mine.rfind("trace-", 0) == 0 || mine == ev.name) return o.name;
+  const std::uint32_t named = strings_.find(ev.name);
+  if (!named || !caches_.count(named)) return o.name;
+  return caches_[named].model_name;
 }
 
 void Replayer::on_page_alloc(const TraceEvent& ev, Op& op) {

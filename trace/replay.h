@@ -176,6 +176,7 @@ class Replayer {
   void on_kmalloc(const TraceEvent& ev, Op& op);
   void on_kmem_cache_alloc(const TraceEvent& ev, Op& op);
   void on_free(const TraceEvent& ev, Op& op);
+  std::uint32_t free_cache(const TraceEvent& ev, const ObjView& o);
   void on_page_alloc(const TraceEvent& ev, Op& op);
   void on_page_free(const TraceEvent& ev, Op& op);
   void on_vmalloc(const TraceEvent& ev, Op& op);

@@ -1,0 +1,65 @@
+#include "shrink/regression.h"
+
+#include <fmt/format.h>
+
+#include <cctype>
+
+#include "program/text.h"
+
+namespace mmfuzz::shrink {
+
+namespace {
+
+std::string identifier(const std::string& s) {
+  std::string out;
+  for (const char c : s) out += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+  if (out.empty() || std::isdigit(static_cast<unsigned char>(out[0]))) out = "R" + out;
+  return out;
+}
+
+}  // namespace
+
+std::string gtest_source(const prog::Program& p, const std::string& name,
+                         const std::string& origin) {
+  const std::string text = prog::print_program(p);
+  std::string delim = "mmfuzz";
+  while (text.find(")" + delim + "\"") != std::string::npos) delim += "_";
+  const std::string sig = p.header.expect.empty() ? "" : p.header.expect.front();
+  return fmt::format(
+      R"(// Regression test written by `mmfuzz shrink` from {origin}.
+// The Program fires {sig} alone, under the model and checks its header
+// states. A test of a checker: it must keep catching this.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "program/executor.h"
+#include "program/text.h"
+
+namespace {{
+
+constexpr const char* kProgram = R"{delim}({text}){delim}";
+
+}}  // namespace
+
+TEST(Regression, {id}) {{
+  using namespace mmfuzz;
+  const prog::Program p = prog::parse_program(kProgram, "{id}");
+  mm::MmConfig cfg;
+  try {{
+    cfg = p.header.mm_config();
+  }} catch (const mm::ConfigError& e) {{
+    GTEST_SKIP() << e.what();  // a planted defect this build lacks
+  }}
+  const prog::Verdict v = prog::Executor::run(p, cfg, p.header.exec_options());
+  std::vector<std::string> sigs;
+  for (const auto& f : v.findings) sigs.push_back(f.violation.signature());
+  EXPECT_NE(std::find(sigs.begin(), sigs.end(), "{sig}"), sigs.end())
+      << "{sig} no longer fires";
+}}
+)",
+      fmt::arg("origin", origin), fmt::arg("sig", sig), fmt::arg("delim", delim),
+      fmt::arg("text", text), fmt::arg("id", identifier(name)));
+}
+
+}  // namespace mmfuzz::shrink
