@@ -168,7 +168,8 @@ for row in "${rows[@]}"; do
   a="n/a"
   if ((have_shrink)); then
     s0="$(now)"
-    if "$mmfuzz" shrink "$crash" --target "$t" -o "$dir/shrink.program" --signature "$sig" \
+    # The fuzz target's environment: MMFUZZ_PLANT switches the defect on.
+    if MMFUZZ_PLANT="$d" "$mmfuzz" shrink "$crash" --target "$t" -o "$dir/shrink.program" --signature "$sig" \
       --time "$time_budget" --json "$dir/shrink.json" >"$dir/shrink.log" 2>&1; then
       s="$(secs "$s0" "$(now)")"
       n="$(grep -cv -e '^#' -e '^[[:space:]]*$' "$dir/shrink.program" || true)"
