@@ -257,6 +257,10 @@ def fmt_ops(n):
     return "-" if n is None else f"{n:,}"
 
 
+def fmt_secs(x):
+    return f"{x:.2f}" if x < 10 else f"{x:.1f}"
+
+
 def invariant_of(sig):
     """The invariant (first) part of a signature: <invariant>/<op>/<subsystem>
     (or |-separated)."""
@@ -1322,7 +1326,7 @@ class Campaign:
                     by = "crash Program (no `mmfuzz shrink`)" if sh["status"] == "unavailable" else "crash Program, **shrink failed**"
                 else:
                     by = "crash Program"
-                secs = f"{sh['seconds']:.1f}" if isinstance(sh.get("seconds"), (int, float)) else "-"
+                secs = fmt_secs(sh["seconds"]) if isinstance(sh.get("seconds"), (int, float)) else "-"
                 cands = f"{sh['candidates']} ({sh['cached']})" if sh.get("candidates") is not None else "-"
                 rp = {True: "yes", False: "**no**", None: "not checked"}[r["reproducer_replays"]]
                 md.append(f"| `{r['signature'].replace('|', chr(92) + '|')}` | {fmt_ops(r['ops_before'])} | {fmt_ops(r['ops_after'])} | {by} | {secs} | {cands} | {rp} |")
@@ -1341,7 +1345,7 @@ class Campaign:
             if r["reproducer_from"]:
                 sh = r["shrink"]
                 if r["reproducer_from"] == "shrink":
-                    line = f"- reproducer.program: by `mmfuzz shrink`, {fmt_ops(r['ops_before'])} → {fmt_ops(r['ops_after'])} ops in {sh['seconds']:.1f} s ({sh['candidates']} candidates, {sh['cached']} cached; shrink.json, shrink.log)"
+                    line = f"- reproducer.program: by `mmfuzz shrink`, {fmt_ops(r['ops_before'])} → {fmt_ops(r['ops_after'])} ops in {fmt_secs(sh['seconds'])} s ({sh['candidates']} candidates, {sh['cached']} cached; shrink.json, shrink.log)"
                 else:
                     line = f"- reproducer.program: the crash's own Program, {fmt_ops(r['ops_before'])} → {fmt_ops(r['ops_after'])} ops"
                     if sh:
