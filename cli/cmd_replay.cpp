@@ -274,6 +274,10 @@ void print_replay(const ReplayCliOptions& o, const ReplayView& r) {
   for (const auto& sg : sigs) std::printf("signature: %s\n", sg.c_str());
   for (const auto& [e, seen] : expected)
     std::printf("expected signature %s: %s\n", e.c_str(), seen ? "seen" : "NOT SEEN");
+  // The way to a reproducer (docs/shrinking.md); stdin and the embedded
+  // trace have no file to name.
+  if (!sigs.empty() && o.display_name.empty() && name != "<stdin>")
+    std::printf("shrink it: mmfuzz shrink '%s' --signature '%s'\n", name.c_str(), sigs[0].c_str());
   std::fputs(text.substr(vline).c_str(), stdout);
 }
 

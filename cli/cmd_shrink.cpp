@@ -174,6 +174,7 @@ int run_shrink(const ShrinkCliOptions& o) {
   } catch (const shrink::ShrinkError& e) {
     throw mm::ConfigError(fmt::format("{}: {}", o.input, e.what()));
   }
+  sig = goal.signature;
 
   const bool tty = !o.quiet && isatty(STDERR_FILENO);
   const std::size_t before = in.program.ops.size();
@@ -212,7 +213,9 @@ int run_shrink(const ShrinkCliOptions& o) {
   if (!o.gtest.empty()) {
     std::string name = o.gtest.substr(o.gtest.find_last_of('/') + 1);
     name = name.substr(0, name.find('.'));
-    write_file_atomic(o.gtest, shrink::gtest_source(again, name, origin));
+    // The input's file name only: the test names nothing outside the repository.
+    const std::string from = origin.substr(origin.find_last_of('/') + 1);
+    write_file_atomic(o.gtest, shrink::gtest_source(again, name, from));
   }
   const auto& st = r.stats;
   if (!o.quiet) {

@@ -17,9 +17,11 @@ constexpr std::uint32_t kMaxBulk = 1024;
 
 // A free naming a handle whose object the Program already freed (and did
 // not allocate again): trace.double_free, the ops' own view, before the
-// model judges the free. Not under record_misuse off (fuzzers).
+// model judges the free. Not when the model refused the earlier free (the
+// object stayed allocated), nor under record_misuse off (fuzzers).
 void Executor::freed_again(Handle h, const Object& o, const char* call) {
-  if (o.live || ZERO_OR_NULL_PTR(o.addr) || !engine_ || !opts_.record_misuse) return;
+  if (o.live || o.free_refused || ZERO_OR_NULL_PTR(o.addr) || !engine_ || !opts_.record_misuse)
+    return;
   if (!wants(inv::trace_finding_id(inv::TraceFinding::double_free))) return;
   engine_->report(inv::trace_violation(inv::TraceFinding::double_free, call, h));
 }
@@ -44,7 +46,9 @@ void Executor::run(const Kfree& a) {
   if (!o) return;
   freed_again(a.obj, *o, "kfree");
   kill_object(*o);
+  const std::size_t reports = nr_reports();
   mm_.slab.kfree(o->addr);
+  o->free_refused = nr_reports() != reports;
 }
 
 void Executor::run(const KfreeSensitive& a) {
@@ -56,7 +60,9 @@ void Executor::run(const KfreeSensitive& a) {
   if (!o) return;
   freed_again(a.obj, *o, "kfree_sensitive");
   kill_object(*o);
+  const std::size_t reports = nr_reports();
   mm_.slab.kfree_sensitive(o->addr);
+  o->free_refused = nr_reports() != reports;
 }
 
 void Executor::run(const Krealloc& a) {
@@ -119,7 +125,9 @@ void Executor::run(const KmemCacheFree& a) {
   freed_again(a.obj, *o, "kmem_cache_free");
   const cache_id named = a.name ? cache_of(a.name) : 0;
   kill_object(*o);
+  const std::size_t reports = nr_reports();
   mm_.slab.kmem_cache_free(named ? named : o->cache, o->addr);
+  o->free_refused = nr_reports() != reports;
 }
 
 void Executor::run(const KmemCacheAllocBulk& a) {
@@ -204,7 +212,9 @@ void Executor::run(const Kvfree& a) {
   if (!o) return;
   freed_again(a.obj, *o, "kvfree");
   kill_object(*o);
+  const std::size_t reports = nr_reports();
   mm::kvfree(mm_, o->addr);
+  o->free_refused = nr_reports() != reports;
 }
 
 // ---- mempool ----

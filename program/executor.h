@@ -127,8 +127,9 @@ class Executor : public mm::MmObserver {
     std::uint32_t pool = 0;  // mempool_alloc: the pool's model id
     ObjKind kind = ObjKind::kmalloc;
     bool live = false;
-    bool vmalloc = false;      // kvmalloc fell back to vmalloc: accesses walk the page tables
-    std::uint64_t ticket = 0;  // mempool_alloc asleep on this wait (0: none)
+    bool vmalloc = false;       // kvmalloc fell back to vmalloc: accesses walk the page tables
+    std::uint64_t ticket = 0;   // mempool_alloc asleep on this wait (0: none)
+    bool free_refused = false;  // the model reported the last free (it may not have freed)
   };
   struct Pages {
     mm::pfn_t pfn = mm::NO_PAGE;
@@ -158,6 +159,7 @@ class Executor : public mm::MmObserver {
   void bind_object(Handle h, const Object& o);
   void kill_object(Object& o);
   void freed_again(Handle h, const Object& o, const char* call);
+  std::size_t nr_reports() const { return engine_ ? engine_->violations().size() : 0; }
   void bind_pages(Handle h, const Pages& p);
   void bind_area(Handle h, Area a);
   void kill_area(Area& a);

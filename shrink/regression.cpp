@@ -26,9 +26,9 @@ std::string gtest_source(const prog::Program& p, const std::string& name,
   while (text.find(")" + delim + "\"") != std::string::npos) delim += "_";
   const std::string sig = p.header.expect.empty() ? "" : p.header.expect.front();
   return fmt::format(
-      R"(// Regression test written by `mmfuzz shrink` from {origin}.
-// The Program fires {sig} alone, under the model and checks its header
-// states. A test of a checker: it must keep catching this.
+      R"(// Regression test written by `mmfuzz shrink` from {origin}:
+// the Program fires its signature alone, under the model and checks its
+// header states. A test of a checker: it must keep catching this.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -38,6 +38,7 @@ std::string gtest_source(const prog::Program& p, const std::string& name,
 
 namespace {{
 
+constexpr const char* kSignature = "{sig}";
 constexpr const char* kProgram = R"{delim}({text}){delim}";
 
 }}  // namespace
@@ -54,8 +55,8 @@ TEST(Regression, {id}) {{
   const prog::Verdict v = prog::Executor::run(p, cfg, p.header.exec_options());
   std::vector<std::string> sigs;
   for (const auto& f : v.findings) sigs.push_back(f.violation.signature());
-  EXPECT_NE(std::find(sigs.begin(), sigs.end(), "{sig}"), sigs.end())
-      << "{sig} no longer fires";
+  EXPECT_NE(std::find(sigs.begin(), sigs.end(), kSignature), sigs.end())
+      << kSignature << " no longer fires";
 }}
 )",
       fmt::arg("origin", origin), fmt::arg("sig", sig), fmt::arg("delim", delim),

@@ -193,6 +193,8 @@ void Shrinker::slice(std::uint64_t fail_op) {
   history[k] = 1;
   for (const std::uint32_t d : g.parents(k)) {
     history[d] = 1;
+    // A cache's history is every object of it: only its create is needed.
+    if (p_.ops[d].is<KmemCacheCreate>()) continue;
     for (const std::uint32_t u : g.users(d))
       if (u < k) history[u] = 1;
   }

@@ -322,13 +322,30 @@ TEST(Executor, DoubleFreeIsAViolationWithProvenance) {
   p.ops.push_back(f);
   const Verdict v = Executor::run(p, small_config());
   ASSERT_FALSE(v.ok());
-  ASSERT_FALSE(v.findings.empty());
-  const Finding& x = v.findings.front();
-  EXPECT_EQ(x.violation.invariant, "slab.double_free");
-  EXPECT_EQ(x.op_index, 2u);
-  EXPECT_EQ(x.op.line, 77u);
-  EXPECT_EQ(x.op.cpu, 1);
-  EXPECT_EQ(p.strings.str(x.op.call_site), "free_it+0x10/0x20");
+  // The ops' own view (a freed handle freed again), then the model's.
+  ASSERT_EQ(v.findings.size(), 2u);
+  EXPECT_EQ(v.findings[0].violation.invariant, "trace.double_free");
+  EXPECT_EQ(v.findings[1].violation.invariant, "slab.double_free");
+  for (const Finding& x : v.findings) {
+    EXPECT_EQ(x.op_index, 2u);
+    EXPECT_EQ(x.op.line, 77u);
+    EXPECT_EQ(x.op.cpu, 1);
+    EXPECT_EQ(p.strings.str(x.op.call_site), "free_it+0x10/0x20");
+  }
+}
+
+// A free the model refused (kfree of a vmalloc address) left the object
+// allocated: freeing it properly afterwards is no double free.
+TEST(Executor, FreeAfterARefusedFreeIsNoDoubleFree) {
+  Program p;
+  // Above kmalloc's largest size: kvmalloc falls back to vmalloc.
+  p.ops.push_back(Op{.args = Kvmalloc{.obj = 2, .size = 5 << 20, .gfp = GFP_KERNEL}});
+  p.ops.push_back(Op{.args = Kfree{2}});   // refused: a vmalloc address
+  p.ops.push_back(Op{.args = Kvfree{2}});  // the right free
+  const Verdict v = Executor::run(p, small_config());
+  std::vector<std::string> ids;
+  for (const Finding& f : v.findings) ids.push_back(f.violation.invariant);
+  EXPECT_EQ(ids, std::vector<std::string>{"slab.invalid_free"});
 }
 
 // The builder hands out handles per space and writes ops the Executor runs
@@ -358,8 +375,9 @@ TEST(ProgramBuilder, BuildsRunnableProgramsWithFreshHandles) {
 
   b.kfree(k);  // the second kfree is the Program's bug
   const Verdict bad = Executor::run(b.take(), small_config());
-  ASSERT_FALSE(bad.findings.empty());
-  EXPECT_EQ(bad.findings.front().violation.invariant, "slab.double_free");
+  ASSERT_EQ(bad.findings.size(), 2u);
+  EXPECT_EQ(bad.findings[0].violation.invariant, "trace.double_free");
+  EXPECT_EQ(bad.findings[1].violation.invariant, "slab.double_free");
 }
 
 TEST(Executor, UnboundHandlesAreSkippedNotRun) {

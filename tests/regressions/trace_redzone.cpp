@@ -1,0 +1,57 @@
+// Regression test written by `mmfuzz shrink` from redzone.trace:
+// the Program fires its signature alone, under the model and checks its
+// header states. A test of a checker: it must keep catching this.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "program/executor.h"
+#include "program/text.h"
+
+namespace {
+
+constexpr const char* kSignature = "kasan.out_of_bounds|write|kasan";
+constexpr const char* kProgram = R"mmfuzz(# mmfuzz program v2
+# profile: linux-6.1-arm64
+# machine: fuzz
+# ram: 16M
+# ram_base: 0x40000000
+# cpus: 1
+# nodes: 1
+# cma: 0
+# slab: slub
+# slub_debug: none
+# kmalloc_min: 128
+# rodata: on
+# vmalloc: on
+# checks: all
+# check: incremental
+# check_every: 0
+# final_sweep: on
+# record_misuse: on
+# misuse_writes: on
+# report_leaks: off
+# max_findings: 1000
+# planted: none
+# expect: kasan.out_of_bounds|write|kasan
+           <...>-0       [000] .....     0.000000: kmalloc: call_site=0x0 ptr=0000000000000001 bytes_req=1 bytes_alloc=0 gfp_flags=GFP_KERNEL node=-1 accounted=false
+           <...>-0       [000] .....     0.000000: mmfuzz_write: ptr=0000000000000001 offset=1 len=1 byte=0x00
+)mmfuzz";
+
+}  // namespace
+
+TEST(Regression, trace_redzone) {
+  using namespace mmfuzz;
+  const prog::Program p = prog::parse_program(kProgram, "trace_redzone");
+  mm::MmConfig cfg;
+  try {
+    cfg = p.header.mm_config();
+  } catch (const mm::ConfigError& e) {
+    GTEST_SKIP() << e.what();  // a planted defect this build lacks
+  }
+  const prog::Verdict v = prog::Executor::run(p, cfg, p.header.exec_options());
+  std::vector<std::string> sigs;
+  for (const auto& f : v.findings) sigs.push_back(f.violation.signature());
+  EXPECT_NE(std::find(sigs.begin(), sigs.end(), kSignature), sigs.end())
+      << kSignature << " no longer fires";
+}
