@@ -103,7 +103,7 @@ void op_refs(const Op& op, OpRefs& out) {
   std::visit(RefsOf{out}, op.args);
 }
 
-DepGraph::DepGraph(std::span<const Op> ops) : parents_(ops.size()), users_(ops.size()) {
+DepGraph::DepGraph(std::span<const Op> ops) : n_(ops.size()), parent_at_(ops.size() + 1) {
   std::unordered_map<Ref, std::uint32_t, RefHash> binder;  // the op that made the binding
   std::unordered_map<Handle, unsigned> page_order;         // page handle -> its order
   OpRefs r;
@@ -115,17 +115,27 @@ DepGraph::DepGraph(std::span<const Op> ops) : parents_(ops.size()), users_(ops.s
       const unsigned order = it == page_order.end() ? 0 : std::min(it->second, 10u);
       for (Handle t = 1; t < (Handle{1} << order); ++t) r.defs.push_back({Ref::page, s->page + t});
     }
+    const std::size_t first = parent_.size();
     for (const Ref& u : r.uses) {
       const auto it = binder.find(u);
       if (it == binder.end()) continue;
-      auto& p = parents_[i];
-      if (std::find(p.begin(), p.end(), it->second) != p.end()) continue;
-      p.push_back(it->second);
-      users_[it->second].push_back(i);
+      if (std::find(parent_.begin() + static_cast<std::ptrdiff_t>(first), parent_.end(),
+                    it->second) != parent_.end())
+        continue;
+      parent_.push_back(it->second);
     }
+    parent_at_[i + 1] = static_cast<std::uint32_t>(parent_.size());
     for (const Ref& d : r.defs) binder[d] = i;
     if (const auto* a = ops[i].get_if<AllocPages>()) page_order[a->page] = a->order;
   }
+  // Users: the same edges by parent (a counting sort keeps them in order).
+  user_at_.assign(n_ + 1, 0);
+  for (const std::uint32_t p : parent_) ++user_at_[p + 1];
+  for (std::size_t i = 0; i < n_; ++i) user_at_[i + 1] += user_at_[i];
+  user_.resize(parent_.size());
+  std::vector<std::uint32_t> fill(user_at_.begin(), user_at_.end() - 1);
+  for (std::uint32_t i = 0; i < n_; ++i)
+    for (const std::uint32_t p : parents(i)) user_[fill[p]++] = i;
 }
 
 void DepGraph::remove_with_users(std::span<const std::uint32_t> removed,
@@ -139,7 +149,7 @@ void DepGraph::remove_with_users(std::span<const std::uint32_t> removed,
   while (!work.empty()) {
     const std::uint32_t i = work.back();
     work.pop_back();
-    for (const std::uint32_t u : users_[i])
+    for (const std::uint32_t u : users(i))
       if (keep[u]) {
         keep[u] = 0;
         work.push_back(u);
@@ -151,7 +161,7 @@ void DepGraph::add_parents(std::vector<char>& in) const {
   // Parents come before their users: one pass from the end closes the set.
   for (std::size_t i = in.size(); i-- > 0;)
     if (in[i])
-      for (const std::uint32_t p : parents_[i]) in[p] = 1;
+      for (const std::uint32_t p : parents(static_cast<std::uint32_t>(i))) in[p] = 1;
 }
 
 }  // namespace mmfuzz::shrink

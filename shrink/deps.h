@@ -35,11 +35,15 @@ void op_refs(const Op& op, OpRefs& out);
 class DepGraph {
  public:
   explicit DepGraph(std::span<const Op> ops);
-  std::size_t size() const { return parents_.size(); }
+  std::size_t size() const { return n_; }
   // The ops whose bindings op i uses (at most one per use).
-  const std::vector<std::uint32_t>& parents(std::uint32_t i) const { return parents_[i]; }
-  // The ops that use a binding op i made.
-  const std::vector<std::uint32_t>& users(std::uint32_t i) const { return users_[i]; }
+  std::span<const std::uint32_t> parents(std::uint32_t i) const {
+    return {parent_.data() + parent_at_[i], parent_at_[i + 1] - parent_at_[i]};
+  }
+  // The ops that use a binding op i made, in order.
+  std::span<const std::uint32_t> users(std::uint32_t i) const {
+    return {user_.data() + user_at_[i], user_at_[i + 1] - user_at_[i]};
+  }
 
   // Marks in `keep` (false) every op that uses, transitively, a binding of
   // an op `removed` names; `removed` themselves too. Ops already not kept
@@ -50,7 +54,10 @@ class DepGraph {
   void add_parents(std::vector<char>& in) const;
 
  private:
-  std::vector<std::vector<std::uint32_t>> parents_, users_;
+  // Compressed rows (millions of ops from a trace): op i's parents are
+  // parent_[parent_at_[i] .. parent_at_[i + 1]), its users likewise.
+  std::size_t n_ = 0;
+  std::vector<std::uint32_t> parent_at_, parent_, user_at_, user_;
 };
 
 }  // namespace mmfuzz::shrink

@@ -212,6 +212,7 @@ void Shrinker::slice(std::uint64_t fail_op) {
     std::fill(in.end() - static_cast<std::ptrdiff_t>(w), in.end(), 1);
     add(std::move(in));
   }
+  add(std::vector<char>(n, 1));  // everything up to the failing op
   // Smallest first; in batches, so a history that fires costs one run.
   const std::size_t batch = std::max<std::size_t>(1, runners_.size());
   for (std::size_t from = 0; from < cs.size() && !out_of_time(); from += batch) {
@@ -225,6 +226,10 @@ void Shrinker::slice(std::uint64_t fail_op) {
     accept(std::move(ops), nullptr, from + static_cast<std::size_t>(i) == 0 ? "slice" : "window");
     return;
   }
+  if (!out_of_time())
+    throw ShrinkError(
+        fmt::format("the input's Program form does not fire {} (a gap in the trace's translation)",
+                    goal_.signature));
 }
 
 bool Shrinker::try_header() {

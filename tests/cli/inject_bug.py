@@ -29,6 +29,21 @@ def last(lines, pat, before):
 TS = re.compile(r"(\]\s+\S+\s+)(\d+\.\d+)(:)")
 
 
+PTR = re.compile(r"\b(ptr|addr)=([0-9a-f]{16})\b")
+PFN = re.compile(r"\bpfn=0x([0-9a-f]+)\b")
+
+
+def moved(line, k):
+    """Copy k of a line: its pointers and pfns moved by k TiB of physical
+    memory (ptr - PA stays the linear-map offset), so that no copy frees or
+    reuses another copy's objects."""
+    def ptr(m):
+        v = int(m.group(2), 16)
+        return m.group(0) if v == 0 else f"{m.group(1)}={(v + (k << 40)) % (1 << 64):016x}"
+    line = PTR.sub(ptr, line)
+    return PFN.sub(lambda m: f"pfn={int(m.group(1), 16) + (k << 28):#x}", line)
+
+
 def repeated(lines, n):
     head = [l for l in lines if l.startswith("#")]
     body = [l for l in lines if not l.startswith("#") and l]
@@ -40,7 +55,8 @@ def repeated(lines, n):
             out += body
             continue
         shift = span * k
-        out += [TS.sub(lambda m: f"{m.group(1)}{float(m.group(2)) + shift:.6f}{m.group(3)}", l, 1)
+        out += [moved(TS.sub(lambda m: f"{m.group(1)}{float(m.group(2)) + shift:.6f}{m.group(3)}",
+                             l, 1), k)
                 for l in body]
     return out
 
