@@ -147,6 +147,7 @@ if ((${#rows[@]} == 0)); then
   notes+=("crashes: the first crash file of fuzz_<t> (builtin driver, ${default_build#"$root"/}) from corpus/seeds/<t>/ with -seed=$seed and MMFUZZ_PLANT=<defect>")
 fi
 notes+=("ops: the Program's ops (its non-comment lines); byte minimizers' outputs decoded by ${default_build#"$root"/}/bin/fuzz_<t>; seconds are wall time, budget $time_budget s each")
+notes+=("shrink keeps the signature; afl-tmin and libFuzzer (-runs=$lf_runs per step) keep any crash: \"other signature\" marks a result whose first signature is not the crash's")
 
 table=()
 table+=("| defect | target | signature | ops in crash (bytes) | mmfuzz shrink ops / s | afl-tmin ops / s | libFuzzer -minimize_crash ops / s |")
@@ -180,7 +181,7 @@ for row in "${rows[@]}"; do
         a="$n / $s s (does not replay)"
       fi
     else
-      a="failed: $(tail -n 1 "$dir/shrink.log")"
+      a="failed: $(tail -n 1 "$dir/shrink.log" | tr '|' '/')"
     fi
   fi
 
@@ -192,15 +193,18 @@ for row in "${rows[@]}"; do
     else
       s0="$(now)"
       rm -f "$dir/afl-tmin.out"
+      rc=0
       MMFUZZ_PLANT="$d" AFL_SKIP_CPUFREQ=1 AFL_NO_AFFINITY=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 \
-        timeout "$((time_budget + 30))" afl-tmin -i "$crash" -o "$dir/afl-tmin.out" -m none -t 5000 \
-        -- "$afl_build/bin/fuzz_$t" >"$dir/afl-tmin.log" 2>&1 || true
+        timeout "$time_budget" afl-tmin -i "$crash" -o "$dir/afl-tmin.out" -m none -t 5000 \
+        -- "$afl_build/bin/fuzz_$t" >"$dir/afl-tmin.log" 2>&1 || rc=$?
       s="$(secs "$s0" "$(now)")"
       if [[ -f "$dir/afl-tmin.out" ]]; then
         read -r n nsig < <(decode "$t" "$d" "$dir/afl-tmin.out")
         b="$(cell "$n" "$nsig" "$sig" "$s")"
+      elif ((rc == 124)); then
+        b="no result in $s s (the budget)"
       else
-        b="failed: $(tail -n 1 "$dir/afl-tmin.log")"
+        b="failed: $(tail -n 1 "$dir/afl-tmin.log" | tr '|' '/')"
       fi
     fi
   fi
@@ -213,15 +217,21 @@ for row in "${rows[@]}"; do
     else
       s0="$(now)"
       rm -f "$dir/libfuzzer.out"
-      (cd "$dir" && MMFUZZ_PLANT="$d" timeout "$((time_budget + 60))" "$fuzz_build/bin/fuzz_$t" \
+      # The minimize loop starts a step (-runs mutations, -max_total_time
+      # each) as long as the last one found a smaller crash, whatever the
+      # time: the budget is kept by stopping it; each step leaves its
+      # smaller crash in -exact_artifact_path.
+      rc=0
+      (cd "$dir" && MMFUZZ_PLANT="$d" timeout "$time_budget" "$fuzz_build/bin/fuzz_$t" \
         -minimize_crash=1 -runs="$lf_runs" -max_total_time="$time_budget" \
         -exact_artifact_path="$dir/libfuzzer.out" -rss_limit_mb=2560 -timeout=20 \
-        "$crash" >"$dir/libfuzzer.log" 2>&1) || true
+        "$crash" >"$dir/libfuzzer.log" 2>&1) || rc=$?
       s="$(secs "$s0" "$(now)")"
       # Nothing smaller found: the crash stays as it was.
       [[ -f "$dir/libfuzzer.out" ]] || cp "$crash" "$dir/libfuzzer.out"
       read -r n nsig < <(decode "$t" "$d" "$dir/libfuzzer.out")
       c="$(cell "$n" "$nsig" "$sig" "$s")"
+      ((rc != 124)) || c+=" (stopped at the budget)"
     fi
   fi
   table+=("| $d | $t | \`${sig//|/\\|}\` | $ops0 ($bytes) | $a | $b | $c |")
