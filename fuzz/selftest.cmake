@@ -5,7 +5,8 @@
 # Each runs ci/campaign.sh --expect, which stops at the first crash whose
 # signature (from the crash report's MMFUZZ-JSON line) contains the expected
 # part and exits 0; 1 when the time
-# runs out without it. Included by fuzz/CMakeLists.txt (engine driver, tests on).
+# runs out without it. Its reproducer.program is what `mmfuzz shrink` made
+# of the crash (reproduce.programs replays it alone). Included by fuzz/CMakeLists.txt (engine driver, tests on).
 if(NOT MMFUZZ_PLANTED_DEFECTS)
   return()
 endif()
@@ -39,7 +40,8 @@ foreach(row IN LISTS MMFUZZ_SELFTEST_TABLE)
                    --engine builtin --no-build --build-dir ${CMAKE_BINARY_DIR}
                    --corpus ${PROJECT_SOURCE_DIR}/corpus
                    --targets ${target} --plant ${defect} --expect ${expect}
-                   --time ${MMFUZZ_SELFTEST_TIME} --jobs 1 --seed 1 --no-minimize
+                   --time ${MMFUZZ_SELFTEST_TIME} --jobs 1 --seed 1
+                   --mmfuzz $<TARGET_FILE:mmfuzz>
                    --out ${CMAKE_BINARY_DIR}/selftest/${defect})
   # Their crash folders are what reproduce.programs replays (reproduce.cmake).
   set_tests_properties(fuzz.selftest.${defect} PROPERTIES

@@ -4,9 +4,9 @@
 #   (a) every file of corpus/regressions/: its "# expect:" signatures, or
 #       clean when it has none;
 #   (b) every crash of the planted-defect self-test campaigns (their output
-#       folders, given): reproducer.program gives each MMFUZZ-SIGNATURE of
-#       report.txt, under `mmfuzz replay` and under its fuzz target, with no
-#       flag and no MMFUZZ_PLANT;
+#       folders, given): reproducer.program (the shrinker's) gives each of its
+#       "# expect:" signatures, the crash folder's among them, under `mmfuzz
+#       replay` and under its fuzz target, with no flag and no MMFUZZ_PLANT;
 #   (c) a short builtin campaign on the model targets without a plant: any
 #       crash it finds must reproduce the same way.
 #
@@ -89,9 +89,17 @@ check_campaign() {
   for d in "$1"/crashes/*/; do
     [ -f "$d/report.txt" ] || continue
     ncrash=$((ncrash + 1))
-    sigs=$(sed -n 's/^MMFUZZ-SIGNATURE: //p' "$d/report.txt" | sort -u)
     if [ ! -f "$d/reproducer.program" ]; then
       fail "$d: no reproducer.program"
+      continue
+    fi
+    # What it must reproduce: its "# expect:" signatures (the shrinker's one,
+    # or every signature of the crash when it is the crash's own Program),
+    # among them the crash folder's.
+    sigs=$(sed -n 's/^# expect: //p' "$d/reproducer.program" | sort -u)
+    dirsig=$(sed -n 's/^# signature: //p' "$d/report.txt" | head -1)
+    if [ -z "$dirsig" ] || ! grep -qxF -- "$dirsig" <<<"$sigs"; then
+      fail "$d/reproducer.program: does not expect the crash's signature '$dirsig'"
       continue
     fi
     replay "$d/reproducer.program"
