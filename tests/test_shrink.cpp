@@ -229,6 +229,32 @@ TEST(Shrink, KeepsTheGivenSignatureNotAnEarlierOne) {
   EXPECT_EQ(sigs(run_fresh(r.program)), std::vector<std::string>{sig});
 }
 
+// The failing op's own history is not enough: handle 2's kfree is a double
+// free only because a stale kfree of handle 1 freed the object 2 reuses.
+// The slice does not fire; a window of the ops before it does.
+TEST(Shrink, AWindowWhenTheHistoryAloneDoesNotFire) {
+  ProgramBuilder b;
+  for (int i = 0; i < 80; ++i) b.kfree(b.kmalloc(512, GFP_KERNEL));  // noise, another cache
+  const Handle x = b.kmalloc(64, GFP_KERNEL);
+  b.kfree(x);
+  const Handle y = b.kmalloc(64, GFP_KERNEL);  // x's object again
+  b.kfree(x);                                  // frees y's object
+  b.kfree(y);
+  Program p = b.take();
+  p.header = fuzz_header();
+  const std::string sig = "slab.double_free|kfree|slab";
+  const ShrinkResult r = shrink_all(p, sig);
+  const auto& passes = r.stats.passes;
+  EXPECT_TRUE(std::any_of(passes.begin(), passes.end(),
+                          [](const std::string& s) { return s.rfind("window", 0) == 0; }))
+      << "passes: " << ::testing::PrintToString(passes);
+  // The kfree of the stale handle (the trace.double_free the input fired
+  // first, so allowed) then fires the model's double free itself: 3 ops.
+  EXPECT_EQ(r.program.ops.size(), 3u) << print_program(r.program);
+  EXPECT_TRUE(fires(r.program, sig));
+  expect_one_minimal(r.program, sig);
+}
+
 TEST(Shrink, TheResultDoesNotDependOnTheJobs) {
   const Program p = oob_with_noise();
   const ShrinkResult one = shrink_all(p, "", 1);
