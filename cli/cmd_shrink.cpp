@@ -18,6 +18,7 @@
 #include "cli/commands.h"
 #include "cli/options.h"
 #include "fuzz/harness.h"
+#include "program/program.h"
 #include "program/report.h"
 #include "program/text.h"
 #include "shrink/regression.h"

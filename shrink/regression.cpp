@@ -4,6 +4,7 @@
 
 #include <cctype>
 
+#include "program/executor.h"
 #include "program/text.h"
 
 namespace mmfuzz::shrink {
@@ -33,8 +34,7 @@ std::string gtest_source(const prog::Program& p, const std::string& name,
 
 #include <algorithm>
 
-#include "program/executor.h"
-#include "program/text.h"
+#include "shrink/regression.h"
 
 namespace {{
 
@@ -44,23 +44,30 @@ constexpr const char* kProgram = R"{delim}({text}){delim}";
 }}  // namespace
 
 TEST(Regression, {id}) {{
-  using namespace mmfuzz;
-  const prog::Program p = prog::parse_program(kProgram, "{id}");
-  mm::MmConfig cfg;
-  try {{
-    cfg = p.header.mm_config();
-  }} catch (const mm::ConfigError& e) {{
-    GTEST_SKIP() << e.what();  // a planted defect this build lacks
-  }}
-  const prog::Verdict v = prog::Executor::run(p, cfg, p.header.exec_options());
-  std::vector<std::string> sigs;
-  for (const auto& f : v.findings) sigs.push_back(f.violation.signature());
-  EXPECT_NE(std::find(sigs.begin(), sigs.end(), kSignature), sigs.end())
+  const auto r = mmfuzz::shrink::run_regression(kProgram, "{id}");
+  if (r.skipped) GTEST_SKIP() << r.why;  // a planted defect this build lacks
+  EXPECT_NE(std::find(r.signatures.begin(), r.signatures.end(), kSignature), r.signatures.end())
       << kSignature << " no longer fires";
 }}
 )",
       fmt::arg("origin", origin), fmt::arg("sig", sig), fmt::arg("delim", delim),
       fmt::arg("text", text), fmt::arg("id", identifier(name)));
+}
+
+RegressionRun run_regression(const char* program_text, const char* name) {
+  const prog::Program p = prog::parse_program(program_text, name);
+  RegressionRun r;
+  mm::MmConfig cfg;
+  try {
+    cfg = p.header.mm_config();
+  } catch (const mm::ConfigError& e) {
+    r.skipped = true;
+    r.why = e.what();
+    return r;
+  }
+  const prog::Verdict v = prog::Executor::run(p, cfg, p.header.exec_options());
+  for (const auto& f : v.findings) r.signatures.push_back(f.violation.signature());
+  return r;
 }
 
 }  // namespace mmfuzz::shrink

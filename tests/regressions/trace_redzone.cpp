@@ -5,8 +5,7 @@
 
 #include <algorithm>
 
-#include "program/executor.h"
-#include "program/text.h"
+#include "shrink/regression.h"
 
 namespace {
 
@@ -41,17 +40,8 @@ constexpr const char* kProgram = R"mmfuzz(# mmfuzz program v2
 }  // namespace
 
 TEST(Regression, trace_redzone) {
-  using namespace mmfuzz;
-  const prog::Program p = prog::parse_program(kProgram, "trace_redzone");
-  mm::MmConfig cfg;
-  try {
-    cfg = p.header.mm_config();
-  } catch (const mm::ConfigError& e) {
-    GTEST_SKIP() << e.what();  // a planted defect this build lacks
-  }
-  const prog::Verdict v = prog::Executor::run(p, cfg, p.header.exec_options());
-  std::vector<std::string> sigs;
-  for (const auto& f : v.findings) sigs.push_back(f.violation.signature());
-  EXPECT_NE(std::find(sigs.begin(), sigs.end(), kSignature), sigs.end())
+  const auto r = mmfuzz::shrink::run_regression(kProgram, "trace_redzone");
+  if (r.skipped) GTEST_SKIP() << r.why;  // a planted defect this build lacks
+  EXPECT_NE(std::find(r.signatures.begin(), r.signatures.end(), kSignature), r.signatures.end())
       << kSignature << " no longer fires";
 }
