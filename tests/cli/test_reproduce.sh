@@ -83,7 +83,9 @@ fi
 # ---- crash folders of a campaign ----
 ncrash=0
 nrepro=0
-# check_campaign DIR: every crashes/*/ of a campaign output reproduces.
+# check_campaign DIR [shrunk]: every crashes/*/ of a campaign output
+# reproduces; with shrunk, through a reproducer mmfuzz shrink made (at most
+# 10 ops).
 check_campaign() {
   local d sigs got target missing
   for d in "$1"/crashes/*/; do
@@ -123,6 +125,18 @@ check_campaign() {
       fail "$d/reproducer.program: no fuzz target '$target' in $build/bin"
       continue
     fi
+    # A self-test crash's reproducer is the shrinker's: a few ops.
+    if [ "${2:-}" = shrunk ]; then
+      local n
+      n=$(grep -vc '^#' "$d/reproducer.program")
+      if [ ! -f "$d/shrink.json" ]; then
+        fail "$d: not shrunk (no shrink.json; see summary.md)"
+        continue
+      elif [ "$n" -gt 10 ]; then
+        fail "$d/reproducer.program: $n ops after shrinking, want at most 10"
+        continue
+      fi
+    fi
     nrepro=$((nrepro + 1))
     echo "ok:   $d reproduces $(echo "$sigs" | wc -l) signature(s)"
   done
@@ -135,7 +149,7 @@ for camp in "$@"; do
     fail "$camp: the self-test campaign left no crash"
     continue
   fi
-  check_campaign "$camp"
+  check_campaign "$camp" shrunk
 done
 nplanted=$ncrash
 
