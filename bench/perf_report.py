@@ -396,7 +396,7 @@ def render(context, results, cache, command, source_dir, notes, rss=None, rss_te
                  "destroyed afterwards) with the timer paused.\n")
     parts.append(notes)
     if rss_text:
-        parts.append("### Replay memory: `bench/replay_rss.sh` output of this run\n")
+        parts.append("## Replay memory: `bench/replay_rss.sh` output of this run\n")
         parts.append("Wall time (not CPU time) of the whole `mmfuzz replay --quiet` process: "
                      "boot, first pass (a only), replay and report; (a1) and (b) read "
                      "the decompressed text through a pipe.\n")
