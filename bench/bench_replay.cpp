@@ -132,6 +132,7 @@ void BM_Replay(benchmark::State& state, CheckMode mode, std::uint64_t check_ever
     ReplayOptions ro;
     ro.cache_names = names;
     ro.page_shift = m->profile.page_shift;
+    ro.max_order = m->page_alloc.max_order();
     if (m->slab.initialized()) ro.kmalloc_max_cache_size = m->slab.kmalloc_max_cache_size();
     auto rp = std::make_unique<Replayer>(ex.get(), *strings, std::move(ro));
     state.ResumeTiming();

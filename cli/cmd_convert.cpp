@@ -99,6 +99,7 @@ int run_convert(const ConvertOptions& o) {
   ro.tick_ns = o.tick_ms * 1000000;
   ro.cache_names = std::move(names);
   ro.page_shift = m.profile.page_shift;
+  ro.max_order = m.page_alloc.max_order();
   if (m.slab.initialized()) ro.kmalloc_max_cache_size = m.slab.kmalloc_max_cache_size();
   AtomicOut out(o.out);
   out.write(print_header(header));

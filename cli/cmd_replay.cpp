@@ -392,6 +392,7 @@ int replay_one(const ReplayCliOptions& o, const std::string& path, nlohmann::jso
   ro.cache_names = std::move(names);
   ro.tick_ns = o.tick_ms * 1000000;
   ro.page_shift = m.profile.page_shift;
+  ro.max_order = m.page_alloc.max_order();
   if (m.slab.initialized()) ro.kmalloc_max_cache_size = m.slab.kmalloc_max_cache_size();
   std::optional<Replayer> rp;
   std::optional<KmemStat> kstat;

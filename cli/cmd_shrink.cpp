@@ -105,6 +105,7 @@ Input trace_input(const std::string& path, trace::EventSource& src, trace::Trace
   in.program.header = header;
   Executor ex(m, in.program.strings, header.exec_options());
   ro.page_shift = m.profile.page_shift;
+  ro.max_order = m.page_alloc.max_order();
   if (m.slab.initialized()) ro.kmalloc_max_cache_size = m.slab.kmalloc_max_cache_size();
   Replayer rp(&ex, in.program.strings, ro);
   rp.sink = [&](const Op& op) { in.program.ops.push_back(op); };

@@ -165,6 +165,11 @@ prog::ProgramHeader program_header(const trace::EventSource& src, const MachineO
   if (src.program_text() && src.header_lines() &&
       !prog::read_header(*src.header_lines(), h, &error))
     throw mm::ConfigError(src.name() + ": " + error);
+  // A recorded trace keeps only what its findings should be ("# expect: SIG"
+  // comment lines before its events, as in a Program): a regression trace.
+  if (!src.program_text() && src.header_lines())
+    for (const auto& l : *src.header_lines())
+      if (l.rfind("# expect: ", 0) == 0) h.expect.push_back(l.substr(10));
   std::vector<std::string> notes;
   mo.apply_to(h, &notes);
   for (const auto& n : notes) std::fprintf(stderr, "mmfuzz %s: %s\n", cmd, n.c_str());

@@ -232,12 +232,15 @@ std::string invariant_description(const std::string& id) {
        "trace: a free of a pointer the trace never allocated (only with --strict-frees; not in "
        "bulk-allocated caches nor after lost events)"},
       {"trace.double_alloc",
-       "trace: kmalloc/kmem_cache_alloc returned a pointer still allocated in the trace (only "
-       "with --strict-frees)"},
+       "trace: an allocation returned a pointer still allocated (a live Program handle bound "
+       "again); not in bulk-allocated caches nor after lost events"},
       {"trace.double_free", "trace: a free of a pointer (a Program handle) already freed"},
       {"trace.page_double_alloc",
-       "trace: mm_page_alloc returned a pfn still allocated in the trace (only with "
-       "--strict-frees)"},
+       "trace: mm_page_alloc returned a pfn still allocated (a live page handle bound again); "
+       "not after lost events"},
+      {"trace.invalid",
+       "trace: a value no kernel produces: a successful allocation of order >= MAX_ORDER or of "
+       "more than KMALLOC_MAX_SIZE bytes, a free of order >= MAX_ORDER"},
       {"kvmalloc.too_large", "misuse: kvmalloc() of more than INT_MAX bytes (WARN_ON_ONCE)"},
   };
   for (const auto& [k, d] : kDesc)

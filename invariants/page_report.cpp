@@ -52,11 +52,12 @@ std::vector<HistoryEntry> page_history(const mm::Mm& m, std::uint64_t pfn) {
   }
   const mm::page_owner& o = pa.owner(head);
   if (o.alloc_seq || o.state == mm::PAGE_OWNER_ALLOCATED)
-    h.push_back({"allocated", o.alloc_seq, o.cpu, "",
+    h.push_back({"allocated", op_index_of(o.alloc_seq), o.cpu, "",
                  fmt::format("pfn {:#x} order {}, migratetype {}, gfp_mask {:#x}({})", head,
                              o.order, mm::migratetype_name(mm::gfp_migratetype(o.gfp_mask)),
                              o.gfp_mask, mm::format_gfp(o.gfp_mask))});
-  if (o.free_seq) h.push_back({"freed", o.free_seq, -1, "", fmt::format("pfn {:#x}", head)});
+  if (o.free_seq)
+    h.push_back({"freed", op_index_of(o.free_seq), -1, "", fmt::format("pfn {:#x}", head)});
   return h;
 }
 

@@ -48,11 +48,11 @@ std::vector<HistoryEntry> object_history(const mm::Mm& m, std::uint64_t addr) {
   if (!sh || ref->index >= sh->size()) return h;
   const mm::ObjectTrack& t = (*sh)[ref->index];
   if (t.alloc_seq || t.allocated)
-    h.push_back({"allocated", t.alloc_seq, t.alloc_cpu,
+    h.push_back({"allocated", op_index_of(t.alloc_seq), t.alloc_cpu,
                  t.alloc_site ? fmt::format("call_site#{}", t.alloc_site) : "",
                  fmt::format("object 0x{:x}, {} bytes requested", ref->object, t.requested)});
   if (t.free_seq)
-    h.push_back({"freed", t.free_seq, t.free_cpu,
+    h.push_back({"freed", op_index_of(t.free_seq), t.free_cpu,
                  t.free_site ? fmt::format("call_site#{}", t.free_site) : "",
                  fmt::format("object 0x{:x}", ref->object)});
   return h;

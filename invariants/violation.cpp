@@ -40,17 +40,19 @@ std::string Violation::host_stack_text() const {
   return os.str();
 }
 
-std::string Violation::to_text(bool with_stack) const {
+std::string Violation::to_text(bool with_stack, std::string_view extra, bool with_history) const {
   std::string out = "==================================================================\n";
   out += title + "\n";
   for (const auto& d : details) out += d + "\n";
-  for (const auto& h : history) {
-    out += fmt::format("{} at op #{}", h.event, h.op_index);
+  for (const auto& h : with_history ? history : std::vector<HistoryEntry>{}) {
+    out += h.op_index >= 0 ? fmt::format("{} at op #{}", h.event, h.op_index)
+                           : fmt::format("{} before the first op", h.event);
     if (h.cpu >= 0) out += fmt::format(" on cpu {}", h.cpu);
     if (!h.call_site.empty()) out += " by " + h.call_site;
     if (!h.detail.empty()) out += ": " + h.detail;
     out += "\n";
   }
+  out += extra;
   out += fmt::format("mmfuzz: {} {} ({}), ", kind_name(kind), invariant, subsystem);
   out += op_index >= 0 ? fmt::format("after op #{} ({})\n", op_index, op_name)
                        : fmt::format("outside any op ({})\n", op_name.empty() ? "-" : op_name);

@@ -7,6 +7,7 @@
 #include <memory>
 #include <nlohmann/json_fwd.hpp>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace mmfuzz::inv {
@@ -16,8 +17,8 @@ namespace mmfuzz::inv {
 enum class ViolationKind { misuse, invariant };
 
 struct HistoryEntry {
-  std::string event;  // "allocated", "freed"
-  std::int64_t op_index = -1;
+  std::string event;           // "allocated", "freed"
+  std::int64_t op_index = -1;  // the op's 0-based index; -1: before the first op (boot)
   int cpu = -1;
   std::string call_site;  // from the trace, when known
   std::string detail;     // "order 0, gfp GFP_KERNEL"
@@ -42,7 +43,10 @@ struct Violation {
 
   // invariant + op kind + subsystem: equal signatures are the same bug.
   std::string signature() const;
-  std::string to_text(bool with_stack = true) const;
+  // `extra` (lines) goes before the trailer; `history` off when the caller
+  // shows the object's history its own way.
+  std::string to_text(bool with_stack = true, std::string_view extra = {},
+                      bool history = true) const;
   nlohmann::json to_json(bool with_stack = true) const;
   std::string host_stack_text() const;
   // Captures the current host stack (call where the violation is found).
@@ -50,5 +54,11 @@ struct Violation {
 };
 
 const char* kind_name(ViolationKind k);
+
+// The model counts ops from 1 (Mm::op_seq; 0 is boot); reports number them
+// from 0, as the Executor runs them: -1 for boot.
+inline std::int64_t op_index_of(std::uint32_t op_seq) {
+  return static_cast<std::int64_t>(op_seq) - 1;
+}
 
 }  // namespace mmfuzz::inv

@@ -418,7 +418,9 @@ void check_tlb_entry(Ctx& c, int cpu, std::uint64_t va, const mm::TlbEntry& e) {
   c.report(kTlbStale,
            fmt::format("BUG: stale TLB entry on CPU {}: {:016x} -> {:#x}", cpu, va, e.pa),
            e.pa >> c.shift,
-           {fmt::format("cached attributes {:#x}, filled after op #{}", e.attrs, e.op_seq),
+           {e.op_seq ? fmt::format("cached attributes {:#x}, filled at op #{}", e.attrs,
+                                   op_index_of(e.op_seq))
+                     : fmt::format("cached attributes {:#x}, filled before the first op", e.attrs),
             std::move(now),
             "the kernel flushes the TLB (flush_tlb_kernel_range) before the VA or the page is "
             "reused"},

@@ -1,5 +1,8 @@
 // The Executor's page-allocator ops: alloc_pages and its frees, split_page,
 // page references, alloc_pages_exact, the kmap family.
+#include <fmt/format.h>
+
+#include "invariants/trace.h"
 #include "program/executor.h"
 
 namespace mmfuzz::prog {
@@ -8,10 +11,17 @@ using namespace mmfuzz::mm;
 
 void Executor::run(const AllocPages& a) {
   PageAlloc& pa = mm_.page_alloc;
-  if (a.order >= pa.max_order() + 4) {
-    skip("order out of range");
+  // An allocation the op says succeeded cannot have this order: the trace is
+  // corrupt (or the kernel is). One that failed runs: the model warns as
+  // __alloc_pages() does.
+  if (a.order >= pa.max_order() && a.page) {
+    res_.failed = true;
+    invalid(
+        "mm_page_alloc", a.page,
+        fmt::format("a successful order-{} allocation: MAX_ORDER is {}", a.order, pa.max_order()));
     return;
   }
+  allocated_again(Space::page, a.page, "mm_page_alloc");
   const pfn_t p =
       a.node >= 0 ? pa.alloc_pages_node(a.node, a.gfp, a.order) : pa.alloc_pages(a.gfp, a.order);
   res_.failed = p == NO_PAGE;
@@ -23,6 +33,11 @@ void Executor::run(const AllocPages& a) {
 }
 
 void Executor::run(const FreePages& a) {
+  if (a.order >= mm_.page_alloc.max_order() && !pages_.count(a.page)) {
+    invalid("mm_page_free", a.page,
+            fmt::format("an order-{} free: MAX_ORDER is {}", a.order, mm_.page_alloc.max_order()));
+    return;
+  }
   Pages* rec = bound_pages(a.page);
   if (!rec) return;
   bind_pages(a.page, {rec->pfn, rec->order, false});

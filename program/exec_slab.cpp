@@ -1,5 +1,7 @@
 // The Executor's slab ops: kmalloc and kmem_cache families, krealloc,
 // kvmalloc, mempools.
+#include <fmt/format.h>
+
 #include <algorithm>
 
 #include "invariants/trace.h"
@@ -19,6 +21,22 @@ constexpr std::uint32_t kMaxBulk = 1024;
 // not allocate again): trace.double_free, the ops' own view, before the
 // model judges the free. Not when the model refused the earlier free (the
 // object stayed allocated), nor under record_misuse off (fuzzers).
+void Executor::invalid(const char* call, Handle h, const std::string& why) {
+  if (!engine_ || !opts_.record_misuse) return;
+  if (!wants(inv::trace_finding_id(inv::TraceFinding::invalid))) return;
+  engine_->report(inv::trace_violation(inv::TraceFinding::invalid, call, h, why));
+}
+
+void Executor::allocated_again(Space space, Handle h, const char* call) {
+  if (!h || !engine_ || !opts_.record_misuse) return;
+  const bool live = space == Space::page ? pages_.count(h) && pages_[h].live
+                                         : objects_.count(h) && objects_[h].live;
+  if (!live) return;
+  const auto k =
+      space == Space::page ? inv::TraceFinding::page_double_alloc : inv::TraceFinding::double_alloc;
+  if (wants(inv::trace_finding_id(k))) engine_->report(inv::trace_violation(k, call, h));
+}
+
 void Executor::freed_again(Handle h, const Object& o, const char* call) {
   if (o.live || o.free_refused || ZERO_OR_NULL_PTR(o.addr) || !engine_ || !opts_.record_misuse)
     return;
@@ -27,6 +45,14 @@ void Executor::freed_again(Handle h, const Object& o, const char* call) {
 }
 
 void Executor::run(const Kmalloc& a) {
+  if (a.obj && a.size > mm_.slab.kmalloc_max_size()) {
+    res_.failed = true;
+    invalid("kmalloc", a.obj,
+            fmt::format("a successful kmalloc of {} bytes: KMALLOC_MAX_SIZE is {}", a.size,
+                        mm_.slab.kmalloc_max_size()));
+    return;
+  }
+  allocated_again(Space::object, a.obj, "kmalloc");
   const vaddr_t p = mm_.slab.kmalloc_node(a.size, a.gfp, a.node);
   res_.failed = p == 0;
   res_.addr = p;
@@ -105,6 +131,7 @@ void Executor::run(const KmemCacheAlloc& a) {
     skip("unknown cache");
     return;
   }
+  allocated_again(Space::object, a.obj, "kmem_cache_alloc");
   const vaddr_t p = mm_.slab.kmem_cache_alloc_node(c, a.gfp, a.node);
   res_.failed = p == 0;
   res_.addr = p;
@@ -192,6 +219,7 @@ void Executor::run(const KmemCacheDestroy& a) {
 }
 
 void Executor::run(const Kvmalloc& a) {
+  allocated_again(Space::object, a.obj, "kvmalloc");
   const vaddr_t p = mm::kvmalloc_node(mm_, a.size, a.gfp, a.node);
   res_.failed = p == 0;
   res_.addr = p;
@@ -236,6 +264,7 @@ void Executor::run(const MempoolCreate& a) {
 void Executor::run(const MempoolAlloc& a) {
   const mempool_id id = bound_pool(a.pool);
   if (!id) return;
+  allocated_again(Space::object, a.obj, "mempool_alloc");
   MempoolWait wait;
   const vaddr_t p = mm_.mempools.mempool_alloc(id, a.gfp, &wait);
   res_.failed = p == 0 && !wait.ticket;

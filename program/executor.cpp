@@ -1,5 +1,7 @@
 #include "program/executor.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <utility>
 #include <variant>
@@ -82,6 +84,7 @@ const OpResult& Executor::step(const Op& op) {
     engine_->end_op();
     if (engine_->violations().size() != seen_violations_) collect(op);
   }
+  if (opts_.provenance) note_provenance(op);
   if (!res_.ran) {
     ++skipped_;
     ++skip_reasons_[std::string(op_kind_name(op.kind())) + ": " + skip_reason_];
@@ -94,9 +97,137 @@ void Executor::collect(const Op& op) {
   const auto& v = engine_->violations();
   for (std::size_t i = seen_violations_; i < v.size(); ++i) {
     ++nr_violations_;
-    if (findings_.size() < opts_.max_findings) findings_.push_back({v[i], ops_, op});
+    if (findings_.size() >= opts_.max_findings) continue;
+    Finding& f = findings_.emplace_back();
+    f.violation = v[i];
+    f.op_index = ops_;
+    f.op = op;
+    in_program_terms(f.violation, op);
+    if (opts_.provenance) attach_provenance(f);
   }
   seen_violations_ = v.size();
+}
+
+namespace {
+// op_target() per op kind.
+struct TargetOf {
+  Space& space;
+  Handle& h;
+  HandleRole& role;
+  bool set(Space s, Handle x, HandleRole r) {
+    space = s, h = x, role = r;
+    return x != 0;
+  }
+  bool operator()(const AllocPages& a) { return set(Space::page, a.page, HandleRole::alloc); }
+  bool operator()(const AllocPagesExact& a) { return set(Space::page, a.page, HandleRole::alloc); }
+  bool operator()(const FreePages& a) { return set(Space::page, a.page, HandleRole::free); }
+  bool operator()(const FreePagesExact& a) { return set(Space::page, a.page, HandleRole::free); }
+  bool operator()(const Kmalloc& a) { return set(Space::object, a.obj, HandleRole::alloc); }
+  bool operator()(const KmemCacheAlloc& a) { return set(Space::object, a.obj, HandleRole::alloc); }
+  bool operator()(const Kvmalloc& a) { return set(Space::object, a.obj, HandleRole::alloc); }
+  bool operator()(const MempoolAlloc& a) { return set(Space::object, a.obj, HandleRole::alloc); }
+  bool operator()(const Krealloc& a) { return set(Space::object, a.obj, HandleRole::alloc); }
+  bool operator()(const Kfree& a) { return set(Space::object, a.obj, HandleRole::free); }
+  bool operator()(const KfreeSensitive& a) { return set(Space::object, a.obj, HandleRole::free); }
+  bool operator()(const KmemCacheFree& a) { return set(Space::object, a.obj, HandleRole::free); }
+  bool operator()(const Kvfree& a) { return set(Space::object, a.obj, HandleRole::free); }
+  bool operator()(const MempoolFree& a) { return set(Space::object, a.obj, HandleRole::free); }
+  bool operator()(const Vmalloc& a) { return set(Space::area, a.area, HandleRole::alloc); }
+  bool operator()(const Vmap& a) { return set(Space::area, a.area, HandleRole::alloc); }
+  bool operator()(const Ioremap& a) { return set(Space::area, a.area, HandleRole::alloc); }
+  bool operator()(const Vfree& a) { return set(Space::area, a.area, HandleRole::free); }
+  bool operator()(const Vunmap& a) { return set(Space::area, a.area, HandleRole::free); }
+  bool operator()(const Iounmap& a) { return set(Space::area, a.area, HandleRole::free); }
+  bool operator()(const Write& a) { return set(a.space, a.h, HandleRole::use); }
+  bool operator()(const Read& a) { return set(a.space, a.h, HandleRole::use); }
+  bool operator()(const IoRead& a) { return set(Space::area, a.area, HandleRole::use); }
+  bool operator()(const IoWrite& a) { return set(Space::area, a.area, HandleRole::use); }
+  bool operator()(const SplitPage& a) { return set(Space::page, a.page, HandleRole::use); }
+  bool operator()(const GetPage& a) { return set(Space::page, a.page, HandleRole::use); }
+  bool operator()(const PutPage& a) { return set(Space::page, a.page, HandleRole::use); }
+  bool operator()(const Kmap& a) { return set(Space::page, a.page, HandleRole::use); }
+  bool operator()(const Kunmap& a) { return set(Space::page, a.page, HandleRole::use); }
+  bool operator()(const auto&) { return false; }
+};
+}  // namespace
+
+bool op_target(const Op& op, Space& space, Handle& h, HandleRole& role) {
+  return std::visit(TargetOf{space, h, role}, op.args);
+}
+
+// After the op ran (and its findings took the history before it): an
+// allocation starts a handle's history, a free adds to it.
+void Executor::note_provenance(const Op& op) {
+  Space space;
+  Handle h;
+  HandleRole role;
+  if (!res_.ran || !op_target(op, space, h, role) || role == HandleRole::use) return;
+  auto& map = prov_[static_cast<int>(space)];
+  if (role == HandleRole::alloc) {
+    if (res_.failed) return;
+    Provenance& p = map[h];
+    p = Provenance{};
+    p.alloc = OpAt{ops_, op};
+    return;
+  }
+  Provenance& p = map[h];
+  p.free = OpAt{ops_, op};
+  ++p.frees;
+}
+
+std::uint64_t Executor::model_addr(Space space, Handle h) const {
+  switch (space) {
+    case Space::object:
+      if (const auto it = objects_.find(h); it != objects_.end()) return it->second.addr;
+      break;
+    case Space::page:
+      if (const auto it = pages_.find(h); it != pages_.end() && it->second.pfn != NO_PAGE)
+        return it->second.pfn;
+      break;
+    case Space::area:
+      if (const auto it = areas_.find(h); it != areas_.end()) return it->second.addr;
+      break;
+  }
+  return 0;
+}
+
+void Executor::attach_provenance(Finding& f) const {
+  HandleRole role;
+  if (f.violation.op_name == "finish" || !op_target(f.op, f.space, f.handle, role)) {
+    f.handle = 0;
+    return;
+  }
+  f.model_addr = model_addr(f.space, f.handle);
+  const auto& map = prov_[static_cast<int>(f.space)];
+  const auto it = map.find(f.handle);
+  if (it == map.end()) return;
+  f.allocated = it->second.alloc;
+  f.freed = it->second.free;
+  f.nr_frees = it->second.frees;
+}
+
+// The model knows call sites and tasks only by number: name them as the
+// Program (the trace) does.
+void Executor::in_program_terms(inv::Violation& v, const Op& op) const {
+  const auto fix = [&](std::string& s) {
+    static constexpr std::string_view kSite = "call_site#";
+    for (std::size_t at = s.find(kSite); at != std::string::npos; at = s.find(kSite, at + 1)) {
+      std::size_t end = at + kSite.size();
+      std::uint32_t id = 0;
+      while (end < s.size() && s[end] >= '0' && s[end] <= '9' && id < (1u << 28))
+        id = id * 10 + static_cast<std::uint32_t>(s[end++] - '0');
+      if (end == at + kSite.size() || id == 0 || id >= strings_.size()) continue;
+      s.replace(at, end - at, strings_.str(id));
+    }
+    if (op.comm) {
+      static constexpr std::string_view kTask = "by task mmfuzz/0";
+      if (const std::size_t t = s.find(kTask); t != std::string::npos)
+        s.replace(t, kTask.size(), fmt::format("by task {}/{}", strings_.str(op.comm), op.pid));
+    }
+  };
+  fix(v.title);
+  for (auto& d : v.details) fix(d);
+  for (auto& h : v.history) fix(h.call_site);
 }
 
 bool Executor::wants(std::string_view id) const {

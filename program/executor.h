@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -38,6 +39,9 @@ struct ExecOptions {
   // writes it knows are misuse into reads; this catches the ones it cannot
   // know, e.g. a stale handle whose address was reused and then freed.
   bool misuse_writes = true;
+  // Remember which op allocated and last freed each handle, for the
+  // findings' "Allocated by / Freed by" blocks (one Op copy per handle).
+  bool provenance = true;
 };
 
 // What the model did for the last op: the fidelity report compares it with
@@ -54,11 +58,32 @@ struct OpResult {
   bool blocked = false;           // mempool_alloc sleeps until a mempool_free wakes it
 };
 
+// An op of the Program and its index (one numbering: 0-based, as the ops run).
+struct OpAt {
+  std::uint64_t index = 0;
+  Op op;
+};
+
+// What an op does to the handle it names (op_target()).
+enum class HandleRole : std::uint8_t { use, alloc, free };
+// The object, pages or area an op is about, if any: kfree's object,
+// alloc_pages' pages, a write's handle. Cache and pool ops name none.
+bool op_target(const Op& op, Space& space, Handle& h, HandleRole& role);
+
 // A violation and the op after which it was seen.
 struct Finding {
   inv::Violation violation;
   std::uint64_t op_index = 0;
   Op op;  // with its provenance (line, timestamp, CPU, pid/comm, call_site)
+  // The object or pages that op names, in the Program's terms (for a
+  // replayed trace: the trace's ptr or pfn), the model's address of it, and
+  // the ops that allocated it and last freed it before this op: the
+  // "Allocated by / Freed by" blocks of the report.
+  Space space = Space::object;
+  Handle handle = 0;             // 0: the op names none
+  std::uint64_t model_addr = 0;  // the object's or area's address; the first pfn of pages
+  std::optional<OpAt> allocated, freed;
+  std::uint32_t nr_frees = 0;  // frees of it since that allocation
 };
 
 struct Verdict {
@@ -144,8 +169,18 @@ class Executor : public mm::MmObserver {
     std::vector<mm::pfn_t> pfns;  // vmap: the pages it allocated
   };
 
+  // Which op allocated a handle and which freed it last.
+  struct Provenance {
+    std::optional<OpAt> alloc, free;
+    std::uint32_t frees = 0;
+  };
+
   void exec(const Op& op);
   void collect(const Op& op);  // the engine's new violations become findings at `op`
+  void attach_provenance(Finding& f) const;
+  void note_provenance(const Op& op);
+  std::uint64_t model_addr(Space space, Handle h) const;
+  void in_program_terms(inv::Violation& v, const Op& op) const;
   bool skip(const char* why) {
     skip_reason_ = why;
     res_.ran = false;
@@ -159,6 +194,10 @@ class Executor : public mm::MmObserver {
   void bind_object(Handle h, const Object& o);
   void kill_object(Object& o);
   void freed_again(Handle h, const Object& o, const char* call);
+  // An allocation names a handle still live: its free is missing.
+  void allocated_again(Space space, Handle h, const char* call);
+  // A value no kernel produces (trace.invalid).
+  void invalid(const char* call, Handle h, const std::string& why);
   std::size_t nr_reports() const { return engine_ ? engine_->violations().size() : 0; }
   void bind_pages(Handle h, const Pages& p);
   void bind_area(Handle h, Area a);
@@ -233,6 +272,7 @@ class Executor : public mm::MmObserver {
   // mempool_alloc callers asleep: wait ticket -> object handle.
   std::unordered_map<std::uint64_t, Handle> sleepers_;
   std::unordered_map<std::uint32_t, mm::cache_id> caches_;  // name id -> cache
+  std::unordered_map<Handle, Provenance> prov_[3];          // by Space
   std::uint64_t live_objects_ = 0, live_kmalloc_bytes_ = 0, live_pages_ = 0, live_areas_ = 0;
 };
 

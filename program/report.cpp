@@ -18,44 +18,99 @@ bool at_final_sweep(const Finding& f) {
 }
 
 // The op as its trace line, without the column padding.
-std::string op_line(const Finding& f, const StringTable& strings) {
-  std::string s = format_op(f.op, strings);
+std::string op_line(const Op& op, const StringTable& strings) {
+  std::string s = format_op(op, strings);
   const std::size_t first = s.find_first_not_of(' ');
   return first == std::string::npos ? s : s.substr(first);
 }
 
-// Where the op came from. Only the provenance is read here; the op itself
+// Where an op came from. Only the provenance is read here; the op itself
 // is shown as format_op prints it.
-nlohmann::json op_json(const Finding& f, const StringTable& strings) {
+nlohmann::json op_json(std::uint64_t index, const Op& op, const StringTable& strings) {
   nlohmann::json j;
-  j["index"] = f.op_index;
-  j["kind"] = at_final_sweep(f) ? f.violation.op_name : op_kind_name(f.op.kind());
-  if (at_final_sweep(f)) return j;
-  j["text"] = op_line(f, strings);
-  j["line"] = f.op.line;
-  j["ts_ns"] = f.op.ts_ns;
-  j["cpu"] = f.op.cpu;
-  j["pid"] = f.op.pid;
-  j["comm"] = strings.str(f.op.comm);
-  j["call_site"] = strings.str(f.op.call_site);
+  j["index"] = index;
+  j["kind"] = op_kind_name(op.kind());
+  j["text"] = op_line(op, strings);
+  j["line"] = op.line;
+  j["ts_ns"] = op.ts_ns;
+  j["cpu"] = op.cpu;
+  j["pid"] = op.pid;
+  j["comm"] = strings.str(op.comm);
+  j["call_site"] = strings.str(op.call_site);
   return j;
+}
+
+// "  at op #N, trace line L: <the op's line>"
+std::string at_line(std::uint64_t index, const Op& op, const StringTable& strings) {
+  std::string out = fmt::format("  at op #{}", index);
+  if (op.line) out += fmt::format(", trace line {}", op.line);
+  return out + ": " + op_line(op, strings) + "\n";
+}
+
+// One block of the KASAN-style history: "Allocated by task sh-522 on cpu 1
+// at 11.234567s:" and the op's line.
+std::string op_block(const char* what, std::uint64_t index, const Op& op,
+                     const StringTable& strings) {
+  std::string head = what;
+  if (op.comm) head += fmt::format(" by task {}-{}", strings.str(op.comm), op.pid);
+  if (op.cpu >= 0) head += fmt::format(" on cpu {}", op.cpu);
+  if (op.ts_ns)
+    head += fmt::format(" at {}.{:06}s", op.ts_ns / 1000000000, op.ts_ns % 1000000000 / 1000);
+  return head + ":\n" + at_line(index, op, strings);
+}
+
+// The object or pages the finding is about, in the Program's (the trace's)
+// terms: its address there and in the model, who allocated and freed it,
+// and the faulting op.
+std::string program_view(const Finding& f, const StringTable& strings) {
+  std::string out;
+  if (f.handle) {
+    if (f.space == Space::page)
+      out += fmt::format("pfn {:#x} is pfn {:#x} in the model\n", f.handle, f.model_addr);
+    else
+      out += fmt::format("{} {:#x} is {:#x} in the model\n", space_name(f.space), f.handle,
+                         f.model_addr);
+    if (f.allocated)
+      out += "\n" + op_block("Allocated", f.allocated->index, f.allocated->op, strings);
+    if (f.freed) {
+      const char* what = f.nr_frees > 1 ? "Last freed" : "Freed";
+      out += "\n" + op_block(what, f.freed->index, f.freed->op, strings);
+    }
+    out += "\n";
+  }
+  return out + op_block("The faulting op,", f.op_index, f.op, strings);
 }
 
 }  // namespace
 
 std::string finding_text(const Finding& f, const StringTable& strings, bool with_stack) {
-  std::string out = f.violation.to_text(with_stack);
-  if (at_final_sweep(f))
-    return out + fmt::format("  at the final sweep, after {} ops\n", f.op_index);
-  out += fmt::format("  at op #{}", f.op_index);
-  if (f.op.line) out += fmt::format(", trace line {}", f.op.line);
-  return out + ": " + op_line(f, strings) + "\n";
+  if (at_final_sweep(f)) {
+    return f.violation.to_text(with_stack) +
+           fmt::format("  at the final sweep, after {} ops\n", f.op_index);
+  }
+  // The model's own history of the object is replaced by the ops' when the
+  // Executor knows them: one numbering, the trace's lines.
+  return f.violation.to_text(with_stack, program_view(f, strings), !f.allocated && !f.freed);
 }
 
 nlohmann::json finding_json(const Finding& f, const StringTable& strings, bool with_stack) {
   nlohmann::json j = f.violation.to_json(with_stack);
   j["op_index"] = f.op_index;
-  j["op"] = op_json(f, strings);
+  if (at_final_sweep(f)) {
+    j["op"] = {{"index", f.op_index}, {"kind", f.violation.op_name}};
+    return j;
+  }
+  j["op"] = op_json(f.op_index, f.op, strings);
+  if (f.handle) {
+    nlohmann::json& t = j["target"];
+    t["space"] = space_name(f.space);
+    t["handle"] = f.handle;
+    t["model"] = f.model_addr;
+    t["allocated"] = f.allocated ? op_json(f.allocated->index, f.allocated->op, strings)
+                                 : nlohmann::json(nullptr);
+    t["freed"] = f.freed ? op_json(f.freed->index, f.freed->op, strings) : nlohmann::json(nullptr);
+    t["frees"] = f.nr_frees;
+  }
   return j;
 }
 

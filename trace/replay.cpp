@@ -18,9 +18,6 @@ constexpr std::uint64_t kOffsetAlign = std::uint64_t{1} << 29;
 constexpr unsigned kOffsetVotes = 8;
 constexpr std::size_t kMaxExamples = 20;
 constexpr std::uint64_t kMaxTicksPerGap = 8;
-// The largest order a kernel allocates: MAX_ORDER - 1 of arm64 with 64 KiB
-// pages (x86 and arm64 with 4 KiB pages: 10).
-constexpr unsigned kMaxTraceOrder = 13;
 
 enum Metric : std::size_t {
   kKmallocSize,
@@ -281,11 +278,14 @@ void Replayer::on_kmalloc(const TraceEvent& ev, Op& op) {
   if (o.live) {
     ++st_.double_allocs;
     anomaly(cur_line_, fmt::format("kmalloc at {:#x}, still live in the trace", ev.ptr));
-    Op f = op;
-    f.args = prog::Kfree{ev.ptr};
-    emit(f);  // the free the trace missed
     --live_objs_;
-    if (opts_.strict_frees && !lost_) raise(inv::TraceFinding::double_alloc, ev, op, ev.ptr);
+    // With events lost, the free is among them: run it. Otherwise the
+    // Executor reports the allocation of a live handle (trace.double_alloc).
+    if (lost_) {
+      Op f = op;
+      f.args = prog::Kfree{ev.ptr};
+      emit(f);
+    }
   }
   o = {true, kKmalloc, 0, op.call_site};
   ++live_objs_;
@@ -335,16 +335,18 @@ void Replayer::on_kmem_cache_alloc(const TraceEvent& ev, Op& op) {
   if (o.live) {
     ++st_.double_allocs;
     anomaly(cur_line_, fmt::format("kmem_cache_alloc at {:#x}, still live in the trace", ev.ptr));
-    Op f = op;
-    if (o.kind == kCache)
-      f.args = prog::KmemCacheFree{.obj = ev.ptr, .name = o.name};
-    else
-      f.args = prog::Kfree{ev.ptr};
-    emit(f);
     --live_objs_;
-    // Bulk caches free untraced (kmem_cache_free_bulk): not the kernel's fault.
-    if (opts_.strict_frees && !lost_ && !opts_.bulk_caches.count(strings_.str(o.name)))
-      raise(inv::TraceFinding::double_alloc, ev, op, ev.ptr);
+    // Bulk caches free untraced (kmem_cache_free_bulk), lost events hide
+    // frees: run the free the trace does not show. Otherwise the Executor
+    // reports the allocation of a live handle (trace.double_alloc).
+    if (lost_ || opts_.bulk_caches.count(strings_.str(o.name))) {
+      Op f = op;
+      if (o.kind == kCache)
+        f.args = prog::KmemCacheFree{.obj = ev.ptr, .name = o.name};
+      else
+        f.args = prog::Kfree{ev.ptr};
+      emit(f);
+    }
   }
   o = {true, kCache, name, op.call_site};
   ++live_objs_;
@@ -422,11 +424,14 @@ std::uint32_t Replayer::free_cache(const TraceEvent& ev, const ObjView& o) {
 }
 
 void Replayer::on_page_alloc(const TraceEvent& ev, Op& op) {
-  if (ev.order > kMaxTraceOrder) {
-    // No kernel allocates that much at once: a corrupt line. Tracking it
-    // would make a split of it (a tail page freed) touch 2^order pages.
-    anomaly(cur_line_, fmt::format("mm_page_alloc pfn {:#x}: order {} is beyond any MAX_ORDER",
-                                   ev.pfn, ev.order));
+  if (ev.order >= opts_.max_order) {
+    // No kernel allocates that much at once: a corrupt line. It runs now,
+    // untracked (a split of it would touch 2^order pages): the Executor
+    // reports it (trace.invalid), or the model warns if it failed.
+    anomaly(cur_line_,
+            fmt::format("mm_page_alloc pfn {:#x}: order {} is beyond MAX_ORDER", ev.pfn, ev.order));
+    if (ev.failed || ev.pfn == 0) op.as<prog::AllocPages>().page = 0;
+    emit(op);
     return;
   }
   if (ev.failed || ev.pfn == 0) {
@@ -443,14 +448,15 @@ void Replayer::on_page_alloc(const TraceEvent& ev, Op& op) {
     ++st_.page_double_allocs;
     anomaly(cur_line_,
             fmt::format("mm_page_alloc pfn {:#x}: still allocated in the trace", ev.pfn));
-    Op f = op;
-    f.args = prog::FreePages{.page = ev.pfn, .order = static_cast<std::uint8_t>(pv.order)};
-    emit(f);
+    if (lost_) {
+      Op f = op;
+      f.args = prog::FreePages{.page = ev.pfn, .order = static_cast<std::uint8_t>(pv.order)};
+      emit(f);
+    }
     --live_pages_;
     if (pv.order) multi_pages_.erase(ev.pfn);
-    if (opts_.strict_frees && !lost_) raise(inv::TraceFinding::page_double_alloc, ev, op, ev.pfn);
   }
-  pv = {true, ev.order};
+  pv = {true, ev.order, ev.has_gfp && (ev.gfp & mm::__GFP_COMP)};
   ++live_pages_;
   if (ev.order) multi_pages_[ev.pfn] = ev.order;
   if (opts_.literal || opts_.window == 0) {
@@ -462,6 +468,14 @@ void Replayer::on_page_alloc(const TraceEvent& ev, Op& op) {
 }
 
 void Replayer::on_page_free(const TraceEvent& ev, Op& op) {
+  if (ev.order >= opts_.max_order) {
+    // A corrupt line: the Executor reports it (trace.invalid), or the model
+    // the free of a known page with that order.
+    anomaly(cur_line_,
+            fmt::format("mm_page_free pfn {:#x}: order {} is beyond MAX_ORDER", ev.pfn, ev.order));
+    emit(op);
+    return;
+  }
   if (const auto a = absorbed_.find(ev.pfn); a != absorbed_.end() && !opts_.literal) {
     absorbed_.erase(a);  // a slab page or a large kmalloc: the model frees its own
     return;
@@ -498,7 +512,9 @@ void Replayer::on_page_free(const TraceEvent& ev, Op& op) {
       return;
     }
     split(m->first, m->second);
-  } else if (it->second.order > ev.order && !opts_.literal) {
+  } else if (it->second.order > ev.order && !it->second.compound && !opts_.literal) {
+    // split_page() is not traced; a compound page cannot be split, so its
+    // head freed with a smaller order is the wrong order (the model says so).
     split(ev.pfn, it->second.order);
   }
   auto& pv = pages_[ev.pfn];

@@ -60,6 +60,7 @@ struct ReplayOptions {
   // 6.1's kmem_cache_alloc does not name the cache, its kmem_cache_free does.
   std::unordered_map<std::string, std::string> cache_names;
   unsigned page_shift = 12;
+  unsigned max_order = 11;  // MAX_ORDER of the model: higher orders are corrupt lines
 };
 
 // One fidelity measure: how often the model did what the trace says.
@@ -151,6 +152,7 @@ class Replayer {
   struct PageView {
     bool live = false;
     unsigned order = 0;
+    bool compound = false;  // __GFP_COMP: split_page() cannot have split it
   };
   struct Pending {
     Op op;

@@ -871,7 +871,9 @@ LineStatus TextParser::parse(std::string_view line, TraceEvent& ev, std::string*
       header_open_ = !seen_line_;
     }
     // Bounded: the header reader refuses more lines than this anyway.
-    if (header_open_ && header_lines_.size() < 2048) header_lines_.emplace_back(b, e);
+    // A recorded trace keeps its "# expect:" lines before the first event.
+    const bool keep = header_open_ || (!seen_line_ && starts_with(b, e, "# expect: "));
+    if (keep && header_lines_.size() < 2048) header_lines_.emplace_back(b, e);
     return LineStatus::skipped;
   }
   header_open_ = false;
