@@ -44,6 +44,7 @@ struct ReplayCliOptions {
   std::string json, report_dir;
   bool strict = false, strict_frees = false, stat = false, quiet = false, progress = false;
   bool one_pass = false;
+  bool leaks = false;
   std::string display_name;  // the embedded default's name
   std::uint64_t tick_ms = 1000;
   unsigned top = 20;
@@ -190,6 +191,9 @@ ProgramHeader run_header(const ReplayCliOptions& o, const EventSource& src) {
   else if (!o.check.empty() && h.check == CheckMode::full && !h.check_every)
     h.check_every = 10000;  // --check full: a sweep every 10,000 ops unless told
   if (!o.checks.empty()) note("--checks", o.checks, "checks", [&] { h.checks = o.checks; });
+  // Leaks are off unless asked for: by --leaks, or by naming slab.leak.
+  if (o.leaks || o.checks.find("slab.leak") != std::string::npos)
+    note("--leaks", "", "report_leaks", [&] { h.report_leaks = true; });
   return h;
 }
 
@@ -532,6 +536,10 @@ void register_replay(CLI::App& app, std::function<int()>& run) {
   sub->add_flag("--strict-frees", opts->strict_frees,
                 "the trace must show every allocation and free: a free of a pointer it never "
                 "allocated, or an allocation of one still allocated, is a violation (trace.*)");
+  sub->add_flag("--leaks", opts->leaks,
+                "at the end, report the objects still allocated (slab.leak), grouped by call "
+                "site and cache with their first and last allocation lines, as kmemleak lists "
+                "suspects");
   sub->add_flag("--stat", opts->stat,
                 "add what `perf kmem stat --slab --page --caller` reports, from the trace");
   sub->add_option("--tick-ms", opts->tick_ms,

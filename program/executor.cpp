@@ -3,8 +3,11 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <string_view>
 #include <utility>
 #include <variant>
+
+#include "program/text.h"
 
 namespace mmfuzz::prog {
 
@@ -36,7 +39,8 @@ Executor::Executor(Mm& mm, const StringTable& strings, ExecOptions opts)
     co.incremental = opts_.mode == CheckMode::incremental;
     co.full_every = opts_.check_every;
     co.capture_stacks = opts_.capture_stacks;
-    co.report_leaks = opts_.report_leaks;
+    // With provenance the Executor reports leaks itself, in the ops' terms.
+    co.report_leaks = opts_.report_leaks && !opts_.provenance;
     co.record_misuse = opts_.record_misuse;
     co.max_reports_per_invariant = 64;
     engine_ = std::make_unique<inv::CheckEngine>(mm_, co);
@@ -379,6 +383,7 @@ Verdict Executor::finish() {
   if (engine_ && opts_.final_sweep) {
     engine_->begin_op(static_cast<std::int64_t>(ops_), "finish");
     engine_->finish();
+    if (opts_.report_leaks && opts_.provenance && wants("slab.leak")) report_leaks();
     const Op end{.args = Check{}};
     collect(end);
   }
@@ -390,6 +395,70 @@ Verdict Executor::finish() {
   vd.skip_reasons = skip_reasons_;
   vd.full_sweeps = engine_ ? engine_->nr_sweeps() : 0;
   return vd;
+}
+
+// The cache a live object belongs to, as /proc/slabinfo names it.
+std::string Executor::cache_name_of(const Object& o) const {
+  if (o.vmalloc) return "vmalloc";
+  if (mm_.slab.initialized())
+    if (const auto ref = mm_.slab.allocator->find_object(o.addr))
+      if (const kmem_cache* s = mm_.slab.cache(ref->cache)) return s->name;
+  return "(pages)";  // a large kmalloc: the page allocator's
+}
+
+// kmemleak's suspects, from the ops: the objects still allocated, grouped by
+// the call site that allocated them and their cache, most first, each with
+// the first and the last allocation's line.
+void Executor::report_leaks() {
+  struct Group {
+    std::uint64_t count = 0, bytes = 0;
+    const OpAt* first = nullptr;
+    const OpAt* last = nullptr;
+  };
+  std::map<std::pair<std::string, std::string>, Group> groups;
+  std::uint64_t total = 0, total_bytes = 0;
+  const auto& prov = prov_[static_cast<int>(Space::object)];
+  for (const auto& [h, o] : objects_) {
+    if (!o.live) continue;
+    const auto p = prov.find(h);
+    const OpAt* at = p == prov.end() || !p->second.alloc ? nullptr : &*p->second.alloc;
+    // The cache as the op named it (a merged cache keeps its first name).
+    const auto* c = at ? at->op.get_if<KmemCacheAlloc>() : nullptr;
+    Group& g = groups[{at ? strings_.str(at->op.call_site) : "",
+                       c ? strings_.str(c->name) : cache_name_of(o)}];
+    ++g.count, ++total;
+    g.bytes += o.size, total_bytes += o.size;
+    if (at && (!g.first || at->index < g.first->index)) g.first = at;
+    if (at && (!g.last || at->index > g.last->index)) g.last = at;
+  }
+  if (!total) return;
+  std::vector<std::pair<const std::pair<std::string, std::string>*, const Group*>> order;
+  for (const auto& [k, g] : groups) order.emplace_back(&k, &g);
+  std::stable_sort(order.begin(), order.end(),
+                   [](auto& a, auto& b) { return a.second->count > b.second->count; });
+  inv::Violation v;
+  v.kind = inv::ViolationKind::misuse;
+  v.invariant = "slab.leak";
+  v.subsystem = "slab";
+  v.title = fmt::format("mmfuzz: {} objects ({} bytes) still allocated at the end of the run",
+                        total, total_bytes);
+  constexpr std::size_t kShown = 20;
+  for (std::size_t i = 0; i < order.size() && i < kShown; ++i) {
+    const auto& [k, g] = order[i];
+    v.details.push_back(fmt::format("unreferenced: {} objects ({} bytes) of {} from {}", g->count,
+                                    g->bytes, k->second, k->first.empty() ? "-" : k->first));
+    for (const auto& [what, at] : {std::pair("first", g->first), std::pair("last", g->last)}) {
+      if (!at || (what == std::string_view("last") && at == g->first)) continue;
+      std::string line = format_op(at->op, strings_);
+      line.erase(0, line.find_first_not_of(' '));
+      v.details.push_back(fmt::format(
+          "  {}: op #{}{}: {}", what, at->index,
+          at->op.line ? fmt::format(", trace line {}", at->op.line) : std::string(), line));
+    }
+  }
+  if (order.size() > kShown)
+    v.details.push_back(fmt::format("... {} more call site/cache groups", order.size() - kShown));
+  engine_->report(std::move(v));
 }
 
 Verdict Executor::run(const Program& p, const MmConfig& cfg, ExecOptions opts) {

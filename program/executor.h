@@ -181,6 +181,8 @@ class Executor : public mm::MmObserver {
   void note_provenance(const Op& op);
   std::uint64_t model_addr(Space space, Handle h) const;
   void in_program_terms(inv::Violation& v, const Op& op) const;
+  std::string cache_name_of(const Object& o) const;
+  void report_leaks();
   bool skip(const char* why) {
     skip_reason_ = why;
     res_.ran = false;
