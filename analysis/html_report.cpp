@@ -39,6 +39,30 @@ void Timeline::add(TimelineSample s) {
   samples.push_back(std::move(s));
 }
 
+void ExtfragHistogram::add(std::uint64_t ts_ns, bool fragmenting, bool change_ownership) {
+  if (total++ == 0) t0_ns = ts_ns;
+  // Events a little out of order across CPUs land in the first bin.
+  std::uint64_t i = ts_ns > t0_ns ? (ts_ns - t0_ns) / width_ns : 0;
+  while (i >= kMaxBins) {
+    // Merge neighbours: bin j of the doubled width holds old bins 2j, 2j+1.
+    for (std::size_t j = 0; 2 * j < bins.size(); ++j) {
+      ExtfragBin b = bins[2 * j];
+      if (2 * j + 1 < bins.size()) {
+        b.fragmenting += bins[2 * j + 1].fragmenting;
+        b.other += bins[2 * j + 1].other;
+        b.change_ownership += bins[2 * j + 1].change_ownership;
+      }
+      bins[j] = b;
+    }
+    bins.resize((bins.size() + 1) / 2);
+    width_ns *= 2;
+    i = (ts_ns - t0_ns) / width_ns;
+  }
+  if (bins.size() <= i) bins.resize(i + 1);
+  ++(fragmenting ? bins[i].fragmenting : bins[i].other);
+  if (change_ownership) ++bins[i].change_ownership;
+}
+
 namespace {
 
 // SVG geometry (user units = CSS px at 100%).
