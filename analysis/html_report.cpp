@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <limits>
 #include <map>
 #include <stdexcept>
@@ -37,6 +38,30 @@ void Timeline::add(TimelineSample s) {
   tail_pending = added % stride != 0;
   ++added;
   samples.push_back(std::move(s));
+}
+
+void ExtfragHistogram::add(std::uint64_t ts_ns, bool fragmenting, bool change_ownership) {
+  if (total++ == 0) t0_ns = ts_ns;
+  // Events a little out of order across CPUs land in the first bin.
+  std::uint64_t i = ts_ns > t0_ns ? (ts_ns - t0_ns) / width_ns : 0;
+  while (i >= kMaxBins) {
+    // Merge neighbours: bin j of the doubled width holds old bins 2j, 2j+1.
+    for (std::size_t j = 0; 2 * j < bins.size(); ++j) {
+      ExtfragBin b = bins[2 * j];
+      if (2 * j + 1 < bins.size()) {
+        b.fragmenting += bins[2 * j + 1].fragmenting;
+        b.other += bins[2 * j + 1].other;
+        b.change_ownership += bins[2 * j + 1].change_ownership;
+      }
+      bins[j] = b;
+    }
+    bins.resize((bins.size() + 1) / 2);
+    width_ns *= 2;
+    i = (ts_ns - t0_ns) / width_ns;
+  }
+  if (bins.size() <= i) bins.resize(i + 1);
+  ++(fragmenting ? bins[i].fragmenting : bins[i].other);
+  if (change_ownership) ++bins[i].change_ownership;
 }
 
 namespace {
@@ -225,6 +250,12 @@ XAxis x_axis(const Timeline& tl) {
   };
   for (const auto& s : tl.samples) extend(a.of(s.ts_ns, s.event));
   for (const auto& v : tl.violations) extend(a.of(v.ts_ns, v.event));
+  for (const auto& m : tl.markers) extend(a.of(m.ts_ns, m.event));
+  if (a.by_time && !tl.extfrag.bins.empty()) {
+    const auto& h = tl.extfrag;
+    extend(to_d(h.t0_ns) * 1e-9);
+    extend(to_d(h.t0_ns + h.bins.size() * h.width_ns) * 1e-9);
+  }
   if (a.lo > a.hi) a.lo = a.hi = 0;
   if (!(a.hi > a.lo)) {
     const double c = a.lo;
@@ -314,27 +345,113 @@ std::string text_el(double x, double y, std::string_view anchor, std::string_vie
                      anchor, extra, esc(text));
 }
 
+// Stacked bars over x ranges (the extfrag histogram).
+struct BarSeries {
+  std::string name, color;
+  std::vector<double> v;  // per bar
+};
+struct Bars {
+  std::vector<std::pair<double, double>> x;  // [x0, x1) per bar, in x-axis units
+  std::vector<BarSeries> stack;              // bottom first
+};
+
 struct PlotSpec {
   std::string aria;
   std::string y_label;
   Kind kind = Kind::bytes;
+  bool log_y = false;  // log10(1 + v): every order of magnitude shows
+  Bars bars;
   std::vector<Series> series;             // in drawing order
   std::vector<std::size_t> legend_order;  // indices into series
   std::string right_label;                // non-empty: a 0..1 axis on the right
   std::string empty_note;                 // drawn when there is nothing to plot
 };
 
-void render_plot(std::string& out, const PlotSpec& spec, const XAxis& xa, const Plotted& pts,
-                 const Timeline& tl) {
-  const double bottom = kTop + kPlotH;
-  const double right = kLeft + kPlotW;
+// A log axis: 0, then powers of ten up to the first at or above max;
+// labelled every other power when there are many.
+YAxis log_y_axis(double max) {
+  YAxis a;
+  int k_top = 1;
+  while (std::pow(10.0, k_top) < max && k_top < 30) ++k_top;
+  a.top = std::pow(10.0, k_top);
+  a.ticks.push_back({0, "0"});
+  const int step = k_top > 10 ? 2 : 1;
+  for (int k = 0; k <= k_top; ++k) {
+    const double v = std::pow(10.0, k);
+    const Scale sc = scale_for(v, Kind::pages);
+    a.ticks.push_back({v, (k_top - k) % step ? "" : num(v / sc.unit, 0) + sc.suffix});
+  }
+  return a;
+}
+
+double max_value(const PlotSpec& spec) {
   double max = 0;
   for (const auto& s : spec.series)
     if (!s.right_axis)
       for (const double v : s.v) max = std::max(max, v);
-  const YAxis ya = y_axis(max, spec.kind);
+  for (std::size_t i = 0; i < spec.bars.x.size(); ++i) {
+    double sum = 0;
+    for (const auto& b : spec.bars.stack) sum += b.v[i];
+    max = std::max(max, sum);
+  }
+  return max;
+}
+
+void render_bars(std::string& out, const Bars& bars, const XAxis& xa,
+                 const std::function<double(double)>& py) {
+  out += "<g class=\"bars\">\n";
+  for (std::size_t i = 0; i < bars.x.size(); ++i) {
+    const double x0 = xa.px(bars.x[i].first), x1 = xa.px(bars.x[i].second);
+    double base = 0;
+    for (const BarSeries& b : bars.stack) {
+      if (b.v[i] <= 0) continue;
+      const double y0 = py(base), y1 = py(base + b.v[i]);
+      out += fmt::format(
+          "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"{}\"><title>{}: {} "
+          "(t={}..{} s)</title></rect>\n",
+          coord(x0), coord(y1), coord(std::max(0.6, x1 - x0)), coord(y0 - y1), b.color, esc(b.name),
+          num(b.v[i], 0), num(bars.x[i].first, 3), num(bars.x[i].second, 3));
+      base += b.v[i];
+    }
+  }
+  out += "</g>\n";
+}
+
+// The trace's markers: a dashed blue line each, labelled along the line
+// when there are few enough to read.
+void render_trace_marks(std::string& out, const XAxis& xa, const Timeline& tl) {
+  if (tl.markers.empty()) return;
+  const double bottom = kTop + kPlotH;
+  out += "<g class=\"tmarks\">\n";
+  const std::size_t n = std::min(tl.markers.size(), kMaxMarkers);
+  for (std::size_t i = 0; i < n; ++i) {
+    const TraceMarker& m = tl.markers[i];
+    const double x = xa.px(xa.of(m.ts_ns, m.event));
+    out += fmt::format(
+        "<g class=\"tmark\"><title>M{} {} (t={} s, event {})</title><line x1=\"{}\" y1=\"{}\" "
+        "x2=\"{}\" y2=\"{}\" stroke=\"#1c6dd0\" stroke-width=\"1\" stroke-dasharray=\"4 3\"/>",
+        i + 1, esc(m.text), num(to_d(m.ts_ns) * 1e-9, 6), m.event, coord(x), kTop, coord(x),
+        bottom);
+    if (tl.markers.size() <= kMaxMarkerLabels)
+      out += text_el(x + 3, kTop + 4, "start", fmt::format("M{} {}", i + 1, shorten(m.text, 36)),
+                     fmt::format(" class=\"tlabel\" fill=\"#1c6dd0\" font-size=\"9\" "
+                                 "transform=\"rotate(90 {} {})\"",
+                                 coord(x + 3), coord(kTop + 4)));
+    out += "</g>\n";
+  }
+  out += "</g>\n";
+}
+
+void render_plot(std::string& out, const PlotSpec& spec, const XAxis& xa, const Plotted& pts,
+                 const Timeline& tl) {
+  const double bottom = kTop + kPlotH;
+  const double right = kLeft + kPlotW;
+  const double max = max_value(spec);
+  const YAxis ya = spec.log_y ? log_y_axis(max) : y_axis(max, spec.kind);
   const auto py = [&](double v, double top) {
-    return bottom - std::clamp(v / top, 0.0, 1.0) * kPlotH;
+    const double f =
+        spec.log_y && top > 1 ? std::log10(1 + std::max(v, 0.0)) / std::log10(1 + top) : v / top;
+    return bottom - std::clamp(f, 0.0, 1.0) * kPlotH;
   };
 
   out += fmt::format(
@@ -352,7 +469,7 @@ void render_plot(std::string& out, const PlotSpec& spec, const XAxis& xa, const 
     const double y = py(t.v, ya.top);
     out += fmt::format("<line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"#e2e2e2\"/>\n",
                        kLeft, coord(y), right, coord(y));
-    out += text_el(kLeft - 5, y + 4, "end", t.label);
+    if (!t.label.empty()) out += text_el(kLeft - 5, y + 4, "end", t.label);
   }
   for (const Tick& t : xa.ticks) {
     const double x = xa.px(t.v);
@@ -373,7 +490,9 @@ void render_plot(std::string& out, const PlotSpec& spec, const XAxis& xa, const 
                  fmt::format(" transform=\"rotate(-90 16 {})\"", kTop + kPlotH / 2));
   out += "</g>\n";
 
-  if ((pts.src.empty() || spec.series.empty()) && !spec.empty_note.empty())
+  if (!spec.bars.x.empty())
+    render_bars(out, spec.bars, xa, [&](double v) { return py(v, ya.top); });
+  if ((pts.src.empty() || spec.series.empty()) && spec.bars.x.empty() && !spec.empty_note.empty())
     out += text_el(kLeft + kPlotW / 2, kTop + kPlotH / 2, "middle", spec.empty_note,
                    " fill=\"#777\" font-size=\"14\"");
 
@@ -427,6 +546,8 @@ void render_plot(std::string& out, const PlotSpec& spec, const XAxis& xa, const 
     out += "</g>\n";
   }
 
+  render_trace_marks(out, xa, tl);
+
   // Legend.
   out += "<g class=\"legend\">\n";
   const double row = spec.legend_order.empty()
@@ -447,6 +568,21 @@ void render_plot(std::string& out, const PlotSpec& spec, const XAxis& xa, const 
     out +=
         fmt::format("<text x=\"18\" y=\"9\">{}</text></g>\n", esc(shorten(s.name, kLegendChars)));
     y += row;
+  }
+  for (const BarSeries& b : spec.bars.stack) {
+    out += fmt::format(
+        "<g transform=\"translate({},{})\"><rect width=\"12\" height=\"10\" fill=\"{}\"/><text "
+        "x=\"18\" y=\"9\">{}</text></g>\n",
+        kLegendX, coord(y), b.color, esc(shorten(b.name, kLegendChars)));
+    y += 16;
+  }
+  if (!tl.markers.empty()) {
+    out += fmt::format(
+        "<g transform=\"translate({},{})\"><title>trace markers</title><line x1=\"7\" y1=\"0\" "
+        "x2=\"7\" y2=\"10\" stroke=\"#1c6dd0\" stroke-dasharray=\"3 2\"/><text x=\"18\" "
+        "y=\"9\">trace marker</text></g>\n",
+        kLegendX, coord(y));
+    y += 16;
   }
   if (!tl.violations.empty())
     out += fmt::format(
@@ -470,10 +606,11 @@ void render_stats(std::string& out, const PlotSpec& spec) {
   out += "</table>\n";
 }
 
-// Order 0 (yellow) to the highest order (dark purple): viridis.
+// Order 0 (amber) to the highest order (dark purple): viridis, its yellow
+// darkened to show as a line on white.
 std::string order_color(std::size_t order, std::size_t n) {
   static constexpr std::array<std::array<double, 3>, 5> kStops = {
-      {{253, 231, 37}, {94, 201, 98}, {33, 145, 140}, {59, 82, 139}, {68, 1, 84}}};
+      {{222, 170, 0}, {94, 201, 98}, {33, 145, 140}, {59, 82, 139}, {68, 1, 84}}};
   const double t = n > 1 ? to_d(order) / to_d(n - 1) * 4 : 0;
   const auto k = std::min<std::size_t>(static_cast<std::size_t>(t), 3);
   const double f = t - to_d(k);
@@ -492,8 +629,9 @@ void finish(Series& s, Kind kind, const std::vector<double>& raw) {
 PlotSpec buddy_plot(const Timeline& tl) {
   PlotSpec p;
   p.aria = "free pages per order over trace time";
-  p.y_label = "free pages";
+  p.y_label = "free pages (log scale)";
   p.kind = Kind::pages;
+  p.log_y = true;
   p.empty_note = "no samples";
   p.right_label = "unusable free space index, order 3";
   std::size_t orders = 0;
@@ -503,24 +641,22 @@ PlotSpec buddy_plot(const Timeline& tl) {
     const auto& f = tl.samples[i].free_pages_per_order;
     return o < f.size() ? to_d(f[o]) : 0.0;
   };
-  // Stacked: series o is orders 0..o summed. The highest is drawn first, the
-  // lower stacks over it, each down to the baseline.
+  // One line per order on a log scale: a stack on a linear scale lets the
+  // highest order (most of the free pages) hide every other.
   std::vector<double> cum(n, 0.0);
-  std::vector<Series> stack(orders);
+  std::vector<Series> lines(orders);
   for (std::size_t o = 0; o < orders; ++o) {
-    Series& s = stack[o];
+    Series& s = lines[o];
     s.name = fmt::format("order {}", o);
     s.color = order_color(o, orders);
-    s.area = s.stacked = true;
-    std::vector<double> raw(n);
+    s.v.resize(n);
     for (std::size_t i = 0; i < n; ++i) {
-      raw[i] = pages(i, o);
-      cum[i] += raw[i];
+      s.v[i] = pages(i, o);
+      cum[i] += s.v[i];
     }
-    s.v = cum;
-    finish(s, Kind::pages, raw);
+    finish(s, Kind::pages, s.v);
   }
-  for (std::size_t o = orders; o-- > 0;) p.series.push_back(std::move(stack[o]));
+  for (std::size_t o = orders; o-- > 0;) p.series.push_back(std::move(lines[o]));
   if (orders > 0) {
     // The kernel's unusable_free_index(): 0 when nothing is free.
     Series idx;
@@ -626,6 +762,116 @@ PlotSpec kmalloc_plot(const Timeline& tl) {
   return p;
 }
 
+void pre_or_note(std::string& out, std::string_view text) {
+  if (text.empty()) {
+    out += "<p><em>(not available)</em></p>\n";
+    return;
+  }
+  out += "<pre>";
+  append_escaped(out, text);
+  out += "</pre>\n";
+}
+
+PlotSpec extfrag_plot(const Timeline& tl, const XAxis& xa) {
+  PlotSpec p;
+  p.aria = "mm_page_alloc_extfrag events over trace time";
+  p.y_label = "extfrag events per bin";
+  p.kind = Kind::pages;
+  const ExtfragHistogram& h = tl.extfrag;
+  if (h.bins.empty()) {
+    p.empty_note = "no mm_page_alloc_extfrag events";
+    return p;
+  }
+  if (!xa.by_time) {
+    p.empty_note = "extfrag events are binned by trace time, which this trace lacks";
+    return p;
+  }
+  p.bars.stack = {{"fragmenting fallback", "#d6604d", {}}, {"other fallback", "#92c5de", {}}};
+  for (std::size_t i = 0; i < h.bins.size(); ++i) {
+    const double x0 = to_d(h.t0_ns + i * h.width_ns) * 1e-9;
+    p.bars.x.emplace_back(x0, x0 + to_d(h.width_ns) * 1e-9);
+    p.bars.stack[0].v.push_back(to_d(h.bins[i].fragmenting));
+    p.bars.stack[1].v.push_back(to_d(h.bins[i].other));
+  }
+  return p;
+}
+
+// Horizontal bars: bytes allocated per call site, requested bytes inside.
+void render_top_callsites(std::string& out, const std::vector<ReportInfo::Callsite>& rows) {
+  constexpr double kRow = 20, kNameW = 330, kBarW = 420;
+  const double h = kTop + kRow * to_d(rows.size()) + 10;
+  double max = 1;
+  for (const auto& r : rows) max = std::max(max, to_d(r.bytes_alloc));
+  out += fmt::format(
+      "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {0} {1}\" width=\"{0}\" "
+      "height=\"{1}\" role=\"img\" aria-label=\"top call sites by bytes allocated\" "
+      "font-family=\"sans-serif\" font-size=\"11\">\n",
+      kWidth, coord(h));
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const auto& r = rows[i];
+    const double y = kTop + kRow * to_d(i);
+    const double wa = to_d(r.bytes_alloc) / max * kBarW, wr = to_d(r.bytes_req) / max * kBarW;
+    out += fmt::format(
+        "<g class=\"callsite\"><title>{}: {} allocated, {} requested, {} hits</title>", esc(r.name),
+        human(to_d(r.bytes_alloc), Kind::bytes), human(to_d(r.bytes_req), Kind::bytes), r.hit);
+    out += text_el(kNameW - 6, y + 13, "end", shorten(r.name, 48));
+    out += fmt::format(
+        "<rect x=\"{0}\" y=\"{1}\" width=\"{2}\" height=\"15\" fill=\"#a0cbe8\"/><rect "
+        "x=\"{0}\" y=\"{1}\" width=\"{3}\" height=\"15\" fill=\"#4e79a7\"/>",
+        kNameW, coord(y), coord(std::max(wa, 0.5)), coord(std::max(wr, 0.5)));
+    out += text_el(kNameW + std::max(wa, 0.5) + 5, y + 12, "start",
+                   fmt::format("{} ({} hits)", human(to_d(r.bytes_alloc), Kind::bytes), r.hit));
+    out += "</g>\n";
+  }
+  out += text_el(kNameW, 14, "start", "dark: bytes requested \u00b7 light: bytes allocated");
+  out += "</svg>\n";
+}
+
+void kmem_stat_section(std::string& out, const ReportInfo& info) {
+  out += "<section id=\"kmem-stat\">\n<h2>perf kmem stat</h2>\n";
+  out +=
+      "<figure id=\"top-callsites\">\n<figcaption><strong>Top call sites</strong> by bytes "
+      "allocated (kmalloc and kmem_cache_alloc, from the trace).</figcaption>\n";
+  if (info.top_callsites.empty())
+    out += "<p><em>(no slab allocations)</em></p>\n";
+  else
+    render_top_callsites(out, info.top_callsites);
+  out += "</figure>\n";
+  out += fmt::format(
+      "<div id=\"live-callsites\">\n<h3>Live objects by call site</h3>\n<p>{} objects, {} "
+      "still allocated at the end of the trace; the cache is the one the trace named, else the "
+      "one the call site's objects were freed to.</p>\n",
+      info.live_objects, human(to_d(info.live_bytes), Kind::bytes));
+  if (!info.live_by_callsite.empty()) {
+    out +=
+        "<table class=\"stats\"><tr><th>call site</th><th>cache</th><th>objects</th>"
+        "<th>bytes</th></tr>\n";
+    for (const auto& r : info.live_by_callsite)
+      out +=
+          fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n", esc(r.call_site),
+                      esc(r.cache), r.objects, human(to_d(r.bytes_alloc), Kind::bytes));
+    out += "</table>\n";
+  }
+  out += "</div>\n<h3>Tables</h3>\n<div id=\"stat-tables\">\n";
+  pre_or_note(out, info.kmem_stat);
+  out += "</div>\n</section>\n";
+}
+
+void markers_table(std::string& out, const Timeline& tl) {
+  out += "<div id=\"trace-markers\">\n<h3>Trace markers</h3>\n";
+  if (tl.markers.empty()) {
+    out += "<p>The trace has no markers (tracing_mark_write).</p>\n</div>\n";
+    return;
+  }
+  out += "<table>\n<tr><th>#</th><th>t (s)</th><th>event</th><th>text</th></tr>\n";
+  for (std::size_t i = 0; i < tl.markers.size(); ++i) {
+    const TraceMarker& m = tl.markers[i];
+    out += fmt::format("<tr><td>M{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n", i + 1,
+                       num(to_d(m.ts_ns) * 1e-9, 6), m.event, esc(m.text));
+  }
+  out += "</table>\n</div>\n";
+}
+
 constexpr std::string_view kStyle = R"(
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:0 auto;max-width:1040px;
 padding:0 16px 24px;color:#222;background:#fff;line-height:1.4}
@@ -650,16 +896,6 @@ pre.violation{border-left:4px solid #c92a2a}
 footer{margin-top:32px;border-top:1px solid #ddd;font-size:0.85em;color:#666;padding-top:6px}
 )";
 
-void pre_or_note(std::string& out, std::string_view text) {
-  if (text.empty()) {
-    out += "<p><em>(not available)</em></p>\n";
-    return;
-  }
-  out += "<pre>";
-  append_escaped(out, text);
-  out += "</pre>\n";
-}
-
 }  // namespace
 
 std::string render_html_report(const ReportInfo& info, const Timeline& tl) {
@@ -678,6 +914,7 @@ std::string render_html_report(const ReportInfo& info, const Timeline& tl) {
       esc(title), clean ? "ok" : "bad", esc(verdict));
   out +=
       "<nav><a href=\"#summary\">Summary</a><a href=\"#timeline\">Timeline</a>"
+      "<a href=\"#trace-markers\">Markers</a><a href=\"#kmem-stat\">perf kmem stat</a>"
       "<a href=\"#violations\">Violations</a><a href=\"#fidelity\">Fidelity</a>"
       "<a href=\"#final-state\">Final state</a></nav>\n<main>\n";
 
@@ -712,10 +949,11 @@ std::string render_html_report(const ReportInfo& info, const Timeline& tl) {
   if (tl.violations.size() > kMaxMarkers)
     out += fmt::format("<p>The plots mark the first {} of {} violations.</p>\n", kMaxMarkers,
                        tl.violations.size());
-  const std::array<std::pair<PlotSpec, std::string>, 3> plots = {{
+  const std::array<std::pair<PlotSpec, std::string>, 4> plots = {{
       {buddy_plot(tl),
-       "Free pages in the buddy free lists by order, summed over zones, stacked with order 0 at "
-       "the bottom. The black line (right axis) is the unusable free space index for order 3, as "
+       "Free pages in the buddy free lists by order, summed over zones, one line per order on a "
+       "log scale so that every order shows. The black line (right axis) is the unusable free "
+       "space index for order 3, as "
        "in /sys/kernel/debug/extfrag/unusable_index: the fraction of free pages that sit in "
        "blocks smaller than order 3 and so cannot serve an order-3 allocation. 0 means all free "
        "memory is in blocks of order 3 or more; 1 means it is all fragmented into smaller "
@@ -724,18 +962,26 @@ std::string render_html_report(const ReportInfo& info, const Timeline& tl) {
        "Slab memory per cache: the 8 caches with the highest peak, the rest summed as "
        "\u201cother\u201d, and (dashed) all slab memory."},
       {kmalloc_plot(tl), "Requested bytes of live kmalloc objects."},
+      {extfrag_plot(tl, xa),
+       fmt::format("mm_page_alloc_extfrag events (allocations that fell back to another "
+                   "migratetype's pageblock) per {} s bin, {} in all; red ones fragment "
+                   "(fallback_order below pageblock_order).",
+                   num(to_d(tl.extfrag.width_ns) * 1e-9, 6), tl.extfrag.total)},
   }};
   for (std::size_t i = 0; i < plots.size(); ++i) {
     const auto& [spec, caption] = plots[i];
-    out +=
-        fmt::format("<figure id=\"plot-{}\">\n<figcaption><strong>{}.</strong> {}{}</figcaption>\n",
-                    i + 1, i + 1, esc(caption),
-                    tl.violations.empty() ? "" : " Red lines: violations (hover for the id).");
+    out += fmt::format(
+        "<figure id=\"plot-{}\">\n<figcaption><strong>{}.</strong> {}{}{}</figcaption>\n", i + 1,
+        i + 1, esc(caption),
+        tl.violations.empty() ? "" : " Red lines: violations (hover for the id).",
+        tl.markers.empty() ? "" : " Dashed blue lines: the trace's markers (M1, M2, ...).");
     render_plot(out, spec, xa, pts, tl);
     if (!tl.samples.empty()) render_stats(out, spec);
     out += "</figure>\n";
   }
+  markers_table(out, tl);
   out += "</section>\n";
+  kmem_stat_section(out, info);
 
   // Violations.
   out += fmt::format("<section id=\"violations\">\n<h2>Violations ({})</h2>\n",

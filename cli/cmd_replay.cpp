@@ -48,7 +48,20 @@ struct ReplayCliOptions {
   std::string display_name;  // the embedded default's name
   std::uint64_t tick_ms = 1000;
   unsigned top = 20;
+  std::string stat_sort;  // perf kmem's -s keys
+  bool stat_caller = false, stat_alloc = false;
 };
+
+// What --stat, --stat-sort, --stat-caller, --stat-alloc and --top ask of
+// the perf kmem stat tables.
+StatReportOptions stat_options(const ReplayCliOptions& o) {
+  StatReportOptions ro;
+  ro.top_n = o.top;
+  if (!o.stat_sort.empty()) ro.sort = parse_stat_sort(o.stat_sort);
+  ro.caller = o.stat_caller;
+  ro.alloc = o.stat_alloc;
+  return ro;
+}
 
 std::string with_commas(std::uint64_t v) {
   std::string s = std::to_string(v);
@@ -266,9 +279,9 @@ void print_replay(const ReplayCliOptions& o, const ReplayView& r) {
       with_commas(ex.live_page_allocs()).c_str(), with_commas(ex.live_areas()).c_str());
   std::printf("fidelity (what the trace says the kernel did, against the model):\n%s",
               fidelity.c_str());
-  if (kstat)
-    std::printf("\nperf kmem stat --slab --page --caller (from the trace):\n%s\n",
-                kstat->report(o.top).c_str());
+  if (kstat && o.stat)
+    std::printf("\nperf kmem stat --slab --page --caller%s (from the trace):\n%s\n",
+                o.stat_alloc ? " --alloc" : "", kstat->report(stat_options(o)).c_str());
   std::printf("\n/proc/slabinfo (model, end of replay):\n%s", slabinfo.c_str());
   std::printf("\n/proc/buddyinfo (model, end of replay):\n%s\n", buddyinfo.c_str());
   // The findings, the signatures and the expected ones, then the verdict line.
@@ -336,8 +349,31 @@ nlohmann::json replay_json(const ReplayCliOptions& o, const ReplayView& r) {
         {{"metric", f.name}, {"agree", f.agree}, {"total", f.total}, {"disagreements", d}});
   }
   j["fidelity"] = fid;
-  if (kstat) j["stat"] = kstat->to_json(o.top);
+  if (kstat && o.stat) j["stat"] = kstat->to_json(stat_options(o));
   return j;
+}
+
+// The perf kmem stat part of the HTML report: the tables, the top call
+// sites, the live objects by call site, and the trace's markers and extfrag
+// events for the plots.
+void add_stat_to_report(const ReplayCliOptions& o, const KmemStat& k, ReportInfo& info,
+                        Timeline& tl) {
+  StatReportOptions ro = stat_options(o);
+  ro.caller = true;
+  info.kmem_stat = k.report(ro);
+  StatSort by_bytes;
+  by_bytes.slab = {SlabSortKey::bytes, SlabSortKey::hit};
+  const auto cs = k.callsites(by_bytes.slab);
+  for (std::size_t i = 0; i < std::min<std::size_t>(cs.size(), 15); ++i)
+    info.top_callsites.push_back({cs[i].call_site, cs[i].bytes_alloc, cs[i].bytes_req, cs[i].hit});
+  const auto live = k.live_by_callsite();
+  for (std::size_t i = 0; i < std::min<std::size_t>(live.size(), 30); ++i)
+    info.live_by_callsite.push_back(
+        {live[i].call_site, live[i].cache, live[i].objects, live[i].bytes_alloc});
+  info.live_objects = k.slab().live_objects;
+  info.live_bytes = k.slab().live_bytes_alloc;
+  tl.markers = k.markers();
+  tl.extfrag = k.extfrag();
 }
 
 // The self-contained HTML report under --report DIR.
@@ -364,8 +400,10 @@ void write_replay_report(const ReplayCliOptions& o, const ReplayView& r, const T
   info.buddyinfo = buddyinfo;
   for (const auto& f : vd.findings) info.violation_reports.push_back(finding_text(f, strings));
   info.fidelity = fidelity;
+  Timeline marked = tl;
+  if (r.kstat) add_stat_to_report(o, *r.kstat, info, marked);
   try {
-    write_html_report(o.report_dir, info, tl);
+    write_html_report(o.report_dir, info, marked);
   } catch (const std::exception& e) {
     throw mm::ConfigError(std::string("--report: ") + e.what());
   }
@@ -400,11 +438,13 @@ int replay_one(const ReplayCliOptions& o, const std::string& path, nlohmann::jso
   if (m.slab.initialized()) ro.kmalloc_max_cache_size = m.slab.kmalloc_max_cache_size();
   std::optional<Replayer> rp;
   std::optional<KmemStat> kstat;
-  if (o.stat) {
+  if (o.stat || !o.report_dir.empty()) {  // the report always has the stat tables
     KmemStatOptions ko;
     ko.page_size = m.profile.page_size();
     ko.kmalloc_max_cache_size = ro.kmalloc_max_cache_size;
-    kstat.emplace(ko);
+    ko.per_pointer = o.stat_alloc;
+    ko.cache_names = ro.cache_names;  // places live objects by call site
+    kstat.emplace(std::move(ko));
   }
   Timeline tl;
   std::unordered_map<std::string, std::uint32_t> cache_ix;
@@ -542,6 +582,24 @@ void register_replay(CLI::App& app, std::function<int()>& run) {
                 "suspects");
   sub->add_flag("--stat", opts->stat,
                 "add what `perf kmem stat --slab --page --caller` reports, from the trace");
+  sub->add_option("--stat-sort", opts->stat_sort,
+                  "sort the --stat tables by perf kmem's keys, largest first: slab ptr, callsite, "
+                  "hit, bytes, frag, pingpong; page page, callsite, hit, bytes, order, migtype, "
+                  "gfp (default frag,hit,bytes and bytes,hit; implies --stat)")
+      ->check(
+          [](const std::string& keys) {
+            try {
+              parse_stat_sort(keys);
+              return std::string();
+            } catch (const std::invalid_argument& e) {
+              return std::string(e.what());
+            }
+          },
+          "KEYS");
+  sub->add_flag("--stat-caller", opts->stat_caller,
+                "add perf kmem's --caller table for pages (implies --stat)");
+  sub->add_flag("--stat-alloc", opts->stat_alloc,
+                "add perf kmem's --alloc tables: per pointer and per pfn (implies --stat)");
   sub->add_option("--tick-ms", opts->tick_ms,
                   "trace time between timer ticks (kswapd, cache_reap, lazy purge; default 1000)")
       ->check(CLI::Range(1ull, 3600000ull));
@@ -550,7 +608,10 @@ void register_replay(CLI::App& app, std::function<int()>& run) {
                 "(stdin is always one pass)");
   sub->add_option("--top", opts->top, "rows of the slabinfo and stat tables (0: all; default 20)");
   sub->add_flag("--quiet", opts->quiet, "print nothing; the exit code is the verdict");
-  sub->callback([opts, &run] { run = [opts] { return run_replay(*opts); }; });
+  sub->callback([opts, &run] {
+    if (opts->stat_caller || opts->stat_alloc || !opts->stat_sort.empty()) opts->stat = true;
+    run = [opts] { return run_replay(*opts); };
+  });
 }
 
 }  // namespace mmfuzz::cli

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -95,17 +96,23 @@ bool is_void(std::string_view name) {
   return ::testing::AssertionSuccess();
 }
 
+// The timeline's plots: free pages, slab, kmalloc, extfrag; each carries the
+// violation and trace-marker lines.
+constexpr std::size_t kPlots = 4;
+
 // The checks every document must pass, whatever the data.
 void expect_valid(const std::string& doc) {
   EXPECT_TRUE(balanced(doc));
   EXPECT_EQ(doc.rfind("<!DOCTYPE html>", 0), 0u);
-  EXPECT_EQ(count(doc, "<svg"), 3u);
-  EXPECT_EQ(count(doc, "</svg>"), 3u);
+  // The plots, and the top call sites' bars when there are call sites.
+  const std::size_t svgs = kPlots + (doc.find("aria-label=\"top call sites") != std::string::npos);
+  EXPECT_EQ(count(doc, "<svg"), svgs);
+  EXPECT_EQ(count(doc, "</svg>"), svgs);
   EXPECT_EQ(count(doc, "<section"), count(doc, "</section>"));
   EXPECT_NE(doc.find("</footer>"), std::string::npos);
   EXPECT_NE(doc.find("mmfuzz"), std::string::npos);
   // Numbers that went wrong.
-  for (std::size_t p = 0; p < 3; ++p) {
+  for (std::size_t p = 0; p < svgs; ++p) {
     EXPECT_EQ(nth_svg(doc, p).find("nan"), std::string_view::npos) << p;
     EXPECT_EQ(nth_svg(doc, p).find("inf"), std::string_view::npos) << p;
   }
@@ -177,8 +184,12 @@ TEST(HtmlReport, StructureAndLegendNamesTheTopCaches) {
   // Every series has a tooltip.
   EXPECT_GE(count(doc, "<g class=\"series\"><title>"), 11u + 1u + 10u + 1u);
   // Sections and the green verdict.
-  for (const char* id : {"summary", "timeline", "violations", "fidelity", "final-state"})
+  for (const char* id :
+       {"summary", "timeline", "kmem-stat", "violations", "fidelity", "final-state"})
     EXPECT_NE(doc.find(std::string("<section id=\"") + id + "\">"), std::string::npos) << id;
+  for (const char* id : {"plot-1", "plot-2", "plot-3", "plot-4", "trace-markers", "top-callsites",
+                         "live-callsites", "stat-tables"})
+    EXPECT_NE(doc.find(std::string(" id=\"") + id + "\">"), std::string::npos) << id;
   EXPECT_NE(doc.find("class=\"verdict ok\">clean<"), std::string::npos);
   EXPECT_NE(doc.find("<th>profile</th><td>x86_64</td>"), std::string::npos);
   EXPECT_NE(doc.find("kmalloc-64 10 64"), std::string::npos);
@@ -195,8 +206,8 @@ TEST(HtmlReport, ViolationMarkersOnEveryPlotOnlyWhenThereAreViolations) {
   tl.violations.push_back({1'100'000'000, 1000, "buddy.double_free", "page freed twice"});
   const std::string doc = render_html_report(info_for(2), tl);
   expect_valid(doc);
-  EXPECT_EQ(count(doc, "class=\"vmark\""), 2u * 3u);
-  for (std::size_t p = 0; p < 3; ++p) {
+  EXPECT_EQ(count(doc, "class=\"vmark\""), 2u * kPlots);
+  for (std::size_t p = 0; p < kPlots; ++p) {
     const std::string_view svg = nth_svg(doc, p);
     EXPECT_EQ(count(svg, "class=\"vmark\"><title>#1 slab.use_after_free"), 1u) << p;
     EXPECT_EQ(count(svg, "class=\"vmark\"><title>#2 buddy.double_free"), 1u) << p;
@@ -243,7 +254,7 @@ TEST(HtmlReport, ZeroAndOneSampleDocumentsAreValid) {
   marks.violations.push_back({5, 3, "x.y", "z"});
   const std::string only_marks = render_html_report(ReportInfo{}, marks);
   expect_valid(only_marks);
-  EXPECT_EQ(count(only_marks, "class=\"vmark\""), 3u);
+  EXPECT_EQ(count(only_marks, "class=\"vmark\""), kPlots);
   EXPECT_NE(only_marks.find("class=\"verdict bad\""), std::string::npos);
 
   Timeline one;
@@ -327,6 +338,130 @@ TEST(HtmlReport, PointsPerSeriesAreBounded) {
   EXPECT_GE(count(d, ","), 1000u);
   EXPECT_LE(count(d, ","), 2003u);  // 2001 points and the two baseline corners
   EXPECT_LT(doc.size(), 1'500'000u);
+}
+
+// The y pixel of the first point of the series whose tooltip starts with
+// `name` in `svg`; -1 if there is none.
+double first_y(std::string_view svg, std::string_view name) {
+  const std::size_t at = svg.find(std::string("<g class=\"series\"><title>") + std::string(name));
+  if (at == std::string_view::npos) return -1;
+  const std::size_t d = svg.find("<path d=\"M", at);
+  const std::size_t comma = svg.find(',', d);
+  const std::size_t end = svg.find_first_of(" \"", comma);
+  return std::stod(std::string(svg.substr(comma + 1, end - comma - 1)));
+}
+
+TEST(HtmlReport, FreePagesUseALogScaleSoEveryOrderShows) {
+  Timeline tl;
+  for (std::uint64_t i = 0; i < 5; ++i) {
+    TimelineSample s = sample(i);
+    s.free_pages_per_order = {5, 50, 0, 0, 0, 0, 0, 0, 0, 0, 1'000'000};
+    tl.add(std::move(s));
+  }
+  const std::string doc = render_html_report(info_for(0), tl);
+  expect_valid(doc);
+  const std::string_view buddy = nth_svg(doc, 0);
+  constexpr double kBottom = 22 + 246;
+  // Linear, 5 of a million pages would sit 0.001 px above the baseline;
+  // log10(1 + 5) / log10(1 + 10^6) of the height is 32 px.
+  const double y0 = first_y(buddy, "order 0:"), y1 = first_y(buddy, "order 1:"),
+               y10 = first_y(buddy, "order 10:");
+  EXPECT_NEAR(kBottom - y0, 246 * std::log10(6.0) / std::log10(1e6 + 1), 0.2);
+  EXPECT_LT(y1, y0 - 20);  // ten times more is a visible step up
+  EXPECT_NEAR(y10, 22, 0.2);
+  EXPECT_DOUBLE_EQ(first_y(buddy, "order 2:"), kBottom);  // none free: on the baseline
+  for (const char* tick : {">1<", ">10<", ">100<", ">1k<", ">10k<", ">100k<", ">1M<"})
+    EXPECT_NE(buddy.find(tick), std::string_view::npos) << tick;
+  EXPECT_NE(doc.find("free pages (log scale)"), std::string::npos);
+}
+
+TEST(HtmlReport, TraceMarkersAreLabelledLinesAcrossEveryPlot) {
+  Timeline tl = ten_caches(20);
+  tl.markers.push_back({1'050'000'000, 500, "ktrace phase: P1 a: page-cache fill"});
+  tl.markers.push_back({1'150'000'000, 1500, "phase <2> & more"});
+  const std::string doc = render_html_report(info_for(0), tl);
+  expect_valid(doc);
+  EXPECT_EQ(count(doc, "class=\"tmark\""), 2u * kPlots);
+  for (std::size_t p = 0; p < kPlots; ++p) {
+    const std::string_view svg = nth_svg(doc, p);
+    EXPECT_EQ(count(svg, "<title>M1 ktrace phase: P1 a: page-cache fill (t=1.05 s"), 1u) << p;
+    EXPECT_EQ(count(svg, ">M1 ktrace phase: P1 a: page-cache fill<"), 1u) << p;  // the label
+    EXPECT_EQ(count(svg, ">M2 phase &lt;2&gt; &amp; more<"), 1u) << p;
+    EXPECT_NE(legend_of(svg).find(">trace marker<"), std::string_view::npos) << p;
+  }
+  // The markers' table.
+  const std::size_t table = doc.find("<div id=\"trace-markers\">");
+  ASSERT_NE(table, std::string::npos);
+  EXPECT_NE(doc.find("<tr><td>M2</td><td>1.15</td><td>1500</td><td>phase &lt;2&gt; &amp; "
+                     "more</td></tr>",
+                     table),
+            std::string::npos);
+  // No markers: no lines, and the table says so.
+  const std::string none = render_html_report(info_for(0), ten_caches(20));
+  EXPECT_EQ(count(none, "class=\"tmark\""), 0u);
+  EXPECT_NE(none.find("The trace has no markers"), std::string::npos);
+}
+
+TEST(HtmlReport, ManyMarkersAreLinesWithoutLabels) {
+  Timeline tl = ten_caches(20);
+  for (std::uint64_t i = 0; i < 40; ++i)
+    tl.markers.push_back({1'000'000'000 + i * 1'000'000, i, "m" + std::to_string(i)});
+  const std::string doc = render_html_report(info_for(0), tl);
+  expect_valid(doc);
+  EXPECT_EQ(count(doc, "class=\"tmark\""), 40u * kPlots);
+  EXPECT_EQ(count(doc, "class=\"tlabel\""), 0u);
+}
+
+TEST(HtmlReport, ExtfragEventsAreBarsOverTraceTime) {
+  Timeline tl = ten_caches(20);
+  tl.extfrag.add(1'050'000'000, true, false);
+  tl.extfrag.add(1'050'100'000, true, true);
+  tl.extfrag.add(1'100'000'000, false, false);
+  const std::string doc = render_html_report(info_for(0), tl);
+  expect_valid(doc);
+  const std::string_view svg = nth_svg(doc, 3);
+  EXPECT_NE(svg.find("aria-label=\"mm_page_alloc_extfrag events"), std::string_view::npos);
+  EXPECT_EQ(count(svg, "<rect x="), 2u + 1u);  // two bars and the plot's frame
+  EXPECT_NE(svg.find("<title>fragmenting fallback: 2 (t=1.05..1.051 s)</title>"),
+            std::string_view::npos);
+  EXPECT_NE(svg.find("<title>other fallback: 1 (t=1.1..1.101 s)</title>"), std::string_view::npos);
+  EXPECT_NE(legend_of(svg).find(">fragmenting fallback<"), std::string_view::npos);
+  EXPECT_NE(doc.find("3 in all"), std::string::npos);
+  // None: a note instead.
+  const std::string none = render_html_report(info_for(0), ten_caches(20));
+  EXPECT_NE(nth_svg(none, 3).find("no mm_page_alloc_extfrag events"), std::string_view::npos);
+}
+
+TEST(HtmlReport, KmemStatSectionHasTopCallsitesLiveObjectsAndTables) {
+  ReportInfo info = info_for(0);
+  info.kmem_stat =
+      " Callsite                           | Total_alloc/Per |\nSUMMARY (SLAB allocator)\n";
+  info.top_callsites = {{"load_elf_binary+0x1c/0x90", 4 << 20, 3 << 20, 12},
+                        {"<evil>", 1024, 512, 2}};
+  info.live_by_callsite = {{"alloc_inode+0x20/0x80", "shmem_inode_cache", 3, 1920}};
+  info.live_objects = 3;
+  info.live_bytes = 1920;
+  const std::string doc = render_html_report(info, ten_caches(10));
+  expect_valid(doc);
+  const std::string_view bars = nth_svg(doc, kPlots);
+  EXPECT_NE(bars.find("aria-label=\"top call sites by bytes allocated\""), std::string_view::npos);
+  EXPECT_EQ(count(bars, "<g class=\"callsite\">"), 2u);
+  EXPECT_NE(bars.find(">load_elf_binary+0x1c/0x90<"), std::string_view::npos);
+  EXPECT_NE(bars.find(">4 MiB (12 hits)<"), std::string_view::npos);
+  EXPECT_NE(bars.find("&lt;evil&gt;"), std::string_view::npos);
+  EXPECT_EQ(doc.find("<evil>"), std::string::npos);
+  // The biggest bar is full width (420 px); the other is a quarter of a percent of it.
+  EXPECT_NE(bars.find("width=\"420\" height=\"15\" fill=\"#a0cbe8\""), std::string_view::npos);
+  EXPECT_NE(doc.find("<tr><td>alloc_inode+0x20/0x80</td><td>shmem_inode_cache</td><td>3</td>"
+                     "<td>1.88 KiB</td></tr>"),
+            std::string::npos);
+  const std::size_t tables = doc.find("<div id=\"stat-tables\">");
+  ASSERT_NE(tables, std::string::npos);
+  EXPECT_NE(doc.find("SUMMARY (SLAB allocator)", tables), std::string::npos);
+  // Without the stat: the section stays, and says so.
+  const std::string bare = render_html_report(info_for(0), ten_caches(10));
+  EXPECT_NE(bare.find("<section id=\"kmem-stat\">"), std::string::npos);
+  EXPECT_NE(bare.find("(no slab allocations)"), std::string::npos);
 }
 
 TEST(Timeline, StaysBoundedKeepsTheEndsAndStaysEven) {

@@ -4,8 +4,11 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -249,23 +252,25 @@ TEST(KmemStat, CachesAreNamedAtTheFreeAndKmallocBySize) {
   k.add(kmalloc("h+0x0/0x4", 0x5000, 1000, 1024));
   k.add(kmalloc("h+0x0/0x4", 0x6000, 9000, 16384));
   k.add(cache_free(0x1000, "ftrace_event_field"));
-  k.add(kfree(0x3000));  // kfree of a cache object: the cache stays unnamed
+  k.add(kfree(0x3000));  // kfree of a cache object: g's objects were never named
   const auto caches = k.caches();
-  // By bytes: kmalloc-large 16384, kmalloc-1k 1024, unknown 56 + 200 = 256,
-  // kmalloc-cg-64 64, ftrace_event_field 56.
+  // By bytes: kmalloc-large 16384, kmalloc-1k 1024, unknown 200 (g's),
+  // ftrace_event_field 56 + 56 = 112 (0x2000, live, goes where f's objects
+  // of 56 bytes went), kmalloc-cg-64 64.
   ASSERT_EQ(caches.size(), 5u);
   EXPECT_EQ(caches[0].name, "kmalloc-large");
   EXPECT_EQ(caches[1].name, "kmalloc-1k");
   EXPECT_EQ(caches[2].name, "(unknown cache)");
-  EXPECT_EQ(caches[2].allocs, 2u);
+  EXPECT_EQ(caches[2].allocs, 1u);
   EXPECT_EQ(caches[2].frees, 1u);
-  EXPECT_EQ(caches[2].live(), 1u);
-  EXPECT_EQ(caches[2].bytes_alloc, 256u);
-  EXPECT_EQ(caches[3].name, "kmalloc-cg-64");
-  EXPECT_EQ(caches[4].name, "ftrace_event_field");
-  EXPECT_EQ(caches[4].allocs, 1u);
-  EXPECT_EQ(caches[4].frees, 1u);
-  EXPECT_EQ(caches[4].live(), 0u);
+  EXPECT_EQ(caches[2].live(), 0u);
+  EXPECT_EQ(caches[2].bytes_alloc, 200u);
+  EXPECT_EQ(caches[3].name, "ftrace_event_field");
+  EXPECT_EQ(caches[3].allocs, 2u);
+  EXPECT_EQ(caches[3].frees, 1u);
+  EXPECT_EQ(caches[3].live(), 1u);
+  EXPECT_EQ(caches[3].by_call_site, 1u);
+  EXPECT_EQ(caches[4].name, "kmalloc-cg-64");
   const auto lines = lines_of(k.report());
   bool header = false;
   for (const auto& l : lines)
@@ -275,9 +280,10 @@ TEST(KmemStat, CachesAreNamedAtTheFreeAndKmallocBySize) {
       header = true;
   EXPECT_TRUE(header);
   EXPECT_TRUE(has_line(k.report(),
-                       " ftrace_event_field                 |        56/56    |        "
-                       "56/56    |        1 |        1 |         0 |        0 |    "
-                       "     0 |  0.000%"));
+                       " ftrace_event_field                 |       112/56    |       "
+                       "112/56    |        2 |        1 |         0 |        1 |    "
+                       "     0 |  0.000%"))
+      << k.report();
 }
 
 TEST(KmemStat, KmallocCacheNamesFollowKmallocType) {
@@ -423,6 +429,329 @@ TEST(KmemStat, JsonCarriesTheSummaries) {
   EXPECT_EQ(p.at("page").at("allocation_failures"), 1);
   EXPECT_EQ(p.at("page").at("order_migratetype")[2][1], 1);
   EXPECT_EQ(p.at("page").at("migratetypes")[1], "Movable");
+}
+
+// --- perf kmem's sort keys, --caller and --alloc tables ---------------------
+
+TEST(KmemStatSort, KeysSplitIntoSlabAndPageLists) {
+  const StatSort d = parse_stat_sort("frag");
+  EXPECT_EQ(slab_sort_names(d.slab), "frag");
+  EXPECT_EQ(page_sort_names(d.page), "bytes,hit");  // no page key: perf's default
+  const StatSort both = parse_stat_sort("bytes,order,ptr");
+  EXPECT_EQ(slab_sort_names(both.slab), "bytes,ptr");
+  EXPECT_EQ(page_sort_names(both.page), "bytes,order");
+  EXPECT_EQ(slab_sort_names(StatSort{}.slab), "frag,hit,bytes");
+  for (const char* bad : {"size", "", "hit,", "frag,,hit", "Frag"})
+    EXPECT_THROW(parse_stat_sort(bad), std::invalid_argument) << bad;
+  try {
+    parse_stat_sort("hit,bogus");
+  } catch (const std::invalid_argument& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("'bogus'"), std::string::npos);
+    EXPECT_EQ(what.find('\n'), std::string::npos);  // one line
+  }
+}
+
+// Four call sites, each first by exactly one key:
+//   a: 3 hits, 3 x 8 of 32 bytes (frag 75%)         ptr 0x100..0x102
+//   b: 1 hit, 4096 of 4096 bytes (most bytes)       ptr 0x900
+//   c: 2 hits, 2 x 16 of 64 (frag 75%, fewer hits)  ptr 0x200, 0x201, both freed on CPU 1
+//   d: 1 hit, 60 of 64                              ptr 0x50 (lowest)
+KmemStat four_sites() {
+  KmemStatOptions o;
+  o.per_pointer = true;
+  KmemStat k(o);
+  for (std::uint64_t p = 0x100; p < 0x103; ++p) k.add(kmalloc("a+0x0/0x4", p, 8, 32));
+  k.add(kmalloc("b+0x0/0x4", 0x900, 4096, 4096));
+  k.add(kmalloc("c+0x0/0x4", 0x200, 16, 64));
+  k.add(kmalloc("c+0x0/0x4", 0x201, 16, 64));
+  k.add(kmalloc("d+0x0/0x4", 0x50, 60, 64));
+  k.add(kfree(0x200, 1));
+  k.add(kfree(0x201, 1));
+  return k;
+}
+
+std::vector<std::string> site_order(const std::vector<SlabCallsite>& rows) {
+  std::vector<std::string> v;
+  for (const auto& r : rows) v.push_back(r.call_site.substr(0, 1));
+  return v;
+}
+
+TEST(KmemStatSort, EachSlabKeyOrdersTheCallsites) {
+  const KmemStat k = four_sites();
+  using V = std::vector<std::string>;
+  EXPECT_EQ(site_order(k.callsites(parse_stat_sort("hit").slab)), (V{"a", "c", "b", "d"}));
+  // bytes: b 4096, c 128, a 96, d 64.
+  EXPECT_EQ(site_order(k.callsites(parse_stat_sort("bytes").slab)), (V{"b", "c", "a", "d"}));
+  EXPECT_EQ(site_order(k.callsites(parse_stat_sort("pingpong").slab)), (V{"c", "a", "b", "d"}));
+  EXPECT_EQ(site_order(k.callsites(parse_stat_sort("callsite").slab)), (V{"a", "b", "c", "d"}));
+  // frag ties a and c at 75%: hit breaks it (perf's default frag,hit,bytes).
+  EXPECT_EQ(site_order(k.callsites()), (V{"a", "c", "d", "b"}));
+  EXPECT_EQ(site_order(k.callsites(parse_stat_sort("frag,bytes").slab)), (V{"c", "a", "d", "b"}));
+  EXPECT_EQ(site_order(k.callsites(parse_stat_sort("frag,pingpong").slab)),
+            (V{"c", "a", "d", "b"}));
+}
+
+TEST(KmemStatSort, PointersSortByPtrLargestFirstAsPerf) {
+  const KmemStat k = four_sites();
+  const auto rows = k.pointers(parse_stat_sort("ptr").slab);
+  ASSERT_EQ(rows.size(), 7u);
+  EXPECT_EQ(rows.front().ptr, 0x900u);
+  EXPECT_EQ(rows.back().ptr, 0x50u);
+  EXPECT_EQ(rows[1].ptr, 0x201u);
+  EXPECT_EQ(rows[1].pingpong, 1u);
+  EXPECT_EQ(rows[1].call_site, "c+0x0/0x4");
+  // Without per_pointer nothing is kept.
+  KmemStat off;
+  off.add(kmalloc("a+0x0/0x4", 1, 8, 8));
+  EXPECT_TRUE(off.pointers(StatSort{}.slab).empty());
+}
+
+TraceEvent page_by(std::string_view comm, std::uint64_t pfn, unsigned order, int mt,
+                   std::uint32_t gfp) {
+  TraceEvent e = page_event(EventType::mm_page_alloc, pfn, order, mt);
+  e.comm = comm;
+  e.gfp = gfp;
+  return e;
+}
+
+// kswapd0: 2 x order 0 movable; init: 1 x order 2 unmovable (16 KB);
+// sh: 3 x order 0 reclaimable (12 KB, most hits), one freed.
+KmemStat some_tasks() {
+  KmemStatOptions o;
+  o.per_pointer = true;
+  KmemStat k(o);
+  k.add(page_by("kswapd0", 0x40001, 0, 1, mm::GFP_HIGHUSER_MOVABLE));
+  k.add(page_by("kswapd0", 0x40002, 0, 1, mm::GFP_HIGHUSER_MOVABLE));
+  k.add(page_by("init", 0x40010, 2, 0, kGfpKernel));
+  for (std::uint64_t p = 0x40020; p < 0x40023; ++p)
+    k.add(page_by("sh", p, 0, 2, kGfpKernel | mm::__GFP_RECLAIMABLE));
+  k.add(page_event(EventType::mm_page_free, 0x40020, 0));
+  return k;
+}
+
+std::vector<std::string> task_order(const std::vector<PageStatRow>& rows) {
+  std::vector<std::string> v;
+  for (const auto& r : rows) v.push_back(r.callsite);
+  return v;
+}
+
+TEST(KmemStatSort, EachPageKeyOrdersTheCallerRows) {
+  const KmemStat k = some_tasks();
+  using V = std::vector<std::string>;
+  EXPECT_EQ(task_order(k.page_callers(StatSort{}.page)), (V{"init", "sh", "kswapd0"}));
+  EXPECT_EQ(task_order(k.page_callers(parse_stat_sort("hit").page)), (V{"sh", "kswapd0", "init"}));
+  EXPECT_EQ(task_order(k.page_callers(parse_stat_sort("order").page)),
+            (V{"init", "kswapd0", "sh"}));
+  EXPECT_EQ(task_order(k.page_callers(parse_stat_sort("migtype").page)),
+            (V{"sh", "kswapd0", "init"}));
+  EXPECT_EQ(task_order(k.page_callers(parse_stat_sort("callsite").page)),
+            (V{"init", "kswapd0", "sh"}));
+  // gfp: GFP_HIGHUSER_MOVABLE has the highest value.
+  EXPECT_EQ(task_order(k.page_callers(parse_stat_sort("gfp").page)).front(), "kswapd0");
+  const auto callers = k.page_callers(StatSort{}.page);
+  EXPECT_EQ(callers[1].nr_alloc, 3u);
+  EXPECT_EQ(callers[1].nr_free, 1u);  // the free is credited to its allocation's row
+  const auto pfns = k.page_allocs(parse_stat_sort("page").page);
+  ASSERT_EQ(pfns.size(), 6u);
+  EXPECT_EQ(pfns.front().pfn, 0x40022u);
+  EXPECT_EQ(pfns.back().pfn, 0x40001u);
+}
+
+TEST(KmemStat, MigratetypeNamesFollowTheKernelsEnumInPerfsStyle) {
+  EXPECT_STREQ(migratetype_abbrev(0), "UNMOVABL");
+  EXPECT_STREQ(migratetype_abbrev(1), "MOVABLE");  // perf's table says RECLAIM: pre-4.4 enum
+  EXPECT_STREQ(migratetype_abbrev(2), "RECLAIM");
+  EXPECT_STREQ(migratetype_abbrev(3), "HIGHATOM");
+  EXPECT_STREQ(migratetype_abbrev(4), "CMA");
+  EXPECT_STREQ(migratetype_abbrev(5), "ISOLATE");
+  EXPECT_STREQ(migratetype_abbrev(-1), "UNKNOWN");
+  EXPECT_EQ(compact_gfp(kGfpKernel), "K");
+  EXPECT_EQ(compact_gfp(kGfpKernel | mm::__GFP_ZERO), "K|Z");
+  EXPECT_EQ(compact_gfp(mm::GFP_HIGHUSER_MOVABLE), "HUM");
+}
+
+// A hand-written 6.1 ftrace text through the real parser.
+std::string write_trace(const std::string& name, const std::string& body) {
+  const std::string path = ::testing::TempDir() + "/" + name;
+  std::ofstream(path) << "# tracer: nop\n#\n" << body;
+  return path;
+}
+
+KmemStat stat_of(const std::string& path, KmemStatOptions o = {}) {
+  auto src = trace::open_event_source(path);
+  KmemStat k(std::move(o));
+  TraceEvent ev;
+  while (src->next(ev)) k.add(ev);
+  return k;
+}
+
+constexpr const char* kHandTrace =
+    "  sh-90  [000] .....  1.000000: kmalloc: call_site=load_elf_binary+0x1c/0x90 "
+    "ptr=ffff000001000000 bytes_req=100 bytes_alloc=128 gfp_flags=GFP_KERNEL node=-1 "
+    "accounted=false\n"
+    "  sh-90  [000] .....  1.000100: kmem_cache_alloc: call_site=alloc_inode+0x20/0x80 "
+    "ptr=ffff000002000000 bytes_req=600 bytes_alloc=640 gfp_flags=GFP_KERNEL node=-1 "
+    "accounted=false\n"
+    "  sh-90  [000] .....  1.000200: kmem_cache_alloc: call_site=alloc_inode+0x20/0x80 "
+    "ptr=ffff000002000280 bytes_req=600 bytes_alloc=640 gfp_flags=GFP_KERNEL node=-1 "
+    "accounted=false\n"
+    "  sh-90  [001] .....  1.000300: kmem_cache_free: call_site=destroy_inode+0x40/0x60 "
+    "ptr=ffff000002000000 name=shmem_inode_cache\n"
+    "  sh-90  [000] .....  1.000400: mm_page_alloc: page=fffffc0000040000 pfn=0x40100 order=1 "
+    "migratetype=1 gfp_flags=GFP_HIGHUSER_MOVABLE\n"
+    "  kswapd0-30  [001] .....  1.000500: mm_page_alloc: page=fffffc0000040000 pfn=0x40200 "
+    "order=0 migratetype=0 gfp_flags=GFP_KERNEL\n"
+    "  sh-90  [000] .....  1.000600: mm_page_free: page=fffffc0000040000 pfn=0x40100 order=1\n";
+
+TEST(KmemStat, CallerAndAllocTablesOnAHandWrittenTrace) {
+  KmemStatOptions o;
+  o.per_pointer = true;
+  const KmemStat k = stat_of(write_trace("caller_alloc.trace", kHandTrace), o);
+  StatReportOptions ro;
+  ro.caller = ro.alloc = true;
+  const std::string r = k.report(ro);
+  const auto lines = lines_of(r);
+  const std::string dash105(105, '-');
+  // The slab --caller table, then perf's --alloc table right below it.
+  EXPECT_EQ(lines[1],
+            " Callsite                           | Total_alloc/Per | Total_req/Per   | Hit      | "
+            "Ping-pong | Frag");
+  EXPECT_EQ(lines[3],
+            " load_elf_binary+1c                 |       128/128   |       100/100   |        1 | "
+            "        0 | 21.875%");
+  EXPECT_EQ(lines[6], dash105);
+  EXPECT_EQ(lines[7],
+            " Alloc Ptr                          | Total_alloc/Per | Total_req/Per   | Hit      | "
+            "Ping-pong | Frag");
+  EXPECT_EQ(lines[9],
+            " 0xffff000001000000                 |       128/128   |       100/100   |        1 | "
+            "        0 | 21.875%");
+  EXPECT_TRUE(has_line(r,
+                       " 0xffff000002000000                 |       640/640   |       "
+                       "600/600   |        1 |         1 |  6.250%"))
+      << r;
+  // perf's GFP legend and page tables (pfn in decimal, as perf prints it).
+  EXPECT_TRUE(has_line(r, "# GFP flags")) << r;
+  EXPECT_TRUE(has_line(r, "# 00000cc0:   K: GFP_KERNEL")) << r;
+  EXPECT_TRUE(
+      has_line(r, " Total alloc (KB) | Hits      | Order | Mig.type | GFP flags | Callsite"))
+      << r;
+  EXPECT_TRUE(has_line(r, "                8 |         1 |     1 |  MOVABLE | HUM       | sh"))
+      << r;
+  EXPECT_TRUE(has_line(r, "                4 |         1 |     0 | UNMOVABL | K         | kswapd0"))
+      << r;
+  EXPECT_TRUE(has_line(r,
+                       " PFN              | Total alloc (KB) | Hits      | Order | Mig.type | "
+                       "GFP flags | Callsite"))
+      << r;
+  EXPECT_TRUE(has_line(r,
+                       "           262656 |                4 |         1 |     0 | UNMOVABL | "
+                       "K         | kswapd0"))
+      << r;
+  // Still live: the second inode, in the cache its twin was freed to.
+  const auto caches = k.caches();
+  bool found = false;
+  for (const auto& c : caches)
+    if (c.name == "shmem_inode_cache") {
+      found = true;
+      EXPECT_EQ(c.allocs, 2u);
+      EXPECT_EQ(c.live(), 1u);
+    }
+  EXPECT_TRUE(found);
+  const auto live = k.live_by_callsite();
+  ASSERT_EQ(live.size(), 2u);
+  EXPECT_EQ(live[0].call_site, "alloc_inode+0x20/0x80");
+  EXPECT_EQ(live[0].cache, "shmem_inode_cache");
+  EXPECT_EQ(live[1].cache, "kmalloc-128");
+  // The JSON has the same rows.
+  const nlohmann::json j = k.to_json(ro);
+  EXPECT_EQ(j.at("page").at("callers").size(), 2u);
+  EXPECT_EQ(j.at("slab").at("pointers").size(), 3u);
+  EXPECT_EQ(j.at("slab").at("live_by_call_site")[0].at("cache"), "shmem_inode_cache");
+}
+
+TEST(KmemStat, CutPageTablesEndWithPerfsEllipsisRow) {
+  const KmemStat k = some_tasks();
+  StatReportOptions ro;
+  ro.caller = true;
+  ro.top_n = 1;
+  EXPECT_TRUE(
+      has_line(k.report(ro), " ...              | ...       | ...   | ...      | ...       | ..."))
+      << k.report(ro);
+}
+
+TEST(KmemStat, LiveObjectsGoToTheCacheTheTraceOrFirstPassNames) {
+  KmemStatOptions o;
+  o.cache_names = {{"mempool_alloc_slab+0x1c/0x30", "bio-192"}};
+  KmemStat k(o);
+  // 2025 kernels name the cache at the allocation.
+  TraceEvent named = cache_alloc("d_alloc+0x30/0x90", 0x10, 192);
+  named.name = "dentry";
+  k.add(named);
+  // Nothing freed: the first pass's call site -> cache.
+  k.add(cache_alloc("mempool_alloc_slab+0x1c/0x30", 0x20, 192));
+  // Nothing known at all.
+  k.add(cache_alloc("mystery+0x0/0x4", 0x30, 24));
+  std::map<std::string, std::uint64_t> live;
+  for (const auto& c : k.caches()) live[c.name] = c.live();
+  EXPECT_EQ(live["dentry"], 1u);
+  EXPECT_EQ(live["bio-192"], 1u);
+  EXPECT_EQ(live["(unknown cache)"], 1u);
+  // Learned from the trace's own frees, by size: a generic call site that
+  // serves two caches keeps them apart.
+  KmemStat m;
+  m.add(cache_alloc("mempool_alloc_slab+0x1c/0x30", 0x100, 192));
+  m.add(cache_alloc("mempool_alloc_slab+0x1c/0x30", 0x200, 4096));
+  m.add(cache_free(0x100, "bio-192"));
+  m.add(cache_free(0x200, "biovec-max"));
+  m.add(cache_alloc("mempool_alloc_slab+0x1c/0x30", 0x300, 4096));
+  m.add(cache_alloc("mempool_alloc_slab+0x1c/0x30", 0x400, 192));
+  m.add(cache_alloc("mempool_alloc_slab+0x1c/0x30", 0x500, 4096));
+  live.clear();
+  for (const auto& c : m.caches()) live[c.name] = c.live();
+  EXPECT_EQ(live["biovec-max"], 2u);
+  EXPECT_EQ(live["bio-192"], 1u);
+  EXPECT_EQ(live.count("(unknown cache)"), 0u);
+}
+
+TEST(KmemStat, MarkersAndExtfragEventsAreKeptForThePlots) {
+  const std::string body =
+      "  init-1  [001] .....  6.275794: tracing_mark_write: ktrace phase: P1 a: fill\n"
+      "  init-1  [000] d....  6.300000: mm_page_alloc_extfrag: page=fffffc545b110000 "
+      "pfn=0x44400 alloc_order=0 fallback_order=10 pageblock_order=9 alloc_migratetype=0 "
+      "fallback_migratetype=1 fragmenting=0 change_ownership=1\n"
+      "  init-1  [000] d....  6.300500: mm_page_alloc_extfrag: page=fffffc545b110000 "
+      "pfn=0x44400 alloc_order=0 fallback_order=2 pageblock_order=9 alloc_migratetype=0 "
+      "fallback_migratetype=1 fragmenting=1 change_ownership=0\n"
+      "  init-1  [001] .....  9.000000: tracing_mark_write: ktrace phase: P2: oom\n";
+  const KmemStat k = stat_of(write_trace("markers.trace", body));
+  ASSERT_EQ(k.markers().size(), 2u);
+  EXPECT_EQ(k.markers()[0].text, "ktrace phase: P1 a: fill");
+  EXPECT_EQ(k.markers()[0].ts_ns, 6'275'794'000u);
+  EXPECT_EQ(k.markers()[1].text, "ktrace phase: P2: oom");
+  const ExtfragHistogram& h = k.extfrag();
+  EXPECT_EQ(h.total, 2u);
+  EXPECT_EQ(h.t0_ns, 6'300'000'000u);
+  ASSERT_EQ(h.bins.size(), 1u);  // 0.5 ms apart: one 1 ms bin
+  EXPECT_EQ(h.bins[0].fragmenting, 1u);
+  EXPECT_EQ(h.bins[0].other, 1u);
+  EXPECT_EQ(h.bins[0].change_ownership, 1u);
+}
+
+TEST(ExtfragHistogram, StaysBoundedAndCountsEveryEvent) {
+  ExtfragHistogram h;
+  for (std::uint64_t i = 0; i < 100'000; ++i) h.add(i * 7'000'000, i % 3 == 0, false);
+  EXPECT_LE(h.bins.size(), ExtfragHistogram::kMaxBins);
+  std::uint64_t sum = 0, frag = 0;
+  for (const auto& b : h.bins) {
+    sum += b.fragmenting + b.other;
+    frag += b.fragmenting;
+  }
+  EXPECT_EQ(sum, 100'000u);
+  EXPECT_EQ(frag, 33'334u);
+  // The last event is inside the last bin.
+  EXPECT_GE(h.t0_ns + h.bins.size() * h.width_ns, 99'999u * 7'000'000u);
 }
 
 // The real trace: 423,632 events of an arm64 6.1 boot and shell session.
