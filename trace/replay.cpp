@@ -142,12 +142,31 @@ void Replayer::raise(inv::TraceFinding k, const TraceEvent& ev, const Op& op, st
   ex_->report(op, inv::trace_violation(k, event_type_name(ev.type), where));
 }
 
+namespace {
+// Removes the field `key` ("name=") and its value from an event's text.
+void drop_field(std::string& text, std::string_view key) {
+  const std::size_t at = text.find(fmt::format(" {}", key));
+  if (at == std::string::npos) return;
+  const std::size_t end = text.find(' ', at + 1);
+  text.erase(at, end == std::string::npos ? std::string::npos : end - at);
+}
+}  // namespace
+
+// A trace line as the trace has it: the line's own text (text sources), else
+// the op's event with only the fields the trace gave (no cache name the
+// replay resolved, no page= or accounted= it cannot know).
 std::string Replayer::example(const Op& op) const {
+  const TraceEvent* ev = cur_ev_ && op.line == cur_line_ ? cur_ev_ : nullptr;
+  if (ev && !ev->text.empty()) return fmt::format("line {}: {}", op.line, ev->text);
   // The event and its fields, without the comm/CPU/timestamp columns.
-  const std::string text = format_op(op, strings_);
+  std::string text = format_op(op, strings_);
   const std::size_t cpu = text.find("] ");
-  const std::size_t ev = cpu == std::string::npos ? cpu : text.find(": ", cpu);
-  return fmt::format("line {}: {}", op.line, ev == std::string::npos ? text : text.substr(ev + 2));
+  const std::size_t at = cpu == std::string::npos ? cpu : text.find(": ", cpu);
+  if (at != std::string::npos) text.erase(0, at + 2);
+  if (op.get_if<prog::KmemCacheAlloc>() && !(ev && !ev->name.empty())) drop_field(text, "name=");
+  if (op.get_if<prog::AllocPages>()) drop_field(text, "page=");
+  if (!ev) drop_field(text, "accounted=");
+  return fmt::format("line {}: {}", op.line, text);
 }
 
 void Replayer::emit(Op op) {
@@ -642,6 +661,11 @@ void Replayer::feed(const TraceEvent& ev, std::uint64_t line) {
   ++st_.by_type[static_cast<std::size_t>(ev.type)];
   ++seq_;
   cur_line_ = line;
+  cur_ev_ = &ev;  // until feed returns: the examples of its ops quote it
+  const struct Forget {
+    const TraceEvent*& ev;
+    ~Forget() { ev = nullptr; }
+  } forget{cur_ev_};
   if (ev.ts_ns) {
     if (!st_.first_ts) st_.first_ts = ev.ts_ns;
     st_.last_ts = std::max(st_.last_ts, ev.ts_ns);

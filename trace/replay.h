@@ -241,6 +241,7 @@ class Replayer {
   // What the trace expected of the op being run (fidelity).
   unsigned expect_large_order_ = ~0u;
   std::uint64_t cur_line_ = 0;
+  const TraceEvent* cur_ev_ = nullptr;  // the event being fed (examples quote it)
 };
 
 }  // namespace mmfuzz::trace
