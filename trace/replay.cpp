@@ -335,26 +335,29 @@ std::uint32_t Replayer::resolve_cache(const TraceEvent& ev, std::uint32_t cs) {
 
 // The kernel's name of an allocated object's cache: the line's own name=
 // (kernels from 2025 on); the first pass's answer for its call site and
-// geometry; its call site's cache if that cache's size is the object's (a
-// site serving several caches, learned from frees while replaying); else a
-// stand-in cache of its size.
+// geometry; its call site's cache (learned from frees while replaying) if
+// that cache's traced size is the object's, or unknown while the call site
+// has shown one size only; else a stand-in cache of the object's size.
 std::uint32_t Replayer::cache_name(const TraceEvent& ev, std::uint32_t cs) {
   if (!ev.name.empty() && ev.name != "(null)") return strings_.intern(ev.name);
   if (!geo_cache_.empty())
     if (const auto it = geo_cache_.find({cs, ev.bytes_req, ev.bytes_alloc}); it != geo_cache_.end())
       return it->second;
-  if (const auto it = cs_cache_.find(cs);
-      it != cs_cache_.end() && size_fits(it->second, ev.bytes_alloc))
-    return it->second;
+  const auto [sz, fresh] = site_size_.try_emplace(cs, ev.bytes_alloc);
+  if (!fresh && sz->second != ev.bytes_alloc) sz->second = 0;  // a site of several caches
+  if (const auto it = cs_cache_.find(cs); it != cs_cache_.end()) {
+    const std::uint64_t size = traced_size(it->second);
+    if (size ? size == ev.bytes_alloc : sz->second != 0) return it->second;
+  }
   return strings_.intern(fmt::format("trace-{}", ev.bytes_alloc));
 }
 
-// Whether cache `name`, as the trace shows it, has objects of bytes_alloc.
-bool Replayer::size_fits(std::uint32_t name, std::uint64_t bytes_alloc) const {
-  std::uint64_t size = 0;
-  if (const auto it = caches_.find(name); it != caches_.end()) size = it->second.trace_size;
-  if (const auto it = name_size_.find(name); !size && it != name_size_.end()) size = it->second;
-  return !size || !bytes_alloc || size == bytes_alloc;
+// s->size of cache `name` as the trace shows it; 0 while unknown.
+std::uint64_t Replayer::traced_size(std::uint32_t name) const {
+  if (const auto it = caches_.find(name); it != caches_.end() && it->second.trace_size)
+    return it->second.trace_size;
+  const auto it = name_size_.find(name);
+  return it == name_size_.end() ? 0 : it->second;
 }
 
 // The first object of a cache created before tracing began: the cache is

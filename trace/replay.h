@@ -196,7 +196,7 @@ class Replayer {
   void learn_name(const std::string& key, const std::string& name);
   std::uint32_t resolve_cache(const TraceEvent& ev, std::uint32_t cs);
   std::uint32_t cache_name(const TraceEvent& ev, std::uint32_t cs);
-  bool size_fits(std::uint32_t name, std::uint64_t bytes_alloc) const;
+  std::uint64_t traced_size(std::uint32_t name) const;
   void adopt_cache(CacheInfo& ci, std::uint32_t name, const TraceEvent& ev);
   void anomaly(std::uint64_t line, const std::string& what);
   // A trace.* finding that `ev` shows, at `op`: reported by the Executor's
@@ -229,8 +229,10 @@ class Replayer {
   std::unordered_map<std::uint32_t, std::uint32_t> cs_cache_;  // call site -> cache name
   std::unordered_map<SiteGeometry, std::uint32_t, SiteGeometryHash> geo_cache_;  // -> cache name
   std::unordered_map<std::uint32_t, std::uint64_t> name_size_;  // first pass: name -> s->size
-  std::unordered_map<std::uint32_t, CacheInfo> caches_;         // cache name -> info
-  std::unordered_map<std::uint64_t, std::uint64_t> areas_;      // vmap area start -> live
+  std::unordered_map<std::uint32_t, std::uint64_t>
+      site_size_;  // call site -> its objects' size (0: several)
+  std::unordered_map<std::uint32_t, CacheInfo> caches_;     // cache name -> info
+  std::unordered_map<std::uint64_t, std::uint64_t> areas_;  // vmap area start -> live
   std::uint64_t live_objs_ = 0, live_pages_ = 0;
 
   // Linear-map offset: votes until one candidate wins.
