@@ -81,14 +81,13 @@ std::unordered_map<std::string, std::string> learn_cache_names(EventSource& src)
     else if (ev.type == EventType::kmem_cache_free || ev.type == EventType::kfree) {
       const auto it = live.find(ev.ptr);
       if (it == live.end()) continue;
-      if (ev.type == EventType::kmem_cache_free && !ev.name.empty() && ev.name != "(null)") {
-        const std::uint32_t name = names.intern(ev.name);
-        ++by_site[it->second.site][name];
-        ++by_geometry[it->second][name];
-      }
+      if (ev.type == EventType::kmem_cache_free && !ev.name.empty() && ev.name != "(null)")
+        ++by_geometry[it->second][names.intern(ev.name)];
       live.erase(it);
     }
   }
+  for (const auto& [g, tally] : by_geometry)
+    for (const auto& [name, n] : tally) by_site[g.site][name] += n;
   std::unordered_map<std::string, std::string> out;
   elect(by_site, names,
         [&](std::uint32_t site, const std::string& name) { out.emplace(sites.str(site), name); });
