@@ -81,6 +81,9 @@ struct TraceEvent {
   // "key=value ..." field text.
   std::string_view ext_name;
   std::string_view fields;
+  // The line as read, without leading blanks and line end (text sources;
+  // empty from trace.dat): what the fidelity report quotes.
+  std::string_view text;
 };
 
 // Where an event or an Op came from (trace provenance).

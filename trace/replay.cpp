@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <charconv>
 
 #include "mm/page_alloc/gfp.h"
 #include "mm/slab/slab.h"
@@ -40,38 +41,87 @@ void FidelityMetric::disagree(std::string trace_value, std::string model_value,
   }
 }
 
+namespace {
+// The most frequent name of each key's votes.
+template <class Key, class Hash, class Out>
+void elect(
+    const std::unordered_map<Key, std::unordered_map<std::uint32_t, std::uint64_t>, Hash>& votes,
+    const StringTable& names, Out&& out) {
+  for (const auto& [key, tally] : votes) {
+    // Ties go to the smaller name id (the name seen first): the same every run.
+    const auto best = std::max_element(tally.begin(), tally.end(), [](auto& a, auto& b) {
+      return a.second < b.second || (a.second == b.second && a.first > b.first);
+    });
+    out(key, names.str(best->first));
+  }
+}
+}  // namespace
+
 std::unordered_map<std::string, std::string> learn_cache_names(EventSource& src) {
-  std::unordered_map<std::uint64_t, std::uint32_t> live;  // ptr -> call site id
-  StringTable sites;
-  std::unordered_map<std::uint32_t, std::map<std::string, std::uint64_t>> votes;
+  struct Geometry {
+    std::uint32_t site = 0;
+    std::uint64_t req = 0, alloc = 0;
+    bool operator==(const Geometry&) const = default;
+  };
+  struct GeometryHash {
+    std::size_t operator()(const Geometry& g) const {
+      return std::hash<std::uint64_t>()((std::uint64_t{g.site} << 40) ^ (g.req << 20) ^ g.alloc);
+    }
+  };
+  using Tally = std::unordered_map<std::uint32_t, std::uint64_t>;  // name id -> frees
+  std::unordered_map<std::uint64_t, Geometry> live;                // ptr -> its allocation
+  StringTable sites, names;
+  std::unordered_map<std::uint32_t, Tally> by_site;
+  std::unordered_map<Geometry, Tally, GeometryHash> by_geometry;
   TraceEvent ev;
   while (src.next(ev)) {
     if ((ev.type == EventType::kmem_cache_alloc || ev.type == EventType::kmem_cache_alloc_node) &&
         ev.ptr)
-      live[ev.ptr] = sites.intern(ev.call_site);
+      live[ev.ptr] = {sites.intern(ev.call_site), ev.bytes_req, ev.bytes_alloc};
     else if (ev.type == EventType::kmem_cache_free || ev.type == EventType::kfree) {
       const auto it = live.find(ev.ptr);
       if (it == live.end()) continue;
-      if (ev.type == EventType::kmem_cache_free && !ev.name.empty())
-        ++votes[it->second][std::string(ev.name)];
+      if (ev.type == EventType::kmem_cache_free && !ev.name.empty() && ev.name != "(null)")
+        ++by_geometry[it->second][names.intern(ev.name)];
       live.erase(it);
     }
   }
+  for (const auto& [g, tally] : by_geometry)
+    for (const auto& [name, n] : tally) by_site[g.site][name] += n;
   std::unordered_map<std::string, std::string> out;
-  for (const auto& [site, names] : votes) {
-    const auto best = std::max_element(names.begin(), names.end(),
-                                       [](auto& a, auto& b) { return a.second < b.second; });
-    out.emplace(sites.str(site), best->first);
-  }
+  elect(by_site, names,
+        [&](std::uint32_t site, const std::string& name) { out.emplace(sites.str(site), name); });
+  elect(by_geometry, names, [&](const Geometry& g, const std::string& name) {
+    out.emplace(fmt::format("{} {} {}", sites.str(g.site), g.req, g.alloc), name);
+  });
   return out;
+}
+
+// One answer of the first pass: "call_site" or "call_site bytes_req bytes_alloc".
+void Replayer::learn_name(const std::string& key, const std::string& name) {
+  const std::uint32_t n = strings_.intern(name);
+  const std::size_t sp = key.find(' ');
+  if (sp == std::string::npos) {
+    cs_cache_.emplace(strings_.intern(key), n);
+    return;
+  }
+  SiteGeometry g{.call_site = strings_.intern(std::string_view(key).substr(0, sp))};
+  const char* end = key.data() + key.size();
+  const auto req = std::from_chars(key.data() + sp + 1, end, g.bytes_req);
+  if (req.ec != std::errc() || req.ptr == end ||
+      std::from_chars(req.ptr + 1, end, g.bytes_alloc).ec != std::errc())
+    return;
+  geo_cache_.emplace(g, n);
+  // A name the trace shows with two sizes has no one size to check against.
+  const auto [it, fresh] = name_size_.emplace(n, g.bytes_alloc);
+  if (!fresh && it->second != g.bytes_alloc) it->second = 0;
 }
 
 Replayer::Replayer(Executor* ex, StringTable& strings, ReplayOptions opts)
     : ex_(ex), strings_(strings), opts_(std::move(opts)) {
   objs_.reserve(1 << 16);
   pages_.reserve(1 << 14);
-  for (const auto& [site, name] : opts_.cache_names)
-    cs_cache_.emplace(strings_.intern(site), strings_.intern(name));
+  for (const auto& [key, name] : opts_.cache_names) learn_name(key, name);
   fid_.resize(kNrMetrics);
   fid_[kKmallocSize].name = "kmalloc size class (bytes_alloc)";
   fid_[kCacheSize].name = "kmem_cache object size (bytes_alloc)";
@@ -91,12 +141,31 @@ void Replayer::raise(inv::TraceFinding k, const TraceEvent& ev, const Op& op, st
   ex_->report(op, inv::trace_violation(k, event_type_name(ev.type), where));
 }
 
+namespace {
+// Removes the field `key` ("name=") and its value from an event's text.
+void drop_field(std::string& text, std::string_view key) {
+  const std::size_t at = text.find(fmt::format(" {}", key));
+  if (at == std::string::npos) return;
+  const std::size_t end = text.find(' ', at + 1);
+  text.erase(at, end == std::string::npos ? std::string::npos : end - at);
+}
+}  // namespace
+
+// A trace line as the trace has it: the line's own text (text sources), else
+// the op's event with only the fields the trace gave (no cache name the
+// replay resolved, no page= or accounted= it cannot know).
 std::string Replayer::example(const Op& op) const {
+  const TraceEvent* ev = cur_ev_ && op.line == cur_line_ ? cur_ev_ : nullptr;
+  if (ev && !ev->text.empty()) return fmt::format("line {}: {}", op.line, ev->text);
   // The event and its fields, without the comm/CPU/timestamp columns.
-  const std::string text = format_op(op, strings_);
+  std::string text = format_op(op, strings_);
   const std::size_t cpu = text.find("] ");
-  const std::size_t ev = cpu == std::string::npos ? cpu : text.find(": ", cpu);
-  return fmt::format("line {}: {}", op.line, ev == std::string::npos ? text : text.substr(ev + 2));
+  const std::size_t at = cpu == std::string::npos ? cpu : text.find(": ", cpu);
+  if (at != std::string::npos) text.erase(0, at + 2);
+  if (op.get_if<prog::KmemCacheAlloc>() && !(ev && !ev->name.empty())) drop_field(text, "name=");
+  if (op.get_if<prog::AllocPages>()) drop_field(text, "page=");
+  if (!ev) drop_field(text, "accounted=");
+  return fmt::format("line {}: {}", op.line, text);
 }
 
 void Replayer::emit(Op op) {
@@ -233,40 +302,83 @@ void Replayer::learn_offset(std::uint64_t ptr, int cpu) {
   }
 }
 
-std::uint32_t Replayer::resolve_cache(const TraceEvent& ev, std::uint32_t cs) {
-  std::uint32_t name = 0;
-  if (!ev.name.empty() && ev.name != "(null)") {
-    name = strings_.intern(ev.name);
-  } else if (const auto it = cs_cache_.find(cs); it != cs_cache_.end()) {
-    name = it->second;
-  } else {
-    // 6.1 does not name the cache at allocation: until a free names it,
-    // objects of this size share a cache of their own.
-    name = strings_.intern(fmt::format("trace-{}", ev.bytes_alloc));
-  }
-  auto& ci = caches_[name];
-  if (!ci.model_name) {
-    ci.model_name = name;
-    const bool known = ex_ && ex_->cache_of(name) != 0;
-    if (!known) {
-      prog::KmemCacheCreate c{.name = name, .size = ev.bytes_req ? ev.bytes_req : ev.bytes_alloc};
-      // What the kernel's s->size says of the cache beyond its object size:
-      // one word more is SLUB's free pointer kept outside the object (a
-      // constructor or SLAB_TYPESAFE_BY_RCU); more is an alignment.
-      const std::uint64_t word = mm::round_up(c.size, 8);
-      if (ev.bytes_alloc == word + 8) {
-        c.ctor = true;
-      } else if (ev.bytes_alloc > word + 8) {
-        c.align = std::min<std::uint64_t>(ev.bytes_alloc & (~ev.bytes_alloc + 1), 128);
+namespace {
+// kmem_cache_create() arguments whose SLUB layout (calculate_sizes) has the
+// s->size the trace shows (bytes_alloc) for the object_size it shows
+// (bytes_req): what s->size adds beyond the word-aligned object is the free
+// pointer kept outside the object (a constructor or SLAB_TYPESAFE_BY_RCU)
+// and the cache's alignment. The smallest such alignment, without a
+// constructor if one works; s->size itself as the object size if none does.
+prog::KmemCacheCreate trace_geometry(std::uint32_t name, std::uint64_t req, std::uint64_t alloc) {
+  prog::KmemCacheCreate c{.name = name, .size = req ? req : alloc};
+  const std::uint64_t word = mm::round_up(c.size, 8);
+  if (!alloc || alloc == word) return c;
+  for (const bool ctor : {false, true})
+    for (std::uint64_t align = 8; align <= alloc; align *= 2)
+      if (mm::round_up(word + (ctor ? 8 : 0), align) == alloc) {
+        c.ctor = ctor;
+        c.align = align;
+        return c;
       }
-      ++st_.caches_created;
-      emit(Op{.args = c,
-              .cpu = static_cast<std::int16_t>(std::max(ev.cpu, 0)),
-              .ts_ns = ev.ts_ns,
-              .line = cur_line_});
-    }
-  }
+  c.size = alloc;
+  return c;
+}
+}  // namespace
+
+std::uint32_t Replayer::resolve_cache(const TraceEvent& ev, std::uint32_t cs) {
+  const std::uint32_t name = cache_name(ev, cs);
+  CacheInfo& ci = caches_[name];
+  if (!ci.model_name) adopt_cache(ci, name, ev);
   return ci.model_name;
+}
+
+// The kernel's name of an allocated object's cache: the line's own name=
+// (kernels from 2025 on); the first pass's answer for its call site and
+// geometry; its call site's cache (learned from frees while replaying) if
+// that cache's traced size is the object's, or unknown while the call site
+// has shown one size only; else a stand-in cache of the object's size.
+std::uint32_t Replayer::cache_name(const TraceEvent& ev, std::uint32_t cs) {
+  if (!ev.name.empty() && ev.name != "(null)") return strings_.intern(ev.name);
+  if (!geo_cache_.empty())
+    if (const auto it = geo_cache_.find({cs, ev.bytes_req, ev.bytes_alloc}); it != geo_cache_.end())
+      return it->second;
+  const auto [sz, fresh] = site_size_.try_emplace(cs, ev.bytes_alloc);
+  if (!fresh && sz->second != ev.bytes_alloc) sz->second = 0;  // a site of several caches
+  if (const auto it = cs_cache_.find(cs); it != cs_cache_.end()) {
+    const std::uint64_t size = traced_size(it->second);
+    if (size ? size == ev.bytes_alloc : sz->second != 0) return it->second;
+  }
+  return strings_.intern(fmt::format("trace-{}", ev.bytes_alloc));
+}
+
+// s->size of cache `name` as the trace shows it; 0 while unknown.
+std::uint64_t Replayer::traced_size(std::uint32_t name) const {
+  if (const auto it = caches_.find(name); it != caches_.end() && it->second.trace_size)
+    return it->second.trace_size;
+  const auto it = name_size_.find(name);
+  return it == name_size_.end() ? 0 : it->second;
+}
+
+// The first object of a cache created before tracing began: the cache is
+// the model's if the model has one of that name and size, else one made
+// with the trace's geometry (the trace is the truth about a cache it shows;
+// SLUB derives the slab order and objects per slab from the size).
+void Replayer::adopt_cache(CacheInfo& ci, std::uint32_t name, const TraceEvent& ev) {
+  ci.model_name = name;
+  ci.trace_size = ev.bytes_alloc;
+  const mm::cache_id id = ex_ ? ex_->cache_of(name) : 0;
+  if (const mm::kmem_cache* s = id ? ex_->mm().slab.cache(id) : nullptr) {
+    if (!ev.bytes_alloc || s->size == ev.bytes_alloc) return;
+    // One line per cache name.
+    st_.caches_regeometried.push_back(
+        fmt::format("{}: model {}, trace {} (line {}): replayed in a cache of the trace's size",
+                    strings_.str(name), s->size, ev.bytes_alloc, cur_line_));
+  }
+  ++st_.caches_created;
+  emit(Op{.args = trace_geometry(name, ev.bytes_req, ev.bytes_alloc),
+          .cpu = static_cast<std::int16_t>(std::max(ev.cpu, 0)),
+          .ts_ns = ev.ts_ns,
+          .line = cur_line_});
 }
 
 void Replayer::on_kmalloc(const TraceEvent& ev, Op& op) {
@@ -551,6 +663,11 @@ void Replayer::feed(const TraceEvent& ev, std::uint64_t line) {
   ++st_.by_type[static_cast<std::size_t>(ev.type)];
   ++seq_;
   cur_line_ = line;
+  cur_ev_ = &ev;  // until feed returns: the examples of its ops quote it
+  const struct Forget {
+    const TraceEvent*& ev;
+    ~Forget() { ev = nullptr; }
+  } forget{cur_ev_};
   if (ev.ts_ns) {
     if (!st_.first_ts) st_.first_ts = ev.ts_ns;
     st_.last_ts = std::max(st_.last_ts, ev.ts_ns);
@@ -652,11 +769,14 @@ void Replayer::finish() {
     const mm::cache_id c = ex_->cache_of(ci.model_name);
     const mm::kmem_cache* s = c ? ex_->mm().slab.cache(c) : nullptr;
     if (!s || ci.trace_orders.empty()) continue;
+    const bool slub = ex_->mm().slab.variant == mm::SlabVariant::slub;
     const unsigned model = ex_->mm().slab.variant == mm::SlabVariant::slab ? s->gfporder : s->order;
     for (const auto& [order, n] : ci.trace_orders)
       for (std::uint64_t i = 0; i < n; ++i)
         fid_[kSlabOrder].add(
-            order == model,
+            // When the oo allocation fails, SLUB takes s->min (the smallest
+            // order holding one object): such a slab is the cache's too.
+            order == model || (slub && order == s->min_order),
             [&, o = order] {
               return std::pair(fmt::format("order {}", o), fmt::format("order {}", model));
             },
@@ -679,6 +799,12 @@ std::string Replayer::fidelity_report(unsigned top) const {
     for (std::size_t i = 0; i < std::min<std::size_t>(top, v.size()); ++i)
       out += fmt::format("      trace {} / model {}: {} times, e.g. {}\n", v[i]->trace_value,
                          v[i]->model_value, v[i]->count, v[i]->example);
+  }
+  if (!st_.caches_regeometried.empty()) {
+    out += fmt::format("  caches whose size in the model is not the trace's: {}\n",
+                       st_.caches_regeometried.size());
+    for (std::size_t i = 0; i < std::min<std::size_t>(top, st_.caches_regeometried.size()); ++i)
+      out += fmt::format("      {}\n", st_.caches_regeometried[i]);
   }
   return out;
 }

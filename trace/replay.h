@@ -56,8 +56,11 @@ struct ReplayOptions {
   // a second free of one of their pointers is an untraced reuse, not a double free.
   std::set<std::string> bulk_caches = {"maple_node", "skbuff_head_cache", "io_kiocb"};
   std::uint64_t kmalloc_max_cache_size = 8192;  // above it kmalloc goes to the page allocator
-  // call site -> cache name, learned by a first pass (learn_cache_names):
-  // 6.1's kmem_cache_alloc does not name the cache, its kmem_cache_free does.
+  // Cache names learned by a first pass (learn_cache_names): 6.1's
+  // kmem_cache_alloc does not name the cache, its kmem_cache_free does.
+  // Keys: "call_site bytes_req bytes_alloc" (one geometry at a call site:
+  // what resolves an object) and "call_site" (the site's most frequent
+  // cache: the fallback when its size agrees).
   std::unordered_map<std::string, std::string> cache_names;
   unsigned page_shift = 12;
   unsigned max_order = 11;  // MAX_ORDER of the model: higher orders are corrupt lines
@@ -112,6 +115,10 @@ struct ReplayStats {
   std::uint64_t ticks = 0;
   std::uint64_t lost_markers = 0, lost_events = 0;
   std::uint64_t caches_created = 0;
+  // Caches the model had under the trace's name but with another object
+  // size: the replay made one of the trace's geometry ("name: model N,
+  // trace M ...").
+  std::vector<std::string> caches_regeometried;
   std::uint64_t first_ts = 0, last_ts = 0;
   bool linear_map_learned = false;
   std::uint64_t linear_map_offset = 0;
@@ -120,9 +127,12 @@ struct ReplayStats {
 
 class EventSource;
 
-// A first pass over a trace: which cache each kmem_cache_alloc call site
-// allocates from, by the name= of the objects' frees (the most frequent
-// one). Memory: the live objects and the distinct call sites.
+// A first pass over a trace: which cache each kmem_cache_alloc comes from,
+// by the name= of the object's free. One call site may serve several caches
+// (mempool_alloc_slab, __alloc_skb, sk_prot_alloc), which differ in
+// (bytes_req, bytes_alloc) = (s->object_size, s->size): the answer is per
+// call site and geometry, and per call site (the most frequent name).
+// Memory: the live objects and the distinct (call site, geometry) pairs.
 std::unordered_map<std::string, std::string> learn_cache_names(EventSource& src);
 
 class Replayer {
@@ -160,7 +170,20 @@ class Replayer {
   };
   struct CacheInfo {
     std::uint32_t model_name = 0;                    // the name the ops use
+    std::uint64_t trace_size = 0;                    // s->size as traced (bytes_alloc)
     std::map<unsigned, std::uint64_t> trace_orders;  // slab page orders seen in the trace
+  };
+  // One allocation geometry at a call site (the first pass's answer).
+  struct SiteGeometry {
+    std::uint32_t call_site = 0;
+    std::uint64_t bytes_req = 0, bytes_alloc = 0;
+    bool operator==(const SiteGeometry&) const = default;
+  };
+  struct SiteGeometryHash {
+    std::size_t operator()(const SiteGeometry& g) const {
+      return std::hash<std::uint64_t>()((std::uint64_t{g.call_site} << 40) ^ (g.bytes_req << 20) ^
+                                        g.bytes_alloc);
+    }
   };
 
   void emit(Op op);
@@ -170,7 +193,11 @@ class Replayer {
   void absorb_slab_page(const Pending& p, std::uint32_t cache_name);
   void forget_page(std::uint64_t pfn);
   void learn_offset(std::uint64_t ptr, int cpu);
+  void learn_name(const std::string& key, const std::string& name);
   std::uint32_t resolve_cache(const TraceEvent& ev, std::uint32_t cs);
+  std::uint32_t cache_name(const TraceEvent& ev, std::uint32_t cs);
+  std::uint64_t traced_size(std::uint32_t name) const;
+  void adopt_cache(CacheInfo& ci, std::uint32_t name, const TraceEvent& ev);
   void anomaly(std::uint64_t line, const std::string& what);
   // A trace.* finding that `ev` shows, at `op`: reported by the Executor's
   // checkers (the findings' one channel) when they are on and select it.
@@ -200,8 +227,12 @@ class Replayer {
   std::unordered_set<std::uint64_t> absorbed_;
   std::deque<Pending> pending_;
   std::unordered_map<std::uint32_t, std::uint32_t> cs_cache_;  // call site -> cache name
-  std::unordered_map<std::uint32_t, CacheInfo> caches_;        // cache name -> info
-  std::unordered_map<std::uint64_t, std::uint64_t> areas_;     // vmap area start -> live
+  std::unordered_map<SiteGeometry, std::uint32_t, SiteGeometryHash> geo_cache_;  // -> cache name
+  std::unordered_map<std::uint32_t, std::uint64_t> name_size_;  // first pass: name -> s->size
+  std::unordered_map<std::uint32_t, std::uint64_t>
+      site_size_;  // call site -> its objects' size (0: several)
+  std::unordered_map<std::uint32_t, CacheInfo> caches_;     // cache name -> info
+  std::unordered_map<std::uint64_t, std::uint64_t> areas_;  // vmap area start -> live
   std::uint64_t live_objs_ = 0, live_pages_ = 0;
 
   // Linear-map offset: votes until one candidate wins.
@@ -212,6 +243,7 @@ class Replayer {
   // What the trace expected of the op being run (fidelity).
   unsigned expect_large_order_ = ~0u;
   std::uint64_t cur_line_ = 0;
+  const TraceEvent* cur_ev_ = nullptr;  // the event being fed (examples quote it)
 };
 
 }  // namespace mmfuzz::trace

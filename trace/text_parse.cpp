@@ -860,6 +860,7 @@ LineStatus TextParser::parse(std::string_view line, TraceEvent& ev, std::string*
   const char* e = b + line.size();
   while (e > b && (e[-1] == '\r' || e[-1] == '\n')) --e;
   b = skip_spaces(b, e);
+  ev.text = std::string_view(b, static_cast<std::size_t>(e - b));
   if (b == e) {
     header_open_ = false;
     return LineStatus::skipped;
