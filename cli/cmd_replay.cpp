@@ -2,13 +2,16 @@
 // trace-cmd report, perf script, trace.dat, Program texts; plain, gzip or
 // zstd; "-" for stdin) through the Executor with the checkers attached, and
 // reports the verdict, the trace's view, fidelity and the final state.
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <nlohmann/json.hpp>
@@ -22,6 +25,7 @@
 #include "mm/procfs/procfs.h"
 #include "program/report.h"
 #include "program/text.h"
+#include "trace/line_reader.h"
 #include "trace/replay.h"
 #include "trace/source.h"
 
@@ -94,6 +98,11 @@ class Progress {
   }
   void done() {
     if (shown_) std::fputs("\r\033[K", stderr);
+  }
+  // Off the terminal's line before something else prints; back at the next update.
+  void clear() {
+    done();
+    shown_ = false;
   }
 
  private:
@@ -227,6 +236,8 @@ struct ReplayView {
   double secs = 0;
   std::vector<std::string> sigs;                       // distinct signatures seen
   std::vector<std::pair<std::string, bool>> expected;  // the header's, and whether seen
+  bool interrupted = false;                            // a signal ended the reading
+  std::size_t shown = 0;                               // findings printed as they happened
 };
 
 // The kernel-style text report on stdout.
@@ -285,7 +296,10 @@ void print_replay(const ReplayCliOptions& o, const ReplayView& r) {
   std::printf("\n/proc/slabinfo (model, end of replay):\n%s", slabinfo.c_str());
   std::printf("\n/proc/buddyinfo (model, end of replay):\n%s\n", buddyinfo.c_str());
   // The findings, the signatures and the expected ones, then the verdict line.
-  const std::string text = verdict_text(vd, strings);
+  if (r.interrupted)
+    std::printf("interrupted after %s events: the report covers what was read\n",
+                with_commas(st.events).c_str());
+  const std::string text = verdict_text(vd, strings, r.shown);
   const std::size_t vline = text.rfind("verdict: ");
   std::fputs(text.substr(0, vline).c_str(), stdout);
   for (const auto& sg : sigs) std::printf("signature: %s\n", sg.c_str());
@@ -314,6 +328,7 @@ nlohmann::json replay_json(const ReplayCliOptions& o, const ReplayView& r) {
                  {"machine", header_value(header, "machine")},
                  {"planted", mm::planted_defect_name(header.planted)}};
   j["signatures"] = sigs;
+  j["interrupted"] = r.interrupted;
   j["expect"] = nlohmann::json::array();
   for (const auto& [e, seen] : expected) j["expect"].push_back({{"signature", e}, {"seen", seen}});
   j["events"] = st.events;
@@ -409,6 +424,11 @@ void write_replay_report(const ReplayCliOptions& o, const ReplayView& r, const T
   }
 }
 
+bool regular_file(const std::string& path) {
+  struct stat st {};
+  return path != "-" && ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
 int replay_one(const ReplayCliOptions& o, const std::string& path, nlohmann::json& jout) {
   SourceOptions so;
   so.strict = o.strict;
@@ -417,7 +437,8 @@ int replay_one(const ReplayCliOptions& o, const std::string& path, nlohmann::jso
   bool more = src->next(ev);  // past a Program's header
   const ProgramHeader header = run_header(o, *src);
   std::unordered_map<std::string, std::string> names;
-  if (path != "-" && !o.one_pass && !src->program_text()) {
+  const bool live = !regular_file(path);  // stdin, a pipe: no second reading
+  if (!live && !o.one_pass && !src->program_text()) {
     // A first pass names the caches of 6.1's unnamed kmem_cache_alloc events.
     SourceOptions quiet;
     auto first_pass = open_event_source(path, quiet);
@@ -453,10 +474,20 @@ int replay_one(const ReplayCliOptions& o, const std::string& path, nlohmann::jso
   Progress progress(o.progress);
 
   ro.literal = src->program_text();
-  for (; more; more = src->next(ev)) {
+  // Live: each finding prints as it happens (a pipe never reaches its end).
+  std::size_t shown = 0;
+  const auto show_new = [&] {
+    if (!live || o.quiet || ex.findings().size() == shown) return;
+    progress.clear();
+    for (; shown < ex.findings().size(); ++shown)
+      std::fputs(finding_text(ex.findings()[shown], strings).c_str(), stdout);
+    std::fflush(stdout);
+  };
+  for (; more && !read_interrupted(); more = src->next(ev)) {
     if (!rp) rp.emplace(&ex, strings, ro);
     if (kstat) kstat->add(ev);
     rp->feed(ev, src->line());
+    show_new();
     const std::uint64_t n = rp->stats().events;
     progress.update(*src, n);
     if (timeline) {
@@ -467,6 +498,10 @@ int replay_one(const ReplayCliOptions& o, const std::string& path, nlohmann::jso
     }
   }
   if (!rp) rp.emplace(&ex, strings, ro);
+  const bool interrupted = read_interrupted() || src->interrupted();
+  if (!interrupted && rp->stats().events == 0 && !src->program_text())
+    throw mm::ConfigError("no kmem events in " +
+                          (o.display_name.empty() ? src->name() : o.display_name));
   rp->finish();
   progress.done();
   const Verdict vd = ex.finish();
@@ -503,13 +538,70 @@ int replay_one(const ReplayCliOptions& o, const std::string& path, nlohmann::jso
   std::vector<std::pair<std::string, bool>> expected;
   for (const auto& e : header.expect)
     expected.emplace_back(e, std::find(sigs.begin(), sigs.end(), e) != sigs.end());
-  ReplayView view{header, eo,     m,    ex,       *rp,      strings,   vd,   st,   ss,      kstat,
-                  name,   format, comp, fidelity, slabinfo, buddyinfo, secs, sigs, expected};
+  ReplayView view{header,   eo,        m,     ex,   *rp,      strings,     vd,
+                  st,       ss,        kstat, name, format,   comp,        fidelity,
+                  slabinfo, buddyinfo, secs,  sigs, expected, interrupted, shown};
   if (!o.quiet) print_replay(o, view);
   jout.push_back(replay_json(o, view));
   if (!o.report_dir.empty()) write_replay_report(o, view, tl);
   return nr_violations ? EXIT_VIOLATIONS : EXIT_OK;
 }
+
+// An output path must be writable before a long replay starts, not after:
+// a file is tried by creating its temporary (write_file_atomic's), a
+// directory is made and a file tried in it.
+void check_output(const std::string& path, const char* flag, bool dir) {
+  if (path.empty()) return;
+  struct stat st {};
+  const bool exists = ::stat(path.c_str(), &st) == 0;
+  if (exists && !dir && S_ISDIR(st.st_mode))
+    throw mm::ConfigError(fmt::format("{} {}: is a directory", flag, path));
+  if (exists && dir && !S_ISDIR(st.st_mode))
+    throw mm::ConfigError(fmt::format("{} {}: not a directory", flag, path));
+  if (dir && !exists && ::mkdir(path.c_str(), 0777) != 0)
+    throw mm::ConfigError(fmt::format("{} {}: {}", flag, path, std::strerror(errno)));
+  const std::string probe = dir ? path + "/.mmfuzz-probe" : path + ".tmp";
+  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0 && errno != EEXIST)
+    throw mm::ConfigError(fmt::format("{} {}: {}", flag, path, std::strerror(errno)));
+  if (fd >= 0) {
+    ::close(fd);
+    ::unlink(probe.c_str());
+  }
+}
+
+// SIGINT/SIGTERM end the reading (trace::read_interrupted()); the replay
+// then reports what it read. A second one kills as usual.
+extern "C" void on_stop_signal(int sig) {
+  if (read_interrupted()) {
+    std::signal(sig, SIG_DFL);
+    std::raise(sig);
+    return;
+  }
+  read_interrupted() = 1;
+}
+
+class StopSignals {
+ public:
+  StopSignals() {
+    struct sigaction sa {};
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0;  // no SA_RESTART: a blocked read() returns EINTR
+    sigaction(SIGINT, &sa, &old_int_);
+    sigaction(SIGTERM, &sa, &old_term_);
+  }
+  ~StopSignals() {
+    sigaction(SIGINT, &old_int_, nullptr);
+    sigaction(SIGTERM, &old_term_, nullptr);
+  }
+  StopSignals(const StopSignals&) = delete;
+  StopSignals& operator=(const StopSignals&) = delete;
+
+ private:
+  struct sigaction old_int_ {};
+  struct sigaction old_term_ {};
+};
 
 // The embedded default trace as a file the readers can open (twice: the
 // cache-name pass and the replay): a memfd, named by /proc/self/fd/N.
@@ -533,11 +625,15 @@ int run_replay(ReplayCliOptions o) {
   if (std::count(o.traces.begin(), o.traces.end(), "-") > 1)
     throw mm::ConfigError("standard input ('-') can be replayed only once");
   o.progress = !o.quiet && isatty(STDERR_FILENO);
+  check_output(o.json, "--json", false);
+  check_output(o.report_dir, "--report", true);
   nlohmann::json all = nlohmann::json::array();
   int rc = EXIT_OK;
+  const StopSignals signals;
   try {
     for (const auto& t : o.traces) {
       rc = std::max(rc, replay_one(o, t, all));
+      if (read_interrupted()) break;
       if (!o.quiet && o.traces.size() > 1) std::printf("\n");
     }
   } catch (const InputError& e) {

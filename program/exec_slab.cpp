@@ -37,6 +37,16 @@ void Executor::allocated_again(Space space, Handle h, const char* call) {
   if (wants(inv::trace_finding_id(k))) engine_->report(inv::trace_violation(k, call, h));
 }
 
+// The object a free names; a handle no op ever bound is a free of a pointer
+// never allocated (trace.unknown_free), and the op is skipped.
+Executor::Object* Executor::freed_object(Handle h, const char* call) {
+  Object* o = bound_object(h);
+  if (!o && !objects_.count(h) && engine_ && opts_.record_misuse &&
+      wants(inv::trace_finding_id(inv::TraceFinding::unknown_free)))
+    engine_->report(inv::trace_violation(inv::TraceFinding::unknown_free, call, h));
+  return o;
+}
+
 void Executor::freed_again(Handle h, const Object& o, const char* call) {
   if (o.live || o.free_refused || ZERO_OR_NULL_PTR(o.addr) || !engine_ || !opts_.record_misuse)
     return;
@@ -68,7 +78,7 @@ void Executor::run(const Kfree& a) {
     mm_.slab.kfree(0);  // kfree(NULL)
     return;
   }
-  Object* o = bound_object(a.obj);
+  Object* o = freed_object(a.obj, "kfree");
   if (!o) return;
   freed_again(a.obj, *o, "kfree");
   kill_object(*o);
@@ -82,7 +92,7 @@ void Executor::run(const KfreeSensitive& a) {
     mm_.slab.kfree_sensitive(0);
     return;
   }
-  Object* o = bound_object(a.obj);
+  Object* o = freed_object(a.obj, "kfree_sensitive");
   if (!o) return;
   freed_again(a.obj, *o, "kfree_sensitive");
   kill_object(*o);
@@ -147,7 +157,7 @@ void Executor::run(const KmemCacheAlloc& a) {
 }
 
 void Executor::run(const KmemCacheFree& a) {
-  Object* o = bound_object(a.obj);
+  Object* o = freed_object(a.obj, "kmem_cache_free");
   if (!o) return;
   freed_again(a.obj, *o, "kmem_cache_free");
   const cache_id named = a.name ? cache_of(a.name) : 0;
@@ -236,7 +246,7 @@ void Executor::run(const Kvmalloc& a) {
 
 void Executor::run(const Kvfree& a) {
   if (a.obj == 0) return;  // kvfree(NULL)
-  Object* o = bound_object(a.obj);
+  Object* o = freed_object(a.obj, "kvfree");
   if (!o) return;
   freed_again(a.obj, *o, "kvfree");
   kill_object(*o);

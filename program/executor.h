@@ -195,6 +195,7 @@ class Executor : public mm::MmObserver {
   Area* bound_area(Handle h);
   void bind_object(Handle h, const Object& o);
   void kill_object(Object& o);
+  Object* freed_object(Handle h, const char* call);
   void freed_again(Handle h, const Object& o, const char* call);
   // An allocation names a handle still live: its free is missing.
   void allocated_again(Space space, Handle h, const char* call);

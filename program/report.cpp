@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string_view>
@@ -114,9 +115,14 @@ nlohmann::json finding_json(const Finding& f, const StringTable& strings, bool w
   return j;
 }
 
-std::string verdict_text(const Verdict& v, const StringTable& strings) {
+std::string verdict_text(const Verdict& v, const StringTable& strings, std::size_t shown) {
   std::string out;
-  for (const Finding& f : v.findings) out += finding_text(f, strings);
+  shown = std::min(shown, v.findings.size());
+  if (shown)
+    out += fmt::format("({} finding{} printed above as {} happened)\n", shown,
+                       shown == 1 ? "" : "s", shown == 1 ? "it" : "they");
+  for (std::size_t i = shown; i < v.findings.size(); ++i)
+    out += finding_text(v.findings[i], strings);
   if (v.nr_violations > v.findings.size())
     out += fmt::format("... {} more violations not shown\n", v.nr_violations - v.findings.size());
   out += fmt::format("verdict: {} ({} violation{})\n", v.ok() ? "clean" : "VIOLATIONS",

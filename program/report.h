@@ -23,7 +23,9 @@ nlohmann::json finding_json(const Finding& f, const StringTable& strings, bool w
 
 // Every finding kept, "... N more" for the ones past ExecOptions::max_findings,
 // then "verdict: clean (0 violations)" or "verdict: VIOLATIONS (N violations)".
-std::string verdict_text(const Verdict& v, const StringTable& strings);
+// `shown`: the first findings, already printed as they happened (a live
+// replay), are left out and counted.
+std::string verdict_text(const Verdict& v, const StringTable& strings, std::size_t shown = 0);
 // schema, verdict, violations_total, findings, counts {findings, omitted,
 // by_invariant, by_kind}, ops {run, skipped, skip_reasons}, full_sweeps.
 nlohmann::json verdict_json(const Verdict& v, const StringTable& strings);

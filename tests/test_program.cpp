@@ -392,8 +392,13 @@ TEST(Executor, UnboundHandlesAreSkippedNotRun) {
   p.ops.push_back(Op{.args = IoRead{.area = 99}});
   p.ops.push_back(Op{.args = MempoolResize{.pool = 99, .new_min_nr = 1}});
   const Verdict v = Executor::run(p, small_config());
-  EXPECT_TRUE(v.ok());
   EXPECT_EQ(v.skipped_ops, 9u);
+  // The frees of a handle no op bound are frees of a pointer never
+  // allocated; the other ops are only skipped.
+  ASSERT_EQ(v.findings.size(), 2u);
+  EXPECT_EQ(v.findings[0].violation.signature(), "trace.unknown_free|kfree|trace");
+  EXPECT_EQ(v.findings[1].violation.signature(), "trace.unknown_free|kvfree|trace");
+  EXPECT_EQ(v.findings[1].op_index, 4u);
 }
 
 TEST(Executor, MisuseThroughEachSubsystemIsReported) {

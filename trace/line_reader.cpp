@@ -132,8 +132,17 @@ std::uint64_t LineReader::bytes_done() const {
   return raw_read_ - pending;
 }
 
+volatile std::sig_atomic_t& read_interrupted() {
+  static volatile std::sig_atomic_t flag = 0;
+  return flag;
+}
+
 std::size_t LineReader::read_raw(char* dst, std::size_t cap) {
   for (;;) {
+    if (read_interrupted()) {
+      interrupted_ = true;
+      return 0;
+    }
     const ssize_t n = ::read(fd_, dst, cap);
     if (n >= 0) {
       raw_read_ += static_cast<std::uint64_t>(n);
@@ -154,8 +163,8 @@ bool LineReader::next(std::string_view& line) {
       len = static_cast<std::size_t>(static_cast<const char*>(nl) - start);
       pos_ += len + 1;
     } else if (eof_) {
-      if (avail == 0) return false;
-      len = avail;  // the last line has no newline
+      if (avail == 0 || interrupted_) return false;  // no partial line after a signal
+      len = avail;                                   // the last line has no newline
       pos_ = end_;
     } else {
       if (avail > kMaxLineBytes + 1) {
@@ -230,7 +239,7 @@ bool LineReader::fill_gzip() {
       if (in_pos_ < in_end_) continue;
     }
     if (raw_eof_) {
-      if (dec_->in_frame) fail("truncated gzip stream (ended inside a member)");
+      if (dec_->in_frame && !interrupted_) fail("truncated gzip stream (ended inside a member)");
       return false;
     }
     in_pos_ = 0;
@@ -257,7 +266,7 @@ bool LineReader::fill_zstd() {
       if (in_pos_ < in_end_) continue;
     }
     if (raw_eof_) {
-      if (dec_->in_frame) fail("truncated zstd stream (ended inside a frame)");
+      if (dec_->in_frame && !interrupted_) fail("truncated zstd stream (ended inside a frame)");
       return false;
     }
     in_pos_ = 0;

@@ -3,6 +3,7 @@
 // one reusable buffer; memory stays bounded whatever the input's length.
 #pragma once
 
+#include <csignal>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -18,6 +19,10 @@ inline constexpr std::size_t kMaxLineBytes = std::size_t{1} << 20;  // 1 MiB
 // The first bytes of a trace.dat file (trace-cmd's tracecmd_output header).
 inline constexpr std::string_view kTraceDatMagic{"\x17\x08\x44tracing", 10};
 
+// Set from a SIGINT/SIGTERM handler (cli/): a read() the signal interrupts
+// ends the input there, as at EOF, without its partial last line.
+volatile std::sig_atomic_t& read_interrupted();
+
 class LineReader {
  public:
   // Opens `path` ("-": standard input) and reads its first chunk to tell the
@@ -32,6 +37,7 @@ class LineReader {
   bool next(std::string_view& line);
 
   std::uint64_t line_no() const { return line_no_; }  // 1-based number of the last line
+  bool interrupted() const { return interrupted_; }   // ended by read_interrupted()
   // Input bytes consumed (compressed bytes for .gz / .zst) and the input's
   // size (0 when it is not a regular file).
   std::uint64_t bytes_done() const;
@@ -69,6 +75,7 @@ class LineReader {
   std::unique_ptr<char[]> buf_;
   std::size_t cap_ = 0, pos_ = 0, end_ = 0;
   bool eof_ = false;  // no more decoded bytes will come
+  bool interrupted_ = false;
   std::uint64_t line_no_ = 0;
 
   // Raw input of the compressed forms: [in_pos_, in_end_) not yet decoded.

@@ -136,11 +136,6 @@ void Replayer::anomaly(std::uint64_t line, const std::string& what) {
     st_.anomaly_examples.push_back(fmt::format("line {}: {}", line, what));
 }
 
-void Replayer::raise(inv::TraceFinding k, const TraceEvent& ev, const Op& op, std::uint64_t where) {
-  if (!ex_ || !ex_->wants(inv::trace_finding_id(k))) return;
-  ex_->report(op, inv::trace_violation(k, event_type_name(ev.type), where));
-}
-
 namespace {
 // Removes the field `key` ("name=") and its value from an event's text.
 void drop_field(std::string& text, std::string_view key) {
@@ -492,9 +487,9 @@ void Replayer::on_free(const TraceEvent& ev, Op& op) {
         anomaly(cur_line_, fmt::format("{} of {:#x}: never allocated in the trace",
                                        event_type_name(ev.type), ev.ptr));
       // Untraced by design (bulk) or lost: not the trace's fault even under
-      // --strict-frees.
-      if (opts_.strict_frees && !bulk && !lost_)
-        raise(inv::TraceFinding::unknown_free, ev, op, ev.ptr);
+      // --strict-frees. Otherwise the free runs, and the Executor reports a
+      // free of a handle never bound (trace.unknown_free).
+      if (opts_.strict_frees && !bulk && !lost_) emit(op);
       return;
     }
     // A second free of the same pointer: the Executor reports it
@@ -733,8 +728,12 @@ void Replayer::feed(const TraceEvent& ev, std::uint64_t line) {
       ++st_.lost_markers;
       st_.lost_events += ev.lost;
       lost_ = true;
-      anomaly(line, fmt::format("CPU:{} [LOST {} EVENTS]: later unknown frees are not errors",
-                                ev.cpu, ev.lost));
+      anomaly(line, ev.cpu < 0 ? fmt::format("the header says the ring buffer overwrote {} "
+                                             "events: unknown frees are not errors",
+                                             ev.lost)
+                               : fmt::format("CPU:{} [LOST {} EVENTS]: later unknown frees are "
+                                             "not errors",
+                                             ev.cpu, ev.lost));
       return;
     default:
       return;  // batched frees, pcp moves, extfrag, rss_stat, markers: no ops

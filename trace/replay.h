@@ -199,9 +199,6 @@ class Replayer {
   std::uint64_t traced_size(std::uint32_t name) const;
   void adopt_cache(CacheInfo& ci, std::uint32_t name, const TraceEvent& ev);
   void anomaly(std::uint64_t line, const std::string& what);
-  // A trace.* finding that `ev` shows, at `op`: reported by the Executor's
-  // checkers (the findings' one channel) when they are on and select it.
-  void raise(inv::TraceFinding k, const TraceEvent& ev, const Op& op, std::uint64_t where);
   void on_kmalloc(const TraceEvent& ev, Op& op);
   void on_kmem_cache_alloc(const TraceEvent& ev, Op& op);
   void on_free(const TraceEvent& ev, Op& op);

@@ -93,6 +93,11 @@ class TextSource final : public SourceBase {
           return true;
         case LineStatus::skipped:
           ++stats_.skipped;
+          if (header_lost(line, ev)) {
+            line_ = reader_->line_no();
+            count_event(ev);
+            return true;
+          }
           break;
         case LineStatus::malformed:
           malformed(reader_->line_no(), error_.empty() ? "malformed event" : error_, line);
@@ -102,6 +107,7 @@ class TextSource final : public SourceBase {
     return false;
   }
   std::uint64_t line() const override { return line_; }
+  bool interrupted() const override { return reader_->interrupted(); }
   std::uint64_t bytes_done() const override { return reader_->bytes_done(); }
   std::uint64_t bytes_total() const override { return reader_->bytes_total(); }
   SourceFormat format() const override { return SourceFormat::text; }
@@ -111,6 +117,23 @@ class TextSource final : public SourceBase {
   Compression compression() const override { return reader_->compression(); }
 
  private:
+  // ftrace's header "# entries-in-buffer/entries-written: 900/1000": the
+  // ring buffer overwrote the oldest 100 events. A lost-events marker for
+  // the whole trace, before its first event.
+  static bool header_lost(std::string_view line, TraceEvent& ev) {
+    static constexpr std::string_view kKey = "# entries-in-buffer/entries-written:";
+    if (line.substr(0, kKey.size()) != kKey) return false;
+    unsigned long long in_buffer = 0, written = 0;
+    const std::string rest(line.substr(kKey.size()));
+    if (std::sscanf(rest.c_str(), " %llu/%llu", &in_buffer, &written) != 2 || written <= in_buffer)
+      return false;
+    ev = TraceEvent{};
+    ev.type = EventType::lost_events;
+    ev.cpu = -1;
+    ev.lost = written - in_buffer;
+    return true;
+  }
+
   std::unique_ptr<LineReader> reader_;
   TextParser parser_;
   std::string error_;

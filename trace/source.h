@@ -45,6 +45,8 @@ class EventSource {
   virtual ~EventSource() = default;
   // The next event; false at the end. Throws InputError.
   virtual bool next(TraceEvent& ev) = 0;
+  // The input ended early: a signal interrupted its read (read_interrupted()).
+  virtual bool interrupted() const { return false; }
   // 1-based line (text) or record number (trace.dat) of the last event.
   virtual std::uint64_t line() const = 0;
   // Progress: input bytes consumed and the input's size (0 when unknown, stdin).

@@ -220,7 +220,12 @@ expect 2 -- replay "$tmp/cut.trace.zst"
 contains "$tmp/err" "truncated"
 expect 2 -- replay --strict "$tmp/bad.trace"
 contains "$tmp/err" "bad.trace:1:"
-expect 0 -- replay "$tmp/bad.trace"
+# Malformed lines only: no kmem event to replay.
+expect 2 -- replay "$tmp/bad.trace"
+contains "$tmp/err" "no kmem events in"
+cat "$tmp/bad.trace" >"$tmp/bad2.trace"
+printf '  sh-1 [000] ..... 1.000001: kfree: call_site=f+0x1/0x2 ptr=0000000000000000\n' >>"$tmp/bad2.trace"
+expect 0 -- replay "$tmp/bad2.trace"
 contains "$tmp/out" "1 malformed"
 expect 2 -- replay --json "$tmp/no/such/dir/r.json" "$tmp/bad.trace"
 if ls "$tmp"/no 2>/dev/null | grep -q .; then echo "FAIL: replay left a partial file"; fails=$((fails + 1)); fi
