@@ -227,6 +227,9 @@ void Executor::in_program_terms(inv::Violation& v, const Op& op) const {
       static constexpr std::string_view kTask = "by task mmfuzz/0";
       if (const std::size_t t = s.find(kTask); t != std::string::npos)
         s.replace(t, kTask.size(), fmt::format("by task {}/{}", strings_.str(op.comm), op.pid));
+      static constexpr std::string_view kProcess = "in process mmfuzz ";
+      if (const std::size_t t = s.find(kProcess); t != std::string::npos)
+        s.replace(t, kProcess.size(), fmt::format("in process {} ", strings_.str(op.comm)));
     }
   };
   fix(v.title);

@@ -66,11 +66,10 @@ std::string op_block(const char* what, std::uint64_t index, const Op& op,
 std::string program_view(const Finding& f, const StringTable& strings) {
   std::string out;
   if (f.handle) {
-    if (f.space == Space::page)
-      out += fmt::format("pfn {:#x} is pfn {:#x} in the model\n", f.handle, f.model_addr);
-    else
-      out += fmt::format("{} {:#x} is {:#x} in the model\n", space_name(f.space), f.handle,
-                         f.model_addr);
+    const std::string where = f.space == Space::page ? fmt::format("pfn {:#x}", f.model_addr)
+                                                     : fmt::format("{:#x}", f.model_addr);
+    out += fmt::format("{} {:#x} is {}\n", space_name(f.space), f.handle,
+                       f.model_addr ? where + " in the model" : "not in the model");
     if (f.allocated)
       out += "\n" + op_block("Allocated", f.allocated->index, f.allocated->op, strings);
     if (f.freed) {
