@@ -110,7 +110,8 @@ const std::unordered_map<std::string, std::string>& cache_names() {
 }
 
 // One replay per iteration, on a freshly booted default model.
-void BM_Replay(benchmark::State& state, CheckMode mode, std::uint64_t check_every, bool zst) {
+void BM_Replay(benchmark::State& state, CheckMode mode, std::uint64_t check_every, bool zst,
+               bool provenance = true) {
   const PlainTrace& plain = plain_trace();
   if (!plain.ok()) {
     state.SkipWithError(plain.error().c_str());
@@ -122,6 +123,7 @@ void BM_Replay(benchmark::State& state, CheckMode mode, std::uint64_t check_ever
   ExecOptions eo;
   eo.mode = mode;
   eo.check_every = check_every;
+  eo.provenance = provenance;
 
   std::uint64_t events = 0, ops = 0, violations = 0, sweeps = 0, live = 0;
   for (auto _ : state) {
@@ -174,6 +176,10 @@ BENCHMARK_CAPTURE(BM_Replay, incremental, CheckMode::incremental, 0, false)
     ->Unit(benchmark::kMillisecond)
     ->Iterations(2);
 BENCHMARK_CAPTURE(BM_Replay, full10k, CheckMode::full, 10000, false)
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(2);
+// Without the findings' history (who allocated and freed each handle): its cost.
+BENCHMARK_CAPTURE(BM_Replay, incremental_noprov, CheckMode::incremental, 0, false, false)
     ->Unit(benchmark::kMillisecond)
     ->Iterations(2);
 // The same incremental replay reading the .zst directly (streaming zstd timed).

@@ -117,6 +117,9 @@ BENCHES += [
      "trace event"),
     ("BM_Replay/full10k", _REPLAY + "; CheckMode::full, a full sweep every 10,000 ops and at "
      "the end", "trace event"),
+    ("BM_Replay/incremental_noprov", "BM_Replay/incremental without the findings' history "
+     "(ExecOptions::provenance off): what keeping the ops that allocated and freed each handle "
+     "costs", "trace event"),
     ("BM_Replay/incremental_zst", "BM_Replay/incremental reading the .zst directly "
      "(streaming zstd decompression timed)", "trace event"),
     ("BM_LearnCacheNames", "learn_cache_names(): the first pass of `mmfuzz replay` over the "
