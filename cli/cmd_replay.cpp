@@ -297,8 +297,8 @@ void print_replay(const ReplayCliOptions& o, const ReplayView& r) {
   std::printf("\n/proc/buddyinfo (model, end of replay):\n%s\n", buddyinfo.c_str());
   // The findings, the signatures and the expected ones, then the verdict line.
   if (r.interrupted)
-    std::printf("interrupted after %s events: the report covers what was read\n",
-                with_commas(st.events).c_str());
+    std::printf("interrupted after %s event%s: the report covers what was read\n",
+                with_commas(st.events).c_str(), st.events == 1 ? "" : "s");
   const std::string text = verdict_text(vd, strings, r.shown);
   const std::size_t vline = text.rfind("verdict: ");
   std::fputs(text.substr(0, vline).c_str(), stdout);

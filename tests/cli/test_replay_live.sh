@@ -102,7 +102,7 @@ live() {
   exec 3>&-
   rm -f "$work/live.fifo"
   [ $rc -eq "$want_rc" ] || fail "$name: exit $rc after SIG$sig, want $want_rc: $(cat "$err")"
-  grep -q "^interrupted after $# events" "$out" || fail "$name: no 'interrupted after $# events'"
+  grep -Eq "^interrupted after $# events?:" "$out" || fail "$name: no 'interrupted after $# event(s)'"
   if [ "$nfind" -gt 0 ]; then
     grep -qF 'printed above as they happened' "$out" || fail "$name: no 'printed above as they happened'"
     grep -qx "verdict: VIOLATIONS ($nfind violations)" "$out" || fail "$name: verdict: $(grep '^verdict' "$out")"
