@@ -238,6 +238,7 @@ struct ReplayView {
   std::vector<std::pair<std::string, bool>> expected;  // the header's, and whether seen
   bool interrupted = false;                            // a signal ended the reading
   std::size_t shown = 0;                               // findings printed as they happened
+  LineText lines;  // the trace's own text of the findings' lines (a text file's)
 };
 
 // The kernel-style text report on stdout.
@@ -299,7 +300,7 @@ void print_replay(const ReplayCliOptions& o, const ReplayView& r) {
   if (r.interrupted)
     std::printf("interrupted after %s event%s: the report covers what was read\n",
                 with_commas(st.events).c_str(), st.events == 1 ? "" : "s");
-  const std::string text = verdict_text(vd, strings, r.shown);
+  const std::string text = verdict_text(vd, strings, r.shown, r.lines);
   const std::size_t vline = text.rfind("verdict: ");
   std::fputs(text.substr(0, vline).c_str(), stdout);
   for (const auto& sg : sigs) std::printf("signature: %s\n", sg.c_str());
@@ -413,7 +414,8 @@ void write_replay_report(const ReplayCliOptions& o, const ReplayView& r, const T
       {"lost events", with_commas(st.lost_events)}};
   info.slabinfo = slabinfo;
   info.buddyinfo = buddyinfo;
-  for (const auto& f : vd.findings) info.violation_reports.push_back(finding_text(f, strings));
+  for (const auto& f : vd.findings)
+    info.violation_reports.push_back(finding_text(f, strings, false, r.lines));
   info.fidelity = fidelity;
   Timeline marked = tl;
   if (r.kstat) add_stat_to_report(o, *r.kstat, info, marked);
@@ -422,6 +424,28 @@ void write_replay_report(const ReplayCliOptions& o, const ReplayView& r, const T
   } catch (const std::exception& e) {
     throw mm::ConfigError(std::string("--report: ") + e.what());
   }
+}
+
+// The text of the lines the findings quote (their ops, allocations and
+// frees), read back from the trace file: one more pass, only when there are
+// findings.
+std::shared_ptr<std::unordered_map<std::uint64_t, std::string>> finding_lines(
+    const std::string& path, const Verdict& vd) {
+  auto out = std::make_shared<std::unordered_map<std::uint64_t, std::string>>();
+  for (const auto& f : vd.findings)
+    for (const Op* op :
+         {&f.op, f.allocated ? &f.allocated->op : nullptr, f.freed ? &f.freed->op : nullptr})
+      if (op && op->line) out->emplace(op->line, std::string());
+  if (out->empty()) return out;
+  std::size_t found = 0;
+  LineReader reader(path);
+  std::string_view line;
+  while (found < out->size() && reader.next(line))
+    if (const auto it = out->find(reader.line_no()); it != out->end()) {
+      it->second = line;
+      ++found;
+    }
+  return out;
 }
 
 bool regular_file(const std::string& path) {
@@ -538,9 +562,16 @@ int replay_one(const ReplayCliOptions& o, const std::string& path, nlohmann::jso
   std::vector<std::pair<std::string, bool>> expected;
   for (const auto& e : header.expect)
     expected.emplace_back(e, std::find(sigs.begin(), sigs.end(), e) != sigs.end());
-  ReplayView view{header,   eo,        m,     ex,   *rp,      strings,     vd,
-                  st,       ss,        kstat, name, format,   comp,        fidelity,
-                  slabinfo, buddyinfo, secs,  sigs, expected, interrupted, shown};
+  ReplayView view{header, eo,    m,        ex,          *rp,   strings,  vd,       st,
+                  ss,     kstat, name,     format,      comp,  fidelity, slabinfo, buddyinfo,
+                  secs,   sigs,  expected, interrupted, shown, {}};
+  if (!live && !vd.findings.empty() && src->format() != SourceFormat::trace_dat) {
+    const auto text = finding_lines(path, vd);
+    view.lines = [text](std::uint64_t l) -> const std::string* {
+      const auto it = text->find(l);
+      return it == text->end() || it->second.empty() ? nullptr : &it->second;
+    };
+  }
   if (!o.quiet) print_replay(o, view);
   jout.push_back(replay_json(o, view));
   if (!o.report_dir.empty()) write_replay_report(o, view, tl);

@@ -41,29 +41,51 @@ nlohmann::json op_json(std::uint64_t index, const Op& op, const StringTable& str
   return j;
 }
 
+// The event name format_op gives the op ("kmalloc" in "...: kmalloc: ...").
+std::string_view event_of(std::string_view text) {
+  const std::size_t ts = text.find("]");
+  const std::size_t colon = ts == std::string_view::npos ? ts : text.find(": ", ts);
+  if (colon == std::string_view::npos) return {};
+  const std::size_t end = text.find(':', colon + 2);
+  return end == std::string_view::npos ? std::string_view{}
+                                       : text.substr(colon + 2, end - colon - 2);
+}
+
+// The op's line: the input's own text when it is that op's event (an op the
+// replay implied, e.g. a cache's creation, keeps its own form).
+std::string quoted_op(const Op& op, const StringTable& strings, const LineText& lines) {
+  std::string mine = op_line(op, strings);
+  const std::string* raw = lines && op.line ? lines(op.line) : nullptr;
+  const std::string_view ev = event_of(mine);
+  if (!raw || ev.empty() || raw->find(fmt::format(" {}: ", ev)) == std::string::npos) return mine;
+  const std::size_t first = raw->find_first_not_of(' ');
+  return first == std::string::npos ? mine : raw->substr(first);
+}
+
 // "  at op #N, trace line L: <the op's line>"
-std::string at_line(std::uint64_t index, const Op& op, const StringTable& strings) {
+std::string at_line(std::uint64_t index, const Op& op, const StringTable& strings,
+                    const LineText& lines) {
   std::string out = fmt::format("  at op #{}", index);
   if (op.line) out += fmt::format(", trace line {}", op.line);
-  return out + ": " + op_line(op, strings) + "\n";
+  return out + ": " + quoted_op(op, strings, lines) + "\n";
 }
 
 // One block of the KASAN-style history: "Allocated by task sh-522 on cpu 1
 // at 11.234567s:" and the op's line.
 std::string op_block(const char* what, std::uint64_t index, const Op& op,
-                     const StringTable& strings) {
+                     const StringTable& strings, const LineText& lines) {
   std::string head = what;
   if (op.comm) head += fmt::format(" by task {}-{}", strings.str(op.comm), op.pid);
   if (op.cpu >= 0) head += fmt::format(" on cpu {}", op.cpu);
   if (op.ts_ns)
     head += fmt::format(" at {}.{:06}s", op.ts_ns / 1000000000, op.ts_ns % 1000000000 / 1000);
-  return head + ":\n" + at_line(index, op, strings);
+  return head + ":\n" + at_line(index, op, strings, lines);
 }
 
 // The object or pages the finding is about, in the Program's (the trace's)
 // terms: its address there and in the model, who allocated and freed it,
 // and the faulting op.
-std::string program_view(const Finding& f, const StringTable& strings) {
+std::string program_view(const Finding& f, const StringTable& strings, const LineText& lines) {
   std::string out;
   if (f.handle) {
     const std::string where = f.space == Space::page ? fmt::format("pfn {:#x}", f.model_addr)
@@ -71,26 +93,27 @@ std::string program_view(const Finding& f, const StringTable& strings) {
     out += fmt::format("{} {:#x} is {}\n", space_name(f.space), f.handle,
                        f.model_addr ? where + " in the model" : "not in the model");
     if (f.allocated)
-      out += "\n" + op_block("Allocated", f.allocated->index, f.allocated->op, strings);
+      out += "\n" + op_block("Allocated", f.allocated->index, f.allocated->op, strings, lines);
     if (f.freed) {
       const char* what = f.nr_frees > 1 ? "Last freed" : "Freed";
-      out += "\n" + op_block(what, f.freed->index, f.freed->op, strings);
+      out += "\n" + op_block(what, f.freed->index, f.freed->op, strings, lines);
     }
     out += "\n";
   }
-  return out + op_block("The faulting op,", f.op_index, f.op, strings);
+  return out + op_block("The faulting op,", f.op_index, f.op, strings, lines);
 }
 
 }  // namespace
 
-std::string finding_text(const Finding& f, const StringTable& strings, bool with_stack) {
+std::string finding_text(const Finding& f, const StringTable& strings, bool with_stack,
+                         const LineText& lines) {
   if (at_final_sweep(f)) {
     return f.violation.to_text(with_stack) +
            fmt::format("  at the final sweep, after {} ops\n", f.op_index);
   }
   // The model's own history of the object is replaced by the ops' when the
   // Executor knows them: one numbering, the trace's lines.
-  return f.violation.to_text(with_stack, program_view(f, strings), !f.allocated && !f.freed);
+  return f.violation.to_text(with_stack, program_view(f, strings, lines), !f.allocated && !f.freed);
 }
 
 nlohmann::json finding_json(const Finding& f, const StringTable& strings, bool with_stack) {
@@ -114,14 +137,15 @@ nlohmann::json finding_json(const Finding& f, const StringTable& strings, bool w
   return j;
 }
 
-std::string verdict_text(const Verdict& v, const StringTable& strings, std::size_t shown) {
+std::string verdict_text(const Verdict& v, const StringTable& strings, std::size_t shown,
+                         const LineText& lines) {
   std::string out;
   shown = std::min(shown, v.findings.size());
   if (shown)
     out += fmt::format("({} finding{} printed above as {} happened)\n", shown,
                        shown == 1 ? "" : "s", shown == 1 ? "it" : "they");
   for (std::size_t i = shown; i < v.findings.size(); ++i)
-    out += finding_text(v.findings[i], strings);
+    out += finding_text(v.findings[i], strings, false, lines);
   if (v.nr_violations > v.findings.size())
     out += fmt::format("... {} more violations not shown\n", v.nr_violations - v.findings.size());
   out += fmt::format("verdict: {} ({} violation{})\n", v.ok() ? "clean" : "VIOLATIONS",

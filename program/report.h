@@ -5,6 +5,7 @@
 // ("Findings"). Ops show only as format_op() prints them.
 #pragma once
 
+#include <functional>
 #include <nlohmann/json_fwd.hpp>
 #include <string>
 
@@ -13,9 +14,16 @@
 
 namespace mmfuzz::prog {
 
+// The input's own text of a line (a recorded trace's), when the caller can
+// give it: the report quotes it instead of the op as format_op prints it
+// (which has no page= pointer and names the cache a 6.1 allocation only
+// implies). nullptr: not known.
+using LineText = std::function<const std::string*(std::uint64_t line)>;
+
 // The violation's kernel-style report, then the op it was seen at: "  at op
 // #N, trace line L: <the op's line>" (or the final sweep's).
-std::string finding_text(const Finding& f, const StringTable& strings, bool with_stack = false);
+std::string finding_text(const Finding& f, const StringTable& strings, bool with_stack = false,
+                         const LineText& lines = {});
 // invariant, kind, subsystem, signature, title, details, op_index, op {index,
 // kind, text, line, ts_ns, cpu, pid, comm, call_site}, pfns, addrs, object,
 // cache, history (and host_stack with_stack).
@@ -25,7 +33,8 @@ nlohmann::json finding_json(const Finding& f, const StringTable& strings, bool w
 // then "verdict: clean (0 violations)" or "verdict: VIOLATIONS (N violations)".
 // `shown`: the first findings, already printed as they happened (a live
 // replay), are left out and counted.
-std::string verdict_text(const Verdict& v, const StringTable& strings, std::size_t shown = 0);
+std::string verdict_text(const Verdict& v, const StringTable& strings, std::size_t shown = 0,
+                         const LineText& lines = {});
 // schema, verdict, violations_total, findings, counts {findings, omitted,
 // by_invariant, by_kind}, ops {run, skipped, skip_reasons}, full_sweeps.
 nlohmann::json verdict_json(const Verdict& v, const StringTable& strings);

@@ -119,6 +119,10 @@ found() {
   fi
   in_block "$out" "The faulting op, by task " "$fault" ||
     fail "$what: no 'The faulting op' block naming trace line $fault"
+  # The trace's own text of the faulting line, as the file has it.
+  local raw
+  raw=$(sed -n "${fault}p" "$trace" | sed 's/^ *//')
+  grep -qF "trace line $fault: $raw" "$out" || fail "$what: trace line $fault not quoted as the trace has it: $raw"
   local err
   err=$(check_json "$json" "$sig" "$alloc" "$free" "$fault" "$n") || fail "$what: JSON: $err"
 }
