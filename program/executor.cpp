@@ -166,17 +166,52 @@ void Executor::note_provenance(const Op& op) {
   Handle h;
   HandleRole role;
   if (!res_.ran || !op_target(op, space, h, role) || role == HandleRole::use) return;
-  auto& map = prov_[static_cast<int>(space)];
+  if (role == HandleRole::alloc && res_.failed) return;
+  std::uint32_t* slot = prov_slot(space, h);
+  if (!slot) return;
+  if (!*slot) {
+    provs_.emplace_back();
+    *slot = static_cast<std::uint32_t>(provs_.size());
+  }
+  Provenance& p = provs_[*slot - 1];
   if (role == HandleRole::alloc) {
-    if (res_.failed) return;
-    Provenance& p = map[h];
     p = Provenance{};
     p.alloc = OpAt{ops_, op};
     return;
   }
-  Provenance& p = map[h];
   p.free = OpAt{ops_, op};
   ++p.frees;
+}
+
+std::uint32_t* Executor::prov_slot(Space space, Handle h) {
+  switch (space) {
+    case Space::object:
+      if (const auto it = objects_.find(h); it != objects_.end()) return &it->second.prov;
+      break;
+    case Space::page:
+      if (const auto it = pages_.find(h); it != pages_.end()) return &it->second.prov;
+      break;
+    case Space::area:
+      if (const auto it = areas_.find(h); it != areas_.end()) return &it->second.prov;
+      break;
+  }
+  return nullptr;
+}
+
+const Executor::Provenance* Executor::provenance_of(Space space, Handle h) const {
+  std::uint32_t slot = 0;
+  switch (space) {
+    case Space::object:
+      if (const auto it = objects_.find(h); it != objects_.end()) slot = it->second.prov;
+      break;
+    case Space::page:
+      if (const auto it = pages_.find(h); it != pages_.end()) slot = it->second.prov;
+      break;
+    case Space::area:
+      if (const auto it = areas_.find(h); it != areas_.end()) slot = it->second.prov;
+      break;
+  }
+  return slot ? &provs_[slot - 1] : nullptr;
 }
 
 std::uint64_t Executor::model_addr(Space space, Handle h) const {
@@ -202,12 +237,11 @@ void Executor::attach_provenance(Finding& f) const {
     return;
   }
   f.model_addr = model_addr(f.space, f.handle);
-  const auto& map = prov_[static_cast<int>(f.space)];
-  const auto it = map.find(f.handle);
-  if (it == map.end()) return;
-  f.allocated = it->second.alloc;
-  f.freed = it->second.free;
-  f.nr_frees = it->second.frees;
+  const Provenance* p = provenance_of(f.space, f.handle);
+  if (!p) return;
+  f.allocated = p->alloc;
+  f.freed = p->free;
+  f.nr_frees = p->frees;
 }
 
 // The model knows call sites and tasks only by number: name them as the
@@ -302,7 +336,9 @@ void Executor::bind_object(Handle h, const Object& o) {
   Object& rec = objects_[h];
   kill_object(rec);
   if (rec.ticket) sleepers_.erase(rec.ticket);
+  const std::uint32_t prov = rec.prov;  // the handle's history outlives its bindings
   rec = o;
+  rec.prov = prov;
   if (rec.live) {
     ++live_objects_;
     if (rec.kind == ObjKind::kmalloc) live_kmalloc_bytes_ += rec.size;
@@ -312,7 +348,9 @@ void Executor::bind_object(Handle h, const Object& o) {
 void Executor::bind_pages(Handle h, const Pages& p) {
   Pages& rec = pages_[h];
   if (rec.live) --live_pages_;
+  const std::uint32_t prov = rec.prov;
   rec = p;
+  rec.prov = prov;
   if (rec.live) ++live_pages_;
 }
 
@@ -324,7 +362,9 @@ void Executor::kill_area(Area& a) {
 void Executor::bind_area(Handle h, Area a) {
   Area& rec = areas_[h];
   kill_area(rec);
+  const std::uint32_t prov = rec.prov;
   rec = std::move(a);
+  rec.prov = prov;
   if (rec.live) ++live_areas_;
 }
 
@@ -420,11 +460,10 @@ void Executor::report_leaks() {
   };
   std::map<std::pair<std::string, std::string>, Group> groups;
   std::uint64_t total = 0, total_bytes = 0;
-  const auto& prov = prov_[static_cast<int>(Space::object)];
   for (const auto& [h, o] : objects_) {
     if (!o.live) continue;
-    const auto p = prov.find(h);
-    const OpAt* at = p == prov.end() || !p->second.alloc ? nullptr : &*p->second.alloc;
+    const Provenance* p = o.prov ? &provs_[o.prov - 1] : nullptr;
+    const OpAt* at = !p || !p->alloc ? nullptr : &*p->alloc;
     // The cache as the op named it (a merged cache keeps its first name).
     const auto* c = at ? at->op.get_if<KmemCacheAlloc>() : nullptr;
     Group& g = groups[{at ? strings_.str(at->op.call_site) : "",

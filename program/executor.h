@@ -155,11 +155,13 @@ class Executor : public mm::MmObserver {
     bool vmalloc = false;       // kvmalloc fell back to vmalloc: accesses walk the page tables
     std::uint64_t ticket = 0;   // mempool_alloc asleep on this wait (0: none)
     bool free_refused = false;  // the model reported the last free (it may not have freed)
+    std::uint32_t prov = 0;     // 1 + its index in provs_ (0: none yet)
   };
   struct Pages {
     mm::pfn_t pfn = mm::NO_PAGE;
     unsigned order = 0;
     bool live = false;
+    std::uint32_t prov = 0;  // as Object::prov
   };
   struct Area {
     mm::vaddr_t addr = 0;
@@ -167,6 +169,7 @@ class Executor : public mm::MmObserver {
     std::uint8_t kind = 0;  // 0 vmalloc, 1 vmap, 2 ioremap
     bool live = false;
     std::vector<mm::pfn_t> pfns;  // vmap: the pages it allocated
+    std::uint32_t prov = 0;       // as Object::prov
   };
 
   // Which op allocated a handle and which freed it last.
@@ -180,6 +183,9 @@ class Executor : public mm::MmObserver {
   void attach_provenance(Finding& f) const;
   void note_provenance(const Op& op);
   std::uint64_t model_addr(Space space, Handle h) const;
+  // The handle record's provenance slot (nullptr: no record).
+  std::uint32_t* prov_slot(Space space, Handle h);
+  const Provenance* provenance_of(Space space, Handle h) const;
   void in_program_terms(inv::Violation& v, const Op& op) const;
   std::string cache_name_of(const Object& o) const;
   void report_leaks();
@@ -275,7 +281,9 @@ class Executor : public mm::MmObserver {
   // mempool_alloc callers asleep: wait ticket -> object handle.
   std::unordered_map<std::uint64_t, Handle> sleepers_;
   std::unordered_map<std::uint32_t, mm::cache_id> caches_;  // name id -> cache
-  std::unordered_map<Handle, Provenance> prov_[3];          // by Space
+  // Per handle record (Object::prov): no map of its own, so the history
+  // costs an Op copy per allocation and free, not a hash-node allocation.
+  std::vector<Provenance> provs_;
   std::uint64_t live_objects_ = 0, live_kmalloc_bytes_ = 0, live_pages_ = 0, live_areas_ = 0;
 };
 
