@@ -165,6 +165,9 @@ prog::ProgramHeader program_header(const trace::EventSource& src, const MachineO
   if (src.program_text() && src.header_lines() &&
       !prog::read_header(*src.header_lines(), h, &error))
     throw mm::ConfigError(src.name() + ": " + error);
+  // A recorded trace names each kernel cache it shows by its own name (a
+  // merged cache frees under its target's): none is an alias in the model.
+  if (!src.program_text()) h.slab_nomerge = true;
   // A recorded trace keeps only what its findings should be ("# expect: SIG"
   // comment lines before its events, as in a Program): a regression trace.
   if (!src.program_text() && src.header_lines())

@@ -264,7 +264,7 @@ bool set_expect(ProgramHeader& h, std::string_view v, std::string* error) {
   return true;
 }
 
-const std::array<Key, 23> kKeys = {{
+const std::array<Key, 24> kKeys = {{
     {"target", false, set_target,
      [](const ProgramHeader& h, std::string& o) {
        if (!h.target.empty()) line(o, "target", h.target);
@@ -297,6 +297,10 @@ const std::array<Key, 23> kKeys = {{
     {"slub_debug", false, set_slub_debug,
      [](const ProgramHeader& h, std::string& o) {
        line(o, "slub_debug", format_debug(h.slub_debug));
+     }},
+    {"slab_nomerge", false, set_flag<&ProgramHeader::slab_nomerge>,
+     [](const ProgramHeader& h, std::string& o) {
+       line(o, "slab_nomerge", h.slab_nomerge ? "on" : "off");
      }},
     {"kmalloc_min", false, set_kmalloc_min,
      [](const ProgramHeader& h, std::string& o) {
@@ -403,6 +407,7 @@ mm::MmConfig ProgramHeader::mm_config() const {
   c.slab.enabled = slab_enabled;
   c.slab.variant = slab;
   c.slab.debug_flags = slub_debug;
+  c.slab.nomerge = slab_nomerge;
   c.slab.kmalloc_min_size = kmalloc_min;
   c.rodata_full = rodata_full;
   c.vmalloc = vmalloc;

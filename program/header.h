@@ -53,6 +53,10 @@ struct ProgramHeader {
   bool slab_enabled = true;
   std::optional<mm::SlabVariant> slab;  // unset: the profile's
   mm::slab_flags_t slub_debug = 0;      // SLAB_CONSISTENCY_CHECKS|RED_ZONE|POISON|STORE_USER
+  // slab_nomerge: no cache is an alias of another. A recorded trace's
+  // distinct cache names are distinct kernel caches (a merged cache frees
+  // under its target's name), so replay sets it.
+  bool slab_nomerge = false;
   std::optional<unsigned> kmalloc_min;  // unset: the profile's
   bool rodata_full = false;
   bool vmalloc = true;

@@ -38,6 +38,7 @@ ProgramHeader every_key() {
   h.kmalloc_min = 8;
   h.rodata_full = true;
   h.vmalloc = false;
+  h.slab_nomerge = true;
   h.checks = "buddy.*,-buddy.coalesced";
   h.check = CheckMode::full;
   h.check_every = 100;
@@ -76,6 +77,7 @@ TEST(ProgramHeader, EveryKeyRoundTrips) {
   EXPECT_NE(h.kmalloc_min, d.kmalloc_min);
   EXPECT_NE(h.rodata_full, d.rodata_full);
   EXPECT_NE(h.vmalloc, d.vmalloc);
+  EXPECT_NE(h.slab_nomerge, d.slab_nomerge);
   EXPECT_NE(h.checks, d.checks);
   EXPECT_NE(h.check, d.check);
   EXPECT_NE(h.check_every, d.check_every);
@@ -90,11 +92,11 @@ TEST(ProgramHeader, EveryKeyRoundTrips) {
   const Program p = with_header(h);
   const std::string text = print_program(p);
   for (const char* key :
-       {"target",       "profile",      "machine",     "machine_line",  "ram",
-        "ram_base",     "cpus",         "nodes",       "cma",           "slab",
-        "slub_debug",   "kmalloc_min",  "rodata",      "vmalloc",       "checks",
-        "check",        "check_every",  "final_sweep", "record_misuse", "misuse_writes",
-        "report_leaks", "max_findings", "planted",     "expect"})
+       {"target",        "profile",      "machine",      "machine_line", "ram",
+        "ram_base",      "cpus",         "nodes",        "cma",          "slab",
+        "slub_debug",    "slab_nomerge", "kmalloc_min",  "rodata",       "vmalloc",
+        "checks",        "check",        "check_every",  "final_sweep",  "record_misuse",
+        "misuse_writes", "report_leaks", "max_findings", "planted",      "expect"})
     EXPECT_NE(text.find(std::string("\n# ") + key + ": "), std::string::npos) << key << "\n"
                                                                               << text;
   EXPECT_EQ(text.rfind("# mmfuzz program v2\n", 0), 0u) << text;
@@ -105,7 +107,7 @@ TEST(ProgramHeader, EveryKeyRoundTrips) {
   EXPECT_TRUE(q == p);
   EXPECT_EQ(print_program(q), text);
   // The ops start after the header.
-  EXPECT_EQ(q.ops[0].line, 28u);
+  EXPECT_EQ(q.ops[0].line, 29u);
 }
 
 // Whatever a machine line makes the machine, the printed values read back
@@ -138,6 +140,7 @@ TEST(ProgramHeader, BecomesTheModelAndExecutorOptions) {
     EXPECT_EQ(c.slab.kmalloc_min_size, 8u);
     EXPECT_TRUE(c.rodata_full);
     EXPECT_FALSE(c.vmalloc);
+    EXPECT_TRUE(c.slab.nomerge);
     EXPECT_EQ(c.planted, mm::PlantedDefect::vfree_leaves_pte);
   } else {
     EXPECT_THROW(h.mm_config(), mm::ConfigError);
