@@ -218,6 +218,7 @@ expect 0 -- replay --quiet --strict-frees --checks 'all,-trace.*' "$tmp/uf.trace
 head -c 300000 "$real" >"$tmp/cut.trace.zst"
 expect 2 -- replay "$tmp/cut.trace.zst"
 contains "$tmp/err" "truncated"
+expect 2 -- replay --stat-sort bogus "$tmp/bad.trace"
 expect 2 -- replay --strict "$tmp/bad.trace"
 contains "$tmp/err" "bad.trace:1:"
 # Malformed lines only: no kmem event to replay.
