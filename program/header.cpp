@@ -264,7 +264,7 @@ bool set_expect(ProgramHeader& h, std::string_view v, std::string* error) {
   return true;
 }
 
-const std::array<Key, 24> kKeys = {{
+const std::array<Key, 25> kKeys = {{
     {"target", false, set_target,
      [](const ProgramHeader& h, std::string& o) {
        if (!h.target.empty()) line(o, "target", h.target);
@@ -336,6 +336,12 @@ const std::array<Key, 24> kKeys = {{
      [](const ProgramHeader& h, std::string& o) {
        line(o, "report_leaks", h.report_leaks ? "on" : "off");
      }},
+    // Printed only when on: headers from before the oracles read the same.
+    {
+        "oracle", false, set_flag<&ProgramHeader::oracle>,
+        [](const ProgramHeader& h, std::string& o) {
+          if (h.oracle) line(o, "oracle", "on");
+        }},
     {"max_findings", false, set_u64<&ProgramHeader::max_findings>,
      [](const ProgramHeader& h, std::string& o) {
        line(o, "max_findings", std::to_string(h.max_findings));
@@ -424,6 +430,7 @@ ExecOptions ProgramHeader::exec_options() const {
   o.record_misuse = record_misuse;
   o.misuse_writes = misuse_writes;
   o.report_leaks = report_leaks;
+  o.oracle = oracle;
   o.max_findings = static_cast<std::size_t>(max_findings);
   return o;
 }
@@ -436,6 +443,7 @@ void ProgramHeader::set_exec_options(const ExecOptions& o) {
   record_misuse = o.record_misuse;
   misuse_writes = o.misuse_writes;
   report_leaks = o.report_leaks;
+  oracle = o.oracle;
   max_findings = o.max_findings;
 }
 
