@@ -126,9 +126,11 @@ void line(std::string& out, const char* key, std::string_view value) {
   out += fmt::format("# {}: {}\n", key, value);
 }
 
+// A fuzz target's name, or "prop:<property>" for a property's Program.
 bool set_target(ProgramHeader& h, std::string_view v, std::string* error) {
-  const bool ok = !v.empty() && v.size() <= 64 &&
-                  v.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_") == v.npos;
+  const std::string_view name = v.starts_with("prop:") ? v.substr(5) : v;
+  const bool ok = !name.empty() && v.size() <= 64 &&
+                  name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_") == v.npos;
   if (!ok) *error = fmt::format("'{}' is not a target name", v);
   h.target = v;
   return ok;
