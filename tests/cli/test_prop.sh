@@ -6,6 +6,8 @@
 # CASE <planted defect>:<property>: with the defect planted the property
 #   fails, its reproducer is written to the corpus folder, replays alone with
 #   the same signature, and the next run replays it first and fails again.
+# CASE corpus: the checked-in counterexamples (SOURCE_DIR/corpus/regressions/
+#   props, 4th argument) are replayed and pass on the fixed model.
 # CASE errors: bad inputs exit 2 with one line on stderr and write nothing.
 set -u
 mmfuzz=${1:?usage: test_prop.sh MMFUZZ WORK_DIR CASE}
@@ -27,6 +29,15 @@ bad() {
 }
 
 case $case in
+corpus)
+  src=${4:?corpus needs SOURCE_DIR}
+  "$mmfuzz" prop --seed 1 --runs 1 --corpus "$src/corpus/regressions/props" >"$work/stdout" 2>&1
+  rc=$?
+  [ $rc -eq 0 ] || fail "checked-in counterexamples fail: $(cat "$work/stdout")"
+  n=$(ls "$src"/corpus/regressions/props/*.program | wc -l)
+  got=$(grep -o '([0-9]* saved replayed)' "$work/stdout" | tr -dc '0-9\n' | awk '{s += $1} END {print s + 0}')
+  [ "${got:-0}" -eq "$n" ] || fail "replayed ${got:-0} of $n saved counterexamples: $(cat "$work/stdout")"
+  ;;
 errors)
   bad "unknown property" no_such_property --runs 1
   bad "bad --runs" --runs 0
