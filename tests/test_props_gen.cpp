@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <map>
@@ -438,6 +439,49 @@ TEST(GenerateStats, FollowTheShapeAndNotTheUniformOne) {
   EXPECT_LT(mean_run, 2.0);
   EXPECT_GE(a.longest_run, 4u);
   EXPECT_EQ(b.runs, 0u);
+}
+
+// Each site's ops carry its name and draw from its own size table; caches
+// are the shape's (the trace's names and geometry) or a mempool's; vmalloc
+// areas have the shape's sizes.
+TEST(GenerateStats, SitesCachesAndVmallocSizes) {
+  const prog::MachineFacts m = facts(small32());
+  const props::Shape& s = shaped32();
+  std::map<std::string, std::set<std::uint64_t>> sizes;
+  for (const props::Site& site : s.sites)
+    for (const analysis::Weighted& w : site.sizes.rows) sizes[site.name].insert(w.value);
+  std::map<std::string, std::uint64_t> created;
+  std::map<std::size_t, double> vm_pages;
+  std::uint64_t named = 0;
+  for (std::uint64_t seed = 1; seed <= 12; ++seed) {
+    for (const Focus f : {Focus::all, Focus::vm}) {
+      const Program p = props::generate(s, m, GenOptions{.seed = seed, .ops = 1000, .focus = f});
+      for (const Op& op : p.ops) {
+        const std::string& site = p.strings.str(op.call_site);
+        if (const auto* k = op.get_if<prog::Kmalloc>(); k && !site.empty()) {
+          ++named;
+          EXPECT_TRUE(sizes.at(site).count(k->size)) << site << " " << k->size;
+        } else if (const auto* c = op.get_if<prog::KmemCacheCreate>()) {
+          created[p.strings.str(c->name)] = c->size;
+        } else if (const auto* v = op.get_if<prog::Vmalloc>()) {
+          vm_pages[(v->size + m.page_size - 1) / m.page_size] += 1;
+        }
+      }
+    }
+  }
+  EXPECT_GT(named, 100u);
+  std::size_t from_trace = 0;
+  for (const auto& [name, size] : created) {
+    if (name.rfind("mempool-", 0) == 0) continue;
+    const auto it = std::find_if(s.caches.begin(), s.caches.end(),
+                                 [&](const props::CacheSpec& c) { return c.name == name; });
+    ASSERT_NE(it, s.caches.end()) << name;
+    EXPECT_EQ(size, it->size) << name;
+    ++from_trace;
+  }
+  EXPECT_GE(from_trace, 10u);
+  EXPECT_TRUE(created.count("dentry"));
+  EXPECT_LT(tv(normalized(vm_pages), normalized(s.vmalloc_pages)), 0.05);
 }
 
 // ---- focus, accesses, teardown ----
