@@ -141,8 +141,6 @@ class Generator {
   using Due = std::pair<std::uint64_t, std::size_t>;  // (due, id): earliest, then oldest first
 
   std::uint64_t ops() const { return b_.program().ops.size(); }
-  // Lifetimes count calls (allocations and frees, as a trace's events do),
-  // not the accesses, checks and machine ops between them.
   bool chance(double p) { return static_cast<double>(rng_.below(1u << 20)) < p * (1u << 20); }
   std::size_t phase() const;
   int cpu() { return static_cast<int>(cpus_.draw(rng_) % nr_cpus_); }
@@ -177,7 +175,9 @@ class Generator {
   prog::ProgramBuilder b_;
   unsigned nr_cpus_;
   std::array<std::uint64_t, kNrClasses> used_{}, cap_{};
-  std::uint64_t clock_ = 0;  // allocation and free calls so far
+  // Lifetimes count calls (allocations and frees, as a trace's events do),
+  // not the accesses, checks and machine ops between them.
+  std::uint64_t clock_ = 0;
   std::vector<Live> lives_;
   std::array<std::set<Due>, kNrClasses> live_;  // the live allocations of each class
   // Phases: where each ends (in ops) and its family sampler.
