@@ -72,12 +72,34 @@ double ProfileData::per_second(std::uint64_t n) const {
   return d ? static_cast<double>(n) * 1e9 / static_cast<double>(d) : 0.0;
 }
 
+namespace {
+
+// What a call site's function tells about its allocations.
+enum class SiteFn : std::uint8_t { other, mempool_element, mempool_create, mempool_init, vm_pages };
+
+SiteFn site_fn(std::string_view call_site) {
+  const std::string_view fn = call_site.substr(0, call_site.find('+'));
+  if (fn.starts_with("mempool_alloc") || fn.starts_with("mempool_kmalloc"))
+    return SiteFn::mempool_element;
+  if (fn.starts_with("mempool_create")) return SiteFn::mempool_create;
+  if (fn.starts_with("mempool_init")) return SiteFn::mempool_init;
+  // vmalloc's page array: 5.10 __vmalloc_area_node, 6.1 __vmalloc_node_range.
+  if (fn == "__vmalloc_area_node" || fn == "__vmalloc_node_range") return SiteFn::vm_pages;
+  return SiteFn::other;
+}
+
+constexpr std::uint64_t kPointerSize = 8;  // arm64: the element and page arrays' entries
+constexpr std::uint64_t kTracePageSize = 4096;
+constexpr std::size_t kPhaseGrains = 1024;  // phase counters kept before pairs merge
+
+}  // namespace
+
 struct WorkloadProfile::Accum {
   struct LiveObj {
-    std::uint64_t pos, ts, bytes_req;
+    std::uint64_t pos, ts, bytes_req, bytes_alloc;
     std::uint32_t callsite, cache;
     int cpu;
-    bool kmalloc;
+    bool kmalloc, mempool;
   };
   struct LivePage {
     std::uint64_t pos, ts;
@@ -106,6 +128,48 @@ struct WorkloadProfile::Accum {
       ++ns[life_bucket(to_ts >= from_ts ? to_ts - from_ts : 0)];
     }
   };
+  // A call site's own tables (parallel to callsites).
+  struct Site {
+    SiteFn fn = SiteFn::other;
+    std::uint64_t kmalloc = 0, cross = 0, runs = 0, bytes_alloc_max = 0;
+    std::uint64_t unnamed_live = 0;  // kmem_cache_alloc objects no free has named yet
+    std::unordered_map<std::uint64_t, std::uint64_t> sizes;
+    std::unordered_map<std::uint32_t, std::uint64_t> gfp;
+    std::unordered_map<std::uint32_t, std::uint64_t> caches;  // named frees of its objects
+  };
+  // A kmem cache's geometry (parallel to caches; kmalloc caches stay empty).
+  struct CacheGeo {
+    bool kmem_cache = false;
+    std::uint64_t object_size = 0, bytes_req = 0, allocs = 0, frees = 0;
+  };
+  struct Run {
+    std::uint32_t site = 0;
+    std::uint64_t len = 0;
+  };
+  struct BurstAcc {
+    std::uint64_t runs = 0, allocs = 0, longest = 0;
+    std::vector<std::uint64_t> log2 = std::vector<std::uint64_t>(kLog2Buckets);
+    void close(Run& r) {
+      if (!r.len) return;
+      ++runs;
+      allocs += r.len;
+      longest = std::max(longest, r.len);
+      ++log2[life_bucket(r.len)];
+      r.len = 0;
+    }
+  };
+  // Phase counters per grain of events; pairs merge (the grain doubles) so
+  // that at most kPhaseGrains are kept whatever the trace's length.
+  struct Grain {
+    std::uint64_t kmalloc = 0, cache = 0, slab_frees = 0, page_allocs = 0, page_frees = 0;
+    void merge(const Grain& o) {
+      kmalloc += o.kmalloc;
+      cache += o.cache;
+      slab_frees += o.slab_frees;
+      page_allocs += o.page_allocs;
+      page_frees += o.page_frees;
+    }
+  };
 
   std::uint64_t pos = 0;
   bool any_ts = false;
@@ -123,21 +187,44 @@ struct WorkloadProfile::Accum {
   Life slab_life, page_life;
   NameIndex callsite_index, cache_index;
   std::vector<RateRow> callsites, caches;
+  std::vector<Site> sites;
+  std::vector<CacheGeo> geo;
   std::unordered_map<std::uint64_t, std::uint32_t> kmalloc_ids;
   std::uint64_t page_allocs = 0, page_failures = 0, page_frees = 0, page_free_only = 0,
                 page_cross = 0, page_lost_live = 0;
   std::vector<std::uint64_t> orders = std::vector<std::uint64_t>(64);
   std::vector<std::uint64_t> migratetypes = std::vector<std::uint64_t>(mm::MIGRATE_TYPES);
+  std::vector<Grain> grains;
+  std::uint64_t grain = 1;
+  BurstAcc bursts;
+  std::map<int, Run> runs;  // the open run per CPU
+  MempoolUse mempool;
+  std::unordered_map<std::uint64_t, std::uint64_t> min_nr, pool_sizes;
+  std::unordered_map<std::uint64_t, std::uint64_t> vm_array, vm_areas;  // pages -> count
 
   Accum() {
     caches.push_back({"(unknown cache)", 0, 0, 0});
     cache_index.emplace(caches.back().name, kUnknownCache);
+    geo.emplace_back();
   }
   static std::uint32_t intern(NameIndex& index, std::vector<RateRow>& rows, std::string_view name) {
     if (const auto it = index.find(name); it != index.end()) return it->second;
     const auto id = static_cast<std::uint32_t>(rows.size());
     rows.push_back({std::string(name), 0, 0, 0});
     index.emplace(std::string(name), id);
+    return id;
+  }
+  std::uint32_t site_id(std::string_view call_site) {
+    const std::uint32_t id = intern(callsite_index, callsites, call_site);
+    if (id == sites.size()) {
+      sites.emplace_back();
+      sites.back().fn = site_fn(call_site);
+    }
+    return id;
+  }
+  std::uint32_t cache_id(std::string_view name) {
+    const std::uint32_t id = intern(cache_index, caches, name);
+    if (id == geo.size()) geo.emplace_back();
     return id;
   }
   std::uint32_t kmalloc_cache(std::uint32_t gfp, std::uint64_t bytes_alloc, std::uint64_t max) {
@@ -147,11 +234,177 @@ struct WorkloadProfile::Accum {
         ((gfp & (mm::__GFP_DMA | mm::__GFP_RECLAIMABLE | mm::__GFP_ACCOUNT)) ? 1u : 0u) |
         ((gfp & mm::__GFP_DMA) ? 2u : 0u) | ((gfp & mm::__GFP_RECLAIMABLE) ? 4u : 0u);
     if (const auto it = kmalloc_ids.find(key); it != kmalloc_ids.end()) return it->second;
-    const std::uint32_t id = intern(cache_index, caches, kmalloc_cache_name(gfp, bytes_alloc, max));
+    const std::uint32_t id = cache_id(kmalloc_cache_name(gfp, bytes_alloc, max));
     kmalloc_ids.emplace(key, id);
     return id;
   }
+  Grain& grain_at(std::uint64_t p) {
+    while (p / grain >= kPhaseGrains) {
+      for (std::size_t i = 0; i < kPhaseGrains / 2; ++i) {
+        grains[i] = grains[2 * i];
+        grains[i].merge(grains[2 * i + 1]);
+      }
+      grains.resize(kPhaseGrains / 2);
+      grain *= 2;
+    }
+    const std::size_t i = static_cast<std::size_t>(p / grain);
+    if (grains.size() <= i) grains.resize(i + 1);
+    return grains[i];
+  }
+
+  void slab_alloc(const TraceEvent& ev, std::uint64_t at, std::uint64_t kmalloc_max);
+  void site_alloc(const TraceEvent& ev, std::uint32_t cs, bool is_kmalloc);
+  void slab_free(const TraceEvent& ev, std::uint64_t at);
+  void page_alloc(const TraceEvent& ev, std::uint64_t at);
+  void page_free(const TraceEvent& ev, std::uint64_t at);
+  void vmap_area(const TraceEvent& ev);
 };
+
+void WorkloadProfile::Accum::slab_alloc(const TraceEvent& ev, std::uint64_t at,
+                                        std::uint64_t kmalloc_max) {
+  const bool is_kmalloc = ev.type == EventType::kmalloc || ev.type == EventType::kmalloc_node;
+  (is_kmalloc ? kmalloc_sizes : cache_sizes).add(ev.bytes_req);
+  ++(is_kmalloc ? grain_at(at).kmalloc : grain_at(at).cache);
+  ++slab_gfp[ev.gfp];
+  const std::uint32_t cs = site_id(ev.call_site);
+  ++callsites[cs].allocs;
+  callsites[cs].bytes_req += ev.bytes_req;
+  site_alloc(ev, cs, is_kmalloc);
+  if (ev.ptr == 0) return;  // a failed allocation: nothing to free later
+  const std::uint32_t cache =
+      is_kmalloc ? kmalloc_cache(ev.gfp, ev.bytes_alloc, kmalloc_max) : kUnknownCache;
+  ++caches[cache].allocs;
+  caches[cache].bytes_req += ev.bytes_req;
+  if (!is_kmalloc) ++sites[cs].unnamed_live;
+  const bool pool = sites[cs].fn == SiteFn::mempool_element;
+  const LiveObj obj{at,     ev.ts_ns,   ev.bytes_req, ev.bytes_alloc, cs, cache,
+                    ev.cpu, is_kmalloc, pool};
+  auto [it, inserted] = live.try_emplace(ev.ptr, obj);
+  if (!inserted) {
+    ++slab_lost_live;
+    it->second = obj;
+  }
+}
+
+// The call site's own tables, its bursts, and what its function says
+// (mempools, vmalloc page arrays).
+void WorkloadProfile::Accum::site_alloc(const TraceEvent& ev, std::uint32_t cs, bool is_kmalloc) {
+  Site& s = sites[cs];
+  s.kmalloc += is_kmalloc;
+  s.bytes_alloc_max = std::max(s.bytes_alloc_max, ev.bytes_alloc);
+  ++s.sizes[ev.bytes_req];
+  ++s.gfp[ev.gfp];
+  Run& r = runs[ev.cpu];
+  if (r.len && r.site == cs) {
+    ++r.len;
+  } else {
+    bursts.close(r);
+    r = {cs, 1};
+    ++s.runs;
+  }
+  switch (s.fn) {
+    case SiteFn::mempool_element:
+      ++(is_kmalloc ? mempool.kmalloc_allocs : mempool.slab_allocs);
+      ++pool_sizes[ev.bytes_alloc];
+      break;
+    case SiteFn::mempool_create:
+      ++mempool.creates;
+      break;
+    case SiteFn::mempool_init:
+      if (ev.bytes_req && ev.bytes_req % kPointerSize == 0) ++min_nr[ev.bytes_req / kPointerSize];
+      break;
+    case SiteFn::vm_pages:
+      if (is_kmalloc && ev.bytes_req && ev.bytes_req % kPointerSize == 0)
+        ++vm_array[ev.bytes_req / kPointerSize];
+      break;
+    case SiteFn::other:
+      break;
+  }
+}
+
+void WorkloadProfile::Accum::slab_free(const TraceEvent& ev, std::uint64_t at) {
+  const bool named = ev.type == EventType::kmem_cache_free && !ev.name.empty();
+  if (ev.ptr == 0) {
+    ++slab_null_frees;
+    return;
+  }
+  ++grain_at(at).slab_frees;
+  bursts.close(runs[ev.cpu]);
+  const auto it = live.find(ev.ptr);
+  if (it == live.end()) {
+    ++slab_free_only;
+    ++caches[named ? cache_id(ev.name) : kUnknownCache].frees;
+    return;
+  }
+  const LiveObj obj = it->second;
+  live.erase(it);
+  ++slab_frees;
+  slab_life.add(obj.pos, at, obj.ts, ev.ts_ns);
+  Site& s = sites[obj.callsite];
+  if (obj.cpu != ev.cpu) {
+    ++slab_cross;
+    ++s.cross;
+  }
+  ++callsites[obj.callsite].frees;
+  mempool.frees += obj.mempool;
+  std::uint32_t cache = obj.cache;
+  if (!obj.kmalloc) --s.unnamed_live;
+  if (!obj.kmalloc && named) {
+    // 6.1 names the cache at the free only: the allocation moves there.
+    cache = cache_id(ev.name);
+    --caches[kUnknownCache].allocs;
+    caches[kUnknownCache].bytes_req -= obj.bytes_req;
+    ++caches[cache].allocs;
+    caches[cache].bytes_req += obj.bytes_req;
+    CacheGeo& g = geo[cache];
+    g.kmem_cache = true;
+    g.object_size = std::max(g.object_size, obj.bytes_alloc);
+    g.bytes_req = std::max(g.bytes_req, obj.bytes_req);
+    ++g.allocs;
+    ++g.frees;
+    ++s.caches[cache];
+  }
+  ++caches[cache].frees;
+}
+
+void WorkloadProfile::Accum::page_alloc(const TraceEvent& ev, std::uint64_t at) {
+  ++page_gfp[ev.gfp];
+  if (page_alloc_failed(ev)) {
+    ++page_failures;
+    return;
+  }
+  ++page_allocs;
+  ++grain_at(at).page_allocs;
+  ++orders[std::min<std::size_t>(ev.order, orders.size() - 1)];
+  if (ev.migratetype >= 0 && ev.migratetype < mm::MIGRATE_TYPES)
+    ++migratetypes[static_cast<std::size_t>(ev.migratetype)];
+  const LivePage lp{at, ev.ts_ns, ev.cpu};
+  auto [it, inserted] = live_pages.try_emplace(ev.pfn, lp);
+  if (!inserted) {
+    ++page_lost_live;
+    it->second = lp;
+  }
+}
+
+void WorkloadProfile::Accum::page_free(const TraceEvent& ev, std::uint64_t at) {
+  ++grain_at(at).page_frees;
+  const auto it = live_pages.find(ev.pfn);
+  if (it == live_pages.end()) {
+    ++page_free_only;
+    return;
+  }
+  ++page_frees;
+  page_life.add(it->second.pos, at, it->second.ts, ev.ts_ns);
+  if (it->second.cpu != ev.cpu) ++page_cross;
+  live_pages.erase(it);
+}
+
+// alloc_vmap_area (6.3+) sizes include the guard page of a vm area.
+void WorkloadProfile::Accum::vmap_area(const TraceEvent& ev) {
+  if (ev.failed || ev.size < kTracePageSize) return;
+  const std::uint64_t pages = ev.size / kTracePageSize;
+  ++vm_areas[pages > 1 ? pages - 1 : pages];
+}
 
 WorkloadProfile::WorkloadProfile(std::string source, ProfileOptions opts)
     : opts_(opts), acc_(std::make_unique<Accum>()) {
@@ -166,6 +419,7 @@ void WorkloadProfile::add(const TraceEvent& ev) {
   if (!acc_) throw std::logic_error("WorkloadProfile::add after finish");
   Accum& a = *acc_;
   const std::uint64_t pos = a.pos++;
+  a.grain_at(pos);  // every event has its place in the phases
   ++a.by_type[static_cast<std::size_t>(ev.type)];
   if (!a.any_ts || ev.ts_ns < a.first_ts) a.first_ts = ev.ts_ns;
   if (!a.any_ts || ev.ts_ns > a.last_ts) a.last_ts = ev.ts_ns;
@@ -175,95 +429,113 @@ void WorkloadProfile::add(const TraceEvent& ev) {
     case EventType::kmalloc:
     case EventType::kmalloc_node:
     case EventType::kmem_cache_alloc:
-    case EventType::kmem_cache_alloc_node: {
-      const bool is_kmalloc = ev.type == EventType::kmalloc || ev.type == EventType::kmalloc_node;
-      (is_kmalloc ? a.kmalloc_sizes : a.cache_sizes).add(ev.bytes_req);
-      ++a.slab_gfp[ev.gfp];
-      const std::uint32_t cs = Accum::intern(a.callsite_index, a.callsites, ev.call_site);
-      ++a.callsites[cs].allocs;
-      a.callsites[cs].bytes_req += ev.bytes_req;
-      if (ev.ptr == 0) break;  // a failed allocation: nothing to free later
-      const std::uint32_t cache =
-          is_kmalloc ? a.kmalloc_cache(ev.gfp, ev.bytes_alloc, opts_.kmalloc_max_cache_size)
-                     : kUnknownCache;
-      ++a.caches[cache].allocs;
-      a.caches[cache].bytes_req += ev.bytes_req;
-      const Accum::LiveObj obj{pos, ev.ts_ns, ev.bytes_req, cs, cache, ev.cpu, is_kmalloc};
-      auto [it, inserted] = a.live.try_emplace(ev.ptr, obj);
-      if (!inserted) {
-        ++a.slab_lost_live;
-        it->second = obj;
-      }
-      break;
-    }
+    case EventType::kmem_cache_alloc_node:
+      return a.slab_alloc(ev, pos, opts_.kmalloc_max_cache_size);
     case EventType::kfree:
-    case EventType::kmem_cache_free: {
-      const bool named = ev.type == EventType::kmem_cache_free && !ev.name.empty();
-      if (ev.ptr == 0) {
-        ++a.slab_null_frees;
-        break;
-      }
-      const auto it = a.live.find(ev.ptr);
-      if (it == a.live.end()) {
-        ++a.slab_free_only;
-        ++a.caches[named ? Accum::intern(a.cache_index, a.caches, ev.name) : kUnknownCache].frees;
-        break;
-      }
-      const Accum::LiveObj obj = it->second;
-      a.live.erase(it);
-      ++a.slab_frees;
-      a.slab_life.add(obj.pos, pos, obj.ts, ev.ts_ns);
-      if (obj.cpu != ev.cpu) ++a.slab_cross;
-      ++a.callsites[obj.callsite].frees;
-      std::uint32_t cache = obj.cache;
-      if (!obj.kmalloc && named) {
-        // 6.1 names the cache at the free only: the allocation moves there.
-        cache = Accum::intern(a.cache_index, a.caches, ev.name);
-        --a.caches[kUnknownCache].allocs;
-        a.caches[kUnknownCache].bytes_req -= obj.bytes_req;
-        ++a.caches[cache].allocs;
-        a.caches[cache].bytes_req += obj.bytes_req;
-      }
-      ++a.caches[cache].frees;
-      break;
-    }
-    case EventType::mm_page_alloc: {
-      ++a.page_gfp[ev.gfp];
-      if (page_alloc_failed(ev)) {
-        ++a.page_failures;
-        break;
-      }
-      ++a.page_allocs;
-      ++a.orders[std::min<std::size_t>(ev.order, a.orders.size() - 1)];
-      if (ev.migratetype >= 0 && ev.migratetype < mm::MIGRATE_TYPES)
-        ++a.migratetypes[static_cast<std::size_t>(ev.migratetype)];
-      const Accum::LivePage lp{pos, ev.ts_ns, ev.cpu};
-      auto [it, inserted] = a.live_pages.try_emplace(ev.pfn, lp);
-      if (!inserted) {
-        ++a.page_lost_live;
-        it->second = lp;
-      }
-      break;
-    }
-    case EventType::mm_page_free: {
+    case EventType::kmem_cache_free:
+      return a.slab_free(ev, pos);
+    case EventType::mm_page_alloc:
+      return a.page_alloc(ev, pos);
+    case EventType::mm_page_free:
       // Only mm_page_free: 6.1 repeats it as mm_page_free_batched.
-      const auto it = a.live_pages.find(ev.pfn);
-      if (it == a.live_pages.end()) {
-        ++a.page_free_only;
-        break;
-      }
-      ++a.page_frees;
-      a.page_life.add(it->second.pos, pos, it->second.ts, ev.ts_ns);
-      if (it->second.cpu != ev.cpu) ++a.page_cross;
-      a.live_pages.erase(it);
-      break;
-    }
+      return a.page_free(ev, pos);
+    case EventType::alloc_vmap_area:
+      return a.vmap_area(ev);
     case EventType::lost_events:
       a.lost += ev.lost;
-      break;
+      return;
     default:
-      break;
+      return;
   }
+}
+
+std::vector<Weighted> default_vmalloc_pages() {
+  return {{4, 60}, {1, 12}, {2, 8}, {8, 8}, {16, 5}, {32, 3}, {64, 2}, {256, 1}, {600, 1}};
+}
+
+namespace {
+
+Lifetimes life_of(const std::vector<std::uint64_t>& events, const std::vector<std::uint64_t>& ns,
+                  std::uint64_t freed, std::uint64_t never) {
+  Lifetimes out;
+  out.freed = freed;
+  out.never_freed = never;
+  out.events_log2 = trimmed(events);
+  out.ns_log2 = trimmed(ns);
+  return out;
+}
+
+}  // namespace
+
+// The kPhaseWindows windows: near-equal runs of grains (exactly equal but
+// for the grain's rounding), the last cut at the last event.
+void WorkloadProfile::snapshot_phases(ProfileData& d) const {
+  const Accum& a = *acc_;
+  const std::size_t n = a.grains.size();
+  const std::size_t w = std::min<std::size_t>(kPhaseWindows, n);
+  for (std::size_t i = 0; i < w; ++i) {
+    const std::size_t from = i * n / w, to = (i + 1) * n / w;
+    Accum::Grain sum;
+    for (std::size_t g = from; g < to; ++g) sum.merge(a.grains[g]);
+    PhaseWindow pw;
+    pw.first_event = from * a.grain;
+    pw.events = std::min<std::uint64_t>(to * a.grain, a.pos) - pw.first_event;
+    pw.kmalloc = sum.kmalloc;
+    pw.cache_allocs = sum.cache;
+    pw.slab_frees = sum.slab_frees;
+    pw.page_allocs = sum.page_allocs;
+    pw.page_frees = sum.page_frees;
+    d.phases.push_back(pw);
+  }
+}
+
+// Bursts (the open runs closed on a copy), the top call sites' own tables
+// and the kmem caches' geometry.
+void WorkloadProfile::snapshot_sites(ProfileData& d) const {
+  const Accum& a = *acc_;
+  Accum::BurstAcc b = a.bursts;
+  for (auto [cpu, run] : a.runs) b.close(run);
+  d.bursts = {b.runs, b.allocs, b.longest, trimmed(b.log2)};
+  auto top_cache = [&](const Accum::Site& s) -> std::uint32_t {
+    std::uint32_t best = kUnknownCache;
+    std::uint64_t n = 0;
+    for (const auto& [c, k] : s.caches)
+      if (k > n || (k == n && a.caches[c].name < a.caches[best].name)) best = c, n = k;
+    return best;
+  };
+  for (const RateRow& r : d.call_sites) {
+    const Accum::Site& s = a.sites[a.callsite_index.find(r.name)->second];
+    const std::uint32_t c = top_cache(s);
+    d.site_shapes.push_back({r.name, r.allocs, s.kmalloc, r.frees, s.cross, s.runs,
+                             s.bytes_alloc_max, c == kUnknownCache ? "" : a.caches[c].name,
+                             top_of(s.sizes, kSiteRows), top_of(s.gfp, kSiteRows)});
+  }
+  std::vector<std::uint64_t> inferred(a.geo.size());
+  for (const Accum::Site& s : a.sites)
+    if (s.unnamed_live) inferred[top_cache(s)] += s.unnamed_live;
+  for (std::size_t c = 0; c < a.geo.size(); ++c) {
+    const Accum::CacheGeo& g = a.geo[c];
+    if (!g.kmem_cache) continue;
+    d.cache_geometry.push_back(
+        {a.caches[c].name, g.object_size, g.bytes_req, g.allocs + inferred[c], g.frees});
+  }
+  std::sort(d.cache_geometry.begin(), d.cache_geometry.end(),
+            [](const CacheGeometry& x, const CacheGeometry& y) {
+              return x.allocs != y.allocs ? x.allocs > y.allocs : x.name < y.name;
+            });
+}
+
+// Mempools and vmalloc sizes: what the call sites' functions showed.
+void WorkloadProfile::snapshot_pools(ProfileData& d) const {
+  const Accum& a = *acc_;
+  d.mempool = a.mempool;
+  d.mempool.min_nr = top_of(a.min_nr, opts_.top_n);
+  d.mempool.sizes = top_of(a.pool_sizes, opts_.top_n);
+  const bool vmap = !a.vm_areas.empty();
+  const auto& table = vmap ? a.vm_areas : a.vm_array;
+  d.vmalloc.source = table.empty() ? "default" : vmap ? "alloc_vmap_area" : "page_array";
+  for (const auto& [pages, n] : table) d.vmalloc.areas += n;
+  d.vmalloc.pages = table.empty() ? default_vmalloc_pages() : top_of(table, opts_.top_n);
 }
 
 ProfileData WorkloadProfile::snapshot() const {
@@ -296,16 +568,9 @@ ProfileData WorkloadProfile::snapshot() const {
   d.slab_free_only = a.slab_free_only;
   d.slab_null_frees = a.slab_null_frees;
   d.slab_cross_cpu_frees = a.slab_cross;
-  auto life = [](const Accum::Life& l, std::uint64_t never) {
-    Lifetimes out;
-    out.freed = l.freed;
-    out.never_freed = never;
-    out.events_log2 = trimmed(l.events);
-    out.ns_log2 = trimmed(l.ns);
-    return out;
-  };
   // Objects allocated over (their free untraced) count as never freed too.
-  d.slab_life = life(a.slab_life, a.live.size() + a.slab_lost_live);
+  d.slab_life = life_of(a.slab_life.events, a.slab_life.ns, a.slab_life.freed,
+                        a.live.size() + a.slab_lost_live);
   for (const RateRow& r : a.caches)
     if (r.allocs || r.frees) d.caches.push_back(r);
   std::sort(d.caches.begin(), d.caches.end(), [](const RateRow& x, const RateRow& y) {
@@ -328,7 +593,11 @@ ProfileData WorkloadProfile::snapshot() const {
   d.migratetypes = trimmed(a.migratetypes);
   d.page_gfp = top_of(a.page_gfp, opts_.top_n);
   d.page_gfp_distinct = a.page_gfp.size();
-  d.page_life = life(a.page_life, a.live_pages.size() + a.page_lost_live);
+  d.page_life = life_of(a.page_life.events, a.page_life.ns, a.page_life.freed,
+                        a.live_pages.size() + a.page_lost_live);
+  snapshot_phases(d);
+  snapshot_sites(d);
+  snapshot_pools(d);
   return d;
 }
 
@@ -498,6 +767,131 @@ std::vector<std::uint64_t> indexed_from(const json& j, const char* key, std::siz
   return v;
 }
 
+// (value, weight) rows as [{key: value, count: weight}].
+json weighted_json(const std::vector<Weighted>& v, const char* key) {
+  json out = json::array();
+  for (const Weighted& w : v) out.push_back({{key, w.value}, {"count", w.weight}});
+  return out;
+}
+
+std::vector<Weighted> weighted_from(const json& j, const char* key) {
+  std::vector<Weighted> v;
+  for (const json& w : j)
+    v.push_back({w.at(key).get<std::uint64_t>(), w.at("count").get<std::uint64_t>()});
+  return v;
+}
+
+json phases_json(const std::vector<PhaseWindow>& v) {
+  json out = json::array();
+  for (const PhaseWindow& w : v)
+    out.push_back({{"first_event", w.first_event},
+                   {"events", w.events},
+                   {"kmalloc", w.kmalloc},
+                   {"kmem_cache_alloc", w.cache_allocs},
+                   {"slab_frees", w.slab_frees},
+                   {"page_allocs", w.page_allocs},
+                   {"page_frees", w.page_frees}});
+  return out;
+}
+
+std::vector<PhaseWindow> phases_from(const json& j) {
+  std::vector<PhaseWindow> v;
+  for (const json& w : j)
+    v.push_back({w.at("first_event").get<std::uint64_t>(), w.at("events").get<std::uint64_t>(),
+                 w.at("kmalloc").get<std::uint64_t>(),
+                 w.at("kmem_cache_alloc").get<std::uint64_t>(),
+                 w.at("slab_frees").get<std::uint64_t>(), w.at("page_allocs").get<std::uint64_t>(),
+                 w.at("page_frees").get<std::uint64_t>()});
+  return v;
+}
+
+json bursts_json(const Bursts& b) {
+  return {{"runs", b.runs},
+          {"allocs", b.allocs},
+          {"longest", b.longest},
+          {"mean", b.runs ? static_cast<double>(b.allocs) / static_cast<double>(b.runs) : 0.0},
+          {"log2", log2_json(b.log2, false)}};
+}
+
+Bursts bursts_from(const json& j) {
+  return {j.at("runs").get<std::uint64_t>(), j.at("allocs").get<std::uint64_t>(),
+          j.at("longest").get<std::uint64_t>(), log2_from(j.at("log2"))};
+}
+
+json site_shapes_json(const std::vector<CallSiteShape>& v) {
+  json out = json::array();
+  for (const CallSiteShape& c : v)
+    out.push_back({{"name", c.name},
+                   {"allocs", c.allocs},
+                   {"kmalloc", c.kmalloc},
+                   {"frees", c.frees},
+                   {"cross_cpu_frees", c.cross_cpu_frees},
+                   {"runs", c.runs},
+                   {"bytes_alloc_max", c.bytes_alloc_max},
+                   {"cache", c.cache},
+                   {"sizes", weighted_json(c.sizes, "size")},
+                   {"gfp", gfp_json(c.gfp)}});
+  return out;
+}
+
+std::vector<CallSiteShape> site_shapes_from(const json& j) {
+  std::vector<CallSiteShape> v;
+  for (const json& c : j)
+    v.push_back({c.at("name").get<std::string>(), c.at("allocs").get<std::uint64_t>(),
+                 c.at("kmalloc").get<std::uint64_t>(), c.at("frees").get<std::uint64_t>(),
+                 c.at("cross_cpu_frees").get<std::uint64_t>(), c.at("runs").get<std::uint64_t>(),
+                 c.at("bytes_alloc_max").get<std::uint64_t>(), c.at("cache").get<std::string>(),
+                 weighted_from(c.at("sizes"), "size"), gfp_from(c.at("gfp"))});
+  return v;
+}
+
+json geometry_json(const std::vector<CacheGeometry>& v) {
+  json out = json::array();
+  for (const CacheGeometry& g : v)
+    out.push_back({{"name", g.name},
+                   {"object_size", g.object_size},
+                   {"bytes_req", g.bytes_req},
+                   {"allocs", g.allocs},
+                   {"frees", g.frees}});
+  return out;
+}
+
+std::vector<CacheGeometry> geometry_from(const json& j) {
+  std::vector<CacheGeometry> v;
+  for (const json& g : j)
+    v.push_back({g.at("name").get<std::string>(), g.at("object_size").get<std::uint64_t>(),
+                 g.at("bytes_req").get<std::uint64_t>(), g.at("allocs").get<std::uint64_t>(),
+                 g.at("frees").get<std::uint64_t>()});
+  return v;
+}
+
+json mempool_json(const MempoolUse& m) {
+  return {{"creates", m.creates},
+          {"min_nr", weighted_json(m.min_nr, "min_nr")},
+          {"slab_allocs", m.slab_allocs},
+          {"kmalloc_allocs", m.kmalloc_allocs},
+          {"frees", m.frees},
+          {"sizes", weighted_json(m.sizes, "size")}};
+}
+
+MempoolUse mempool_from(const json& j) {
+  return {j.at("creates").get<std::uint64_t>(),     weighted_from(j.at("min_nr"), "min_nr"),
+          j.at("slab_allocs").get<std::uint64_t>(), j.at("kmalloc_allocs").get<std::uint64_t>(),
+          j.at("frees").get<std::uint64_t>(),       weighted_from(j.at("sizes"), "size")};
+}
+
+json vmalloc_json(const VmallocUse& v) {
+  return {{"source", v.source}, {"areas", v.areas}, {"pages", weighted_json(v.pages, "pages")}};
+}
+
+VmallocUse vmalloc_from(const json& j) {
+  VmallocUse v{j.at("source").get<std::string>(), j.at("areas").get<std::uint64_t>(),
+               weighted_from(j.at("pages"), "pages")};
+  if (v.source != "default" && v.source != "alloc_vmap_area" && v.source != "page_array")
+    throw std::invalid_argument("vmalloc source \"" + v.source + "\" unknown");
+  return v;
+}
+
 }  // namespace
 
 nlohmann::json WorkloadProfile::to_json() const {
@@ -534,7 +928,10 @@ nlohmann::json WorkloadProfile::to_json() const {
         {"lifetime", life_json(d.slab_life)},
         {"caches", rates_json(d.caches, d)},
         {"call_sites", rates_json(d.call_sites, d)},
-        {"call_sites_distinct", d.call_sites_distinct}}},
+        {"call_sites_distinct", d.call_sites_distinct},
+        {"bursts", bursts_json(d.bursts)},
+        {"call_site_shapes", site_shapes_json(d.site_shapes)},
+        {"cache_geometry", geometry_json(d.cache_geometry)}}},
       {"pages",
        {{"allocs", d.page_allocs},
         {"allocs_per_s", d.per_second(d.page_allocs)},
@@ -546,15 +943,19 @@ nlohmann::json WorkloadProfile::to_json() const {
         {"gfp", gfp_json(d.page_gfp)},
         {"gfp_distinct", d.page_gfp_distinct},
         {"lifetime", life_json(d.page_life)}}},
+      {"phases", phases_json(d.phases)},
+      {"mempool", mempool_json(d.mempool)},
+      {"vmalloc", vmalloc_json(d.vmalloc)},
   };
 }
 
 WorkloadProfile WorkloadProfile::from_json(const nlohmann::json& j) {
   try {
     if (!j.is_object() || !j.contains("format")) throw std::invalid_argument("no \"format\" key");
-    if (j.at("format") != kProfileFormat)
+    const bool v1 = j.at("format") == kProfileFormat1;
+    if (j.at("format") != kProfileFormat && !v1)
       throw std::invalid_argument("format is " + j.at("format").dump() + ", not \"" +
-                                  kProfileFormat + "\"");
+                                  kProfileFormat + "\" or \"" + kProfileFormat1 + "\"");
     ProfileData d;
     d.source = j.at("source").get<std::string>();
     d.top_n = j.at("top_n").get<unsigned>();
@@ -593,6 +994,16 @@ WorkloadProfile WorkloadProfile::from_json(const nlohmann::json& j) {
     d.page_gfp = gfp_from(p.at("gfp"));
     d.page_gfp_distinct = p.at("gfp_distinct").get<std::uint64_t>();
     d.page_life = life_from(p.at("lifetime"));
+    if (v1) {
+      d.vmalloc.pages = default_vmalloc_pages();
+    } else {
+      d.bursts = bursts_from(s.at("bursts"));
+      d.site_shapes = site_shapes_from(s.at("call_site_shapes"));
+      d.cache_geometry = geometry_from(s.at("cache_geometry"));
+      d.phases = phases_from(j.at("phases"));
+      d.mempool = mempool_from(j.at("mempool"));
+      d.vmalloc = vmalloc_from(j.at("vmalloc"));
+    }
     ProfileOptions o;
     o.top_n = d.top_n;
     WorkloadProfile w(d.source, o);

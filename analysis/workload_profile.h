@@ -3,10 +3,17 @@
 // lifetimes, per-cache and per-call-site rates, CPU spread, page orders and
 // migrate types, event counts and the trace's duration.
 //
+// Version 2 adds what the generators (props/shape.h) draw from besides: the
+// op mix in phases over the trace, bursts of allocations from one call site,
+// the top call sites' own size and GFP tables, the kmem caches' geometry,
+// mempool use and vmalloc sizes.
+//
 // Built in one pass (add() every event, then finish()); memory grows with the
 // live set and the numbers of distinct sizes, GFP masks, call sites and
 // caches, never with the trace's length. Saved as JSON ("format":
-// "mmfuzz-profile-1"); from_json(to_json()) gives the same profile back.
+// "mmfuzz-profile-2"); from_json(to_json()) gives the same profile back, and
+// from_json reads a "mmfuzz-profile-1" document with the new fields empty
+// (vmalloc sizes: the default table).
 #pragma once
 
 #include <cstdint>
@@ -25,7 +32,10 @@ using trace::EventType;
 using trace::kNrEventTypes;
 using trace::TraceEvent;
 
-inline constexpr const char* kProfileFormat = "mmfuzz-profile-1";
+inline constexpr const char* kProfileFormat = "mmfuzz-profile-2";
+inline constexpr const char* kProfileFormat1 = "mmfuzz-profile-1";  // read, never written
+inline constexpr unsigned kPhaseWindows = 16;  // phases: the trace in this many windows
+inline constexpr unsigned kSiteRows = 16;      // rows of a call site's own size and GFP tables
 
 // A value and how often the trace had it: one row of a sampler table.
 struct Weighted {
@@ -69,6 +79,77 @@ struct RateRow {
   bool operator==(const RateRow&) const = default;
 };
 
+// One window of the trace by event count (kPhaseWindows near-equal ones):
+// the op mix in it, growth at boot, steady churn later. Slab frees are
+// non-NULL kfree and kmem_cache_free events, page allocations the
+// successful ones.
+struct PhaseWindow {
+  std::uint64_t first_event = 0, events = 0;
+  std::uint64_t kmalloc = 0, cache_allocs = 0, slab_frees = 0;
+  std::uint64_t page_allocs = 0, page_frees = 0;
+  std::uint64_t slab_allocs() const { return kmalloc + cache_allocs; }
+  bool operator==(const PhaseWindow&) const = default;
+};
+
+// Bursts: runs of consecutive slab allocations from one call site on one
+// CPU (a slab free or another call site's allocation on that CPU ends the
+// run). log2[k] counts runs of length [2^(k-1), 2^k).
+struct Bursts {
+  std::uint64_t runs = 0, allocs = 0, longest = 0;
+  std::vector<std::uint64_t> log2;
+  bool operator==(const Bursts&) const = default;
+};
+
+// One of the top call sites with its own tables. frees: its objects' frees
+// seen (allocs - frees never freed); runs: bursts begun there; cache: for
+// kmem_cache_alloc, the cache its objects' frees name most ("" none named).
+struct CallSiteShape {
+  std::string name;
+  std::uint64_t allocs = 0, kmalloc = 0, frees = 0, cross_cpu_frees = 0, runs = 0;
+  std::uint64_t bytes_alloc_max = 0;
+  std::string cache;
+  std::vector<Weighted> sizes;  // bytes_req, top kSiteRows
+  std::vector<Weighted> gfp;    // top kSiteRows
+  bool operator==(const CallSiteShape&) const = default;
+};
+
+// A kmem cache (not kmalloc-*) as its kmem_cache_alloc objects show it.
+// 6.1 names the cache only at kmem_cache_free: objects count when a free
+// names it, or, never freed, when their call site's frees named it.
+struct CacheGeometry {
+  std::string name;
+  std::uint64_t object_size = 0;  // the largest bytes_alloc (the cache's object size)
+  std::uint64_t bytes_req = 0;    // the largest bytes_req
+  std::uint64_t allocs = 0, frees = 0;
+  bool operator==(const CacheGeometry&) const = default;
+};
+
+// Mempools, seen through their slab traffic (symbolized call sites only):
+// mempool_create*'s kmalloc of the mempool_t, mempool_init*'s element array
+// (bytes_req / 8 = min_nr) and elements from mempool_alloc_slab /
+// mempool_kmalloc. Page pools (mempool_alloc_pages) leave no call site.
+struct MempoolUse {
+  std::uint64_t creates = 0;
+  std::vector<Weighted> min_nr;
+  std::uint64_t slab_allocs = 0, kmalloc_allocs = 0, frees = 0;
+  std::vector<Weighted> sizes;  // elements' bytes_alloc
+  bool operator==(const MempoolUse&) const = default;
+};
+
+// vmalloc area sizes in pages. From the trace when it shows them
+// (alloc_vmap_area, 6.3+: size less the guard page; else the page array
+// __vmalloc_node_range / __vmalloc_area_node kmallocs, 8 bytes a page, for
+// areas up to 512 pages), else default_vmalloc_pages().
+struct VmallocUse {
+  std::string source = "default";  // "alloc_vmap_area", "page_array" or "default"
+  std::uint64_t areas = 0;         // areas the trace showed
+  std::vector<Weighted> pages;     // heaviest first
+  bool operator==(const VmallocUse&) const = default;
+};
+// The table a trace without vmalloc evidence gets: 4-page kernel stacks
+// (THREAD_SIZE 16 KiB, VMAP_STACK) first, then small buffers, a few large.
+std::vector<Weighted> default_vmalloc_pages();
+
 // The profile proper: plain data, compared whole by the round-trip test.
 struct ProfileData {
   std::string source;
@@ -104,6 +185,13 @@ struct ProfileData {
   std::vector<Weighted> page_gfp;           // top N, most frequent first
   std::uint64_t page_gfp_distinct = 0;
   Lifetimes page_life;
+  // Version 2.
+  std::vector<PhaseWindow> phases;
+  Bursts bursts;
+  std::vector<CallSiteShape> site_shapes;     // the call_sites rows' own tables, same order
+  std::vector<CacheGeometry> cache_geometry;  // by allocations, then name
+  MempoolUse mempool;
+  VmallocUse vmalloc;
 
   std::uint64_t duration_ns() const { return last_ts_ns - first_ts_ns; }
   std::uint64_t slab_allocs() const { return kmalloc_sizes.count + cache_sizes.count; }
@@ -138,7 +226,7 @@ class WorkloadProfile {
   const ProfileData& data() const;
   nlohmann::json to_json() const;
   // Throws std::invalid_argument ("profile: ..." one line) on a document that
-  // is not a mmfuzz-profile-1.
+  // is not a mmfuzz-profile-2 or -1 (whose version-2 fields stay empty).
   static WorkloadProfile from_json(const nlohmann::json& j);
 
   // Sampler tables for the generators: (value, weight) rows, heaviest first.
@@ -152,6 +240,9 @@ class WorkloadProfile {
  private:
   struct Accum;
   ProfileData snapshot() const;
+  void snapshot_phases(ProfileData& d) const;
+  void snapshot_sites(ProfileData& d) const;
+  void snapshot_pools(ProfileData& d) const;
 
   ProfileOptions opts_;
   mutable ProfileData data_;

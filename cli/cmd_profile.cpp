@@ -1,6 +1,8 @@
 // mmfuzz profile: one pass over a trace makes its workload profile (sizes,
 // GFP masks, lifetimes, cache and call-site rates, CPU spread, page orders and
-// migrate types) as JSON for the property generators and fuzz decoders;
+// migrate types; phases, bursts, per-call-site tables, cache geometry,
+// mempool use and vmalloc sizes) as JSON for the property generators
+// (props/shape.h) and fuzz decoders;
 // --kmem-stat also prints what `perf kmem stat --slab --page --caller` would.
 #include <fmt/format.h>
 
@@ -65,6 +67,17 @@ std::string summary(const ProfileData& d, const EventSource& src, const std::str
                    d.page_allocs, percent(d.orders.empty() ? 0 : d.orders[0], d.page_allocs),
                    d.page_failures, d.page_frees, d.page_free_only);
   const SourceStats& st = src.stats();
+  s += fmt::format("; {} phases, {} bursts (mean {:.2f}, longest {}), {} caches with geometry",
+                   d.phases.size(), d.bursts.runs,
+                   d.bursts.runs
+                       ? static_cast<double>(d.bursts.allocs) / static_cast<double>(d.bursts.runs)
+                       : 0.0,
+                   d.bursts.longest, d.cache_geometry.size());
+  s += fmt::format("; {} mempools created, {} elements allocated", d.mempool.creates,
+                   d.mempool.slab_allocs + d.mempool.kmalloc_allocs);
+  s += fmt::format("; vmalloc sizes from {} ({} areas)",
+                   d.vmalloc.source == "default" ? "the default table" : d.vmalloc.source,
+                   d.vmalloc.areas);
   if (st.malformed) s += fmt::format("; {} malformed lines skipped", st.malformed);
   if (st.lost_events) s += fmt::format("; {} events lost by the tracer", st.lost_events);
   return s + ".\n";
@@ -78,7 +91,10 @@ int run_profile(const ProfileCmdOptions& o) {
     check_output_dir(o.out);
     ProfileOptions po;
     po.top_n = o.top;
-    WorkloadProfile profile(src->name(), po);
+    // The trace's file name, not its path: the same profile wherever it is made.
+    const std::string source =
+        o.trace == "-" ? src->name() : std::filesystem::path(o.trace).filename().string();
+    WorkloadProfile profile(source, po);
     KmemStat stat;
     TraceEvent ev;
     while (src->next(ev)) {

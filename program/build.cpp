@@ -14,6 +14,10 @@ void ProgramBuilder::push(OpArgs a) {
   p_.ops.push_back(Op{.args = a, .cpu = cpu_});
 }
 
+void ProgramBuilder::set_call_site(std::string_view caller) {
+  p_.ops.back().call_site = p_.strings.intern(caller);
+}
+
 Handle ProgramBuilder::fresh_page() {
   const Handle h = next_page_;
   next_page_ += kPageHandleStride;

@@ -25,6 +25,10 @@ class ProgramBuilder {
 
   // The CPU the following ops run on (smp_processor_id()).
   void set_cpu(int cpu) { cpu_ = static_cast<std::int16_t>(cpu); }
+  // The caller the last op names (provenance only). The text form carries it
+  // on kmalloc, kfree, kmem_cache_alloc and kmem_cache_free lines: set it on
+  // those, or the Program does not read back equal.
+  void set_call_site(std::string_view caller);
 
   // page allocator
   Handle alloc_pages(unsigned order, std::uint32_t gfp, int node = -1);

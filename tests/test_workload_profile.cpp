@@ -235,7 +235,7 @@ TEST(WorkloadProfile, JsonRoundTrips) {
   WorkloadProfile p = hand_profile(2);
   p.finish();
   const nlohmann::json j = p.to_json();
-  EXPECT_EQ(j.at("format"), "mmfuzz-profile-1");
+  EXPECT_EQ(j.at("format"), "mmfuzz-profile-2");
   EXPECT_EQ(j.at("source"), "hand.trace");
   const WorkloadProfile q = WorkloadProfile::from_json(nlohmann::json::parse(j.dump(2)));
   EXPECT_TRUE(q.finished());
@@ -274,12 +274,161 @@ TEST(WorkloadProfile, FromJsonRejectsOtherDocuments) {
   nlohmann::json missing = good;
   missing["slab"].erase("caches");
   rejects(missing, "caches");
+  nlohmann::json no_phases = good;  // a version-2 document has its version-2 fields
+  no_phases.erase("phases");
+  rejects(no_phases, "phases");
+  nlohmann::json bad_vmalloc = good;
+  bad_vmalloc["vmalloc"]["source"] = "guessed";
+  rejects(bad_vmalloc, "guessed");
   nlohmann::json bad_bucket = good;
   bad_bucket["slab"]["kmalloc"]["log2"][0]["log2"] = 99;
   rejects(bad_bucket, "log2");
   nlohmann::json bad_type = good;
   bad_type["pages"]["allocs"] = "many";
   rejects(bad_type, "type");
+}
+
+// Version 2: phases, bursts, per-call-site tables and cache geometry of the
+// hand trace above.
+TEST(WorkloadProfile, PhasesOfTheHandTrace) {
+  WorkloadProfile p = hand_profile();
+  p.finish();
+  const ProfileData& d = p.data();
+  // 16 events in 16 windows: one event each.
+  ASSERT_EQ(d.phases.size(), kPhaseWindows);
+  std::vector<std::uint64_t> kmalloc, cache, slab_frees, page_allocs, page_frees;
+  for (std::size_t i = 0; i < d.phases.size(); ++i) {
+    EXPECT_EQ(d.phases[i].first_event, i);
+    EXPECT_EQ(d.phases[i].events, 1u);
+    kmalloc.push_back(d.phases[i].kmalloc);
+    cache.push_back(d.phases[i].cache_allocs);
+    slab_frees.push_back(d.phases[i].slab_frees);
+    page_allocs.push_back(d.phases[i].page_allocs);
+    page_frees.push_back(d.phases[i].page_frees);
+  }
+  using V = std::vector<std::uint64_t>;
+  EXPECT_EQ(kmalloc, (V{0, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}));
+  EXPECT_EQ(cache, (V{0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}));
+  // kfree(NULL) (pos 8) is not a free; the free-only one (pos 9) is.
+  EXPECT_EQ(slab_frees, (V{0, 0, 0, 0, 0, 0, 1, 1, 0, 1, 0, 0, 0, 0, 0, 0}));
+  // The failed allocation (pos 12) and the batched repeat (pos 14) are not counted.
+  EXPECT_EQ(page_allocs, (V{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0}));
+  EXPECT_EQ(page_frees, (V{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0}));
+}
+
+TEST(WorkloadProfile, BurstsSitesAndGeometryOfTheHandTrace) {
+  WorkloadProfile p = hand_profile();
+  p.finish();
+  const ProfileData& d = p.data();
+  // CPU 0: a a (run 2) | c (run 1, ended by kfree 0x10); CPU 1: b (1) | c
+  // (1, ended by the free-only kmem_cache_free; kfree(NULL) ends nothing).
+  EXPECT_EQ(d.bursts.runs, 4u);
+  EXPECT_EQ(d.bursts.allocs, 5u);
+  EXPECT_EQ(d.bursts.longest, 2u);
+  EXPECT_EQ(d.bursts.log2, buckets({{1, 3}, {2, 1}}));
+  ASSERT_EQ(d.site_shapes.size(), 3u);  // the call_sites rows, in their order
+  const CallSiteShape a{"a+0x0/0x4", 2, 2, 1, 0, 1, 128, "", {{64, 2}}, {{kKernel, 2}}};
+  const CallSiteShape c{"c+0x0/0x4",       2, 0, 1, 1, 2, 56, "ftrace_event_field", {{56, 2}},
+                        {{kKernelZero, 2}}};
+  const CallSiteShape b{"b+0x0/0x4", 1, 1, 0, 0, 1, 128, "", {{100, 1}}, {{kAtomic, 1}}};
+  EXPECT_EQ(d.site_shapes[0], a);
+  EXPECT_EQ(d.site_shapes[1], c);
+  EXPECT_EQ(d.site_shapes[2], b);
+  // 0x40 was freed to ftrace_event_field; 0x50, never freed, came from the
+  // same call site: two allocations, one free. maple_node's only free is
+  // free-only: no geometry.
+  ASSERT_EQ(d.cache_geometry.size(), 1u);
+  EXPECT_EQ(d.cache_geometry[0], (CacheGeometry{"ftrace_event_field", 56, 56, 2, 1}));
+  EXPECT_EQ(d.mempool, MempoolUse{});
+  EXPECT_EQ(d.vmalloc.source, "default");
+  EXPECT_EQ(d.vmalloc.areas, 0u);
+  EXPECT_EQ(d.vmalloc.pages, default_vmalloc_pages());
+}
+
+// Mempools and vmalloc sizes from their call sites; alloc_vmap_area (6.3+)
+// wins over the page arrays; 4096 events merge into 16 windows of 256.
+TEST(WorkloadProfile, MempoolVmallocAndLongPhases) {
+  WorkloadProfile p("pools.trace");
+  std::uint64_t ts = 0;
+  p.add(alloc(EventType::kmalloc, "mempool_create+0x48/0xa0", 0x100, 72, 128, kKernel, ts, 0));
+  p.add(alloc(EventType::kmalloc, "mempool_init_node+0x70/0x10c", 0x200, 16, 128, kKernel, ts, 0));
+  p.add(alloc(EventType::kmem_cache_alloc, "mempool_alloc_slab+0x24/0x30", 0x300, 384, 384, kKernel,
+              ts, 0));
+  p.add(alloc(EventType::kmem_cache_alloc, "mempool_alloc_slab+0x24/0x30", 0x400, 384, 384, kKernel,
+              ts, 1));
+  p.add(alloc(EventType::kmalloc, "mempool_kmalloc+0x10/0x20", 0x500, 100, 128, kAtomic, ts, 1));
+  p.add(slab_free(EventType::kmem_cache_free, 0x300, "bio-0", ts, 0));
+  p.add(alloc(EventType::kmalloc, "__vmalloc_node_range+0x184/0x800", 0x600, 32, 128, kKernel, ts,
+              0));
+  p.add(alloc(EventType::kmalloc, "__vmalloc_node_range+0x184/0x800", 0x700, 32, 128, kKernel, ts,
+              0));
+  p.add(alloc(EventType::kmalloc, "__vmalloc_node_range+0x184/0x800", 0x800, 528, 1024, kKernel, ts,
+              0));
+  {
+    WorkloadProfile q = std::move(p);
+    q.finish();
+    const ProfileData& d = q.data();
+    EXPECT_EQ(d.mempool.creates, 1u);
+    EXPECT_EQ(d.mempool.min_nr, (std::vector<Weighted>{{2, 1}}));
+    EXPECT_EQ(d.mempool.slab_allocs, 2u);
+    EXPECT_EQ(d.mempool.kmalloc_allocs, 1u);
+    EXPECT_EQ(d.mempool.frees, 1u);
+    EXPECT_EQ(d.mempool.sizes, (std::vector<Weighted>{{384, 2}, {128, 1}}));
+    EXPECT_EQ(d.vmalloc.source, "page_array");
+    EXPECT_EQ(d.vmalloc.areas, 3u);
+    EXPECT_EQ(d.vmalloc.pages, (std::vector<Weighted>{{4, 2}, {66, 1}}));
+    ASSERT_EQ(d.cache_geometry.size(), 1u);
+    EXPECT_EQ(d.cache_geometry[0], (CacheGeometry{"bio-0", 384, 384, 2, 1}));
+  }
+  WorkloadProfile v("vmap.trace");
+  TraceEvent area = ev(EventType::alloc_vmap_area, 0, 0);
+  area.size = 5 * 4096;  // 4 pages and the guard page
+  v.add(area);
+  v.add(
+      alloc(EventType::kmalloc, "__vmalloc_node_range+0x184/0x800", 0x600, 32, 128, kKernel, 0, 0));
+  for (int i = 0; i < 2047; ++i)
+    v.add(alloc(EventType::kmalloc, "x+0x0/0x4", 0x1000 + 16 * static_cast<std::uint64_t>(i), 16,
+                16, kKernel, 0, 0));
+  for (int i = 0; i < 2047; ++i)
+    v.add(slab_free(EventType::kfree, 0x1000 + 16 * static_cast<std::uint64_t>(i), "", 0, 0));
+  v.finish();
+  const ProfileData& d = v.data();
+  EXPECT_EQ(d.vmalloc.source, "alloc_vmap_area");
+  EXPECT_EQ(d.vmalloc.pages, (std::vector<Weighted>{{4, 1}}));
+  ASSERT_EQ(d.phases.size(), kPhaseWindows);
+  for (std::size_t i = 0; i < kPhaseWindows; ++i) {
+    EXPECT_EQ(d.phases[i].first_event, 256 * i);
+    EXPECT_EQ(d.phases[i].events, 256u);
+    // Events 1 .. 2048 are kmallocs (event 0 the vmap area), 2049 .. 4095 kfrees.
+    EXPECT_EQ(d.phases[i].kmalloc, i == 0 ? 255u : i < 8 ? 256u : i == 8 ? 1u : 0u) << i;
+    EXPECT_EQ(d.phases[i].slab_frees, i < 8 ? 0u : i == 8 ? 255u : 256u) << i;
+  }
+  // One run of 2048 kmallocs (the vmalloc page array's site is another).
+  EXPECT_EQ(d.bursts.runs, 2u);
+  EXPECT_EQ(d.bursts.longest, 2047u);
+  EXPECT_EQ(WorkloadProfile::from_json(v.to_json()).data(), d);
+}
+
+// A version-1 document (before phases and the rest): read, with the
+// version-2 fields empty and the default vmalloc table.
+TEST(WorkloadProfile, ReadsVersion1Documents) {
+  WorkloadProfile p = hand_profile();
+  p.finish();
+  nlohmann::json j = p.to_json();
+  j["format"] = "mmfuzz-profile-1";
+  for (const char* k : {"phases", "mempool", "vmalloc"}) j.erase(k);
+  for (const char* k : {"bursts", "call_site_shapes", "cache_geometry"}) j["slab"].erase(k);
+  const WorkloadProfile q = WorkloadProfile::from_json(j);
+  ProfileData want = p.data();
+  want.phases.clear();
+  want.bursts = {};
+  want.site_shapes.clear();
+  want.cache_geometry.clear();
+  want.mempool = {};
+  want.vmalloc = {"default", 0, default_vmalloc_pages()};
+  EXPECT_EQ(q.data(), want);
+  // Written back, it is a version-2 document.
+  EXPECT_EQ(q.to_json().at("format"), "mmfuzz-profile-2");
 }
 
 TEST(WorkloadProfile, EmptyTrace) {

@@ -160,7 +160,7 @@ contains "$tmp/err" "no/such/dir"
 if ls "$tmp"/no "$tmp"/no/such/dir 2>/dev/null | grep -q .; then echo "FAIL: profile left a partial file"; fails=$((fails + 1)); fi
 expect 2 -- profile "$real" -o "$tmp/prof.json" --top 0
 expect 0 -- profile "$real" -o "$tmp/prof.json"
-contains "$tmp/prof.json" '"format": "mmfuzz-profile-1"'
+contains "$tmp/prof.json" '"format": "mmfuzz-profile-2"'
 contains "$tmp/prof.json" '"mm_page_free_batched": 21015'
 contains "$tmp/out" "423632 events"
 contains "$tmp/out" "5784 kfree(NULL)"
