@@ -58,8 +58,8 @@ enum class PlantedDefect : std::uint8_t {
   slab_flusharray_drops_object,
   // slob.cpp slob_free(): a block freed just below the page's first free
   // block adds that block's units to sp->units again when it merges with
-  // it, so the page claims more free units than its free list holds.
-  // slab.counts in a sweep.
+  // it, so the page claims more free units than its free list holds (and
+  // than it has). slab.pages and slab.counts in a sweep.
   slob_units_double_count,
 };
 inline constexpr int kNrPlantedDefects = 11;
