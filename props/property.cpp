@@ -115,7 +115,13 @@ std::vector<prog::Finding> CaseRunner::run(const prog::Program& p, Reach* reach)
   prog::Executor ex(*work_, p.strings, o);
   for (const prog::Op& op : p.ops) ex.step(op);
   prog::Verdict v = ex.finish();
-  (void)reach;
+  if (reach) {  // what this Program reached beyond the boot
+    const mm::VmEvents& before = snap_->events();
+    const mm::VmEvents& after = work_->events();
+    for (unsigned i = 0; i < mm::NR_VM_EVENT_ITEMS; ++i)
+      if (const std::uint64_t d = after.event[i] - before.event[i])
+        (*reach)[mm::vm_event_name(static_cast<mm::vm_event_item>(i))] += d;
+  }
   return std::move(v.findings);
 }
 

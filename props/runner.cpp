@@ -375,6 +375,13 @@ void write_summary(const std::string& dir, const PropOptions& o,
     }
     xml += "  </testcase>\n";
   }
+  // The allocator states each property reached (the model's event counters,
+  // summed over its Programs), for comparing generators (bench/prop_compare.sh).
+  nlohmann::json reach = nlohmann::json::object();
+  for (const PropResult& r : results)
+    reach[r.name] = {
+        {"seconds", r.seconds}, {"executions", r.executions}, {"ops", r.ops}, {"events", r.reach}};
+  write_atomic(fs::path(dir) / "reach.json", reach.dump(1) + "\n");
   write_atomic(fs::path(dir) / "summary.md", md);
   write_atomic(fs::path(dir) / "junit.xml",
                fmt::format("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuite "
