@@ -679,6 +679,7 @@ class Builtin(Engine):
 class Campaign:
     def __init__(self, args):
         self.args = args
+        self.props = None  # (exit code, output) of `mmfuzz prop` beside the fuzzers
         self.out = Path(args.out).resolve()
         self.corpus = Path(args.corpus).resolve()
         self.seed = int(time.time()) & 0xFFFF if args.seed is None else args.seed
@@ -1361,6 +1362,12 @@ class Campaign:
                 md.append("  " + c)
             md.append("  ```")
             md.append("")
+        if self.props is not None:
+            rc, out = self.props
+            verdict = {0: "every property holds", 1: "**a property failed**"}.get(rc, f"**mmfuzz prop exit {rc}**")
+            md += ["## Properties (`mmfuzz prop`)", "", f"{verdict}; details in `{rel(self.out / 'prop' / 'summary.md')}`", "", "```"]
+            md += [ln for ln in out.splitlines() if ln.strip()][-40:]
+            md += ["```", ""]
         if self.unreproducible:
             md += ["## Crash files that did not reproduce", ""]
             for t, p in self.unreproducible:
@@ -1486,13 +1493,35 @@ class Campaign:
         stats = {t: self.engine.stats(t) for t in self.targets}
         groups = self.triage()
         results = self.write_crashes(groups)
+        self.run_props()
         self.write_reports(results, stats)
         for r in results:
             note(f"{'NEW' if r['new'] else 'known'} {r['signature']} ({', '.join(r['targets'])}): {r['title']}")
         note(f"summary: {rel(self.out / 'summary.md')}")
         if a.expect:
             return 0 if self.expect_met(results) else 1
-        return 1 if any(r["new"] for r in results) else 0
+        props_failed = self.props is not None and self.props[0] != 0
+        return 1 if any(r["new"] for r in results) or props_failed else 0
+
+    def run_props(self):
+        """--prop-time: the properties (`mmfuzz prop`) after the fuzzers, on
+        the same cores, their counterexamples saved into the corpus's
+        regressions/props/ (replayed first on the next run)."""
+        a = self.args
+        if not a.prop_time:
+            return
+        if not self.mmfuzz:
+            raise CampaignError("--prop-time needs the mmfuzz binary (build it: cmake --build build/default --target mmfuzz)")
+        cmd = [str(self.mmfuzz), "prop", "--time", str(a.prop_time), "--jobs", str(a.jobs or os.cpu_count() or 1),
+               "--out", str(self.out / "prop"), "--corpus", str(self.corpus / "regressions" / "props")]
+        if a.plant:
+            cmd += ["--plant", a.plant]
+        note(f"properties: {' '.join(cmd[1:])}")
+        rc, out = run_quiet(cmd, timeout=int(a.prop_time) + 600)
+        self.props = (rc, out)
+        for ln in out.splitlines():
+            if ln.startswith(("FAIL", "ERROR")):
+                note(ln)
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -1531,6 +1560,7 @@ def parse_args(argv):
         metavar="PATH",
         help="the mmfuzz binary that shrinks new crashes and replays reproducers (default $MMFUZZ_BIN, else bin/mmfuzz of the build folder, else build/default/bin/mmfuzz)",
     )
+    p.add_argument("--prop-time", default="0", help="then run the properties (mmfuzz prop) for this many seconds (default 0: not)")
     p.add_argument("--seed", default=None, help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     if a.engine not in ENGINES:
@@ -1549,7 +1579,7 @@ def parse_args(argv):
             die(f"unknown target '{n}' (targets: {', '.join(ALL_TARGETS)}, all)")
     a.targets_explicit = "all" not in names
     a.targets = targets
-    for name in ("time", "jobs", "seed"):
+    for name in ("time", "jobs", "seed", "prop_time"):
         v = getattr(a, name)
         if v is None:
             continue
@@ -1557,8 +1587,8 @@ def parse_args(argv):
             iv = int(v)
         except ValueError:
             die(f"--{name} wants a whole number, not '{v}'")
-        if iv < (0 if name == "seed" else 1):
-            die(f"--{name} must be at least 1")
+        if iv < (0 if name in ("seed", "prop_time") else 1):
+            die(f"--{name.replace('_', '-')} must be at least {0 if name in ('seed', 'prop_time') else 1}")
         setattr(a, name, iv)
     if a.jobs is None:
         a.jobs = os.cpu_count() or 1

@@ -31,7 +31,7 @@ const std::vector<std::string> kPlants = {"buddy_skip_merge", "slub_freelist_off
 struct CampaignOptions {
   std::string engine;
   std::vector<std::string> targets;
-  unsigned time = 0, jobs = 0;
+  unsigned time = 0, jobs = 0, prop_time = 0;
   std::string corpus, out, plant, expect, build_dir;
   bool no_build = false, no_minimize = false, update_corpus = false;
 };
@@ -67,6 +67,7 @@ int run_campaign(const CampaignOptions& o) {
   add("--corpus", o.corpus);
   add("--out", o.out);
   add("--plant", o.plant);
+  add("--prop-time", o.prop_time != 0 ? std::to_string(o.prop_time) : "");
   add("--expect", o.expect);
   add("--build-dir", o.build_dir);
   if (o.no_build) args.emplace_back("--no-build");
@@ -112,6 +113,9 @@ void register_campaign(CLI::App& app, std::function<int()>& run) {
   sub->add_option("--corpus", o->corpus,
                   "corpus folder: seeds/<t>/, dict/<t>.dict, regressions/<t>/ (default corpus/)");
   sub->add_option("--out", o->out, "output folder (default campaign-out/)");
+  sub->add_option("--prop-time", o->prop_time,
+                  "then run the properties (mmfuzz prop) for this many seconds (default 0: not)")
+      ->check(CLI::Range(0u, 100000000u));
   sub->add_option("--plant", o->plant, "planted defect to switch on (MMFUZZ_PLANT)")
       ->check(CLI::IsMember(kPlants));
   sub->add_option("--expect", o->expect,

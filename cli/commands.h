@@ -19,5 +19,6 @@ void register_convert(CLI::App& app, std::function<int()>& run);
 void register_profile(CLI::App& app, std::function<int()>& run);
 void register_campaign(CLI::App& app, std::function<int()>& run);
 void register_shrink(CLI::App& app, std::function<int()>& run);
+void register_prop(CLI::App& app, std::function<int()>& run);
 
 }  // namespace mmfuzz::cli

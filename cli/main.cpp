@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
       "  mmfuzz workload --ops 100000 --seed 7    a checked workload\n"
       "  mmfuzz campaign --engine afl --time 300  a fuzz campaign (ci/campaign.sh)\n"
       "  mmfuzz shrink crash --target slub        a crash to a minimal Program\n"
+      "  mmfuzz prop --time 60                    the properties, shaped by the real trace\n"
       "Exit codes: 0 clean, 1 violations found, 2 bad usage or input.");
   app.require_subcommand(1);
   std::function<int()> run;
@@ -31,6 +32,7 @@ int main(int argc, char** argv) {
   register_profile(app, run);
   register_campaign(app, run);
   register_shrink(app, run);
+  register_prop(app, run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

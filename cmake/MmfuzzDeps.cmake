@@ -8,9 +8,10 @@ find_package(PkgConfig REQUIRED)
 pkg_check_modules(ZSTD REQUIRED IMPORTED_TARGET libzstd)
 # trace.dat: libtracefs's header is not valid C++, so trace/tracedat.c reads it.
 pkg_check_modules(TRACECMD REQUIRED IMPORTED_TARGET libtracecmd libtracefs libtraceevent)
+# `mmfuzz prop` runs RapidCheck properties, so the tool needs it too.
+find_package(rapidcheck REQUIRED)
 if(MMFUZZ_BUILD_TESTS)
   find_package(GTest REQUIRED)
-  find_package(rapidcheck REQUIRED)
 endif()
 if(MMFUZZ_BUILD_BENCH)
   find_package(benchmark REQUIRED)

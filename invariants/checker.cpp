@@ -127,6 +127,10 @@ std::vector<std::string> all_invariant_ids() {
   ids.emplace_back("slab.leak");
   for (int k = 0; k < kNrTraceFindings; ++k)
     ids.emplace_back(trace_finding_id(static_cast<TraceFinding>(k)));
+  // The Executor's reference models (program/oracle.h), on with `oracle: on`.
+  for (const char* id : {"oracle.overlap", "oracle.contents", "oracle.ksize", "oracle.kmalloc_size",
+                         "oracle.page", "oracle.mempool", "oracle.vmap"})
+    ids.emplace_back(id);
   return ids;
 }
 
@@ -241,6 +245,21 @@ std::string invariant_description(const std::string& id) {
       {"trace.invalid",
        "trace: a value no kernel produces: a successful allocation of order >= MAX_ORDER or of "
        "more than KMALLOC_MAX_SIZE bytes, a free of order >= MAX_ORDER"},
+      {"oracle.overlap",
+       "oracle: live allocations (objects, pool elements, pages, areas) never share a byte"},
+      {"oracle.contents",
+       "oracle: a read returns the bytes last written (or zeroed) since the allocation"},
+      {"oracle.ksize", "oracle: kmalloc/kmem_cache_alloc give at least the bytes asked for"},
+      {"oracle.kmalloc_size",
+       "oracle: kmalloc's bytes_alloc is the size class the kernel's kmalloc_index() (SLOB: "
+       "size header, large kmalloc: page order) picks"},
+      {"oracle.page", "oracle: an allocated page holds a reference and is on no free list"},
+      {"oracle.mempool",
+       "oracle: the reserve is lent before mempool_alloc fails or sleeps, refilled by "
+       "mempool_free below min_nr and not beyond, and sleepers are served in order"},
+      {"oracle.vmap",
+       "oracle: an area maps each page (vmap: its pages, ioremap: its range), its guard page "
+       "is unmapped, and a freed area is unmapped"},
       {"kvmalloc.too_large", "misuse: kvmalloc() of more than INT_MAX bytes (WARN_ON_ONCE)"},
   };
   for (const auto& [k, d] : kDesc)

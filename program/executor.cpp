@@ -7,6 +7,7 @@
 #include <utility>
 #include <variant>
 
+#include "program/oracle.h"
 #include "program/text.h"
 
 namespace mmfuzz::prog {
@@ -45,6 +46,7 @@ Executor::Executor(Mm& mm, const StringTable& strings, ExecOptions opts)
     co.max_reports_per_invariant = 64;
     engine_ = std::make_unique<inv::CheckEngine>(mm_, co);
   }
+  if (opts_.oracle && engine_) oracle_ = std::make_unique<Oracle>(*this);
   mm_.attach(this);
 }
 
@@ -81,6 +83,8 @@ const OpResult& Executor::step(const Op& op) {
   mm_.op_seq = static_cast<std::uint32_t>(ops_ + 1);
   mm_.call_site = op.call_site;
   if (engine_) engine_->begin_op(static_cast<std::int64_t>(ops_), op_kind_name(op.kind()));
+  if (oracle_) [[unlikely]]
+    oracle_->before(op);
   in_op_ = true;
   exec(op);
   in_op_ = false;
@@ -88,6 +92,8 @@ const OpResult& Executor::step(const Op& op) {
     engine_->end_op();
     if (engine_->violations().size() != seen_violations_) collect(op);
   }
+  if (oracle_) [[unlikely]]
+    oracle_->after(op);
   if (opts_.provenance) note_provenance(op);
   if (!res_.ran) {
     ++skipped_;

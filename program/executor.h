@@ -42,6 +42,8 @@ struct ExecOptions {
   // Remember which op allocated and last freed each handle, for the
   // findings' "Allocated by / Freed by" blocks (one Op copy per handle).
   bool provenance = true;
+  // Post-conditions from reference models on every op's result (oracle.h).
+  bool oracle = false;
 };
 
 // What the model did for the last op: the fidelity report compares it with
@@ -96,6 +98,8 @@ struct Verdict {
   bool ok() const { return nr_violations == 0; }
 };
 
+class Oracle;
+
 class Executor : public mm::MmObserver {
  public:
   // Runs ops on `mm` (fresh or restored from a snapshot); strings resolve the
@@ -144,6 +148,7 @@ class Executor : public mm::MmObserver {
                         mm::gfp_t gfp, int node, bool accounted) override;
 
  private:
+  friend class Oracle;
   enum class ObjKind : std::uint8_t { kmalloc, cache, pool, kvmalloc };
   struct Object {
     mm::vaddr_t addr = 0;
@@ -262,6 +267,7 @@ class Executor : public mm::MmObserver {
   const StringTable& strings_;
   ExecOptions opts_;
   std::unique_ptr<inv::CheckEngine> engine_;
+  std::unique_ptr<Oracle> oracle_;
   std::size_t seen_violations_ = 0;
   std::vector<Finding> findings_;
   std::uint64_t nr_violations_ = 0;

@@ -126,9 +126,11 @@ void line(std::string& out, const char* key, std::string_view value) {
   out += fmt::format("# {}: {}\n", key, value);
 }
 
+// A fuzz target's name, or "prop:<property>" for a property's Program.
 bool set_target(ProgramHeader& h, std::string_view v, std::string* error) {
-  const bool ok = !v.empty() && v.size() <= 64 &&
-                  v.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_") == v.npos;
+  const std::string_view name = v.starts_with("prop:") ? v.substr(5) : v;
+  const bool ok = !name.empty() && v.size() <= 64 &&
+                  name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_") == v.npos;
   if (!ok) *error = fmt::format("'{}' is not a target name", v);
   h.target = v;
   return ok;
@@ -264,7 +266,7 @@ bool set_expect(ProgramHeader& h, std::string_view v, std::string* error) {
   return true;
 }
 
-const std::array<Key, 24> kKeys = {{
+const std::array<Key, 25> kKeys = {{
     {"target", false, set_target,
      [](const ProgramHeader& h, std::string& o) {
        if (!h.target.empty()) line(o, "target", h.target);
@@ -336,6 +338,12 @@ const std::array<Key, 24> kKeys = {{
      [](const ProgramHeader& h, std::string& o) {
        line(o, "report_leaks", h.report_leaks ? "on" : "off");
      }},
+    // Printed only when on: headers from before the oracles read the same.
+    {
+        "oracle", false, set_flag<&ProgramHeader::oracle>,
+        [](const ProgramHeader& h, std::string& o) {
+          if (h.oracle) line(o, "oracle", "on");
+        }},
     {"max_findings", false, set_u64<&ProgramHeader::max_findings>,
      [](const ProgramHeader& h, std::string& o) {
        line(o, "max_findings", std::to_string(h.max_findings));
@@ -424,6 +432,7 @@ ExecOptions ProgramHeader::exec_options() const {
   o.record_misuse = record_misuse;
   o.misuse_writes = misuse_writes;
   o.report_leaks = report_leaks;
+  o.oracle = oracle;
   o.max_findings = static_cast<std::size_t>(max_findings);
   return o;
 }
@@ -436,6 +445,7 @@ void ProgramHeader::set_exec_options(const ExecOptions& o) {
   record_misuse = o.record_misuse;
   misuse_writes = o.misuse_writes;
   report_leaks = o.report_leaks;
+  oracle = o.oracle;
   max_findings = o.max_findings;
 }
 

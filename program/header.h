@@ -68,6 +68,7 @@ struct ProgramHeader {
   bool record_misuse = true;
   bool misuse_writes = true;
   bool report_leaks = false;
+  bool oracle = false;  // the reference models' post-conditions (program/oracle.h)
   std::uint64_t max_findings = 1000;
 
   mm::PlantedDefect planted = mm::PlantedDefect::none;

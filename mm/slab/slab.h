@@ -246,6 +246,8 @@ class SlabAllocator {
   // kmalloc that does not go through kmalloc caches (SLOB).
   virtual bool own_kmalloc() const { return false; }
   virtual vaddr_t kmalloc(std::uint64_t /*size*/, gfp_t /*gfp*/, int /*node*/) { return 0; }
+  // What the kmalloc event of an own kmalloc reports as bytes_alloc.
+  virtual std::uint64_t kmalloc_bytes_alloc(std::uint64_t size) const { return size; }
   virtual void kfree(vaddr_t /*obj*/) {}
 
  protected:

@@ -675,8 +675,10 @@ vaddr_t Slab::kmalloc_node(std::uint64_t size, gfp_t gfp, int node) {
   }
   if (own_kmalloc_) {
     const vaddr_t p = allocator->kmalloc(size, gfp, node);
-    if (p && !ZERO_OR_NULL_PTR(p) && mm_.observed())
-      mm_.notify([&](MmObserver& o) { o.kmalloc(p, size, size, gfp, node, gfp & __GFP_ACCOUNT); });
+    if (p && !ZERO_OR_NULL_PTR(p) && mm_.observed()) {
+      const std::uint64_t alloc = allocator->kmalloc_bytes_alloc(size);
+      mm_.notify([&](MmObserver& o) { o.kmalloc(p, size, alloc, gfp, node, gfp & __GFP_ACCOUNT); });
+    }
     return p;
   }
   if (size > kmalloc_max_cache_size()) {

@@ -96,6 +96,11 @@ class SlobAllocator final : public SlabAllocator {
   void tick() override;  // an RCU grace period: the pending kmem_rcu_free() calls run
   void for_each_allocated(const std::function<void(const LiveObject&)>& f) const override;
   bool own_kmalloc() const override { return true; }
+  // 6.1 traces the size header too (size + minalign), whole pages for large ones.
+  std::uint64_t kmalloc_bytes_alloc(std::uint64_t size) const override {
+    if (size < page_size_ - minalign_) return size + minalign_;
+    return page_size_ << fls64((size - 1) / page_size_);
+  }
   vaddr_t kmalloc(std::uint64_t size, gfp_t gfp, int node) override;
   void kfree(vaddr_t obj) override;
 

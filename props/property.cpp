@@ -1,0 +1,121 @@
+#include "props/property.h"
+
+#include <stdexcept>
+
+namespace mmfuzz::props {
+
+using namespace mmfuzz::mm;
+
+const char* gen_kind_name(GenKind g) {
+  return g == GenKind::shaped ? "shaped" : "uniform";
+}
+
+namespace {
+
+prog::ProgramHeader header_for(const std::string& name, const char* machine,
+                               std::optional<SlabVariant> slab) {
+  prog::ProgramHeader h;
+  h.version = 2;
+  h.target = "prop:" + name;
+  h.machine = machine;
+  h.slab = slab;
+  h.oracle = true;
+  h.check = prog::CheckMode::incremental;
+  return h;
+}
+
+PropertySpec spec(std::string name, std::string description, Family family, const char* machine,
+                  std::optional<SlabVariant> slab) {
+  PropertySpec p;
+  p.header = header_for(name, machine, slab);
+  p.name = std::move(name);
+  p.description = std::move(description);
+  p.family = family;
+  return p;
+}
+
+std::vector<PropertySpec> make_properties() {
+  std::vector<PropertySpec> ps;
+  ps.push_back(spec("buddy",
+                    "page allocator: alloc_pages/free, split_page, exact, refs, pcp drains",
+                    Family::page, "small", SlabVariant::slub));
+  ps.push_back(spec("slub", "SLUB: kmalloc and kmem_cache traffic", Family::slab, "small",
+                    SlabVariant::slub));
+  ps.push_back(spec("slub_debug", "SLUB with slub_debug=FZPU: red zones, poison, tracking",
+                    Family::slab, "small", SlabVariant::slub));
+  ps.back().header.slub_debug =
+      SLAB_CONSISTENCY_CHECKS | SLAB_RED_ZONE | SLAB_POISON | SLAB_STORE_USER;
+  ps.push_back(spec("slub_kmalloc8", "SLUB with KMALLOC_MIN_SIZE 8: the 96 and 192 caches",
+                    Family::slab, "small", SlabVariant::slub));
+  ps.back().header.kmalloc_min = 8;
+  ps.push_back(
+      spec("slab", "SLAB: array caches, shared arrays", Family::slab, "small", SlabVariant::slab));
+  ps.push_back(spec("slob", "SLOB: page lists by size", Family::slab, "small", SlabVariant::slob));
+  ps.push_back(spec("mempool", "mempools of every kind: reserve, lending, sleepers",
+                    Family::mempool, "small", SlabVariant::slub));
+  ps.push_back(spec("vmalloc", "vmalloc, vmap, ioremap: page tables, guards, lazy purge",
+                    Family::vm, "small", SlabVariant::slub));
+  ps.push_back(spec("mm", "everything at once on the 16 MiB fuzz machine: pressure, failures",
+                    Family::all, "fuzz", SlabVariant::slub));
+  for (PropertySpec& p : ps) p.header = p.header.resolved();
+  return ps;
+}
+
+}  // namespace
+
+const std::vector<PropertySpec>& all_properties() {
+  static const std::vector<PropertySpec> kProps = make_properties();
+  return kProps;
+}
+
+const PropertySpec* find_property(const std::string& name) {
+  for (const PropertySpec& p : all_properties())
+    if (p.name == name) return &p;
+  return nullptr;
+}
+
+prog::MachineFacts machine_facts(const PropertySpec& p) {
+  const Mm m(p.header.mm_config());
+  return prog::MachineFacts::of(m);
+}
+
+prog::Program generate_case(const PropertySpec& p, GenKind g, std::uint64_t seed, std::size_t ops,
+                            PlantedDefect planted) {
+  static thread_local std::map<std::string, prog::MachineFacts> facts;
+  auto it = facts.find(p.name);
+  if (it == facts.end()) it = facts.emplace(p.name, machine_facts(p)).first;
+  prog::WorkloadSpec w;
+  w.ops = ops;
+  w.seed = seed;
+  w.check_every = 0;
+  w.slab_percent = p.family == Family::slab || p.family == Family::mempool ? 100
+                   : p.family == Family::all                               ? 40
+                                                                           : 0;
+  w.vm_percent = p.family == Family::vm ? 100 : p.family == Family::all ? 10 : 0;
+  (void)g;
+  prog::Program prog = prog::generate_workload(w, it->second);
+  prog.header = p.header;
+  prog.header.planted = planted;
+  return prog;
+}
+
+CaseRunner::CaseRunner(const prog::ProgramHeader& h)
+    : header_(h),
+      snap_(std::make_unique<Mm>(h.mm_config())),
+      work_(std::make_unique<Mm>(h.mm_config())) {}
+
+CaseRunner::~CaseRunner() = default;
+
+std::vector<prog::Finding> CaseRunner::run(const prog::Program& p, Reach* reach) {
+  if (!p.header.same_run(header_)) throw std::logic_error("CaseRunner: another model's Program");
+  work_->restore_from(*snap_);
+  prog::ExecOptions o = p.header.exec_options();
+  o.capture_stacks = false;
+  prog::Executor ex(*work_, p.strings, o);
+  for (const prog::Op& op : p.ops) ex.step(op);
+  prog::Verdict v = ex.finish();
+  (void)reach;
+  return std::move(v.findings);
+}
+
+}  // namespace mmfuzz::props

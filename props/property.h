@@ -1,0 +1,69 @@
+// The properties `mmfuzz prop` runs (docs/properties.md). A property is a
+// model configuration (a Program header: machine, allocator, debug options,
+// oracle on), a generator of Programs for it, and a judgment: the Program
+// run by the one Executor must give no finding: no invariant, no misuse
+// report, no oracle post-condition (program/oracle.h), and for differential
+// properties no disagreement between configurations.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "mm/mm.h"
+#include "program/executor.h"
+#include "program/generate.h"
+#include "program/header.h"
+#include "program/program.h"
+
+namespace mmfuzz::props {
+
+// Which generator draws the Programs: shaped by a workload profile (the
+// bundled real trace's unless --profile names one) or uniform.
+enum class GenKind : std::uint8_t { shaped, uniform };
+const char* gen_kind_name(GenKind g);
+
+// Which op families a property's Programs use.
+enum class Family : std::uint8_t { all, page, slab, mempool, vm };
+
+struct PropertySpec {
+  std::string name;
+  std::string description;
+  prog::ProgramHeader header;  // resolved, oracle on
+  Family family = Family::all;
+  bool differential = false;  // header.diff names the configurations compared
+};
+
+// Every property, in the order `mmfuzz prop` runs them.
+const std::vector<PropertySpec>& all_properties();
+const PropertySpec* find_property(const std::string& name);
+
+// What generators need of a property's machine (booted once per property).
+prog::MachineFacts machine_facts(const PropertySpec& p);
+
+// One case: the Program a generator writes for `seed`, at most `ops` ops,
+// headed by the property's header (with `planted`).
+prog::Program generate_case(const PropertySpec& p, GenKind g, std::uint64_t seed, std::size_t ops,
+                            mm::PlantedDefect planted);
+
+// The allocator states a run reached: the model's event counters summed.
+using Reach = std::map<std::string, std::uint64_t>;
+
+// Runs Programs of one property on a booted model restored from its
+// snapshot before each one (no boot per case).
+class CaseRunner {
+ public:
+  explicit CaseRunner(const prog::ProgramHeader& h);
+  ~CaseRunner();
+  // The findings of p (its header must run the same model as the runner's).
+  std::vector<prog::Finding> run(const prog::Program& p, Reach* reach = nullptr);
+
+ private:
+  prog::ProgramHeader header_;
+  std::unique_ptr<mm::Mm> snap_, work_;
+};
+
+}  // namespace mmfuzz::props

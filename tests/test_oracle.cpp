@@ -1,0 +1,228 @@
+// The Executor's reference models (program/oracle.h): silent on the
+// unmodified model over generated workloads on every allocator, and each
+// fires when the model is broken on purpose during the op it judges.
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <string>
+
+#include "mm/testing/corrupt.h"
+#include "program/build.h"
+#include "program/executor.h"
+#include "program/generate.h"
+#include "program/oracle.h"
+
+namespace {
+
+using namespace mmfuzz;
+using namespace mmfuzz::mm;
+using prog::Executor;
+using prog::ProgramBuilder;
+
+MmConfig small(SlabVariant v) {
+  MmConfig c;
+  c.machine = small_machine(32 * SZ_1M);
+  c.slab.variant = v;
+  return c;
+}
+
+prog::ExecOptions with_oracle() {
+  prog::ExecOptions o;
+  o.oracle = true;
+  o.capture_stacks = false;
+  return o;
+}
+
+std::string ids_of(const std::vector<prog::Finding>& fs) {
+  std::string s;
+  for (const auto& f : fs) s += f.violation.invariant + " ";
+  return s;
+}
+
+bool has(const std::vector<prog::Finding>& fs, const std::string& id) {
+  for (const auto& f : fs)
+    if (f.violation.invariant == id) return true;
+  return false;
+}
+
+// A model broken during an op: a hook the test runs from inside the model.
+struct Breaker : MmObserver {
+  std::function<void(pfn_t)> on_page_alloc;
+  std::function<void(vaddr_t)> on_kmalloc;
+  std::function<void(vaddr_t, vaddr_t)> on_area;
+  void mm_page_alloc(pfn_t pfn, unsigned, gfp_t, int) override {
+    if (on_page_alloc) on_page_alloc(pfn);
+  }
+  void kmalloc(vaddr_t p, std::uint64_t, std::uint64_t, gfp_t, int, bool) override {
+    if (on_kmalloc) on_kmalloc(p);
+  }
+  void vm_area_changed(vaddr_t s, vaddr_t e) override {
+    if (on_area) on_area(s, e);
+  }
+};
+
+// Runs b's Program on a fresh model with the oracle on; `hook` may attach a
+// Breaker to the model before the ops run.
+std::vector<prog::Finding> run(const ProgramBuilder& b, const MmConfig& cfg,
+                               const std::function<void(Mm&, Executor&)>& hook = {}) {
+  Mm m(cfg);
+  Executor ex(m, b.program().strings, with_oracle());
+  if (hook) hook(m, ex);
+  for (const auto& op : b.program().ops) ex.step(op);
+  return ex.finish().findings;
+}
+
+TEST(Oracle, KmallocSizeClassFollowsTheKernel) {
+  using prog::kmalloc_size_class;
+  // arm64 6.1: KMALLOC_MIN_SIZE 128 (ARCH_DMA_MINALIGN), no 96/192 caches.
+  EXPECT_EQ(kmalloc_size_class(SlabVariant::slub, 1, 128, 12, 11), 128u);
+  EXPECT_EQ(kmalloc_size_class(SlabVariant::slub, 129, 128, 12, 11), 256u);
+  EXPECT_EQ(kmalloc_size_class(SlabVariant::slub, 8192, 128, 12, 11), 8192u);
+  EXPECT_EQ(kmalloc_size_class(SlabVariant::slub, 8193, 128, 12, 11), 16384u);
+  EXPECT_EQ(kmalloc_size_class(SlabVariant::slab, 8193, 128, 12, 11), 16384u);
+  EXPECT_EQ(kmalloc_size_class(SlabVariant::slab, 3u << 20, 128, 12, 11), 4u << 20);
+  // KMALLOC_MIN_SIZE 8: the 96 and 192 caches exist.
+  EXPECT_EQ(kmalloc_size_class(SlabVariant::slub, 7, 8, 12, 11), 8u);
+  EXPECT_EQ(kmalloc_size_class(SlabVariant::slub, 65, 8, 12, 11), 96u);
+  EXPECT_EQ(kmalloc_size_class(SlabVariant::slub, 129, 8, 12, 11), 192u);
+  EXPECT_EQ(kmalloc_size_class(SlabVariant::slub, 193, 8, 12, 11), 256u);
+  // SLOB: the size plus its header below a page, whole pages above.
+  EXPECT_EQ(kmalloc_size_class(SlabVariant::slob, 100, 128, 12, 11), 228u);
+  EXPECT_EQ(kmalloc_size_class(SlabVariant::slob, 4000, 128, 12, 11), 4096u);
+  EXPECT_EQ(kmalloc_size_class(SlabVariant::slob, 5000, 128, 12, 11), 8192u);
+}
+
+// Generated workloads (every op family, writes and reads) on the unmodified
+// model: no oracle fires on any allocator.
+TEST(Oracle, SilentOnTheModelForEveryAllocator) {
+  for (const SlabVariant v : {SlabVariant::slub, SlabVariant::slab, SlabVariant::slob}) {
+    for (std::uint64_t seed = 1; seed <= 3; ++seed) {
+      Mm boot(small(v));
+      prog::WorkloadSpec spec;
+      spec.ops = 3000;
+      spec.seed = seed;
+      const prog::Program p = prog::generate_workload(spec, prog::MachineFacts::of(boot));
+      const prog::Verdict verdict = Executor::run(p, small(v), with_oracle());
+      EXPECT_TRUE(verdict.ok()) << slab_variant_name(v) << " seed " << seed << ": "
+                                << ids_of(verdict.findings);
+    }
+  }
+}
+
+TEST(Oracle, KmallocSizeOfEveryClassMatchesTheModel) {
+  for (const SlabVariant v : {SlabVariant::slub, SlabVariant::slab, SlabVariant::slob}) {
+    ProgramBuilder b;
+    for (std::uint64_t size = 1; size <= 20000; size = size * 5 / 4 + 1)
+      b.kfree(b.kmalloc(size, GFP_KERNEL));
+    const auto fs = run(b, small(v));
+    EXPECT_TRUE(fs.empty()) << slab_variant_name(v) << ": " << ids_of(fs);
+  }
+}
+
+TEST(Oracle, ContentsFireWhenTheModelScribblesOnALiveObject) {
+  ProgramBuilder b;
+  const prog::Handle h = b.kmalloc(64, GFP_KERNEL);
+  b.write(prog::Space::object, h, 0, 64, 0xab);
+  b.kmalloc(64, GFP_KERNEL);  // the scribble happens during this op
+  b.read(prog::Space::object, h, 0, 64);
+  Breaker br;
+  vaddr_t first = 0;
+  const auto fs = run(b, small(SlabVariant::slub), [&](Mm& m, Executor& ex) {
+    br.on_kmalloc = [&m, &first](vaddr_t p) {
+      if (!first) {
+        first = p;
+        return;
+      }
+      const std::uint8_t x = 0x11;
+      m.slab.write(first + 10, {&x, 1}, true);
+    };
+    m.attach(&br);
+    (void)ex;
+  });
+  EXPECT_TRUE(has(fs, "oracle.contents")) << ids_of(fs);
+}
+
+TEST(Oracle, OverlapFiresWhenAnObjectIsHandedOutTwice) {
+  ProgramBuilder b;
+  b.kmalloc(100, GFP_KERNEL);
+  b.kmalloc(100, GFP_KERNEL);  // the model freed the first behind the caller's back
+  Breaker br;
+  vaddr_t first = 0;
+  bool done = false;
+  const auto fs = run(b, small(SlabVariant::slub), [&](Mm& m, Executor&) {
+    br.on_kmalloc = [&](vaddr_t p) {
+      if (!first) {
+        first = p;
+        m.slab.kfree(p);  // during op 0, after its trace: the slot is free again
+        done = true;
+      }
+    };
+    m.attach(&br);
+  });
+  ASSERT_TRUE(done);
+  EXPECT_TRUE(has(fs, "oracle.overlap")) << ids_of(fs);
+}
+
+TEST(Oracle, PageFiresOnAnAllocatedPageWithoutReference) {
+  ProgramBuilder b;
+  b.alloc_pages(2, GFP_KERNEL);
+  Breaker br;
+  const auto fs = run(b, small(SlabVariant::slub), [&](Mm& m, Executor&) {
+    br.on_page_alloc = [&m](pfn_t pfn) { PageAllocCorruptor(m).set_refcount(pfn, 0); };
+    m.attach(&br);
+  });
+  EXPECT_TRUE(has(fs, "oracle.page")) << ids_of(fs);
+}
+
+TEST(Oracle, KsizeFiresWhenTheModelReportsTooFewBytes) {
+  ProgramBuilder b;
+  b.kmalloc(300, GFP_KERNEL);
+  Breaker br;
+  const auto fs = run(b, small(SlabVariant::slub), [&](Mm& m, Executor& ex) {
+    // The model's own trace event says 256 bytes: the Executor records the first one.
+    br.on_kmalloc = [&ex](vaddr_t p) { ex.kmalloc(p, 300, 256, GFP_KERNEL, -1, false); };
+    m.detach(&ex);
+    m.attach(&br);
+    m.attach(&ex);
+  });
+  EXPECT_TRUE(has(fs, "oracle.ksize")) << ids_of(fs);
+}
+
+TEST(Oracle, KmallocSizeFiresOnAnotherClass) {
+  ProgramBuilder b;
+  b.kmalloc(300, GFP_KERNEL);
+  Breaker br;
+  const auto fs = run(b, small(SlabVariant::slub), [&](Mm& m, Executor& ex) {
+    br.on_kmalloc = [&ex](vaddr_t p) { ex.kmalloc(p, 300, 1024, GFP_KERNEL, -1, false); };
+    m.detach(&ex);
+    m.attach(&br);
+    m.attach(&ex);
+  });
+  EXPECT_TRUE(has(fs, "oracle.kmalloc_size")) << ids_of(fs);
+}
+
+TEST(Oracle, VmapFiresOnAnUnmappedPageOfANewArea) {
+  ProgramBuilder b;
+  b.vmalloc(3 * 4096);
+  Breaker br;
+  const auto fs = run(b, small(SlabVariant::slub), [&](Mm& m, Executor&) {
+    br.on_area = [&m](vaddr_t s, vaddr_t) {
+      VmCorruptor vc(m);
+      if (const phys_addr_t e = vc.leaf_entry(s + 4096)) vc.write_desc(e, 0);
+    };
+    m.attach(&br);
+  });
+  EXPECT_TRUE(has(fs, "oracle.vmap")) << ids_of(fs);
+}
+
+TEST(Oracle, VmapFiresOnAFreedAreaLeftMapped) {
+  MmConfig cfg = small(SlabVariant::slub);
+  if (!kPlantedDefects) GTEST_SKIP() << "built without planted defects";
+  cfg.planted = PlantedDefect::vfree_leaves_pte;
+  ProgramBuilder b;
+  b.vfree(b.vmalloc(2 * 4096));
+  const auto fs = run(b, cfg);
+  EXPECT_TRUE(has(fs, "oracle.vmap")) << ids_of(fs);
+}
+
+}  // namespace
