@@ -31,6 +31,7 @@ constexpr View kViews[] = {
     {"slabinfo", "/proc/slabinfo", mm::procfs::slabinfo},
     {"slabtop", "slabtop -o", mm::procfs::slabtop},
     {"vmallocinfo", "/proc/vmallocinfo", mm::procfs::vmallocinfo},
+    {"vmstat", "/proc/vmstat", mm::procfs::vmstat},
     {"ptdump", "/sys/kernel/debug/kernel_page_tables", mm::procfs::kernel_page_tables},
     {"bootlog", "boot log", bootlog},
 };
@@ -87,7 +88,7 @@ void register_info(CLI::App& app, std::function<int()>& run) {
   CLI::Option* view =
       sub->add_option("--view", opts->views,
                       "views to print, in order: iomem zoneinfo buddyinfo pagetypeinfo meminfo "
-                      "slabinfo slabtop vmallocinfo ptdump bootlog")
+                      "slabinfo slabtop vmallocinfo vmstat ptdump bootlog")
           ->delimiter(',');
   sub->add_flag("--ptdump", opts->ptdump,
                 "print /sys/kernel/debug/kernel_page_tables (same as --view ptdump)");

@@ -5,9 +5,13 @@
 
 #include <chrono>
 #include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <optional>
 #include <random>
 #include <stdexcept>
 
+#include "analysis/workload_profile.h"
 #include "cli/commands.h"
 #include "props/runner.h"
 
@@ -19,6 +23,7 @@ using namespace mmfuzz::props;
 struct PropCliOptions {
   std::vector<std::string> names;
   std::string generator = "shaped";
+  std::string profile;
   std::string seed;
   std::uint64_t runs = 0;
   double time = 0;
@@ -71,6 +76,19 @@ int run_prop_checked(const PropCliOptions& c) {
       throw std::invalid_argument(fmt::format("unknown property '{}' (properties: {})", n, known));
     }
   PropOptions o;
+  std::optional<analysis::WorkloadProfile> profile;
+  if (!c.profile.empty()) {
+    std::ifstream in(c.profile);
+    if (!in) throw std::invalid_argument("--profile: cannot read " + c.profile);
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(in);
+    } catch (const nlohmann::json::exception&) {
+      throw std::invalid_argument("--profile: " + c.profile + " is not JSON");
+    }
+    profile = analysis::WorkloadProfile::from_json(j);
+    o.profile = &profile->data();
+  }
   o.names = c.names;
   o.gen = c.generator == "uniform" ? GenKind::uniform : GenKind::shaped;
   o.runs = c.runs;
@@ -95,8 +113,12 @@ int run_prop_checked(const PropCliOptions& c) {
     o.seed = std::stoull(c.seed, &end, 0);
     if (end != c.seed.size()) throw std::invalid_argument("--seed: not a number: " + c.seed);
   }
-  std::printf("mmfuzz prop: seed %llu, generator %s, max size %zu ops%s\n",
-              static_cast<unsigned long long>(o.seed), gen_kind_name(o.gen), o.max_size,
+  std::printf("mmfuzz prop: seed %llu, generator %s (%s), max size %zu ops%s\n",
+              static_cast<unsigned long long>(o.seed), gen_kind_name(o.gen),
+              o.gen == GenKind::uniform ? "flat tables"
+              : c.profile.empty()       ? "built-in profile of the bundled trace"
+                                        : c.profile.c_str(),
+              o.max_size,
               o.planted != mm::PlantedDefect::none
                   ? fmt::format(", planted {}", mm::planted_defect_name(o.planted)).c_str()
                   : "");
@@ -136,6 +158,9 @@ void register_prop(CLI::App& app, std::function<int()>& run) {
   sub->add_flag("--list", o->list, "list the properties and exit");
   sub->add_option("--generator", o->generator, "shaped (default: by the trace profile) or uniform")
       ->check(CLI::IsMember({"shaped", "uniform"}));
+  sub->add_option("--profile", o->profile,
+                  "the shaped generator follows this profile (`mmfuzz profile -o FILE`; default: "
+                  "the bundled trace's, built in)");
   sub->add_option("--seed", o->seed, "seed of the first batch (default: random, printed)");
   sub->add_option("--runs", o->runs, "cases per property (default 100, or as --time allows)")
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{100000000}));

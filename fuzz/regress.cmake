@@ -82,11 +82,17 @@ function(mmfuzz_fuzz_generate_test target runs)
                        ENVIRONMENT "${MMFUZZ_FUZZ_TEST_ENV}")
 endfunction()
 
+# Under ASan an input costs ~10x: fewer runs keep the suite in CI's budget.
+if(MMFUZZ_SANITIZE)
+  set(MMFUZZ_GENERATE_RUNS 3000)
+else()
+  set(MMFUZZ_GENERATE_RUNS 20000)
+endif()
 foreach(t trace_text program_text)
   if(TARGET fuzz_${t})
     mmfuzz_fuzz_replay_test(fuzz_${t} corpus/seeds/${t})
     mmfuzz_fuzz_replay_test(fuzz_${t} corpus/regressions/${t})
-    mmfuzz_fuzz_generate_test(fuzz_${t} 20000)
+    mmfuzz_fuzz_generate_test(fuzz_${t} ${MMFUZZ_GENERATE_RUNS})
   endif()
 endforeach()
 

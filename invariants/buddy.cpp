@@ -21,6 +21,7 @@ const char* kCounts = "buddy.counts";
 const char* kPcp = "buddy.pcp";
 const char* kRefcount = "buddy.refcount";
 const char* kAccounting = "buddy.accounting";
+const char* kWatermark = "buddy.watermark";
 
 const char* state_name(std::uint8_t s) {
   switch (s) {
@@ -51,8 +52,8 @@ void bug(const mm::Mm& m, Reporter& r, const char* id, std::uint64_t pfn, std::s
 }  // namespace
 
 const std::vector<std::string>& BuddyChecker::invariants() const {
-  static const std::vector<std::string> ids = {kAligned, kOverlap, kCoalesced, kMetadata,
-                                               kCounts,  kPcp,     kRefcount,  kAccounting};
+  static const std::vector<std::string> ids = {kAligned, kOverlap,  kCoalesced,  kMetadata, kCounts,
+                                               kPcp,     kRefcount, kAccounting, kWatermark};
   return ids;
 }
 
@@ -419,10 +420,63 @@ void BuddyChecker::check_zone_counters(const mm::Mm& m, int nid, int zid, Report
       bug(m, r, kPcp, NO_PAGE,
           fmt::format("{}: cpu {} pcp count is negative ({})", zone_label(z), cpu,
                       z.per_cpu_pageset[cpu].count));
+  // The current CPU's pcp count against its lists, O(lists): every list
+  // that holds a block holds at least 2^order pages, and a count of zero
+  // means every list is empty (the sweep sums the lists).
+  const auto cpu = static_cast<std::size_t>(m.cpu());
+  if (cpu >= z.per_cpu_pageset.size() || z.per_cpu_pageset[cpu].count < 0) return;
+  const mm::per_cpu_pages& pcp = z.per_cpu_pageset[cpu];
+  long least = 0;
+  for (unsigned pindex = 0; pindex < pa.nr_pcp_lists(); ++pindex)
+    if (!pa.list_empty(pcp.lists[pindex])) least += 1L << pa.pindex_to_order(pindex);
+  if (pcp.count < least || (pcp.count != 0 && least == 0))
+    bug(m, r, kPcp, NO_PAGE,
+        fmt::format("{}: cpu {} pcp count is {} but its lists hold {}", zone_label(z), cpu,
+                    pcp.count,
+                    least ? fmt::format("at least {} pages", least) : std::string("nothing")));
+}
+
+// A successful allocation against the watermark its gfp mask entitles it
+// to: the slow path's (gfp_to_alloc_flags()): WMARK_MIN with the zone's
+// boost (order-0 __GFP_ATOMIC ignores the boost), __GFP_HIGH takes half of
+// it, a __GFP_ATOMIC caller that cannot reclaim (and is not
+// __GFP_NOMEMALLOC) a quarter of the rest and the highatomic reserve; CMA
+// pages serve movable allocations only; lowmem_reserve of the highest zone
+// the mask allows comes on top. __GFP_MEMALLOC and __GFP_NOFAIL may go below
+// every watermark.
+void BuddyChecker::check_watermark(const mm::Mm& m, const mm::WatermarkPass& w, Reporter& r) {
+  using namespace mm;
+  const gfp_t gfp = w.gfp;
+  if ((gfp & __GFP_NOFAIL) || ((gfp & __GFP_MEMALLOC) && !(gfp & __GFP_NOMEMALLOC))) return;
+  const auto& pa = m.page_alloc;
+  if (w.nid < 0 || static_cast<std::size_t>(w.nid) >= pa.node_data.size() || w.zone_idx < 0 ||
+      w.zone_idx >= MAX_NR_ZONES)
+    return;
+  const zone& z = pa.node_data[static_cast<std::size_t>(w.nid)]
+                      .node_zones[static_cast<std::size_t>(w.zone_idx)];
+  const bool atomic = (gfp & __GFP_ATOMIC) && !(gfp & __GFP_DIRECT_RECLAIM);
+  long min = static_cast<long>(z._watermark[WMARK_MIN]);
+  if (!atomic || w.order) min += static_cast<long>(w.watermark_boost);
+  if (gfp & __GFP_HIGH) min -= min / 2;
+  const bool harder = atomic && !(gfp & __GFP_NOMEMALLOC);
+  if (harder) min -= min / 4;
+  long unusable = (1L << w.order) - 1;
+  if (!harder) unusable += static_cast<long>(w.nr_reserved_highatomic);
+  if (gfp_migratetype(gfp) != MIGRATE_MOVABLE) unusable += w.free_cma_pages;
+  const long reserve = z.lowmem_reserve[static_cast<std::size_t>(gfp_zone(gfp))];
+  if (w.free_pages - unusable > min + reserve) return;
+  bug(m, r, kWatermark, w.pfn,
+      fmt::format("order-{} {} allocation (pfn {:#x}) from {} passed its watermark check with "
+                  "{} free pages, {} of them usable, but its gfp mask entitles it to no less "
+                  "than {} (+ lowmem_reserve {}); the allocator used alloc_flags {:#x}",
+                  w.order, format_gfp(gfp), w.pfn, zone_label(z), w.free_pages,
+                  w.free_pages - unusable, min, reserve, w.alloc_flags));
 }
 
 void BuddyChecker::incremental(const mm::Mm& m, const TouchLog& touched, Reporter& r) {
   const auto& pa = m.page_alloc;
+  if (r.enabled(kWatermark))
+    for (const auto& w : touched.watermarks) check_watermark(m, w, r);
   std::uint32_t zones_seen = 0;  // bit per (node, zone), nodes < 8
   // Neighbouring ranges (a pcp batch, one split) share ancestors: each pfn
   // is checked once per call. seen_ is a small open-addressed set of this

@@ -1,5 +1,6 @@
-// Buddy allocator invariants: free blocks, pcp lists, page metadata and the
-// page accounting of every zone.
+// Buddy allocator invariants: free blocks, pcp lists, page metadata, the
+// page accounting of every zone, and (after each op) the watermark every
+// allocation of the op passed.
 #pragma once
 
 #include <array>
@@ -22,6 +23,7 @@ class BuddyChecker : public Checker {
   enum : std::uint8_t { S_NONE, S_FREE, S_FREE_HEAD, S_PCP, S_ALLOC, S_RESERVED };
   void check_block_at(const mm::Mm& mm, std::uint64_t pfn, Reporter& r);
   void check_zone_counters(const mm::Mm& mm, int nid, int zid, Reporter& r);
+  void check_watermark(const mm::Mm& mm, const mm::WatermarkPass& w, Reporter& r);
   void mark_block(const mm::Mm& mm, Reporter& r, std::uint64_t pfn, unsigned order,
                   std::uint8_t state);
   std::vector<std::uint8_t> state_;          // per pfn of the memmap, reused between sweeps

@@ -145,6 +145,9 @@ std::string invariant_description(const std::string& id) {
        "nr_free per order and type, NR_FREE_PAGES and NR_FREE_CMA_PAGES match the lists"},
       {"buddy.pcp", "pcp pages are not PageBuddy nor allocated, and pcp counts match the lists"},
       {"buddy.refcount", "free and pcp pages have refcount 0; allocated heads hold a reference"},
+      {"buddy.watermark",
+       "a successful allocation left the zone above the watermark its gfp mask entitles it "
+       "to (min, less __GFP_HIGH's and __GFP_ATOMIC's share, plus lowmem_reserve)"},
       {"buddy.accounting",
        "managed = free + pcp + allocated, present - managed = reserved, per zone"},
       {"page_alloc.double_free", "misuse: freeing pages that are already free (buddy or pcp)"},
@@ -169,6 +172,9 @@ std::string invariant_description(const std::string& id) {
       {"slab.rearm",
        "an object just freed to a SLUB debug cache has its red zones and poison re-armed with "
        "the free patterns (init_object)"},
+      {"slab.mempool",
+       "a mempool's reserve holds at most min_nr elements, and fewer only while callers hold "
+       "the rest (mempool_free() refills before it frees)"},
       {"slab.double_free", "misuse: freeing an object that is already free"},
       {"slab.invalid_free", "misuse: freeing a pointer that is not an object start"},
       {"slab.wrong_cache", "misuse: kmem_cache_free() to another cache than the object's"},
@@ -335,6 +341,9 @@ void CheckEngine::mm_page_alloc_extfrag(std::uint64_t pfn, unsigned, unsigned fa
 }
 void CheckEngine::pages_touched(std::uint64_t pfn, std::uint64_t nr) {
   touched_.add(pfn, nr);
+}
+void CheckEngine::zone_watermark_pass(const mm::WatermarkPass& w) {
+  touched_.watermarks.push_back(w);
 }
 void CheckEngine::kmalloc(std::uint64_t ptr, std::uint64_t, std::uint64_t, std::uint32_t, int,
                           bool) {

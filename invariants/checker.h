@@ -65,18 +65,22 @@ struct TouchLog {
   // when lazily freed areas were purged (purge_vmap_area_lazy).
   std::vector<std::pair<std::uint64_t, std::uint64_t>> vm_ranges;
   std::vector<std::pair<std::uint64_t, std::uint64_t>> vm_flushes;
+  // Allocations and the zone state their watermark checks saw.
+  std::vector<mm::WatermarkPass> watermarks;
   // The model reported misuse during the op: what it touched may hold the
   // Program's damage, not only the allocator's work.
   bool misuse = false;
   void add(std::uint64_t pfn, std::uint64_t nr) { ranges.emplace_back(pfn, nr); }
   bool empty() const {
-    return ranges.empty() && objects.empty() && vm_ranges.empty() && vm_flushes.empty();
+    return ranges.empty() && objects.empty() && vm_ranges.empty() && vm_flushes.empty() &&
+           watermarks.empty();
   }
   void clear() {
     ranges.clear();
     objects.clear();
     vm_ranges.clear();
     vm_flushes.clear();
+    watermarks.clear();
     misuse = false;
   }
 };
@@ -144,6 +148,7 @@ class CheckEngine : public mm::MmObserver {
   void mm_page_alloc_extfrag(std::uint64_t pfn, unsigned alloc_order, unsigned fallback_order,
                              int alloc_mt, int fallback_mt, bool change_ownership) override;
   void pages_touched(std::uint64_t pfn, std::uint64_t nr) override;
+  void zone_watermark_pass(const mm::WatermarkPass& w) override;
   void kmalloc(std::uint64_t ptr, std::uint64_t, std::uint64_t, std::uint32_t, int, bool) override;
   void kmem_cache_alloc(std::uint64_t ptr, std::uint64_t, std::uint64_t, std::uint32_t, int,
                         bool) override;

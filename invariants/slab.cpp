@@ -48,8 +48,8 @@ std::map<mm::cache_id, std::vector<std::uint64_t>> slabs_by_cache(const mm::Mm& 
 }  // namespace
 
 const std::vector<std::string>& SlabChecker::invariants() const {
-  static const std::vector<std::string> ids = {kPages,  kOverlap, kFreelist,
-                                               kCounts, kLists,   kRearm};
+  static const std::vector<std::string> ids = {kPages, kOverlap, kFreelist, kCounts,
+                                               kLists, kRearm,   kMempool};
   return ids;
 }
 
@@ -341,6 +341,7 @@ void SlabChecker::check_debug_objects(const mm::Mm& m, Reporter& r) {
 }
 
 void SlabChecker::full(const mm::Mm& m, Reporter& r) {
+  check_mempools(m, r);  // page pools need no slab layer
   if (!m.slab.initialized()) return;
   check_pages(m, r);
   switch (m.slab.variant) {
@@ -361,6 +362,7 @@ void SlabChecker::full(const mm::Mm& m, Reporter& r) {
 // shadow agrees with what happened, and debug caches keep their red zones.
 void SlabChecker::incremental(const mm::Mm& m, const TouchLog& touched, Reporter& r) {
   using namespace mm::slub;
+  check_mempools(m, r);
   const auto& sl = m.slab;
   if (!sl.initialized()) return;
   for (std::size_t i = 0; i < touched.objects.size(); ++i) {

@@ -1,5 +1,6 @@
 // Slab layer invariants: slab pages, overlap, freelists, counts, list
-// membership, and SLUB debug's red zone / poison / padding checks in sweeps.
+// membership, mempool reserves, and SLUB debug's red zone / poison / padding
+// checks in sweeps.
 #pragma once
 
 #include <cstdint>
@@ -39,6 +40,7 @@ inline constexpr const char* kFreelist = "slab.freelist";
 inline constexpr const char* kCounts = "slab.counts";
 inline constexpr const char* kLists = "slab.lists";
 inline constexpr const char* kRearm = "slab.rearm";
+inline constexpr const char* kMempool = "slab.mempool";
 // "BUG: mmfuzz invariant <id>: <msg>" with a dump of pfn (if it is a valid
 // pfn), when id is enabled.
 void bug(const mm::Mm& m, Reporter& r, const char* id, std::uint64_t pfn, std::string msg);
@@ -48,5 +50,7 @@ void bug(const mm::Mm& m, Reporter& r, const char* id, std::uint64_t pfn, std::s
 // (invariants/slab_classic.cpp, invariants/slob.cpp).
 void check_slab_classic(const mm::Mm& mm, Reporter& r);
 void check_slob(const mm::Mm& mm, Reporter& r);
+// The mempools' reserves (invariants/mempool.cpp): cheap, run after every op.
+void check_mempools(const mm::Mm& mm, Reporter& r);
 
 }  // namespace mmfuzz::inv

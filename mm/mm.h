@@ -22,6 +22,7 @@
 #include "mm/types.h"
 #include "mm/vm/pgtable.h"
 #include "mm/vm/vmalloc.h"
+#include "mm/vm_event.h"
 
 namespace mmfuzz::mm {
 
@@ -107,6 +108,12 @@ class Mm {
     return config.planted == d;
   }
 
+  // Event counters (mm/vm_event.h): which allocator states the model
+  // reached since boot. Restored from a snapshot like the rest.
+  const VmEvents& events() const { return events_; }
+  // count_vm_event(): one more of item i (a plain increment).
+  void count_vm_event(vm_event_item i) { ++events_.event[i]; }
+
   // Context of the current operation, recorded in page_owner and reports.
   std::uint32_t op_seq = 0;
   std::uint32_t call_site = 0;
@@ -187,6 +194,7 @@ class Mm {
   std::vector<int> preempt_count_;
   std::vector<MmObserver*> observers_;
   phys_addr_t arm64_dma_phys_limit_ = 0;
+  VmEvents events_;
 };
 
 }  // namespace mmfuzz::mm

@@ -86,6 +86,22 @@ struct AllocFailure {
 // mode:0xcc0(GFP_KERNEL), nodemask=(null)".
 std::string format_alloc_failure(const AllocFailure& f);
 
+// get_page_from_freelist() handed out a block: what the zone's counters were
+// when its watermark check (zone_watermark_fast()) let the allocation
+// through, before rmqueue() took the pages. The checkers judge it against
+// the watermark the gfp mask entitles the caller to.
+struct WatermarkPass {
+  pfn_t pfn = NO_PAGE;
+  unsigned order = 0;
+  gfp_t gfp = 0;
+  unsigned alloc_flags = 0;  // what the allocator used (ALLOC_*)
+  int nid = 0, zone_idx = 0;
+  long free_pages = 0;      // NR_FREE_PAGES
+  long free_cma_pages = 0;  // NR_FREE_CMA_PAGES
+  std::uint64_t nr_reserved_highatomic = 0;
+  std::uint64_t watermark_boost = 0;
+};
+
 class MmObserver {
  public:
   virtual ~MmObserver() = default;
@@ -98,6 +114,8 @@ class MmObserver {
   virtual void mm_page_alloc_extfrag(pfn_t, unsigned /*alloc_order*/, unsigned /*fallback_order*/,
                                      int /*alloc_mt*/, int /*fallback_mt*/,
                                      bool /*change_ownership*/) {}
+  // A successful allocation and the zone state its watermark check saw.
+  virtual void zone_watermark_pass(const WatermarkPass&) {}
   // warn_alloc(): "page allocation failure: order:N, mode:..."
   virtual void page_alloc_failure(const AllocFailure&) {}
   // include/trace/events/kmem.h (6.1): the slab layer's events.

@@ -12,6 +12,11 @@ constexpr std::array<const char*, kNrPlantedDefects> kNames = {
     "vmalloc_no_guard",
     "vfree_leaves_pte",
     "redzone_not_rearmed",
+    "watermark_nowait_harder",
+    "pcp_refill_count_blocks",
+    "mempool_free_skips_refill",
+    "slab_flusharray_drops_object",
+    "slob_units_double_count",
 };
 }  // namespace
 

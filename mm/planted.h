@@ -35,8 +35,34 @@ enum class PlantedDefect : std::uint8_t {
   // but leaves the right red zone at SLUB_RED_ACTIVE (SLAB_RED_ZONE caches).
   // slab.rearm at the free (sweeps alone see only SLUB's misuse report).
   redzone_not_rearmed,
+  // page_alloc.cpp __alloc_pages_slowpath(), gfp_to_alloc_flags(): every
+  // allocation that cannot sleep gets ALLOC_HARDER, not only __GFP_ATOMIC
+  // ones, so GFP_NOWAIT takes pages below the min watermark (and from the
+  // highatomic reserve). buddy.watermark at the allocation (incremental only:
+  // a sweep cannot see what the zone held when a past check passed).
+  watermark_nowait_harder,
+  // page_alloc.cpp rmqueue_pcplist(): a refill of a high-order pcp list adds
+  // the number of blocks rmqueue_bulk() took to pcp->count, not the pages,
+  // as when only order-0 pages sat on pcp lists. buddy.pcp (incremental once
+  // the count goes negative or disagrees with empty lists; sweeps always).
+  pcp_refill_count_blocks,
+  // mempool.cpp Mempools::mempool_free(): the reserve is refilled only while
+  // curr_nr + 1 < min_nr, so once an element was lent the pool stays one
+  // short and the next caller under pressure finds no reserve. slab.mempool
+  // at the free (incremental and sweeps).
+  mempool_free_skips_refill,
+  // slab_classic.cpp cache_flusharray(): one object fewer than batchcount is
+  // handed to the shared array (or free_block()) while avail drops by
+  // batchcount, so an object leaves the per-CPU array for nowhere. slab.counts
+  // ("neither on its freelist nor cached") in a sweep.
+  slab_flusharray_drops_object,
+  // slob.cpp slob_free(): a block freed just below the page's first free
+  // block adds that block's units to sp->units again when it merges with
+  // it, so the page claims more free units than its free list holds (and
+  // than it has). slab.pages and slab.counts in a sweep.
+  slob_units_double_count,
 };
-inline constexpr int kNrPlantedDefects = 6;
+inline constexpr int kNrPlantedDefects = 11;
 
 const char* planted_defect_name(PlantedDefect d);
 std::optional<PlantedDefect> parse_planted_defect(std::string_view name);

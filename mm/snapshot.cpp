@@ -26,7 +26,7 @@ static_assert(sizeof(Mempools) == 64, "Mempools changed: update Mempools::restor
 static_assert(sizeof(PageTables) == 216, "PageTables changed: update PageTables::restore_from");
 static_assert(sizeof(Vmalloc) == 360, "Vmalloc changed: update Vmalloc::restore_from");
 static_assert(sizeof(SlobAllocator) == 288, "SlobAllocator changed: update its restore_from");
-static_assert(sizeof(Mm) == 2816, "Mm changed: update Mm::restore_from");
+static_assert(sizeof(Mm) == 3280, "Mm changed: update Mm::restore_from");
 #endif
 
 namespace {
@@ -211,6 +211,7 @@ void Mm::restore_from(const Mm& s) {
   cpu_node_ = s.cpu_node_;
   preempt_count_ = s.preempt_count_;
   arm64_dma_phys_limit_ = s.arm64_dma_phys_limit_;
+  events_ = s.events_;
 }
 
 }  // namespace mmfuzz::mm

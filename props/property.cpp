@@ -24,13 +24,13 @@ prog::ProgramHeader header_for(const std::string& name, const char* machine,
   return h;
 }
 
-PropertySpec spec(std::string name, std::string description, Family family, const char* machine,
+PropertySpec spec(std::string name, std::string description, Focus focus, const char* machine,
                   std::optional<SlabVariant> slab) {
   PropertySpec p;
   p.header = header_for(name, machine, slab);
   p.name = std::move(name);
   p.description = std::move(description);
-  p.family = family;
+  p.focus = focus;
   return p;
 }
 
@@ -38,25 +38,25 @@ std::vector<PropertySpec> make_properties() {
   std::vector<PropertySpec> ps;
   ps.push_back(spec("buddy",
                     "page allocator: alloc_pages/free, split_page, exact, refs, pcp drains",
-                    Family::page, "small", SlabVariant::slub));
-  ps.push_back(spec("slub", "SLUB: kmalloc and kmem_cache traffic", Family::slab, "small",
+                    Focus::page, "small", SlabVariant::slub));
+  ps.push_back(spec("slub", "SLUB: kmalloc and kmem_cache traffic", Focus::slab, "small",
                     SlabVariant::slub));
   ps.push_back(spec("slub_debug", "SLUB with slub_debug=FZPU: red zones, poison, tracking",
-                    Family::slab, "small", SlabVariant::slub));
+                    Focus::slab, "small", SlabVariant::slub));
   ps.back().header.slub_debug =
       SLAB_CONSISTENCY_CHECKS | SLAB_RED_ZONE | SLAB_POISON | SLAB_STORE_USER;
   ps.push_back(spec("slub_kmalloc8", "SLUB with KMALLOC_MIN_SIZE 8: the 96 and 192 caches",
-                    Family::slab, "small", SlabVariant::slub));
+                    Focus::slab, "small", SlabVariant::slub));
   ps.back().header.kmalloc_min = 8;
   ps.push_back(
-      spec("slab", "SLAB: array caches, shared arrays", Family::slab, "small", SlabVariant::slab));
-  ps.push_back(spec("slob", "SLOB: page lists by size", Family::slab, "small", SlabVariant::slob));
-  ps.push_back(spec("mempool", "mempools of every kind: reserve, lending, sleepers",
-                    Family::mempool, "small", SlabVariant::slub));
-  ps.push_back(spec("vmalloc", "vmalloc, vmap, ioremap: page tables, guards, lazy purge",
-                    Family::vm, "small", SlabVariant::slub));
+      spec("slab", "SLAB: array caches, shared arrays", Focus::slab, "small", SlabVariant::slab));
+  ps.push_back(spec("slob", "SLOB: page lists by size", Focus::slab, "small", SlabVariant::slob));
+  ps.push_back(spec("mempool", "mempools of every kind: reserve, lending, sleepers", Focus::mempool,
+                    "small", SlabVariant::slub));
+  ps.push_back(spec("vmalloc", "vmalloc, vmap, ioremap: page tables, guards, lazy purge", Focus::vm,
+                    "small", SlabVariant::slub));
   ps.push_back(spec("mm", "everything at once on the 16 MiB fuzz machine: pressure, failures",
-                    Family::all, "fuzz", SlabVariant::slub));
+                    Focus::all, "fuzz", SlabVariant::slub));
   for (PropertySpec& p : ps) p.header = p.header.resolved();
   return ps;
 }
@@ -79,21 +79,22 @@ prog::MachineFacts machine_facts(const PropertySpec& p) {
   return prog::MachineFacts::of(m);
 }
 
-prog::Program generate_case(const PropertySpec& p, GenKind g, std::uint64_t seed, std::size_t ops,
-                            PlantedDefect planted) {
+Shape shape_for(const PropertySpec& p, GenKind g, const analysis::ProfileData* profile) {
+  const prog::MachineFacts m = machine_facts(p);
+  if (g == GenKind::uniform) return uniform_shape(m);
+  return shape_of(profile ? *profile : builtin_profile().data(), m);
+}
+
+prog::Program generate_case(const PropertySpec& p, const Shape& shape, std::uint64_t seed,
+                            std::size_t ops, PlantedDefect planted) {
   static thread_local std::map<std::string, prog::MachineFacts> facts;
   auto it = facts.find(p.name);
   if (it == facts.end()) it = facts.emplace(p.name, machine_facts(p)).first;
-  prog::WorkloadSpec w;
-  w.ops = ops;
-  w.seed = seed;
-  w.check_every = 0;
-  w.slab_percent = p.family == Family::slab || p.family == Family::mempool ? 100
-                   : p.family == Family::all                               ? 40
-                                                                           : 0;
-  w.vm_percent = p.family == Family::vm ? 100 : p.family == Family::all ? 10 : 0;
-  (void)g;
-  prog::Program prog = prog::generate_workload(w, it->second);
+  GenOptions o;
+  o.seed = seed;
+  o.ops = ops;
+  o.focus = p.focus;
+  prog::Program prog = generate(shape, it->second, o);
   prog.header = p.header;
   prog.header.planted = planted;
   return prog;

@@ -18,6 +18,7 @@
 #include "program/generate.h"
 #include "program/header.h"
 #include "program/program.h"
+#include "props/generate.h"
 
 namespace mmfuzz::props {
 
@@ -26,14 +27,11 @@ namespace mmfuzz::props {
 enum class GenKind : std::uint8_t { shaped, uniform };
 const char* gen_kind_name(GenKind g);
 
-// Which op families a property's Programs use.
-enum class Family : std::uint8_t { all, page, slab, mempool, vm };
-
 struct PropertySpec {
   std::string name;
   std::string description;
   prog::ProgramHeader header;  // resolved, oracle on
-  Family family = Family::all;
+  Focus focus = Focus::all;
   bool differential = false;  // header.diff names the configurations compared
 };
 
@@ -44,10 +42,15 @@ const PropertySpec* find_property(const std::string& name);
 // What generators need of a property's machine (booted once per property).
 prog::MachineFacts machine_facts(const PropertySpec& p);
 
-// One case: the Program a generator writes for `seed`, at most `ops` ops,
-// headed by the property's header (with `planted`).
-prog::Program generate_case(const PropertySpec& p, GenKind g, std::uint64_t seed, std::size_t ops,
-                            mm::PlantedDefect planted);
+// The shape a property's cases are drawn from: the profile's (`profile`,
+// else the built-in one) on the property's machine, or the uniform one.
+Shape shape_for(const PropertySpec& p, GenKind g, const analysis::ProfileData* profile = nullptr);
+
+// One case: the Program the generator writes from `shape` for `seed`, at
+// most `ops` ops before its teardown, headed by the property's header (with
+// `planted`).
+prog::Program generate_case(const PropertySpec& p, const Shape& shape, std::uint64_t seed,
+                            std::size_t ops, mm::PlantedDefect planted);
 
 // The allocator states a run reached: the model's event counters summed.
 using Reach = std::map<std::string, std::uint64_t>;

@@ -107,12 +107,17 @@ struct Batch {
   const PropOptions& o;
   PropResult& r;
   CaseRunner runner;
+  Shape shape;
   std::string goal;  // the first failure's signature: shrinks must keep it
   prog::Program failing;
   std::vector<prog::Finding> findings;
 
   Batch(const PropertySpec& s, const PropOptions& opt, PropResult& res)
-      : spec(s), o(opt), r(res), runner(header_of(s, opt)) {}
+      : spec(s),
+        o(opt),
+        r(res),
+        runner(header_of(s, opt)),
+        shape(shape_for(s, opt.gen, opt.profile)) {}
 
   static prog::ProgramHeader header_of(const PropertySpec& s, const PropOptions& o) {
     prog::ProgramHeader h = s.header;
@@ -124,7 +129,7 @@ struct Batch {
   bool run(std::uint64_t seed, std::uint64_t cases, const std::function<void()>& on_case) {
     const rc::Gen<prog::Program> gen = gen_program(
         [this](std::uint64_t s, std::size_t ops) {
-          return generate_case(spec, o.gen, s, ops, o.planted);
+          return generate_case(spec, shape, s, ops, o.planted);
         },
         o.max_size);
     const auto property = [this, &gen] {

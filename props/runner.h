@@ -18,6 +18,8 @@ namespace mmfuzz::props {
 struct PropOptions {
   std::vector<std::string> names;  // empty: every property
   GenKind gen = GenKind::shaped;
+  // The profile the shaped generator follows (null: the built-in one).
+  const analysis::ProfileData* profile = nullptr;
   std::uint64_t runs = 0;  // cases per property; 0: 100, or as many as --time allows
   std::uint64_t seed = 0;
   double seconds = 0;  // time budget of the whole run (0: none)

@@ -238,6 +238,78 @@ TEST_F(BuddyInvariants, IncrementalCountersCatchNrFreePages) {
   EXPECT_EQ(ids(e), Ids{"buddy.counts"});
 }
 
+// The current CPU's pcp count against its lists, after each op that
+// touched the zone: a page on a list with a count of zero.
+TEST_F(BuddyInvariants, IncrementalPcpCountAgainstItsLists) {
+  mm->page_alloc.drain_all_pages();
+  inv::CheckOptions o;
+  o.capture_stacks = false;
+  inv::CheckEngine e(*mm, o);
+  e.begin_op(0, "alloc_pages");
+  const pfn_t p = mm->page_alloc.alloc_pages(GFP_KERNEL, 0);
+  ASSERT_NE(p, NO_PAGE);
+  e.end_op();
+  EXPECT_TRUE(e.clean());
+  e.begin_op(1, "__free_pages");
+  mm->page_alloc.__free_pages(p, 0);  // onto cpu 0's list
+  ASSERT_EQ(mm->page_alloc.node_data[0].node_zones[ZONE_DMA].per_cpu_pageset[0].count, 1);
+  PageAllocCorruptor(*mm).set_pcp_count(0, ZONE_DMA, 0, 0);
+  e.end_op();
+  ASSERT_EQ(ids(e), Ids{"buddy.pcp"});
+  EXPECT_NE(e.violations()[0].title.find("pcp count is 0 but its lists hold at least 1 pages"),
+            std::string::npos)
+      << e.violations()[0].title;
+}
+
+// An allocation is judged by the zone state its watermark check saw: the
+// min watermark raised under a finished allocation (as a racing
+// setup_per_zone_wmarks() would) makes it one that went below its mark.
+TEST_F(BuddyInvariants, WatermarkFiresOnAllocationBelowItsMark) {
+  inv::CheckOptions o;
+  o.capture_stacks = false;
+  inv::CheckEngine e(*mm, o);
+  const auto& z = mm->page_alloc.node_data[0].node_zones[ZONE_DMA];
+  e.begin_op(0, "alloc_pages");
+  ASSERT_NE(mm->page_alloc.alloc_pages(GFP_KERNEL, 0), NO_PAGE);
+  e.end_op();
+  EXPECT_TRUE(e.clean());
+  const auto free = static_cast<std::uint64_t>(z.vm_stat[NR_FREE_PAGES]);
+  e.begin_op(1, "alloc_pages");
+  ASSERT_NE(mm->page_alloc.alloc_pages(GFP_KERNEL, 0), NO_PAGE);
+  PageAllocCorruptor(*mm).set_watermark(0, ZONE_DMA, WMARK_MIN, free + 1);
+  e.end_op();
+  ASSERT_EQ(ids(e), Ids{"buddy.watermark"});
+  EXPECT_EQ(e.violations()[0].op_index, 1);
+  EXPECT_NE(e.violations()[0].title.find("GFP_KERNEL"), std::string::npos)
+      << e.violations()[0].title;
+  // __GFP_MEMALLOC may take pages below every watermark.
+  e.clear();
+  e.begin_op(2, "alloc_pages");
+  ASSERT_NE(mm->page_alloc.alloc_pages(GFP_KERNEL | __GFP_MEMALLOC, 0), NO_PAGE);
+  e.end_op();
+  EXPECT_TRUE(e.clean()) << e.violations()[0].to_text(false);
+}
+
+// The rule and the allocator agree at the edge: with the zone exactly at
+// its watermarks, GFP_ATOMIC may take a page (half and a quarter below min),
+// GFP_NOWAIT and GFP_KERNEL may not.
+TEST_F(BuddyInvariants, WatermarkAtomicMayGoAQuarterBelowMin) {
+  mm->page_alloc.drain_all_pages();
+  const auto& z = mm->page_alloc.node_data[0].node_zones[ZONE_DMA];
+  const auto free = static_cast<std::uint64_t>(z.vm_stat[NR_FREE_PAGES]);
+  PageAllocCorruptor c(*mm);
+  for (const int w : {WMARK_MIN, WMARK_LOW, WMARK_HIGH}) c.set_watermark(0, ZONE_DMA, w, free);
+  inv::CheckOptions o;
+  o.capture_stacks = false;
+  inv::CheckEngine e(*mm, o);
+  e.begin_op(0, "alloc_pages");
+  EXPECT_EQ(mm->page_alloc.alloc_pages(GFP_NOWAIT | __GFP_NOWARN, 0), NO_PAGE);
+  EXPECT_EQ(mm->page_alloc.alloc_pages(GFP_KERNEL | __GFP_NOWARN | __GFP_NORETRY, 0), NO_PAGE);
+  EXPECT_NE(mm->page_alloc.alloc_pages(GFP_ATOMIC, 0), NO_PAGE);
+  e.end_op();
+  EXPECT_TRUE(e.clean()) << e.violations()[0].to_text(false);
+}
+
 TEST_F(BuddyInvariants, SelectionDisablesAnInvariant) {
   const pfn_t b = any_free_block(3);
   PageAllocCorruptor(*mm).split_free_block(b);

@@ -21,6 +21,7 @@
 #include "mm/page_alloc/gfp.h"
 #include "mm/slab/mempool.h"
 #include "mm/slab/slab.h"
+#include "mm/testing/corrupt.h"
 
 namespace mmfuzz::mm {
 namespace {
@@ -967,6 +968,41 @@ TEST_F(MempoolTest, ElementFreedBehindThePoolsBackIsReportedAndDropped) {
 }
 
 // ---------------------------------------------------------------- checkers
+
+// slab.mempool fires on a reserve short of min_nr that lent nothing, and
+// on one holding more than min_nr, in sweeps and after an op.
+TEST_F(MempoolTest, ReserveShortOrOverfullIsAnInvariantViolation) {
+  const mempool_id id = pools().mempool_create_kmalloc_pool(4, 64);
+  ASSERT_NE(id, 0u);
+  MempoolCorruptor c(*mm);
+  const vaddr_t lost = c.drop_element(id);
+  engine->full_sweep();
+  ASSERT_EQ(engine->violations().size(), 1u) << report();
+  EXPECT_EQ(engine->violations()[0].invariant, "slab.mempool");
+  EXPECT_NE(report().find("holds 3 of min_nr 4 elements, but callers hold only 0"),
+            std::string::npos)
+      << report();
+  engine->clear();
+  c.add_element(id, lost);
+  engine->full_sweep();
+  EXPECT_TRUE(engine->clean()) << report();
+  // A lent element is no shortfall.
+  const vaddr_t e = pools().mempool_alloc(id, GFP_KERNEL);
+  ASSERT_NE(e, 0u);
+  EXPECT_EQ(P(id).curr_nr(), 4);  // the allocator served it
+  const vaddr_t extra = slab().kmalloc(64, GFP_KERNEL);
+  c.add_element(id, extra);
+  engine->begin_op(3, "mempool_free");
+  pools().mempool_free(id, e);
+  engine->end_op();
+  ASSERT_EQ(engine->violations().size(), 1u) << report();
+  EXPECT_EQ(engine->violations()[0].op_index, 3);
+  EXPECT_NE(report().find("the reserve holds 5 elements, min_nr is 4"), std::string::npos)
+      << report();
+  engine->clear();
+  EXPECT_EQ(c.drop_element(id), extra);
+  slab().kfree(extra);
+}
 
 TEST_F(MempoolTest, MixedWorkloadUnderPressureStaysClean) {
   inv::CheckOptions o;

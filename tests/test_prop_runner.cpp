@@ -19,7 +19,8 @@ using namespace mmfuzz::props;
 
 TEST(PropRunner, ShrinksTakeTheUsersOfWhatTheyRemoveAlong) {
   const PropertySpec& spec = *find_property("mm");
-  const prog::Program p = generate_case(spec, GenKind::shaped, 7, 120, mm::PlantedDefect::none);
+  const prog::Program p =
+      generate_case(spec, shape_for(spec, GenKind::shaped), 7, 120, mm::PlantedDefect::none);
   const prog::Verdict whole = prog::Executor::run(p, p.header.mm_config(), p.header.exec_options());
   ASSERT_EQ(whole.skipped_ops, 0u) << "the generated Program itself skips ops";
   std::size_t n = 0;

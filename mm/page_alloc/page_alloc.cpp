@@ -40,7 +40,7 @@ PageAlloc::PageAlloc(Mm& mm)
                         ? MIGRATE_PCPTYPES * (mm.profile.page_alloc_costly_order + 1) +
                               (mm.profile.thp ? 1u : 0u)
                         : static_cast<unsigned>(MIGRATE_PCPTYPES)) {
-  if (max_order_ > MAX_ORDER_LIMIT || nr_pcp_lists_ > MAX_PCP_LISTS)
+  if (max_order_ > MAX_ORDER_LIMIT || max_order_ > kVmEventOrders || nr_pcp_lists_ > MAX_PCP_LISTS)
     throw ConfigError("profile exceeds the model's MAX_ORDER or pcp list bound");
 }
 
@@ -141,6 +141,7 @@ pfn_t PageAlloc::__alloc_pages(gfp_t gfp, unsigned order, int preferred_nid) {
           MisuseKind::page_bad_order, NO_PAGE, order, "alloc_pages",
           "order " + std::to_string(order) + " >= MAX_ORDER " + std::to_string(max_order_));
     ++nr_alloc_failures;
+    mm_.count_vm_event(PGALLOC_FAIL);
     return NO_PAGE;
   }
   if (!gfp_zone_valid(gfp)) {
@@ -252,10 +253,27 @@ pfn_t PageAlloc::get_page_from_freelist(gfp_t gfp, unsigned order, unsigned allo
       if (!(alloc_flags & ALLOC_NO_WATERMARKS) &&
           !zone_watermark_fast(z, order, mark, ac.highest_zoneidx, alloc_flags, gfp))
         continue;  // node_reclaim_mode is 0
+      const bool observed = mm_.observed();
+      WatermarkPass seen;
+      if (observed) {
+        seen.free_pages = z.zone_page_state(NR_FREE_PAGES);
+        seen.free_cma_pages = z.zone_page_state(NR_FREE_CMA_PAGES);
+        seen.nr_reserved_highatomic = z.nr_reserved_highatomic;
+        seen.watermark_boost = z.watermark_boost;
+      }
       const pfn_t pfn =
           rmqueue(zone_of(ac.preferred_zoneref), z, order, gfp, alloc_flags, ac.migratetype);
       if (pfn != NO_PAGE) {
         prep_new_page(pfn, order, gfp);
+        if (observed) {
+          seen.pfn = pfn;
+          seen.order = order;
+          seen.gfp = gfp;
+          seen.alloc_flags = alloc_flags;
+          seen.nid = z.node;
+          seen.zone_idx = z.zone_idx;
+          mm_.notify([&](MmObserver& o) { o.zone_watermark_pass(seen); });
+        }
         if (order && (alloc_flags & ALLOC_HARDER)) reserve_highatomic_pageblock(pfn, z);
         return pfn;
       }
@@ -270,6 +288,7 @@ pfn_t PageAlloc::get_page_from_freelist(gfp_t gfp, unsigned order, unsigned allo
 }
 
 pfn_t PageAlloc::__alloc_pages_slowpath(gfp_t gfp, unsigned order, alloc_context& ac) {
+  mm_.count_vm_event(PGALLOC_SLOWPATH);
   const bool can_direct_reclaim = gfp & __GFP_DIRECT_RECLAIM;
   const bool costly_order = order > costly_order_;
   if ((gfp & (__GFP_ATOMIC | __GFP_DIRECT_RECLAIM)) == (__GFP_ATOMIC | __GFP_DIRECT_RECLAIM))
@@ -278,7 +297,12 @@ pfn_t PageAlloc::__alloc_pages_slowpath(gfp_t gfp, unsigned order, alloc_context
   // gfp_to_alloc_flags()
   unsigned alloc_flags = ALLOC_WMARK_MIN | ALLOC_CPUSET;
   alloc_flags |= gfp & (__GFP_HIGH | __GFP_KSWAPD_RECLAIM);  // == ALLOC_HIGH, ALLOC_KSWAPD
-  if (gfp & __GFP_ATOMIC) {
+  // Planted defect (fuzz self-test): every allocation that cannot sleep is
+  // treated as __GFP_ATOMIC, so GFP_NOWAIT dips below the min watermark too.
+  bool atomic = gfp & __GFP_ATOMIC;
+  if (mm_.planted(PlantedDefect::watermark_nowait_harder)) [[unlikely]]
+    atomic = !(gfp & __GFP_DIRECT_RECLAIM);
+  if (atomic) {
     if (!(gfp & __GFP_NOMEMALLOC)) alloc_flags |= ALLOC_HARDER;
     alloc_flags &= ~ALLOC_CPUSET;
   }
@@ -336,6 +360,7 @@ pfn_t PageAlloc::__alloc_pages_slowpath(gfp_t gfp, unsigned order, alloc_context
 
 void PageAlloc::warn_alloc(gfp_t gfp, unsigned order, int nid, bool nofail) {
   ++nr_alloc_failures;
+  mm_.count_vm_event(PGALLOC_FAIL);
   if ((gfp & __GFP_NOWARN) && !nofail) return;
   ++nr_alloc_warnings;
   AllocFailure f{order, gfp, nid, nofail, mm_.op_seq};
@@ -365,7 +390,12 @@ MMFUZZ_HOT pfn_t PageAlloc::rmqueue_pcplist(zone& preferred, zone& z, unsigned o
     int batch = pcp.batch;
     if (pcp_v61_ && batch > 1) batch = std::max(batch >> order, 2);
     const int alloced = rmqueue_bulk(z, order, batch, list, migratetype, alloc_flags);
-    pcp.count += alloced << order;
+    // Planted defect (fuzz self-test): the refill counts blocks, not pages,
+    // as the count did when only order-0 pages sat on pcp lists.
+    if (mm_.planted(PlantedDefect::pcp_refill_count_blocks)) [[unlikely]]
+      pcp.count += alloced;
+    else
+      pcp.count += alloced << order;
     if (list_empty(list)) return NO_PAGE;
   }
   const pfn_t pfn = list_first_entry(list);
@@ -390,6 +420,7 @@ pfn_t PageAlloc::rmqueue_buddy(zone& preferred, zone& z, unsigned order, unsigne
 
 int PageAlloc::rmqueue_bulk(zone& z, unsigned order, int count, page_list list, int migratetype,
                             unsigned alloc_flags) {
+  mm_.count_vm_event(PCP_REFILL);
   int allocated = 0, i = 0;
   for (; i < count; ++i) {
     const pfn_t pfn = __rmqueue(z, order, migratetype, alloc_flags);
@@ -445,6 +476,7 @@ pfn_t PageAlloc::__rmqueue_smallest(zone& z, unsigned order, int migratetype) {
 void PageAlloc::expand(zone& z, pfn_t pfn, unsigned low, unsigned high, int migratetype) {
   std::uint64_t size = std::uint64_t{1} << high;
   while (high > low) {
+    mm_.count_vm_event(static_cast<vm_event_item>(BUDDY_SPLIT + high));
     high--;
     size >>= 1;
     add_to_free_list(pfn + size, z, high, migratetype, false);
@@ -527,6 +559,7 @@ void PageAlloc::steal_suitable_fallback(zone& z, pfn_t pfn, unsigned alloc_flags
   if (!is_migrate_highatomic(old_block_type)) {
     if (current_order >= pageblock_order_) {
       change_pageblock_range(pfn, current_order, start_type);
+      mm_.count_vm_event(BUDDY_STEAL_PAGEBLOCK);
     } else {
       if (boost_watermark(z) && (alloc_flags & ALLOC_KSWAPD)) z.boosted_watermark = true;
       if (whole_block) {
@@ -540,8 +573,10 @@ void PageAlloc::steal_suitable_fallback(zone& z, pfn_t pfn, unsigned alloc_flags
         else
           alike_pages = 0;
         if (free_pages) {
-          if (free_pages + alike_pages >= (pb >> 1) || page_group_by_mobility_disabled_)
+          if (free_pages + alike_pages >= (pb >> 1) || page_group_by_mobility_disabled_) {
             set_pageblock_migratetype(pfn, start_type);
+            mm_.count_vm_event(BUDDY_STEAL_PAGEBLOCK);
+          }
           return;
         }
       }
@@ -576,6 +611,7 @@ bool PageAlloc::__rmqueue_fallback(zone& z, int order, int start_migratetype,
     break;
   }
   if (fallback_mt == -1 || current_order < min_order) return false;
+  mm_.count_vm_event(BUDDY_FALLBACK);
   const pfn_t pfn = list_first_entry(z.free_area_[static_cast<std::size_t>(current_order)]
                                          .free_list[static_cast<std::size_t>(fallback_mt)]);
   steal_suitable_fallback(z, pfn, alloc_flags, start_migratetype, can_steal);
@@ -928,6 +964,7 @@ MMFUZZ_HOT void PageAlloc::free_unref_page_commit(zone& z, per_cpu_pages& pcp, p
 }
 
 void PageAlloc::free_pcppages_bulk(zone& z, int count, per_cpu_pages& pcp, unsigned pindex) {
+  mm_.count_vm_event(PCP_FREE_BULK);
   count = std::min(pcp.count, count);
   auto release = [&](pfn_t pfn, unsigned order) {
     int mt = static_cast<int>(pg(pfn).index);
@@ -1002,6 +1039,7 @@ void PageAlloc::__free_one_page(pfn_t pfn, zone& z, unsigned order, int migratet
         break;
     }
     del_page_from_free_list(buddy_pfn, z, order);
+    mm_.count_vm_event(static_cast<vm_event_item>(BUDDY_MERGE + order));
     pfn &= buddy_pfn;
     order++;
   }
@@ -1029,6 +1067,7 @@ void PageAlloc::drain_local_pages(int cpu) {
 }
 
 void PageAlloc::drain_all_pages() {
+  mm_.count_vm_event(DRAIN_ALL_PAGES);
   for (unsigned cpu = 0; cpu < mm_.nr_cpus(); ++cpu) drain_local_pages(static_cast<int>(cpu));
 }
 

@@ -18,6 +18,7 @@ std::string iomem(const Mm& mm);         // /proc/iomem
 std::string slabinfo(const Mm& mm);      // /proc/slabinfo (version 2.1)
 std::string slabtop(const Mm& mm);       // slabtop -o
 std::string vmallocinfo(const Mm& mm);   // /proc/vmallocinfo
+std::string vmstat(const Mm& mm);        // /proc/vmstat (with the model's event counters)
 // /sys/kernel/debug/kernel_page_tables (CONFIG_PTDUMP_DEBUGFS)
 std::string kernel_page_tables(const Mm& mm);
 

@@ -181,6 +181,7 @@ vaddr_t Mempools::remove_element(mempool_t& p, const char* api) {
            std::string(api) + ": reserve element of mempool " + std::to_string(p.id) +
                " was freed while in the pool: " + why,
            &p, e);
+    p.shortfall++;
     return 0;
   }
   return e;
@@ -189,13 +190,17 @@ vaddr_t Mempools::remove_element(mempool_t& p, const char* api) {
 void Mempools::complete(mempool_t& p, vaddr_t element) {
   const MempoolWaiter w = p.waiters.front();
   p.waiters.pop_front();
+  p.nr_out++;
   completed_.push_back({w.ticket, p.id, element});
 }
 
 // wake_up(&pool->wait): the oldest sleeper takes an element of the reserve.
 void Mempools::serve_waiters(mempool_t& p, const char* api) {
   while (!p.waiters.empty() && !p.elements.empty())
-    if (const vaddr_t e = remove_element(p, api)) complete(p, e);
+    if (const vaddr_t e = remove_element(p, api)) {
+      mm_.count_vm_event(MEMPOOL_ALLOC_RESERVE);
+      complete(p, e);
+    }
 }
 
 // Frees reserve elements to the underlying allocator down to `keep`.
@@ -270,9 +275,16 @@ vaddr_t Mempools::mempool_alloc(mempool_id id, gfp_t gfp, MempoolWait* wait) {
   gfp |= __GFP_NOWARN;      // failures are OK
   gfp_t gfp_temp = gfp & ~(__GFP_DIRECT_RECLAIM | __GFP_IO);
   for (;;) {  // repeat_alloc
-    if (const vaddr_t e = pool_alloc(*p, gfp_temp)) return e;
+    if (const vaddr_t e = pool_alloc(*p, gfp_temp)) {
+      p->nr_out++;
+      return e;
+    }
     while (!p->elements.empty())
-      if (const vaddr_t e = remove_element(*p, "mempool_alloc")) return e;
+      if (const vaddr_t e = remove_element(*p, "mempool_alloc")) {
+        p->nr_out++;
+        mm_.count_vm_event(MEMPOOL_ALLOC_RESERVE);
+        return e;
+      }
     // The first round ran without direct reclaim or IO; with an empty
     // reserve, retry at once with the caller's mask.
     if (gfp_temp == gfp) break;
@@ -303,16 +315,24 @@ void Mempools::mempool_free(mempool_id id, vaddr_t element) {
         p, element);
     return;
   }
-  if (p->curr_nr() < p->min_nr) {
+  // Planted defect (fuzz self-test): the reserve is refilled only while it
+  // is more than one element short.
+  int want = p->min_nr;
+  if (mm_.planted(PlantedDefect::mempool_free_skips_refill)) [[unlikely]]
+    --want;
+  if (p->curr_nr() < want) {
     std::string why;
     if (const auto kind = bad_element(*p, element, &why)) {
       report(*kind, "mempool_free", "mempool_free(): " + why, p, element);
       return;
     }
     add_element(*p, element);
+    p->nr_out = std::max<std::int64_t>(p->nr_out - 1, 0);
+    mm_.count_vm_event(MEMPOOL_FREE_REFILL);
     serve_waiters(*p, "mempool_free");  // wake_up(&pool->wait)
     return;
   }
+  p->nr_out = std::max<std::int64_t>(p->nr_out - 1, 0);
   pool_free(*p, element);
   // Only a pool with min_nr == 0 can have sleepers here (otherwise they take
   // every element that refills the reserve). Nothing wakes them but the
@@ -357,6 +377,7 @@ int Mempools::mempool_resize(mempool_id id, int new_min_nr) {
     if (!e) break;
     add_element(*p, e);
   }
+  p->shortfall += std::max<std::int64_t>(0, p->min_nr - (p->curr_nr() + p->nr_out + p->shortfall));
   // Resize does not wake sleepers; their 5 s timeout retry would find these
   // elements, which the model hands over now.
   serve_waiters(*p, "mempool_resize");

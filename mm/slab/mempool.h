@@ -53,6 +53,15 @@ struct mempool_t {
   // the mempool_t (kzalloc) and the elements array (kmalloc_array).
   vaddr_t self_obj = 0;
   vaddr_t elements_obj = 0;
+  // The model's ledger for the checkers (slab.mempool); the kernel keeps
+  // neither. nr_out: elements callers hold (mempool_alloc() handed them out,
+  // mempool_free() has not taken them back). shortfall: elements the pool
+  // is short of min_nr for reasons of its own (a grown pool the allocator
+  // could not fill, reserve elements dropped as freed behind its back).
+  // mempool_free() refills before it frees, so a correct pool keeps
+  // curr_nr + nr_out + shortfall >= min_nr, and curr_nr <= min_nr.
+  std::int64_t nr_out = 0;
+  std::int64_t shortfall = 0;
 
   int curr_nr() const { return static_cast<int>(elements.size()); }
 };
@@ -120,6 +129,7 @@ class Mempools {
   void report(MisuseKind kind, const char* api, std::string detail, const mempool_t* p = nullptr,
               vaddr_t addr = 0);
 
+  friend class MempoolCorruptor;
   Mm& mm_;
   std::vector<std::unique_ptr<mempool_t>> pools_;
   std::vector<MempoolWait> completed_;

@@ -400,12 +400,16 @@ vaddr_t SlobAllocator::slob_alloc(std::uint64_t size, gfp_t gfp, unsigned align,
     if (!b) continue;
     // Improve fragment distribution and reduce the average search time by
     // starting the next search here (Knuth vol 1, sec 2.5, pg 449).
-    if (!removed && l.L(head).next != id) list_rotate_to_front(pfn, head);
+    if (!removed && l.L(head).next != id) {
+      list_rotate_to_front(pfn, head);
+      mm_.count_vm_event(SLOB_LIST_ROTATE);
+    }
     break;
   }
   if (!b) {  // not enough space: a new page
     const pfn_t pfn = slob_new_pages(gfp & ~__GFP_ZERO, 0, node, true);
     if (pfn == NO_PAGE) return 0;
+    mm_.count_vm_event(SLOB_PAGE_ALLOC);
     page& sp = pg(pfn);
     sp.set(PG_slab);  // __folio_set_slab()
     sp.slab = {};
@@ -427,6 +431,7 @@ vaddr_t SlobAllocator::slob_alloc(std::uint64_t size, gfp_t gfp, unsigned align,
       sp.clear(PG_slab);
       sp.slab = {};
       slob_free_pages(pfn, 0);
+      mm_.count_vm_event(SLOB_PAGE_FREE);
       return 0;
     }
   }
@@ -447,6 +452,7 @@ void SlobAllocator::slob_free(vaddr_t block, std::uint64_t size) {
     sp.clear(PG_slab);  // __folio_clear_slab()
     sp.slab = {};
     slob_free_pages(pfn, 0);
+    mm_.count_vm_event(SLOB_PAGE_FREE);
     return;
   }
   if (!sp.test(PG_private)) {
@@ -463,6 +469,10 @@ void SlobAllocator::slob_free(vaddr_t block, std::uint64_t size) {
   if (block < fl) {
     vaddr_t next = fl;
     if (block + static_cast<std::uint64_t>(nunits) * unit_ == fl) {
+      // Planted defect (fuzz self-test): the units of the block merged in
+      // are counted again, as if sp->units were updated after the merge.
+      if (mm_.planted(PlantedDefect::slob_units_double_count)) [[unlikely]]
+        sp.slab.inuse = static_cast<std::uint16_t>(sp.slab.inuse + block_units(fl));
       nunits += block_units(fl);
       next = block_next(fl);
     }
@@ -764,6 +774,7 @@ vaddr_t SlobAllocator::kmalloc(std::uint64_t size, gfp_t gfp, int node) {
   if (order) gfp |= __GFP_COMP;
   const pfn_t pfn = slob_new_pages(gfp, order, node, false);
   if (pfn == NO_PAGE) return 0;
+  mm_.count_vm_event(SLOB_LARGE_KMALLOC);
   const vaddr_t ret = addr(pfn);
   const auto req = static_cast<std::uint32_t>(std::min<std::uint64_t>(size, ~std::uint32_t{0}));
   add_live(pfn, make_block(ret, ret, page_size_ << order, req, req, req, kmalloc_cache_, true));

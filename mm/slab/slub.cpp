@@ -422,10 +422,12 @@ pfn_t Slub::new_slab(kmem_cache& s, gfp_t gfp, int node) {
   kmem_cache_node& n = get_node(s, slab);
   n.nr_slabs++;
   n.total_objects += objects;
+  mm_.count_vm_event(SLUB_ALLOC_SLAB);
   return slab;
 }
 
 void Slub::discard_slab(kmem_cache& s, pfn_t slab) {
+  mm_.count_vm_event(SLUB_FREE_SLAB);
   kmem_cache_node& n = get_node(s, slab);
   n.nr_slabs--;
   n.total_objects -= pg(slab).slab.objects;
@@ -448,6 +450,7 @@ vaddr_t Slub::alloc(kmem_cache& s, gfp_t gfp, int node, std::uint32_t orig_size)
   if (s.debug()) return alloc_debug(s, gfp, node, orig_size);
   kmem_cache_cpu& c = s.cpu_slab[static_cast<std::size_t>(mm_.cpu())];
   if (c.freelist && c.slab != NO_PAGE && node_match(c.slab, node)) {  // the fast path
+    mm_.count_vm_event(SLUB_ALLOC_FASTPATH);
     const vaddr_t obj = c.freelist;
     c.freelist = next_free(s, c.slab, obj);
     c.tid++;
@@ -487,8 +490,10 @@ vaddr_t Slub::get_partial(kmem_cache& s, int node, pfn_t* slab_out) {
       p.slab.freelist = 0;
       p.slab.inuse = p.slab.objects;
       *slab_out = slab;
+      mm_.count_vm_event(SLUB_ALLOC_FROM_PARTIAL);
     } else {
       put_cpu_partial(s, slab, false);
+      mm_.count_vm_event(SLUB_CPU_PARTIAL_NODE);
       ++partial_slabs;
     }
     if (partial_slabs > s.cpu_partial_slabs / 2) break;
@@ -499,6 +504,7 @@ vaddr_t Slub::get_partial(kmem_cache& s, int node, pfn_t* slab_out) {
 }
 
 vaddr_t Slub::slab_alloc_slow(kmem_cache& s, gfp_t gfp, int node, std::uint32_t orig_size) {
+  mm_.count_vm_event(SLUB_ALLOC_SLOWPATH);
   kmem_cache_cpu& c = s.cpu_slab[static_cast<std::size_t>(mm_.cpu())];
   vaddr_t freelist = 0;
   for (int rounds = 0; rounds < 4096; ++rounds) {
@@ -522,6 +528,7 @@ vaddr_t Slub::slab_alloc_slow(kmem_cache& s, gfp_t gfp, int node, std::uint32_t 
       c.partial = link(pg(p).slab.next);
       pg(p).slab.next = LIST_NIL;
       c.slab = p;
+      mm_.count_vm_event(SLUB_CPU_PARTIAL_ALLOC);
       continue;
     }
     pfn_t got = NO_PAGE;
@@ -547,6 +554,7 @@ vaddr_t Slub::slab_alloc_slow(kmem_cache& s, gfp_t gfp, int node, std::uint32_t 
 // Debug caches take one object at a time from a slab on the partial list
 // (or a new one), so every allocation passes alloc_debug_processing().
 vaddr_t Slub::alloc_debug(kmem_cache& s, gfp_t gfp, int node, std::uint32_t orig_size) {
+  mm_.count_vm_event(SLUB_ALLOC_SLOWPATH);
   const int nid = node == NUMA_NO_NODE ? mm_.page_alloc.numa_node_id() : node;
   kmem_cache_node& n = s.node[static_cast<std::size_t>(nid)];
   for (int tries = 0; tries < 64; ++tries) {
@@ -598,6 +606,7 @@ vaddr_t Slub::alloc_debug(kmem_cache& s, gfp_t gfp, int node, std::uint32_t orig
 }
 
 void Slub::deactivate_slab(kmem_cache& s, pfn_t slab, vaddr_t freelist) {
+  mm_.count_vm_event(SLUB_DEACTIVATE);
   page& p = pg(slab);
   kmem_cache_node& n = get_node(s, slab);
   const bool tail = p.slab.freelist != 0;  // remote frees: to the tail
@@ -627,6 +636,7 @@ void Slub::put_cpu_partial(kmem_cache& s, pfn_t slab, bool drain) {
     if (drain && static_cast<unsigned>(pg(old).slab.slabs) >= s.cpu_partial_slabs) {
       to_unfreeze = old;  // the chain is full: to the node partial list
       old = NO_PAGE;
+      mm_.count_vm_event(SLUB_CPU_PARTIAL_DRAIN);
     } else {
       slabs = pg(old).slab.slabs;
     }
@@ -730,6 +740,7 @@ void Slub::free_object(kmem_cache& s, const ObjectRef& ref) {
       set_freepointer(s, obj, c.freelist);
     c.freelist = obj;
     c.tid++;
+    mm_.count_vm_event(SLUB_FREE_FASTPATH);
     return;
   }
   slab_free_slow(s, slab, obj);
@@ -737,6 +748,7 @@ void Slub::free_object(kmem_cache& s, const ObjectRef& ref) {
 
 // __slab_free()
 void Slub::slab_free_slow(kmem_cache& s, pfn_t slab, vaddr_t obj) {
+  mm_.count_vm_event(SLUB_FREE_SLOWPATH);
   page& p = pg(slab);
   kmem_cache_node& n = get_node(s, slab);
   const vaddr_t prior = p.slab.freelist;
@@ -749,16 +761,19 @@ void Slub::slab_free_slow(kmem_cache& s, pfn_t slab, vaddr_t obj) {
   if (s.debug()) {
     // Debug slabs sit on the partial list or (STORE_USER) the full list.
     if (!p.slab.inuse && n.nr_partial >= s.min_partial) {
-      if (prior)
+      if (prior) {
         remove_partial(n, slab);
-      else
+        mm_.count_vm_event(SLUB_FREE_REMOVE_PARTIAL);
+      } else {
         remove_full(s, slab);
+      }
       discard_slab(s, slab);
       return;
     }
     if (!prior) {
       remove_full(s, slab);
       add_partial(n, slab, true);
+      mm_.count_vm_event(SLUB_FREE_ADD_PARTIAL);
     }
     return;
   }
@@ -766,10 +781,12 @@ void Slub::slab_free_slow(kmem_cache& s, pfn_t slab, vaddr_t obj) {
     // The slab was full and on no list: freeze it onto the cpu partial chain.
     p.slab.frozen = 1;
     put_cpu_partial(s, slab, true);
+    mm_.count_vm_event(SLUB_CPU_PARTIAL_FREE);
     return;
   }
   if (!p.slab.inuse && n.nr_partial >= s.min_partial) {
     remove_partial(n, slab);
+    mm_.count_vm_event(SLUB_FREE_REMOVE_PARTIAL);
     discard_slab(s, slab);
   }
 }

@@ -110,4 +110,15 @@ vmap_area* VmCorruptor::lazy_area(vaddr_t start) {
   return it == vm_.purge_.end() ? nullptr : &it->second;
 }
 
+vaddr_t MempoolCorruptor::drop_element(mempool_id id) {
+  mempool_t& p = pool(id);
+  const vaddr_t e = p.elements.back();
+  p.elements.pop_back();
+  return e;
+}
+
+void MempoolCorruptor::add_element(mempool_id id, vaddr_t e) {
+  pool(id).elements.push_back(e);
+}
+
 }  // namespace mmfuzz::mm

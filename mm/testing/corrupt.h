@@ -35,6 +35,9 @@ class PageAllocCorruptor {
     zone_of(nid, zid).per_cpu_pageset[static_cast<std::size_t>(cpu)].count = v;
   }
   void set_managed_pages(int nid, int zid, std::uint64_t v) { zone_of(nid, zid).managed_pages = v; }
+  void set_watermark(int nid, int zid, int wmark, std::uint64_t v) {
+    zone_of(nid, zid)._watermark[static_cast<std::size_t>(wmark)] = v;
+  }
   void set_pageblock_migratetype(pfn_t pfn, int mt) { pa_.set_pageblock_migratetype(pfn, mt); }
   void set_owner(pfn_t pfn, page_owner_state state, unsigned order);
   void unlink(pfn_t pfn) { pa_.list_del(pfn); }  // off its list, nothing else
@@ -105,6 +108,20 @@ class VmCorruptor {
   Mm& mm_;
   PageTables& pt_;
   Vmalloc& vm_;
+};
+
+// mempool reserves. Raw edits: no allocator is told, no ledger kept.
+class MempoolCorruptor {
+ public:
+  explicit MempoolCorruptor(Mm& mm) : pools_(mm.mempools) {}
+  // The last reserve element leaves the pool, neither lent nor freed.
+  vaddr_t drop_element(mempool_id id);
+  // e joins the reserve without coming from mempool_free().
+  void add_element(mempool_id id, vaddr_t e);
+
+ private:
+  mempool_t& pool(mempool_id id) { return *pools_.pools_.at(id - 1); }
+  Mempools& pools_;
 };
 
 }  // namespace mmfuzz::mm

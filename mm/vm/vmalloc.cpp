@@ -222,6 +222,7 @@ vm_struct* Vmalloc::get_vm_area(std::uint64_t size, std::uint64_t align, unsigne
   vm->node = node;
   auto& slot = busy_.at(addr).vm;
   slot = std::move(*vm);
+  mm_.count_vm_event(VMALLOC_AREA_ALLOC);
   return &*slot;
 }
 
@@ -231,6 +232,7 @@ void Vmalloc::free_vmap_area_noflush(std::map<vaddr_t, vmap_area>::iterator it) 
   it->second.vm.reset();
   purge_.insert(busy_.extract(it));
   vmap_lazy_nr += nr;
+  mm_.count_vm_event(VMALLOC_AREA_FREE);
   mm_.notify(
       [&](MmObserver& o) { o.free_vmap_area_noflush(start, vmap_lazy_nr, lazy_max_pages()); });
   if (vmap_lazy_nr > lazy_max_pages()) drain_pending_ = true;  // schedule_work(drain_vmap_work)
@@ -250,6 +252,7 @@ void Vmalloc::purge_vmap_area_lazy() {
   vmap_lazy_nr = 0;
   drain_pending_ = false;
   ++nr_purges;
+  mm_.count_vm_event(VMALLOC_LAZY_PURGE);
   mm_.notify([&](MmObserver& o) { o.purge_vmap_area_lazy(start, end, n); });
 }
 

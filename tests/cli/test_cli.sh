@@ -81,6 +81,10 @@ contains "$tmp/out" "BLK UXN"
 expect 0 -- info --vmallocinfo
 contains "$tmp/out" "==> /proc/vmallocinfo <=="
 contains "$tmp/out" "paging_init"
+expect 0 -- info --small --view vmstat
+contains "$tmp/out" "==> /proc/vmstat <=="
+contains "$tmp/out" "buddy_split_order10 "
+contains "$tmp/out" "slub_alloc_fastpath "
 expect 0 -- info --rodata full --view ptdump --no-headers
 contains "$tmp/out" "---[ Linear Mapping start ]---"
 if sed -n '/Linear Mapping start/,/Linear Mapping end/p' "$tmp/out" | grep ' RW ' | grep -q BLK; then

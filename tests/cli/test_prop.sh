@@ -47,6 +47,11 @@ errors)
   bad "bad --plant" --plant no_such_defect --runs 1
   bad "bad --max-size" --max-size 0 --runs 1
   bad "unknown flag" --frobnicate
+  bad "missing profile" --profile "$work/no-such.json" --runs 1
+  printf 'not json\n' >"$work/garbage.json"
+  bad "garbage profile" --profile "$work/garbage.json" --runs 1
+  printf '{"format": "mmfuzz-profile-9"}\n' >"$work/future.json"
+  bad "unknown profile format" --profile "$work/future.json" --runs 1
   ;;
 clean)
   "$mmfuzz" prop --seed 20261207 --runs 30 --jobs 2 --corpus "$work/db" --out "$work/out" \
