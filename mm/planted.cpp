@@ -12,6 +12,7 @@ constexpr std::array<const char*, kNrPlantedDefects> kNames = {
     "vmalloc_no_guard",
     "vfree_leaves_pte",
     "redzone_not_rearmed",
+    "slob_zero_short",
 };
 }  // namespace
 

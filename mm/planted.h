@@ -35,8 +35,14 @@ enum class PlantedDefect : std::uint8_t {
   // but leaves the right red zone at SLUB_RED_ACTIVE (SLAB_RED_ZONE caches).
   // slab.rearm at the free (sweeps alone see only SLUB's misuse report).
   redzone_not_rearmed,
+  // slob.cpp SlobAllocator::slob_alloc(): __GFP_ZERO clears the block but
+  // its last word, so a kzalloc() that reuses a freed block returns 8 bytes
+  // of the old object. No checker can see it (the bytes are the caller's);
+  // the differential run does (`diff: slab`: diff.contents), which is what
+  // it is planted for (tests/test_differential.cpp), not for the fuzzers.
+  slob_zero_short,
 };
-inline constexpr int kNrPlantedDefects = 6;
+inline constexpr int kNrPlantedDefects = 7;
 
 const char* planted_defect_name(PlantedDefect d);
 std::optional<PlantedDefect> parse_planted_defect(std::string_view name);
