@@ -12,6 +12,7 @@
 #include "program/differential.h"
 #include "program/generate.h"
 #include "program/text.h"
+#include "shrink/regression.h"
 #include "shrink/shrink.h"
 #include "trace/source.h"
 #include "trace/window.h"
@@ -366,6 +367,10 @@ TEST(Differential, ShrinksToTheDisagreementKeepingTheKey) {
   const prog::Verdict w = shrink::run_fresh(again);
   ASSERT_EQ(w.findings.size(), 1u);
   EXPECT_EQ(w.findings[0].violation.signature(), goal.signature);
+  // What a `--gtest` regression test of it runs.
+  const std::string shrunk = prog::print_program(r.program);
+  const shrink::RegressionRun rr = shrink::run_regression(shrunk.c_str(), "diff");
+  EXPECT_EQ(rr.signatures, std::vector<std::string>{goal.signature});
 }
 
 // ---- trace windows ----
