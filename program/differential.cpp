@@ -341,11 +341,11 @@ std::string Differential::describe(const Op& op) const {
         if constexpr (std::is_same_v<T, Ioremap>)
           return fmt::format("ioremap({:#x}, {})", a.phys, a.size);
         if constexpr (std::is_same_v<T, MempoolCreate>)
-          return fmt::format("mempool_create(pool {}, {} elements)", a.pool, a.min_nr);
+          return fmt::format("mempool_create(pool {:#x}, {} elements)", a.pool, a.min_nr);
         if constexpr (std::is_same_v<T, MempoolAlloc>)
-          return fmt::format("mempool_alloc(pool {})", a.pool);
+          return fmt::format("mempool_alloc(pool {:#x})", a.pool);
         if constexpr (std::is_same_v<T, Write> || std::is_same_v<T, Read>)
-          return fmt::format("{}({} {}, {} bytes at {})", op_kind_name(op.kind()),
+          return fmt::format("{}({} {:#x}, {} bytes at {})", op_kind_name(op.kind()),
                              sp[static_cast<int>(a.space) % 3], a.h, a.len, a.offset);
         return op_kind_name(op.kind());
       },

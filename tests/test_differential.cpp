@@ -224,7 +224,7 @@ TEST(Differential, CorruptedBytesInOneConfigurationAreDiffContents) {
   const auto& v = l.d->finding()->violation;
   EXPECT_EQ(v.signature(), "diff.contents|read|diff");
   EXPECT_EQ(l.d->finding()->op_index, 2u);
-  EXPECT_NE(v.title.find("op 2 read(object 1, 64 bytes at 0): SLUB read 0x5a at offset 10, SLAB "
+  EXPECT_NE(v.title.find("op 2 read(object 0x1, 64 bytes at 0): SLUB read 0x5a at offset 10, SLAB "
                          "read 0x00 at offset 10, SLOB read 0x5a at offset 10"),
             std::string::npos)
       << v.title;
