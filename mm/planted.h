@@ -37,9 +37,11 @@ enum class PlantedDefect : std::uint8_t {
   redzone_not_rearmed,
   // slob.cpp SlobAllocator::slob_alloc(): __GFP_ZERO clears the block but
   // its last word, so a kzalloc() that reuses a freed block returns 8 bytes
-  // of the old object. No checker can see it (the bytes are the caller's);
-  // the differential run does (`diff: slab`: diff.contents), which is what
-  // it is planted for (tests/test_differential.cpp), not for the fuzzers.
+  // of the old object. No invariant sees it (the bytes are the caller's);
+  // a reference model of the contents does (`oracle: on`: oracle.contents)
+  // and so does comparing SLOB with SLUB and SLAB (`diff: slab`:
+  // diff.contents), which it is planted for (tests/test_differential.cpp),
+  // not for the fuzzers.
   slob_zero_short,
 };
 inline constexpr int kNrPlantedDefects = 7;

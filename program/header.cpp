@@ -274,7 +274,7 @@ bool set_expect(ProgramHeader& h, std::string_view v, std::string* error) {
   return true;
 }
 
-const std::array<Key, 25> kKeys = {{
+const std::array<Key, 26> kKeys = {{
     {"target", false, set_target,
      [](const ProgramHeader& h, std::string& o) {
        if (!h.target.empty()) line(o, "target", h.target);

@@ -287,11 +287,16 @@ TEST(Differential, PlantedSlobZeroShortIsDiffContents) {
                                     "SLOB read 0xff at offset 56"),
             std::string::npos)
       << f->violation.title;
-  // The checkers alone see nothing: SLOB by itself is clean.
+  // The invariants alone see nothing: SLOB by itself is clean (without
+  // the contents oracle, which knows what kzalloc promises).
   h.diff = DiffMode::none;
   h.slab = mm::SlabVariant::slob;
   const Program alone = ops(h, kReusedKzalloc);
   EXPECT_TRUE(prog::Executor::run(alone, h.mm_config(), h.exec_options()).ok());
+  h.oracle = true;
+  const prog::Verdict o = prog::Executor::run(alone, h.mm_config(), h.exec_options());
+  ASSERT_FALSE(o.findings.empty());
+  EXPECT_EQ(o.findings.front().violation.invariant, "oracle.contents");
 }
 
 // A configuration's own checkers still report: the first configuration's

@@ -203,7 +203,7 @@ std::string case_name(const ::testing::TestParamInfo<int>& i) {
 }
 
 // The defects the checkers catch (all but none and slob_zero_short, which
-// only the differential run sees: tests/test_differential.cpp).
+// no invariant sees: tests/test_differential.cpp).
 INSTANTIATE_TEST_SUITE_P(Defects, Planted, ::testing::Range(0, mm::kNrPlantedDefects - 2),
                          case_name);
 
