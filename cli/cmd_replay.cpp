@@ -23,6 +23,7 @@
 #include "cli/commands.h"
 #include "cli/options.h"
 #include "mm/procfs/procfs.h"
+#include "program/differential.h"
 #include "program/report.h"
 #include "program/text.h"
 #include "trace/line_reader.h"
@@ -453,6 +454,82 @@ bool regular_file(const std::string& path) {
   return path != "-" && ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
 }
 
+// A Program whose header says `diff:` runs under every configuration it
+// names, compared op by op (program/differential.h): its verdict is the
+// first disagreement (diff.*) or the first finding of a configuration's own
+// checkers.
+int replay_diff(const ReplayCliOptions& o, EventSource& src, TraceEvent& ev, bool more,
+                const ProgramHeader& header, nlohmann::json& jout) {
+  if (!o.report_dir.empty())
+    throw mm::ConfigError(
+        fmt::format("--report: {}: a differential run (diff: {}) has no HTML report", src.name(),
+                    diff_mode_name(header.diff)));
+  Program p;
+  p.header = header;
+  ReplayOptions ro;
+  ro.literal = true;
+  Replayer rp(nullptr, p.strings, ro);
+  rp.sink = [&](const Op& op) { p.ops.push_back(op); };
+  for (; more && !read_interrupted(); more = src.next(ev)) rp.feed(ev, src.line());
+  rp.finish();
+  const DiffRun r = run_differential_full(p);
+  Verdict vd;
+  if (r.finding) vd.findings.push_back(*r.finding);
+  vd.nr_violations = vd.findings.size();
+  vd.ops = r.stats.ops;
+  std::vector<std::string> sigs;
+  for (const auto& f : vd.findings) sigs.push_back(f.violation.signature());
+  std::vector<std::pair<std::string, bool>> expected;
+  for (const auto& e : header.expect)
+    expected.emplace_back(e, std::find(sigs.begin(), sigs.end(), e) != sigs.end());
+  const std::string name = o.display_name.empty() ? src.name() : o.display_name;
+  std::string configs, compared;
+  for (const auto& c : r.configs) configs += (configs.empty() ? "" : ", ") + c;
+  for (std::size_t d = 0; d < kNrDiffDims; ++d)
+    compared += fmt::format("{}{} {}/{}", d ? " · " : "", diff_dim_name(static_cast<DiffDim>(d)),
+                            r.stats.compared[d], r.stats.compared[d] + r.stats.excluded[d]);
+  if (!o.quiet) {
+    std::printf("mmfuzz replay: %s (mmfuzz program, differential: diff %s)\n", name.c_str(),
+                diff_mode_name(header.diff));
+    std::printf("  configurations: %s; machine %s, planted defect %s, checks %s\n", configs.c_str(),
+                header.machine.c_str(), mm::planted_defect_name(header.planted),
+                check_mode_name(header.check));
+    std::printf("ops: %s run under every configuration\n", with_commas(r.stats.ops).c_str());
+    std::printf("compared (made/considered): %s; %s handles, caches or pools set aside\n",
+                compared.c_str(), with_commas(r.stats.parted).c_str());
+    if (r.stats.stopped_at)
+      std::printf("  nothing compared after op %s: %s\n", with_commas(*r.stats.stopped_at).c_str(),
+                  r.stats.stopped_why.c_str());
+    const std::string text = verdict_text(vd, p.strings);
+    const std::size_t vline = text.rfind("verdict: ");
+    std::fputs(text.substr(0, vline).c_str(), stdout);
+    for (const auto& sg : sigs) std::printf("signature: %s\n", sg.c_str());
+    for (const auto& [e, seen] : expected)
+      std::printf("expected signature %s: %s\n", e.c_str(), seen ? "seen" : "NOT SEEN");
+    if (!sigs.empty() && o.display_name.empty() && name != "<stdin>")
+      std::printf("shrink it: mmfuzz shrink '%s' --signature '%s'\n", name.c_str(),
+                  sigs[0].c_str());
+    std::fputs(text.substr(vline).c_str(), stdout);
+  }
+  nlohmann::json j = verdict_json(vd, p.strings);
+  j["trace"] = name;
+  j["format"] = "mmfuzz program";
+  j["diff"] = diff_mode_name(header.diff);
+  j["configurations"] = r.configs;
+  nlohmann::json cmp = nlohmann::json::object(), exc = nlohmann::json::object();
+  for (std::size_t d = 0; d < kNrDiffDims; ++d) {
+    cmp[diff_dim_name(static_cast<DiffDim>(d))] = r.stats.compared[d];
+    exc[diff_dim_name(static_cast<DiffDim>(d))] = r.stats.excluded[d];
+  }
+  j["compared"] = cmp;
+  j["excluded"] = exc;
+  j["signatures"] = sigs;
+  j["expect"] = nlohmann::json::array();
+  for (const auto& [e, seen] : expected) j["expect"].push_back({{"signature", e}, {"seen", seen}});
+  jout.push_back(j);
+  return vd.nr_violations ? EXIT_VIOLATIONS : EXIT_OK;
+}
+
 int replay_one(const ReplayCliOptions& o, const std::string& path, nlohmann::json& jout) {
   SourceOptions so;
   so.strict = o.strict;
@@ -460,6 +537,7 @@ int replay_one(const ReplayCliOptions& o, const std::string& path, nlohmann::jso
   TraceEvent ev;
   bool more = src->next(ev);  // past a Program's header
   const ProgramHeader header = run_header(o, *src);
+  if (header.diff != DiffMode::none) return replay_diff(o, *src, ev, more, header, jout);
   std::unordered_map<std::string, std::string> names;
   const bool live = !regular_file(path);  // stdin, a pipe: no second reading
   if (!live && !o.one_pass && !src->program_text()) {

@@ -17,6 +17,7 @@ constexpr std::array<const char*, kNrPlantedDefects> kNames = {
     "mempool_free_skips_refill",
     "slab_flusharray_drops_object",
     "slob_units_double_count",
+    "slob_zero_short",
 };
 }  // namespace
 

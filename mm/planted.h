@@ -61,8 +61,16 @@ enum class PlantedDefect : std::uint8_t {
   // it, so the page claims more free units than its free list holds (and
   // than it has). slab.pages and slab.counts in a sweep.
   slob_units_double_count,
+  // slob.cpp SlobAllocator::slob_alloc(): __GFP_ZERO clears the block but
+  // its last word, so a kzalloc() that reuses a freed block returns 8 bytes
+  // of the old object. No invariant sees it (the bytes are the caller's);
+  // a reference model of the contents does (`oracle: on`: oracle.contents)
+  // and so does comparing SLOB with SLUB and SLAB (`diff: slab`:
+  // diff.contents), which it is planted for (tests/test_differential.cpp),
+  // not for the fuzzers.
+  slob_zero_short,
 };
-inline constexpr int kNrPlantedDefects = 11;
+inline constexpr int kNrPlantedDefects = 12;
 
 const char* planted_defect_name(PlantedDefect d);
 std::optional<PlantedDefect> parse_planted_defect(std::string_view name);

@@ -103,6 +103,7 @@ bool parse_debug(std::string_view v, mm::slab_flags_t& out, std::string* error) 
 
 constexpr std::array<const char*, 3> kCheckModes = {"off", "incremental", "full"};
 constexpr std::array<const char*, 4> kSlabs = {"slub", "slab", "slob", "none"};
+constexpr std::array<const char*, 3> kDiffModes = {"none", "slab", "profile"};
 
 bool printable(std::string_view v) {
   for (const char c : v)
@@ -257,6 +258,13 @@ bool set_planted(ProgramHeader& h, std::string_view v, std::string* error) {
   return true;
 }
 
+bool set_diff(ProgramHeader& h, std::string_view v, std::string* error) {
+  std::size_t i = 0;
+  if (!one_of(v, kDiffModes, i, error)) return false;
+  h.diff = static_cast<DiffMode>(i);
+  return true;
+}
+
 bool set_expect(ProgramHeader& h, std::string_view v, std::string* error) {
   if (v.empty() || v.size() > 256 || !printable(v)) {
     *error = "want a violation signature (invariant|op|subsystem)";
@@ -266,7 +274,7 @@ bool set_expect(ProgramHeader& h, std::string_view v, std::string* error) {
   return true;
 }
 
-const std::array<Key, 25> kKeys = {{
+const std::array<Key, 26> kKeys = {{
     {"target", false, set_target,
      [](const ProgramHeader& h, std::string& o) {
        if (!h.target.empty()) line(o, "target", h.target);
@@ -351,6 +359,10 @@ const std::array<Key, 25> kKeys = {{
     {"planted", false, set_planted,
      [](const ProgramHeader& h,
         std::string& o) { line(o, "planted", mm::planted_defect_name(h.planted)); }},
+    {"diff", false, set_diff,
+     [](const ProgramHeader& h, std::string& o) {
+       if (h.diff != DiffMode::none) line(o, "diff", diff_mode_name(h.diff));
+     }},
 }};
 
 // "expect" is last and separate: it says what was seen, not how to run.
@@ -404,6 +416,11 @@ mm::MachineConfig machine_of(const ProgramHeader& h) {
 
 }  // namespace
 
+const char* diff_mode_name(DiffMode m) {
+  const auto i = static_cast<std::size_t>(m);
+  return i < kDiffModes.size() ? kDiffModes[i] : "?";
+}
+
 mm::MmConfig ProgramHeader::mm_config() const {
   if (planted != mm::PlantedDefect::none && !mm::kPlantedDefects)
     throw mm::ConfigError(fmt::format(
@@ -450,6 +467,8 @@ void ProgramHeader::set_exec_options(const ExecOptions& o) {
 }
 
 ProgramHeader ProgramHeader::resolved() const {
+  if (diff == DiffMode::slab && !slab_enabled)
+    throw mm::ConfigError("header diff: slab compares slab allocators, and slab is none");
   ProgramHeader r = *this;
   const mm::KernelProfile& p = mm::profile_by_name(profile);
   const mm::MachineConfig m = machine_of(*this);

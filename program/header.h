@@ -30,6 +30,15 @@ enum class CheckMode : std::uint8_t {
 };
 const char* check_mode_name(CheckMode m);
 
+// `diff:` runs the Program under several configurations and compares what
+// its callers see (program/differential.h).
+enum class DiffMode : std::uint8_t {
+  none,     // one run
+  slab,     // SLUB, SLAB and SLOB: the header's allocator first, then the others
+  profile,  // linux-6.1-arm64 and linux-5.10-arm64: the header's profile first
+};
+const char* diff_mode_name(DiffMode m);
+
 struct ExecOptions;
 
 inline constexpr std::string_view kProgramMagic = "# mmfuzz program";
@@ -72,6 +81,7 @@ struct ProgramHeader {
   std::uint64_t max_findings = 1000;
 
   mm::PlantedDefect planted = mm::PlantedDefect::none;
+  DiffMode diff = DiffMode::none;  // printed only when set
   // Signatures (inv::Violation::signature()) the finder saw.
   std::vector<std::string> expect;
 
@@ -84,7 +94,8 @@ struct ProgramHeader {
   ExecOptions exec_options() const;
   // The header with every default made explicit (the profile's allocator,
   // kmalloc minimum and CMA; the machine's RAM, base, CPUs and nodes): what
-  // v2 texts print and parse to. Throws mm::ConfigError (unknown profile).
+  // v2 texts print and parse to. Throws mm::ConfigError (unknown profile;
+  // `diff: slab` without a slab allocator).
   ProgramHeader resolved() const;
   // The same model and checks (target and expected signatures aside).
   bool same_run(const ProgramHeader& o) const;

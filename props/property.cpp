@@ -57,6 +57,12 @@ std::vector<PropertySpec> make_properties() {
                     "small", SlabVariant::slub));
   ps.push_back(spec("mm", "everything at once on the 16 MiB fuzz machine: pressure, failures",
                     Focus::all, "fuzz", SlabVariant::slub));
+  ps.push_back(spec("diff_slab", "differential: SLUB, SLAB and SLOB agree on what callers see",
+                    Focus::slab, "small", SlabVariant::slub));
+  ps.back().header.diff = prog::DiffMode::slab;
+  ps.push_back(spec("diff_profile", "differential: the 6.1 and 5.10 profiles agree where their rules do",
+                    Focus::all, "small", SlabVariant::slub));
+  ps.back().header.diff = prog::DiffMode::profile;
   for (PropertySpec& p : ps) p.header = p.header.resolved();
   return ps;
 }
@@ -103,12 +109,32 @@ prog::Program generate_case(const PropertySpec& p, const Shape& shape, std::uint
 CaseRunner::CaseRunner(const prog::ProgramHeader& h)
     : header_(h),
       snap_(std::make_unique<Mm>(h.mm_config())),
-      work_(std::make_unique<Mm>(h.mm_config())) {}
+      work_(std::make_unique<Mm>(h.mm_config())) {
+  configs_ = prog::diff_configs(h);
+  for (const prog::DiffConfig& c : configs_) {
+    diff_snaps_.push_back(std::make_unique<Mm>(c.header.mm_config()));
+    diff_work_.push_back(std::make_unique<Mm>(c.header.mm_config()));
+  }
+}
+
+std::vector<prog::Finding> CaseRunner::run_differential(const prog::Program& p) {
+  std::vector<Mm*> models;
+  for (std::size_t i = 0; i < configs_.size(); ++i) {
+    diff_work_[i]->restore_from(*diff_snaps_[i]);
+    models.push_back(diff_work_[i].get());
+  }
+  prog::Differential d(models, configs_, p.strings, false);
+  for (const prog::Op& op : p.ops)
+    if (!d.step(op)) break;
+  const auto& f = d.finish();
+  return f ? std::vector<prog::Finding>{*f} : std::vector<prog::Finding>{};
+}
 
 CaseRunner::~CaseRunner() = default;
 
 std::vector<prog::Finding> CaseRunner::run(const prog::Program& p, Reach* reach) {
   if (!p.header.same_run(header_)) throw std::logic_error("CaseRunner: another model's Program");
+  if (!configs_.empty()) return run_differential(p);
   work_->restore_from(*snap_);
   prog::ExecOptions o = p.header.exec_options();
   o.capture_stacks = false;

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "mm/mm.h"
+#include "program/differential.h"
 #include "program/executor.h"
 #include "program/generate.h"
 #include "program/header.h"
@@ -61,12 +62,17 @@ class CaseRunner {
  public:
   explicit CaseRunner(const prog::ProgramHeader& h);
   ~CaseRunner();
-  // The findings of p (its header must run the same model as the runner's).
+  // The findings of p (its header must run the same model as the runner's);
+  // a `diff:` header runs every configuration and compares them.
   std::vector<prog::Finding> run(const prog::Program& p, Reach* reach = nullptr);
 
  private:
+  std::vector<prog::Finding> run_differential(const prog::Program& p);
   prog::ProgramHeader header_;
   std::unique_ptr<mm::Mm> snap_, work_;
+  // diff: one configuration each, booted once and restored per case.
+  std::vector<prog::DiffConfig> configs_;
+  std::vector<std::unique_ptr<mm::Mm>> diff_snaps_, diff_work_;
 };
 
 }  // namespace mmfuzz::props

@@ -4,8 +4,10 @@
 
 #include <cctype>
 
+#include "program/differential.h"
 #include "program/executor.h"
 #include "program/text.h"
+#include "shrink/runner.h"
 
 namespace mmfuzz::shrink {
 
@@ -57,15 +59,15 @@ TEST(Regression, {id}) {{
 RegressionRun run_regression(const char* program_text, const char* name) {
   const prog::Program p = prog::parse_program(program_text, name);
   RegressionRun r;
-  mm::MmConfig cfg;
   try {
-    cfg = p.header.mm_config();
+    p.header.mm_config();
+    for (const auto& c : prog::diff_configs(p.header)) c.header.mm_config();
   } catch (const mm::ConfigError& e) {
     r.skipped = true;
     r.why = e.what();
     return r;
   }
-  const prog::Verdict v = prog::Executor::run(p, cfg, p.header.exec_options());
+  const prog::Verdict v = run_fresh(p);  // differential under a diff: header
   for (const auto& f : v.findings) r.signatures.push_back(f.violation.signature());
   return r;
 }

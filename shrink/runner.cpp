@@ -1,5 +1,7 @@
 #include "shrink/runner.h"
 
+#include "program/differential.h"
+
 namespace mmfuzz::shrink {
 
 using namespace mmfuzz::prog;
@@ -51,8 +53,34 @@ Runner::Model* Runner::model(const ProgramHeader& h) {
   return &m;
 }
 
+// A differential run (the header's `diff:`): every configuration on its own
+// restored model, in lockstep; its one finding decides.
+Outcome Runner::run_diff(const ProgramHeader& h, std::span<const Op> base,
+                         const std::vector<std::uint32_t>* idx, const Goal& goal) {
+  std::vector<DiffConfig> configs;
+  try {
+    configs = diff_configs(h);
+  } catch (const mm::ConfigError&) {
+    return Outcome::clean;
+  }
+  std::vector<mm::Mm*> models;
+  for (const DiffConfig& c : configs) {
+    Model* m = model(c.header);
+    if (!m) return Outcome::clean;
+    models.push_back(m->work.get());
+  }
+  Differential d(models, configs, strings_, false);
+  const std::size_t n = idx ? idx->size() : base.size();
+  for (std::size_t i = 0; i < n && d.step(base[idx ? (*idx)[i] : i]); ++i) {
+  }
+  Outcome out = Outcome::clean;
+  if (const auto& f = d.finish()) decide({*f}, 0, goal, out);
+  return out;
+}
+
 Outcome Runner::run(const ProgramHeader& h, std::span<const Op> base,
                     const std::vector<std::uint32_t>* idx, const Goal& goal) {
+  if (h.diff != DiffMode::none) return run_diff(h, base, idx, goal);
   Model* m = model(h);
   if (!m) return Outcome::clean;
   ExecOptions eo = h.exec_options();
@@ -72,7 +100,14 @@ Outcome Runner::run(const ProgramHeader& h, std::span<const Op> base,
 }
 
 Verdict run_fresh(const Program& p) {
-  return Executor::run(p, p.header.mm_config(), p.header.exec_options());
+  if (p.header.diff == DiffMode::none)
+    return Executor::run(p, p.header.mm_config(), p.header.exec_options());
+  const DiffRun r = run_differential_full(p);
+  Verdict v;
+  if (r.finding) v.findings.push_back(*r.finding);
+  v.nr_violations = v.findings.size();
+  v.ops = r.stats.ops;
+  return v;
 }
 
 }  // namespace mmfuzz::shrink

@@ -1,5 +1,6 @@
 // Runs shrink candidates: a Program's ops under a header, through the one
-// Executor, stopping at the first finding that decides. Each Runner keeps a
+// Executor (a header with `diff:`: the differential run,
+// program/differential.h), stopping at the first finding that decides. Each Runner keeps a
 // booted model per configuration and restores it from its snapshot before
 // every candidate (the fuzzers' reset), so no candidate boots.
 #pragma once
@@ -44,13 +45,16 @@ class Runner {
     bool dirty = false;
   };
   Model* model(const prog::ProgramHeader& h);
+  Outcome run_diff(const prog::ProgramHeader& h, std::span<const prog::Op> base,
+                   const std::vector<std::uint32_t>* idx, const Goal& goal);
 
   const prog::StringTable& strings_;
   std::map<std::string, Model> models_;  // by the header's model keys
 };
 
 // The findings of a whole run from a fresh boot, as `mmfuzz replay` gets
-// them (the final check of a result).
+// them (the final check of a result); for a header with `diff:`, the
+// differential run's one finding.
 prog::Verdict run_fresh(const prog::Program& p);
 
 }  // namespace mmfuzz::shrink

@@ -312,7 +312,9 @@ std::string case_name(const ::testing::TestParamInfo<int>& i) {
   return mm::planted_defect_name(all_cases()[static_cast<std::size_t>(i.param)].defect);
 }
 
-INSTANTIATE_TEST_SUITE_P(Defects, Planted, ::testing::Range(0, mm::kNrPlantedDefects - 1),
+// The defects the checkers catch (all but none and slob_zero_short, which
+// no invariant sees: tests/test_differential.cpp).
+INSTANTIATE_TEST_SUITE_P(Defects, Planted, ::testing::Range(0, mm::kNrPlantedDefects - 2),
                          case_name);
 
 TEST_P(Planted, ProgramIsCleanWithoutTheDefect) {

@@ -19,17 +19,18 @@ constexpr std::uint64_t kOffsetAlign = std::uint64_t{1} << 29;
 constexpr unsigned kOffsetVotes = 8;
 constexpr std::size_t kMaxExamples = 20;
 constexpr std::uint64_t kMaxTicksPerGap = 8;
-
-enum Metric : std::size_t {
-  kKmallocSize,
-  kCacheSize,
-  kLargeOrder,
-  kPageMigratetype,
-  kAllocFailure,
-  kSlabOrder,
-  kNrMetrics
-};
 }  // namespace
+
+std::vector<FidelityMetric> fidelity_metrics() {
+  std::vector<FidelityMetric> fid(kNrMetrics);
+  fid[kKmallocSize].name = "kmalloc size class (bytes_alloc)";
+  fid[kCacheSize].name = "kmem_cache object size (bytes_alloc)";
+  fid[kLargeOrder].name = "large kmalloc page order";
+  fid[kPageMigratetype].name = "mm_page_alloc migratetype";
+  fid[kAllocFailure].name = "allocation success/failure";
+  fid[kSlabOrder].name = "slab page order per cache";
+  return fid;
+}
 
 void FidelityMetric::disagree(std::string trace_value, std::string model_value,
                               const std::function<std::string()>& example) {
@@ -122,13 +123,7 @@ Replayer::Replayer(Executor* ex, StringTable& strings, ReplayOptions opts)
   objs_.reserve(1 << 16);
   pages_.reserve(1 << 14);
   for (const auto& [key, name] : opts_.cache_names) learn_name(key, name);
-  fid_.resize(kNrMetrics);
-  fid_[kKmallocSize].name = "kmalloc size class (bytes_alloc)";
-  fid_[kCacheSize].name = "kmem_cache object size (bytes_alloc)";
-  fid_[kLargeOrder].name = "large kmalloc page order";
-  fid_[kPageMigratetype].name = "mm_page_alloc migratetype";
-  fid_[kAllocFailure].name = "allocation success/failure";
-  fid_[kSlabOrder].name = "slab page order per cache";
+  fid_ = fidelity_metrics();
 }
 
 void Replayer::anomaly(std::uint64_t line, const std::string& what) {
@@ -176,59 +171,7 @@ void Replayer::emit(Op op) {
 void Replayer::after_step(const Op& op) {
   const OpResult& r = ex_->last();
   if (!r.ran || opts_.literal) return;
-  // What the trace says the kernel returned and did.
-  prog::Handle h = 0;
-  std::uint64_t expect_bytes = 0;
-  std::size_t size_metric = kNrMetrics;
-  if (const auto* k = op.get_if<prog::Kmalloc>()) {
-    h = k->obj;
-    expect_bytes = k->expect_bytes_alloc;
-    size_metric = kKmallocSize;
-  } else if (const auto* c = op.get_if<prog::KmemCacheAlloc>()) {
-    h = c->obj;
-    expect_bytes = c->expect_bytes_alloc;
-    size_metric = kCacheSize;
-  } else if (const auto* a = op.get_if<prog::AllocPages>()) {
-    h = a->page;
-  } else {
-    return;
-  }
-  const bool trace_failed = h == 0;
-  fid_[kAllocFailure].add(
-      trace_failed == r.failed,
-      [&] {
-        return std::pair<std::string, std::string>(trace_failed ? "failed" : "succeeded",
-                                                   r.failed ? "failed" : "succeeded");
-      },
-      [&] { return example(op); });
-  if (r.failed || trace_failed) return;
-  if (const auto* a = op.get_if<prog::AllocPages>()) {
-    if (a->expect_mt >= 0 && r.page_alloc)
-      fid_[kPageMigratetype].add(
-          r.migratetype == a->expect_mt,
-          [&] {
-            return std::pair<std::string, std::string>(mm::migratetype_name(a->expect_mt),
-                                                       mm::migratetype_name(r.migratetype));
-          },
-          [&] { return example(op); });
-    return;
-  }
-  if (size_metric == kKmallocSize && expect_large_order_ != ~0u) {
-    fid_[kLargeOrder].add(
-        r.page_alloc && r.order == expect_large_order_,
-        [&] {
-          return std::pair(fmt::format("order {}", expect_large_order_),
-                           r.page_alloc ? fmt::format("order {}", r.order) : "no pages");
-        },
-        [&] { return example(op); });
-    return;
-  }
-  // bytes_alloc as the trace and the model traced it.
-  if (!expect_bytes) return;
-  fid_[size_metric].add(
-      r.bytes_alloc == expect_bytes,
-      [&] { return std::pair(std::to_string(expect_bytes), std::to_string(r.bytes_alloc)); },
-      [&] { return example(op); });
+  measure_fidelity(fid_, op, r, expect_large_order_, [&] { return example(op); });
 }
 
 void Replayer::flush_pending(std::uint64_t upto_seq) {

@@ -10,6 +10,8 @@
 // 6.1's kmem_cache_alloc has no name=.
 #pragma once
 
+#include <fmt/format.h>
+
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -95,6 +97,81 @@ struct FidelityMetric {
     return total ? 100.0 * static_cast<double>(agree) / static_cast<double>(total) : 100.0;
   }
 };
+
+// The fidelity measures, in the order Replayer::fidelity() lists them.
+enum FidelityId : std::size_t {
+  kKmallocSize,      // kmalloc's bytes_alloc (its size class)
+  kCacheSize,        // kmem_cache_alloc's bytes_alloc (the object size)
+  kLargeOrder,       // the page order of a kmalloc above the largest kmalloc cache
+  kPageMigratetype,  // mm_page_alloc's migratetype
+  kAllocFailure,     // whether the allocation failed
+  kSlabOrder,        // the slab page order per cache (Replayer::finish())
+  kNrMetrics
+};
+// The measures, named and empty.
+std::vector<FidelityMetric> fidelity_metrics();
+
+// Measures one op the model ran (r) against what the trace says the kernel
+// did: its handle (0: the allocation failed), its expect_bytes_alloc and
+// expect_mt, and for a large kmalloc the page order (expect_large_order;
+// ~0u: not one). `example` names the op on a disagreement. The Replayer
+// measures every op with it; so does a trace window (trace/window.h).
+template <class Example>
+void measure_fidelity(std::vector<FidelityMetric>& fid, const Op& op, const OpResult& r,
+                      unsigned expect_large_order, Example&& example) {
+  prog::Handle h = 0;
+  std::uint64_t expect_bytes = 0;
+  std::size_t size_metric = kNrMetrics;
+  if (const auto* k = op.get_if<prog::Kmalloc>()) {
+    h = k->obj;
+    expect_bytes = k->expect_bytes_alloc;
+    size_metric = kKmallocSize;
+  } else if (const auto* c = op.get_if<prog::KmemCacheAlloc>()) {
+    h = c->obj;
+    expect_bytes = c->expect_bytes_alloc;
+    size_metric = kCacheSize;
+  } else if (const auto* a = op.get_if<prog::AllocPages>()) {
+    h = a->page;
+  } else {
+    return;
+  }
+  const bool trace_failed = h == 0;
+  fid[kAllocFailure].add(
+      trace_failed == r.failed,
+      [&] {
+        return std::pair<std::string, std::string>(trace_failed ? "failed" : "succeeded",
+                                                   r.failed ? "failed" : "succeeded");
+      },
+      example);
+  if (r.failed || trace_failed) return;
+  if (const auto* a = op.get_if<prog::AllocPages>()) {
+    if (a->expect_mt >= 0 && r.page_alloc)
+      fid[kPageMigratetype].add(
+          r.migratetype == a->expect_mt,
+          [&] {
+            return std::pair<std::string, std::string>(mm::migratetype_name(a->expect_mt),
+                                                       mm::migratetype_name(r.migratetype));
+          },
+          example);
+    return;
+  }
+  if (size_metric == kKmallocSize && expect_large_order != ~0u) {
+    fid[kLargeOrder].add(
+        r.page_alloc && r.order == expect_large_order,
+        [&] {
+          return std::pair(fmt::format("order {}", expect_large_order),
+                           r.page_alloc ? fmt::format("order {}", r.order) : "no pages");
+        },
+        example);
+    return;
+  }
+  // bytes_alloc as the trace and the model traced it.
+  if (!expect_bytes) return;
+  fid[size_metric].add(
+      r.bytes_alloc == expect_bytes,
+      [&] { return std::pair(std::to_string(expect_bytes), std::to_string(r.bytes_alloc)); },
+      example);
+}
 
 struct ReplayStats {
   std::uint64_t events = 0;

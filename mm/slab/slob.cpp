@@ -435,7 +435,12 @@ vaddr_t SlobAllocator::slob_alloc(std::uint64_t size, gfp_t gfp, unsigned align,
       return 0;
     }
   }
-  if (gfp & __GFP_ZERO) mm_.ram.zero(mm_.__pa(b), size);
+  if (gfp & __GFP_ZERO) {
+    // Planted defect (differential self-test): the last word stays.
+    if (mm_.planted(PlantedDefect::slob_zero_short) && size > 8) [[unlikely]]
+      size -= 8;
+    mm_.ram.zero(mm_.__pa(b), size);
+  }
   return b;
 }
 
