@@ -513,12 +513,29 @@ void Generator::shrink() {
   b_.kmem_cache_shrink(*names[rng_.below(names.size())]);
 }
 
+// Whether an allocating op returns zeroed memory (kzalloc, vzalloc, ...).
+bool zeroes(const prog::Op& op) {
+  prog::Gfp gfp = 0;
+  if (const auto* a = op.get_if<prog::Kmalloc>()) gfp = a->gfp;
+  if (const auto* a = op.get_if<prog::KmemCacheAlloc>()) gfp = a->gfp;
+  if (const auto* a = op.get_if<prog::Kvmalloc>()) gfp = a->gfp;
+  if (const auto* a = op.get_if<prog::AllocPages>()) gfp = a->gfp;
+  if (const auto* a = op.get_if<prog::Vmalloc>())
+    return a->api == prog::VmallocApi::vzalloc || (a->gfp & mm::__GFP_ZERO);
+  return (gfp & mm::__GFP_ZERO) != 0;
+}
+
 // An allocation just made: its write, then its lifetime.
 void Generator::added(Live l) {
   ++clock_;
   const Class c = class_of(l.kind);
   used_[c] += l.cost;
-  if (o_.accesses && l.access) b_.write(space_of(l.kind), l.h, 0, l.access, pattern());
+  if (o_.accesses && l.access) {
+    // A zeroing allocation is read before it is written: the contents
+    // oracle then sees stale bytes a broken __GFP_ZERO leaves behind.
+    if (zeroes(b_.last())) b_.read(space_of(l.kind), l.h, 0, l.access);
+    b_.write(space_of(l.kind), l.h, 0, l.access, pattern());
+  }
   const Phase& ph =
       s_.phases.empty() ? Phase{} : s_.phases[std::min(phase(), s_.phases.size() - 1)];
   const bool page = c == kPage;

@@ -60,9 +60,11 @@ std::vector<PropertySpec> make_properties() {
   ps.push_back(spec("diff_slab", "differential: SLUB, SLAB and SLOB agree on what callers see",
                     Focus::slab, "small", SlabVariant::slub));
   ps.back().header.diff = prog::DiffMode::slab;
-  ps.push_back(spec("diff_profile", "differential: the 6.1 and 5.10 profiles agree where their rules do",
+  ps.push_back(spec("diff_profile",
+                    "differential: the 6.1 and 5.10 profiles agree where their rules do",
                     Focus::all, "small", SlabVariant::slub));
   ps.back().header.diff = prog::DiffMode::profile;
+  ps.back().header.ram = 64 * SZ_1M;  // the 5.10 memmap needs more than 16 MiB
   for (PropertySpec& p : ps) p.header = p.header.resolved();
   return ps;
 }
