@@ -73,7 +73,7 @@ for gen in ("shaped", "uniform"):
 EOF
 
 [ "${1:-}" = --reach-only ] && exit 0
-defects="${DEFECTS:-buddy_skip_merge slub_freelist_off_by_one vmalloc_no_guard vfree_leaves_pte redzone_not_rearmed watermark_nowait_harder pcp_refill_count_blocks mempool_free_skips_refill slab_flusharray_drops_object slob_units_double_count}"
+defects="${DEFECTS:-buddy_skip_merge slub_freelist_off_by_one vmalloc_no_guard vfree_leaves_pte redzone_not_rearmed watermark_nowait_harder pcp_refill_count_blocks mempool_free_skips_refill slab_flusharray_drops_object slob_units_double_count slob_zero_short}"
 echo
 echo "| planted defect | shaped: first property, seconds | uniform: first property, seconds |"
 echo "|---|---|---|"
