@@ -379,8 +379,8 @@ void write_summary(const std::string& dir, const PropOptions& o,
   // summed over its Programs), for comparing generators (bench/prop_compare.sh).
   nlohmann::json reach = nlohmann::json::object();
   for (const PropResult& r : results)
-    reach[r.name] = {
-        {"seconds", r.seconds}, {"executions", r.executions}, {"ops", r.ops}, {"events", r.reach}};
+    reach[r.name] = {{"seconds", r.seconds}, {"executions", r.executions}, {"ops", r.ops},
+                     {"failed", r.failed},   {"signature", r.signature},   {"events", r.reach}};
   write_atomic(fs::path(dir) / "reach.json", reach.dump(1) + "\n");
   write_atomic(fs::path(dir) / "summary.md", md);
   write_atomic(fs::path(dir) / "junit.xml",
