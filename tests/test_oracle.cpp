@@ -226,3 +226,32 @@ TEST(Oracle, VmapFiresOnAFreedAreaLeftMapped) {
 }
 
 }  // namespace
+
+namespace {
+
+// A pool whose reserve was lent (memory short) gets its element back on
+// mempool_free: the model planted with mempool_free_skips_refill keeps it
+// one short, and the oracle sees it at the free (the fuzz machine: two
+// order-9 blocks, both taken by the kmallocs, so mempool_alloc lends).
+TEST(Oracle, MempoolFiresWhenAFreeBelowMinNrDoesNotRefill) {
+  if (!kPlantedDefects) GTEST_SKIP() << "built without planted defects";
+  MmConfig cfg;
+  cfg.machine = small_machine(16 * SZ_1M);
+  const auto program = [] {
+    ProgramBuilder b;
+    const prog::Handle pool = b.mempool_create(1, prog::PoolKind::pages, "", 0, 9, GFP_KERNEL);
+    for (int i = 0; i < 2; ++i) b.kmalloc(2 * SZ_1M, GFP_KERNEL | __GFP_NOWARN);
+    const prog::Handle e = b.mempool_alloc(pool, GFP_KERNEL);
+    b.mempool_free(pool, e);
+    return b;
+  };
+  prog::ExecOptions o = with_oracle();
+  o.checks = "oracle.*";  // the oracle alone, not slab.mempool
+  const auto clean = prog::Executor::run(program().program(), cfg, o);
+  EXPECT_TRUE(clean.ok()) << ids_of(clean.findings);
+  cfg.planted = PlantedDefect::mempool_free_skips_refill;
+  const auto broken = prog::Executor::run(program().program(), cfg, o);
+  EXPECT_TRUE(has(broken.findings, "oracle.mempool")) << ids_of(broken.findings);
+}
+
+}  // namespace
