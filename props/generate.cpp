@@ -167,9 +167,11 @@ class Generator {
   void free_live(std::size_t id);
   int free_cpu(const Live& l);
   void teardown();
+  void ballast();
 
   const Shape& s_;
   const prog::MachineFacts& m_;
+  std::vector<std::pair<prog::Handle, unsigned>> ballast_;  // (page handle, order)
   const GenOptions& o_;
   SplitMix64 rng_;
   prog::ProgramBuilder b_;
@@ -294,6 +296,7 @@ std::size_t Generator::phase() const {
 }
 
 prog::Program Generator::run() {
+  ballast();
   std::uint64_t next_check = s_.check_every;
   while (ops() < o_.ops) {
     release_due();
@@ -611,6 +614,19 @@ void Generator::free_live(std::size_t id) {
 }
 
 // Objects (newest first), pools, caches, areas, pages; then the pcp lists.
+// Pages taken before the workload, largest orders first, until the
+// ballast's share of RAM is held; freed last in the teardown.
+void Generator::ballast() {
+  const std::uint64_t want = m_.totalram_pages * std::min(o_.ballast_percent, 99u) / 100;
+  std::uint64_t held = 0;
+  for (unsigned order = m_.max_order; order-- > 0 && held < want;)
+    while (held + (std::uint64_t{1} << order) <= want && ballast_.size() < 4096) {
+      ballast_.emplace_back(
+          b_.alloc_pages(order, mm::GFP_KERNEL | mm::__GFP_NORETRY | mm::__GFP_NOWARN), order);
+      held += std::uint64_t{1} << order;
+    }
+}
+
 void Generator::teardown() {
   auto free_class = [&](Class c) {
     for (std::size_t i = lives_.size(); i-- > 0;)
@@ -628,6 +644,7 @@ void Generator::teardown() {
   for (const auto& [sz, name] : pool_caches_) b_.kmem_cache_destroy(name);
   free_class(kVm);
   free_class(kPage);
+  for (const auto& [h, order] : ballast_) b_.free_pages(h, order);
   b_.drain_all_pages();
 }
 

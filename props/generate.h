@@ -53,6 +53,10 @@ struct GenOptions {
   Focus focus = Focus::all;
   bool accesses = true;  // client writes after alloc and reads before free
   bool teardown = true;
+  // Memory pressure: first take this percentage of RAM in high-order page
+  // allocations kept to the teardown (0: none), so the workload runs near
+  // the watermarks: slow path, failures, mempool reserves lent.
+  unsigned ballast_percent = 0;
 };
 
 prog::Program generate(const Shape& s, const prog::MachineFacts& m, const GenOptions& o);

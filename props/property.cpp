@@ -57,6 +57,11 @@ std::vector<PropertySpec> make_properties() {
                     "small", SlabVariant::slub));
   ps.push_back(spec("mm", "everything at once on the 16 MiB fuzz machine: pressure, failures",
                     Focus::all, "fuzz", SlabVariant::slub));
+  ps.push_back(spec("pressure",
+                    "everything at once with 90 % of the 16 MiB fuzz machine taken first: "
+                    "watermarks, slow path, failures, mempool reserves lent",
+                    Focus::all, "fuzz", SlabVariant::slub));
+  ps.back().ballast_percent = 90;
   ps.push_back(spec("diff_slab", "differential: SLUB, SLAB and SLOB agree on what callers see",
                     Focus::slab, "small", SlabVariant::slub));
   ps.back().header.diff = prog::DiffMode::slab;
@@ -102,6 +107,7 @@ prog::Program generate_case(const PropertySpec& p, const Shape& shape, std::uint
   o.seed = seed;
   o.ops = ops;
   o.focus = p.focus;
+  o.ballast_percent = p.ballast_percent;
   prog::Program prog = generate(shape, it->second, o);
   prog.header = p.header;
   prog.header.planted = planted;
