@@ -38,7 +38,7 @@ double Dist::mean() const {
     sum += v * static_cast<double>(w.weight);
     n += static_cast<double>(w.weight);
   }
-  return n ? sum / n : 0;
+  return n > 0 ? sum / n : 0;
 }
 
 namespace {
@@ -414,9 +414,9 @@ std::string describe(const Shape& s) {
                           s.family_weights[3] + s.family_weights[4]);
   out += "  families:";
   for (std::size_t f = 0; f < kNrFamilies; ++f)
-    out +=
-        fmt::format(" {} {:.1f}%", family_name(static_cast<Family>(f)),
-                    fam_total ? 100.0 * static_cast<double>(s.family_weights[f]) / fam_total : 0.0);
+    out += fmt::format(
+        " {} {:.1f}%", family_name(static_cast<Family>(f)),
+        fam_total > 0 ? 100.0 * static_cast<double>(s.family_weights[f]) / fam_total : 0.0);
   out += fmt::format("\n  phases: {}", s.phases.size());
   for (const Phase& ph : s.phases)
     out += fmt::format(" [never freed slab {:.0f}% page {:.0f}%]", 100 * ph.slab_never_freed,

@@ -473,8 +473,9 @@ TEST(GenerateStats, SitesCachesAndVmallocSizes) {
   std::size_t from_trace = 0;
   for (const auto& [name, size] : created) {
     if (name.rfind("mempool-", 0) == 0) continue;
+    const std::string& wanted = name;  // clang 14: no structured bindings in lambdas
     const auto it = std::find_if(s.caches.begin(), s.caches.end(),
-                                 [&](const props::CacheSpec& c) { return c.name == name; });
+                                 [&](const props::CacheSpec& c) { return c.name == wanted; });
     ASSERT_NE(it, s.caches.end()) << name;
     EXPECT_EQ(size, it->size) << name;
     ++from_trace;
