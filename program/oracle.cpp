@@ -21,10 +21,6 @@ namespace {
 constexpr std::size_t kMaxWrites = 32;  // per handle; older ones are forgotten
 constexpr std::uint32_t kMaxBulk = 1024;
 
-const std::vector<std::string> kIds = {"oracle.overlap",      "oracle.contents", "oracle.ksize",
-                                       "oracle.kmalloc_size", "oracle.page",     "oracle.mempool",
-                                       "oracle.vmap"};
-
 unsigned get_order(std::uint64_t size, unsigned page_shift) {
   const std::uint64_t pages = (size + (std::uint64_t{1} << page_shift) - 1) >> page_shift;
   return pages <= 1 ? 0 : static_cast<unsigned>(std::bit_width(pages - 1));
@@ -55,10 +51,6 @@ std::uint64_t kmalloc_size_class(SlabVariant v, std::uint64_t size, unsigned kma
 
 Oracle::Oracle(Executor& ex) : ex_(ex) {}
 Oracle::~Oracle() = default;
-
-const std::vector<std::string>& Oracle::ids() {
-  return kIds;
-}
 
 void Oracle::fail(const Op& op, const char* id, const char* subsystem, std::string title,
                   std::vector<std::string> details, std::uint64_t addr) {

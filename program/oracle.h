@@ -47,9 +47,6 @@ class Oracle {
   void before(const Op& op);
   void after(const Op& op);
 
-  // The ids, one per reference model.
-  static const std::vector<std::string>& ids();
-
  private:
   struct Write {
     std::uint64_t off, len;

@@ -33,7 +33,6 @@ struct PropertySpec {
   std::string description;
   prog::ProgramHeader header;  // resolved, oracle on
   Focus focus = Focus::all;
-  bool differential = false;     // header.diff names the configurations compared
   unsigned ballast_percent = 0;  // GenOptions::ballast_percent: memory pressure
 };
 
