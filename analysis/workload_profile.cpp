@@ -7,6 +7,7 @@
 #include <bit>
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <stdexcept>
 #include <string_view>
 #include <unordered_map>
@@ -62,6 +63,14 @@ double Lifetimes::never_freed_fraction() const {
   return all ? static_cast<double>(never_freed) / static_cast<double>(all) : 0.0;
 }
 
+double Bursts::sites_per_window() const {
+  return windows ? static_cast<double>(window_sites) / static_cast<double>(windows) : 0.0;
+}
+
+double Lifetimes::cohort_fraction() const {
+  return freed ? static_cast<double>(cohort) / static_cast<double>(freed) : 0.0;
+}
+
 double ProfileData::cross_cpu_free_fraction() const {
   return slab_frees ? static_cast<double>(slab_cross_cpu_frees) / static_cast<double>(slab_frees)
                     : 0.0;
@@ -91,6 +100,9 @@ SiteFn site_fn(std::string_view call_site) {
 constexpr std::uint64_t kPointerSize = 8;  // arm64: the element and page arrays' entries
 constexpr std::uint64_t kTracePageSize = 4096;
 constexpr std::size_t kPhaseGrains = 1024;  // phase counters kept before pairs merge
+// Consecutive frees of allocations at most this many allocations apart
+// count as a cohort (objects that die together as they were born).
+constexpr std::uint64_t kCohortSpan = 4;
 
 }  // namespace
 
@@ -100,10 +112,12 @@ struct WorkloadProfile::Accum {
     std::uint32_t callsite, cache;
     int cpu;
     bool kmalloc, mempool;
+    std::uint64_t seq;  // the slab allocation's number
   };
   struct LivePage {
     std::uint64_t pos, ts;
     int cpu;
+    std::uint64_t seq;  // the page allocation's number
   };
   struct Sizes {
     std::uint64_t count = 0, total = 0;
@@ -117,12 +131,17 @@ struct WorkloadProfile::Accum {
     }
   };
   struct Life {
-    std::uint64_t freed = 0;
+    std::uint64_t freed = 0, cohort = 0;
+    std::uint64_t next_seq = 0;             // allocations numbered
+    std::optional<std::uint64_t> prev_seq;  // the allocation the last free freed
     std::vector<std::uint64_t> events = std::vector<std::uint64_t>(kLog2Buckets);
     std::vector<std::uint64_t> ns = std::vector<std::uint64_t>(kLog2Buckets);
     void add(std::uint64_t from_pos, std::uint64_t to_pos, std::uint64_t from_ts,
-             std::uint64_t to_ts) {
+             std::uint64_t to_ts, std::uint64_t seq) {
       ++freed;
+      if (prev_seq && (seq > *prev_seq ? seq - *prev_seq : *prev_seq - seq) <= kCohortSpan)
+        ++cohort;
+      prev_seq = seq;
       ++events[life_bucket(to_pos - from_pos)];
       // CPUs' clocks may disagree by a little: a negative lifetime is 0.
       ++ns[life_bucket(to_ts >= from_ts ? to_ts - from_ts : 0)];
@@ -149,6 +168,17 @@ struct WorkloadProfile::Accum {
   struct BurstAcc {
     std::uint64_t runs = 0, allocs = 0, longest = 0;
     std::vector<std::uint64_t> log2 = std::vector<std::uint64_t>(kLog2Buckets);
+    std::uint64_t windows = 0, window_sites = 0;
+    std::vector<std::uint32_t> window;  // the open window's call sites
+    void site(std::uint32_t cs) {
+      window.push_back(cs);
+      if (window.size() < kSiteWindow) return;
+      std::sort(window.begin(), window.end());
+      ++windows;
+      window_sites +=
+          static_cast<std::uint64_t>(std::unique(window.begin(), window.end()) - window.begin());
+      window.clear();
+    }
     void close(Run& r) {
       if (!r.len) return;
       ++runs;
@@ -198,6 +228,8 @@ struct WorkloadProfile::Accum {
   std::uint64_t grain = 1;
   BurstAcc bursts;
   std::map<int, Run> runs;  // the open run per CPU
+  BurstAcc page_bursts;
+  std::map<int, Run> page_runs;  // page allocations on a CPU since its last page free
   MempoolUse mempool;
   std::unordered_map<std::uint64_t, std::uint64_t> min_nr, pool_sizes;
   std::unordered_map<std::uint64_t, std::uint64_t> vm_array, vm_areas;  // pages -> count
@@ -277,8 +309,8 @@ void WorkloadProfile::Accum::slab_alloc(const TraceEvent& ev, std::uint64_t at,
   caches[cache].bytes_req += ev.bytes_req;
   if (!is_kmalloc) ++sites[cs].unnamed_live;
   const bool pool = sites[cs].fn == SiteFn::mempool_element;
-  const LiveObj obj{at,     ev.ts_ns,   ev.bytes_req, ev.bytes_alloc, cs, cache,
-                    ev.cpu, is_kmalloc, pool};
+  const LiveObj obj{at,    ev.ts_ns, ev.bytes_req, ev.bytes_alloc, cs,
+                    cache, ev.cpu,   is_kmalloc,   pool,           slab_life.next_seq++};
   auto [it, inserted] = live.try_emplace(ev.ptr, obj);
   if (!inserted) {
     ++slab_lost_live;
@@ -294,6 +326,7 @@ void WorkloadProfile::Accum::site_alloc(const TraceEvent& ev, std::uint32_t cs, 
   s.bytes_alloc_max = std::max(s.bytes_alloc_max, ev.bytes_alloc);
   ++s.sizes[ev.bytes_req];
   ++s.gfp[ev.gfp];
+  bursts.site(cs);
   Run& r = runs[ev.cpu];
   if (r.len && r.site == cs) {
     ++r.len;
@@ -339,7 +372,7 @@ void WorkloadProfile::Accum::slab_free(const TraceEvent& ev, std::uint64_t at) {
   const LiveObj obj = it->second;
   live.erase(it);
   ++slab_frees;
-  slab_life.add(obj.pos, at, obj.ts, ev.ts_ns);
+  slab_life.add(obj.pos, at, obj.ts, ev.ts_ns, obj.seq);
   Site& s = sites[obj.callsite];
   if (obj.cpu != ev.cpu) {
     ++slab_cross;
@@ -375,10 +408,11 @@ void WorkloadProfile::Accum::page_alloc(const TraceEvent& ev, std::uint64_t at) 
   }
   ++page_allocs;
   ++grain_at(at).page_allocs;
+  ++page_runs[ev.cpu].len;
   ++orders[std::min<std::size_t>(ev.order, orders.size() - 1)];
   if (ev.migratetype >= 0 && ev.migratetype < mm::MIGRATE_TYPES)
     ++migratetypes[static_cast<std::size_t>(ev.migratetype)];
-  const LivePage lp{at, ev.ts_ns, ev.cpu};
+  const LivePage lp{at, ev.ts_ns, ev.cpu, page_life.next_seq++};
   auto [it, inserted] = live_pages.try_emplace(ev.pfn, lp);
   if (!inserted) {
     ++page_lost_live;
@@ -388,13 +422,14 @@ void WorkloadProfile::Accum::page_alloc(const TraceEvent& ev, std::uint64_t at) 
 
 void WorkloadProfile::Accum::page_free(const TraceEvent& ev, std::uint64_t at) {
   ++grain_at(at).page_frees;
+  page_bursts.close(page_runs[ev.cpu]);
   const auto it = live_pages.find(ev.pfn);
   if (it == live_pages.end()) {
     ++page_free_only;
     return;
   }
   ++page_frees;
-  page_life.add(it->second.pos, at, it->second.ts, ev.ts_ns);
+  page_life.add(it->second.pos, at, it->second.ts, ev.ts_ns, it->second.seq);
   if (it->second.cpu != ev.cpu) ++page_cross;
   live_pages.erase(it);
 }
@@ -456,12 +491,13 @@ std::vector<Weighted> default_vmalloc_pages() {
 namespace {
 
 Lifetimes life_of(const std::vector<std::uint64_t>& events, const std::vector<std::uint64_t>& ns,
-                  std::uint64_t freed, std::uint64_t never) {
+                  std::uint64_t freed, std::uint64_t never, std::uint64_t cohort) {
   Lifetimes out;
   out.freed = freed;
   out.never_freed = never;
   out.events_log2 = trimmed(events);
   out.ns_log2 = trimmed(ns);
+  out.cohort = cohort;
   return out;
 }
 
@@ -495,7 +531,10 @@ void WorkloadProfile::snapshot_sites(ProfileData& d) const {
   const Accum& a = *acc_;
   Accum::BurstAcc b = a.bursts;
   for (auto [cpu, run] : a.runs) b.close(run);
-  d.bursts = {b.runs, b.allocs, b.longest, trimmed(b.log2)};
+  d.bursts = {b.runs, b.allocs, b.longest, trimmed(b.log2), b.windows, b.window_sites};
+  Accum::BurstAcc pb = a.page_bursts;
+  for (auto [cpu, run] : a.page_runs) pb.close(run);
+  d.page_bursts = {pb.runs, pb.allocs, pb.longest, trimmed(pb.log2)};
   auto top_cache = [&](const Accum::Site& s) -> std::uint32_t {
     std::uint32_t best = kUnknownCache;
     std::uint64_t n = 0;
@@ -570,7 +609,7 @@ ProfileData WorkloadProfile::snapshot() const {
   d.slab_cross_cpu_frees = a.slab_cross;
   // Objects allocated over (their free untraced) count as never freed too.
   d.slab_life = life_of(a.slab_life.events, a.slab_life.ns, a.slab_life.freed,
-                        a.live.size() + a.slab_lost_live);
+                        a.live.size() + a.slab_lost_live, a.slab_life.cohort);
   for (const RateRow& r : a.caches)
     if (r.allocs || r.frees) d.caches.push_back(r);
   std::sort(d.caches.begin(), d.caches.end(), [](const RateRow& x, const RateRow& y) {
@@ -594,7 +633,7 @@ ProfileData WorkloadProfile::snapshot() const {
   d.page_gfp = top_of(a.page_gfp, opts_.top_n);
   d.page_gfp_distinct = a.page_gfp.size();
   d.page_life = life_of(a.page_life.events, a.page_life.ns, a.page_life.freed,
-                        a.live_pages.size() + a.page_lost_live);
+                        a.live_pages.size() + a.page_lost_live, a.page_life.cohort);
   snapshot_phases(d);
   snapshot_sites(d);
   snapshot_pools(d);
@@ -711,6 +750,7 @@ json life_json(const Lifetimes& l) {
   return {{"freed", l.freed},
           {"never_freed", l.never_freed},
           {"never_freed_fraction", l.never_freed_fraction()},
+          {"cohort_frees", l.cohort},
           {"events_log2", log2_json(l.events_log2, false)},
           {"ns_log2", log2_json(l.ns_log2, false)}};
 }
@@ -719,6 +759,7 @@ Lifetimes life_from(const json& j) {
   Lifetimes l;
   l.freed = j.at("freed").get<std::uint64_t>();
   l.never_freed = j.at("never_freed").get<std::uint64_t>();
+  l.cohort = j.value("cohort_frees", std::uint64_t{0});  // absent before it was measured
   l.events_log2 = log2_from(j.at("events_log2"));
   l.ns_log2 = log2_from(j.at("ns_log2"));
   return l;
@@ -807,6 +848,10 @@ std::vector<PhaseWindow> phases_from(const json& j) {
 
 json bursts_json(const Bursts& b) {
   return {{"runs", b.runs},
+          {"site_window", kSiteWindow},
+          {"windows", b.windows},
+          {"window_sites", b.window_sites},
+          {"sites_per_window", b.sites_per_window()},
           {"allocs", b.allocs},
           {"longest", b.longest},
           {"mean", b.runs ? static_cast<double>(b.allocs) / static_cast<double>(b.runs) : 0.0},
@@ -814,8 +859,10 @@ json bursts_json(const Bursts& b) {
 }
 
 Bursts bursts_from(const json& j) {
-  return {j.at("runs").get<std::uint64_t>(), j.at("allocs").get<std::uint64_t>(),
-          j.at("longest").get<std::uint64_t>(), log2_from(j.at("log2"))};
+  // Profiles made before the locality was measured have no windows.
+  return {j.at("runs").get<std::uint64_t>(),    j.at("allocs").get<std::uint64_t>(),
+          j.at("longest").get<std::uint64_t>(), log2_from(j.at("log2")),
+          j.value("windows", std::uint64_t{0}), j.value("window_sites", std::uint64_t{0})};
 }
 
 json site_shapes_json(const std::vector<CallSiteShape>& v) {
@@ -942,7 +989,8 @@ nlohmann::json WorkloadProfile::to_json() const {
         {"migratetypes", indexed_json(d.migratetypes, "migratetype", true)},
         {"gfp", gfp_json(d.page_gfp)},
         {"gfp_distinct", d.page_gfp_distinct},
-        {"lifetime", life_json(d.page_life)}}},
+        {"lifetime", life_json(d.page_life)},
+        {"bursts", bursts_json(d.page_bursts)}}},
       {"phases", phases_json(d.phases)},
       {"mempool", mempool_json(d.mempool)},
       {"vmalloc", vmalloc_json(d.vmalloc)},
@@ -994,6 +1042,7 @@ WorkloadProfile WorkloadProfile::from_json(const nlohmann::json& j) {
     d.page_gfp = gfp_from(p.at("gfp"));
     d.page_gfp_distinct = p.at("gfp_distinct").get<std::uint64_t>();
     d.page_life = life_from(p.at("lifetime"));
+    if (p.contains("bursts")) d.page_bursts = bursts_from(p.at("bursts"));
     if (v1) {
       d.vmalloc.pages = default_vmalloc_pages();
     } else {

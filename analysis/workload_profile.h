@@ -63,9 +63,13 @@ struct SizeDist {
 struct Lifetimes {
   std::uint64_t freed = 0;
   std::uint64_t never_freed = 0;  // still live at the end of the trace
+  // Frees whose allocation was at most 4 allocations from the one the free
+  // before it freed: objects born together die together.
+  std::uint64_t cohort = 0;
   std::vector<std::uint64_t> events_log2;
   std::vector<std::uint64_t> ns_log2;
   double never_freed_fraction() const;
+  double cohort_fraction() const;  // of the frees; 0 without any
   bool operator==(const Lifetimes&) const = default;
 };
 
@@ -94,9 +98,15 @@ struct PhaseWindow {
 // Bursts: runs of consecutive slab allocations from one call site on one
 // CPU (a slab free or another call site's allocation on that CPU ends the
 // run). log2[k] counts runs of length [2^(k-1), 2^k).
+// Locality: the slab allocations cut into windows of kSiteWindow, and the
+// distinct call sites in each summed (a real workload draws from a few
+// sites at a time, far fewer than independent draws would).
+inline constexpr std::uint64_t kSiteWindow = 64;
 struct Bursts {
   std::uint64_t runs = 0, allocs = 0, longest = 0;
   std::vector<std::uint64_t> log2;
+  std::uint64_t windows = 0, window_sites = 0;
+  double sites_per_window() const;  // 0 without a whole window
   bool operator==(const Bursts&) const = default;
 };
 
@@ -188,6 +198,9 @@ struct ProfileData {
   // Version 2.
   std::vector<PhaseWindow> phases;
   Bursts bursts;
+  // Runs of page allocations on a CPU, each ended by a page free there
+  // (readahead, fork and slab growth allocate pages in runs).
+  Bursts page_bursts;
   std::vector<CallSiteShape> site_shapes;     // the call_sites rows' own tables, same order
   std::vector<CacheGeometry> cache_geometry;  // by allocations, then name
   MempoolUse mempool;

@@ -32,6 +32,7 @@ struct PropCliOptions {
   std::string corpus = "corpus/regressions/props";
   std::string out;
   std::string plant;
+  std::string emit;
   bool list = false, no_shrink = false;
 };
 
@@ -123,6 +124,18 @@ int run_prop_checked(const PropCliOptions& c) {
                   ? fmt::format(", planted {}", mm::planted_defect_name(o.planted)).c_str()
                   : "");
   std::fflush(stdout);
+  if (!c.emit.empty()) {
+    std::size_t n = 0;
+    try {
+      n = emit_cases(o, c.emit);
+    } catch (const std::invalid_argument&) {
+      throw;
+    } catch (const std::exception& e) {
+      throw std::invalid_argument("--emit: cannot write into " + c.emit + ": " + e.what());
+    }
+    std::printf("wrote %zu Programs into %s (not run)\n", n, c.emit.c_str());
+    return EXIT_OK;
+  }
   const std::vector<PropResult> results = run_properties(o);
   bool failed = false;
   for (const PropResult& r : results) {
@@ -175,6 +188,9 @@ void register_prop(CLI::App& app, std::function<int()>& run) {
                   "corpus/regressions/props)");
   sub->add_option("--out", o->out, "write summary.md and junit.xml into this folder");
   sub->add_option("--plant", o->plant, "planted defect to switch on (self-test builds)");
+  sub->add_option("--emit", o->emit,
+                  "write the Programs the generator gives (--runs per property, default 100) "
+                  "into this folder instead of running them");
   sub->add_flag("--no-shrink", o->no_shrink, "keep RapidCheck's counterexample unshrunk");
   sub->footer("Exit codes: 0 every property holds, 1 a property failed, 2 bad usage.");
   sub->callback([o, &run] { run = [o] { return run_prop(*o); }; });

@@ -57,11 +57,19 @@ class Sampler {
  public:
   Sampler() = default;
   // program_ops: what a uniform range's hi 0 stands for (lifetimes).
-  explicit Sampler(const Dist& d, std::uint64_t program_ops = 0) : log2_(d.log2) {
+  // temper: weights raised to 1/temper (1: as given; larger: flatter over
+  // the same rows).
+  explicit Sampler(const Dist& d, std::uint64_t program_ops = 0, double temper = 1)
+      : log2_(d.log2), upper_(d.upper) {
     for (const Weighted& w : d.rows) {
       if (!w.weight) continue;
+      const std::uint64_t weight =
+          temper == 1 ? w.weight
+                      : std::max<std::uint64_t>(
+                            1, static_cast<std::uint64_t>(std::llround(
+                                   std::pow(static_cast<double>(w.weight), 1 / temper) * 1024)));
       values_.push_back(w.value);
-      cum_.push_back((cum_.empty() ? 0 : cum_.back()) + w.weight);
+      cum_.push_back((cum_.empty() ? 0 : cum_.back()) + weight);
     }
     lo_ = d.lo;
     hi_ = d.hi ? d.hi : std::max<std::uint64_t>(program_ops, 1);
@@ -74,21 +82,35 @@ class Sampler {
         static_cast<std::size_t>(std::upper_bound(cum_.begin(), cum_.end(), x) - cum_.begin());
     if (!log2_) return values_[i];
     const std::uint64_t k = std::min<std::uint64_t>(values_[i], 63);
-    if (k == 0) return 0;
+    if (k == 0) return upper_ ? 1 : 0;
     const std::uint64_t lo = std::uint64_t{1} << (k - 1);
-    return lo + r.below(lo);  // [2^(k-1), 2^k)
+    return lo + upper_ + r.below(lo);  // [2^(k-1), 2^k), or (2^(k-1), 2^k]
   }
 
  private:
   std::vector<std::uint64_t> values_, cum_;
   std::uint64_t lo_ = 0, hi_ = 0;
-  bool log2_ = false;
+  bool log2_ = false, upper_ = false;
 };
 
 Dist weights(const std::vector<std::uint64_t>& w) {
   Dist d;
   for (std::size_t i = 0; i < w.size(); ++i) d.rows.push_back({i, w[i]});
   return d;
+}
+
+// The mean of a burst table's draws clamped to 1 .. cap.
+double capped_mean(const Dist& d, unsigned cap) {
+  if (d.rows.empty()) return 1.0;
+  double sum = 0, n = 0;
+  for (const Weighted& w : d.rows) {
+    double v = static_cast<double>(w.value);
+    if (d.log2) v = w.value == 0 ? 0 : std::ldexp(1.5, static_cast<int>(w.value) - 1) - 0.5;
+    sum +=
+        std::clamp(v, 1.0, static_cast<double>(std::max(cap, 1u))) * static_cast<double>(w.weight);
+    n += static_cast<double>(w.weight);
+  }
+  return n > 0 ? sum / n : 1.0;
 }
 
 enum class Kind : std::uint8_t {
@@ -151,6 +173,7 @@ class Generator {
   void step();
   void alloc(Family f);
   void slab_burst(Family f);
+  int pick_site(std::size_t k);
   bool kmalloc_one(int site, int c);
   bool cache_one(int site, int c);
   void alloc_page();
@@ -159,6 +182,7 @@ class Generator {
   void pool_step();
   bool create_pool(std::size_t slot);
   void ensure_cache(std::size_t k);
+  void residents(std::size_t k);
   const std::string& pool_cache(std::uint64_t size);
   void shrink();
   void added(Live l);
@@ -174,6 +198,7 @@ class Generator {
   std::vector<std::pair<prog::Handle, unsigned>> ballast_;  // (page handle, order)
   const GenOptions& o_;
   SplitMix64 rng_;
+  double temper_;  // this Program's temperature (Shape::temperatures)
   prog::ProgramBuilder b_;
   unsigned nr_cpus_;
   std::array<std::uint64_t, kNrClasses> used_{}, cap_{};
@@ -182,6 +207,7 @@ class Generator {
   std::uint64_t clock_ = 0;
   std::vector<Live> lives_;
   std::array<std::set<Due>, kNrClasses> live_;  // the live allocations of each class
+  std::array<std::size_t, kNrClasses> last_{};  // each class's latest allocation + 1 (0: none)
   // Phases: where each ends (in ops) and its family sampler.
   std::vector<std::uint64_t> phase_end_;
   std::vector<Sampler> phase_family_;
@@ -190,9 +216,15 @@ class Generator {
   std::array<std::vector<int>, 2> site_ids_;
   std::array<Sampler, 2> site_pick_;
   std::vector<Sampler> site_sizes_, site_gfp_;
-  Sampler bursts_, kmalloc_sizes_, slab_gfp_, cache_pick_, slab_life_, page_life_, cpus_;
+  Sampler bursts_, page_bursts_, kmalloc_sizes_, slab_gfp_, cache_pick_, slab_life_, page_life_,
+      cpus_;
   Sampler orders_, mts_, vm_pages_, pool_min_, pool_sizes_, pool_kinds_, pool_orders_;
   std::array<Sampler, 3> page_gfp_;
+  // Locality: the sites this window of kSiteWindow slab allocations draws
+  // from (-1 - k: family k's other traffic).
+  std::vector<int> working_;
+  std::uint64_t window_allocs_ = 0;
+  std::size_t window_full_ = 0;  // the set's size in this window
   std::vector<bool> cache_live_;
   std::vector<std::pair<std::uint64_t, std::string>> pool_caches_;  // element size -> cache
   std::vector<Pool> pools_;
@@ -203,28 +235,32 @@ Generator::Generator(const Shape& s, const prog::MachineFacts& m, const GenOptio
       m_(m),
       o_(o),
       rng_{o.seed * 0x9e3779b97f4a7c15ull ^ 0x6d6d66757a7a},
+      temper_(s.temperatures.empty() ? 1.0 : s.temperatures[rng_.below(s.temperatures.size())]),
       nr_cpus_(std::max(1u, m.nr_cpus)),
       bursts_(s.bursts),
-      kmalloc_sizes_(s.kmalloc_sizes),
-      slab_gfp_(s.slab_gfp),
+      page_bursts_(s.page_bursts),
+      kmalloc_sizes_(
+          temper_ > 1 && !s.kmalloc_size_tail.rows.empty() ? s.kmalloc_size_tail : s.kmalloc_sizes,
+          0, temper_),
+      slab_gfp_(s.slab_gfp, 0, temper_),
       slab_life_(s.slab_life.dist, o.ops),
       page_life_(s.page_life.dist, o.ops),
       cpus_(s.cpus),
-      orders_(s.orders),
-      mts_(s.migratetypes),
-      vm_pages_(s.vmalloc_pages),
-      pool_min_(s.mempool.min_nr),
-      pool_sizes_(s.mempool.sizes),
+      orders_(s.orders, 0, temper_),
+      mts_(s.migratetypes, 0, temper_),
+      vm_pages_(s.vmalloc_pages, 0, temper_),
+      pool_min_(s.mempool.min_nr, 0, temper_),
+      pool_sizes_(s.mempool.sizes, 0, temper_),
       pool_kinds_(
           weights(std::vector<std::uint64_t>(s.mempool.kinds.begin(), s.mempool.kinds.end()))),
       pool_orders_(s.mempool.page_orders),
       cache_live_(s.caches.size()),
       pools_(std::max(1u, s.mempool.max_pools)) {
   cap_ = {m.totalram_pages / 8 * m.page_size, m.totalram_pages / 2, m.totalram_pages / 16};
-  for (std::size_t mt = 0; mt < 3; ++mt) page_gfp_[mt] = Sampler(s.page_gfp_by_mt[mt]);
+  for (std::size_t mt = 0; mt < 3; ++mt) page_gfp_[mt] = Sampler(s.page_gfp_by_mt[mt], 0, temper_);
   std::vector<std::uint64_t> cw;
   for (const CacheSpec& c : s.caches) cw.push_back(c.weight);
-  cache_pick_ = Sampler(weights(cw));
+  cache_pick_ = Sampler(weights(cw), 0, temper_);
   setup_sites();
   setup_families();
 }
@@ -244,6 +280,12 @@ void Generator::setup_families() {
     any = any || ok[f];
   }
   if (!any) ok[static_cast<std::size_t>(Family::page)] = true;
+  // The mix counts allocations; a step of a family makes a run of them.
+  std::array<double, kNrFamilies> per_step{};
+  per_step.fill(1.0);
+  per_step[static_cast<std::size_t>(Family::kmalloc)] = capped_mean(s_.bursts, s_.max_burst);
+  per_step[static_cast<std::size_t>(Family::cache)] = per_step[0];
+  per_step[static_cast<std::size_t>(Family::page)] = capped_mean(s_.page_bursts, s_.max_page_burst);
   std::uint64_t total_weight = 0;
   for (const Phase& ph : s_.phases) total_weight += std::max<std::uint64_t>(ph.weight, 1);
   std::uint64_t acc = 0;
@@ -256,7 +298,11 @@ void Generator::setup_families() {
     for (std::size_t f = 0; f < kNrFamilies; ++f) sum += ok[f] ? ph.mix[f] : 0;
     const std::uint64_t floor = std::max<std::uint64_t>(1, sum * s_.family_floor_percent / 100);
     std::vector<std::uint64_t> w(kNrFamilies);
-    for (std::size_t f = 0; f < kNrFamilies; ++f) w[f] = ok[f] ? std::max(ph.mix[f], floor) : 0;
+    for (std::size_t f = 0; f < kNrFamilies; ++f)
+      w[f] = ok[f] ? std::max<std::uint64_t>(
+                         1, static_cast<std::uint64_t>(
+                                static_cast<double>(std::max(ph.mix[f], floor)) * 64 / per_step[f]))
+                   : 0;
     phase_family_.emplace_back(weights(w));
   }
   if (phase_family_.empty()) {  // a shape without phases: one of the families alike
@@ -271,9 +317,9 @@ void Generator::setup_sites() {
   std::array<std::vector<std::uint64_t>, 2> w;
   for (std::size_t i = 0; i < s_.sites.size(); ++i) {
     const Site& site = s_.sites[i];
-    site_sizes_.emplace_back(site.sizes.rows.empty() && !site.sizes.hi ? s_.kmalloc_sizes
-                                                                       : site.sizes);
-    site_gfp_.emplace_back(site.gfp.rows.empty() ? s_.slab_gfp : site.gfp);
+    site_sizes_.emplace_back(
+        site.sizes.rows.empty() && !site.sizes.hi ? s_.kmalloc_sizes : site.sizes, 0, temper_);
+    site_gfp_.emplace_back(site.gfp.rows.empty() ? s_.slab_gfp : site.gfp, 0, temper_);
     const std::size_t f = site.family == Family::kmalloc ? 0 : 1;
     if (f == 1 && (site.cache < 0 || static_cast<std::size_t>(site.cache) >= s_.caches.size()))
       continue;
@@ -284,7 +330,7 @@ void Generator::setup_sites() {
   for (std::size_t f = 0; f < 2; ++f) {
     site_ids_[f].push_back(-1);
     w[f].push_back(other[f] || w[f].empty() ? std::max<std::uint64_t>(other[f], 1) : 0);
-    site_pick_[f] = Sampler(weights(w[f]));
+    site_pick_[f] = Sampler(weights(w[f]), 0, temper_);
   }
 }
 
@@ -342,12 +388,51 @@ void Generator::alloc(Family f) {
 // A run of allocations from one call site on one CPU.
 void Generator::slab_burst(Family f) {
   const std::size_t k = f == Family::kmalloc ? 0 : 1;
-  const int site = site_ids_[k][site_pick_[k].draw(rng_)];
+  const int site = pick_site(k);
   const std::uint64_t n =
       std::clamp<std::uint64_t>(bursts_.draw(rng_), 1, std::max(1u, s_.max_burst));
   const int c = cpu();
-  for (std::uint64_t i = 0; i < n && ops() < o_.ops; ++i)
+  for (std::uint64_t i = 0; i < n && ops() < o_.ops; ++i, ++window_allocs_)
     if (!(k == 0 ? kmalloc_one(site, c) : cache_one(site, c))) return;
+}
+
+// A site of family k, from the window's working set: a window of the
+// trace's slab allocations draws from sites_per_window sites. Sites come
+// into the set by weight as the window draws them, until it is full.
+int Generator::pick_site(std::size_t k) {
+  auto draw = [&] {
+    const int site = site_ids_[k][site_pick_[k].draw(rng_)];
+    return site >= 0 ? site : -1 - static_cast<int>(k);
+  };
+  const auto in_set = [&](int s) {
+    return std::find(working_.begin(), working_.end(), s) != working_.end();
+  };
+  if (s_.sites_per_window <= 0) return std::max(draw(), -1);
+  if (window_allocs_ >= analysis::kSiteWindow || !window_full_) {
+    const double want = s_.sites_per_window;
+    window_full_ = std::max<std::size_t>(
+        1, static_cast<std::size_t>(want) + (chance(want - std::floor(want)) ? 1 : 0));
+    working_.clear();
+    window_allocs_ = 0;
+  }
+  int site = draw();
+  if (!in_set(site)) {
+    if (working_.size() < window_full_) {
+      working_.push_back(site);
+    } else {  // the window's set is full: one of its sites of this family
+      std::vector<int> mine;
+      for (const int w : working_)
+        if (w == -1 - static_cast<int>(k) ||
+            (w >= 0 &&
+             (s_.sites[static_cast<std::size_t>(w)].family == Family::kmalloc) == (k == 0)))
+          mine.push_back(w);
+      if (mine.empty())
+        working_.push_back(site);
+      else
+        site = mine[rng_.below(mine.size())];
+    }
+  }
+  return std::max(site, -1);
 }
 
 bool Generator::kmalloc_one(int site, int c) {
@@ -381,17 +466,23 @@ bool Generator::cache_one(int site, int c) {
   return true;
 }
 
-// The order, then the migrate type, then a mask of that type.
+// A run of allocations from one caller on one CPU: the order, then the
+// migrate type, then a mask of that type.
 void Generator::alloc_page() {
   const auto order = static_cast<unsigned>(orders_.draw(rng_));
   const std::size_t mt = std::min<std::uint64_t>(mts_.draw(rng_), 2);
   const auto gfp = static_cast<gfp_t>(page_gfp_[mt].draw(rng_));
   const std::uint64_t pages = std::uint64_t{1} << order;
-  if (!make_room(kPage, pages)) return;
+  const std::uint64_t n =
+      std::clamp<std::uint64_t>(page_bursts_.draw(rng_), 1, std::max(1u, s_.max_page_burst));
   const int c = cpu();
-  b_.set_cpu(c);
-  const Handle h = b_.alloc_pages(order, gfp);
-  added({Kind::pages, h, pages, std::min(pages, std::uint64_t{2}) * m_.page_size, 0, c, -1, order});
+  for (std::uint64_t i = 0; i < n && ops() < o_.ops; ++i) {
+    if (!make_room(kPage, pages)) return;
+    b_.set_cpu(c);
+    const Handle h = b_.alloc_pages(order, gfp);
+    added(
+        {Kind::pages, h, pages, std::min(pages, std::uint64_t{2}) * m_.page_size, 0, c, -1, order});
+  }
 }
 
 // vmalloc (and vzalloc, __vmalloc) of the shape's sizes; vmap and ioremap
@@ -495,6 +586,37 @@ void Generator::ensure_cache(std::size_t k) {
   b_.kmem_cache_create(c.name, c.size, c.align, c.flags,
                        c.ctor ? std::optional<std::uint8_t>(0) : std::nullopt);
   cache_live_[k] = true;
+  residents(k);
+}
+
+// A cache in a running kernel is not empty: the objects that live long (the
+// trace's never-freed share) fill slabs of it. One kmem_cache_alloc_bulk
+// gives the new cache one to three slabs' worth (a guess at SLUB's
+// geometry: order 0 up to 512 B, order 3 above); a few of them die in the
+// Program, in cohorts, so full slabs turn partial and empty.
+void Generator::residents(std::size_t k) {
+  if (s_.resident_slabs <= 0) return;
+  const std::uint64_t size = s_.caches[k].size;
+  const std::uint64_t per_slab = std::max<std::uint64_t>(1, (size <= 512 ? 4096 : 32768) / size);
+  const auto nr = static_cast<std::uint32_t>(std::min<std::uint64_t>(
+      512, per_slab * (1 + rng_.below(static_cast<std::uint64_t>(s_.resident_slabs)))));
+  if (!make_room(kSlab, nr * size)) return;
+  const int c = cpu();
+  b_.set_cpu(c);
+  const Handle first = b_.kmem_cache_alloc_bulk(s_.caches[k].name, GFP_KERNEL, nr);
+  ++clock_;
+  for (std::uint32_t i = 0; i < nr; ++i) {
+    Live l{Kind::cache, first + i, size, 0, kTeardown, c, static_cast<int>(k), 0};
+    used_[kSlab] += size;
+    const Live* prev = last_[kSlab] ? &lives_[last_[kSlab] - 1] : nullptr;
+    if (prev && prev->live && prev->due != kTeardown && chance(s_.slab_life.cohort))
+      l.due = prev->due;
+    else if (chance(s_.resident_freed))
+      l.due = clock_ + 1 + rng_.below(std::max<std::uint64_t>(o_.ops / 2, 1));
+    live_[kSlab].insert({l.due, lives_.size()});
+    last_[kSlab] = lives_.size() + 1;
+    lives_.push_back(l);
+  }
 }
 
 // The cache a slab pool of this element size allocates from, created once.
@@ -542,14 +664,18 @@ void Generator::added(Live l) {
   const Phase& ph =
       s_.phases.empty() ? Phase{} : s_.phases[std::min(phase(), s_.phases.size() - 1)];
   const bool page = c == kPage;
-  if (chance(page ? ph.page_never_freed : ph.slab_never_freed)) {
+  const Lifetime& life = page ? s_.page_life : s_.slab_life;
+  const Live* prev = last_[c] ? &lives_[last_[c] - 1] : nullptr;
+  if (prev && prev->live && chance(life.cohort)) {
+    l.due = prev->due;  // freed right after it: ties go by age
+  } else if (chance(page ? ph.page_never_freed : ph.slab_never_freed)) {
     l.due = kTeardown;
   } else {
-    const Lifetime& life = page ? s_.page_life : s_.slab_life;
     const double drawn = static_cast<double>((page ? page_life_ : slab_life_).draw(rng_));
     l.due = clock_ + std::max<std::uint64_t>(
                          1, static_cast<std::uint64_t>(std::llround(drawn * life.scale)));
   }
+  last_[c] = lives_.size() + 1;
   live_[c].insert({l.due, lives_.size()});
   lives_.push_back(l);
 }

@@ -125,7 +125,21 @@ CaseRunner::CaseRunner(const prog::ProgramHeader& h)
   }
 }
 
-std::vector<prog::Finding> CaseRunner::run_differential(const prog::Program& p) {
+namespace {
+
+// What a Program reached beyond the boot: the event counters' growth.
+void add_reach(const Mm& snap, const Mm& work, Reach* reach) {
+  if (!reach) return;
+  const mm::VmEvents& before = snap.events();
+  const mm::VmEvents& after = work.events();
+  for (unsigned i = 0; i < mm::NR_VM_EVENT_ITEMS; ++i)
+    if (const std::uint64_t d = after.event[i] - before.event[i])
+      (*reach)[mm::vm_event_name(static_cast<mm::vm_event_item>(i))] += d;
+}
+
+}  // namespace
+
+std::vector<prog::Finding> CaseRunner::run_differential(const prog::Program& p, Reach* reach) {
   std::vector<Mm*> models;
   for (std::size_t i = 0; i < configs_.size(); ++i) {
     diff_work_[i]->restore_from(*diff_snaps_[i]);
@@ -135,6 +149,8 @@ std::vector<prog::Finding> CaseRunner::run_differential(const prog::Program& p) 
   for (const prog::Op& op : p.ops)
     if (!d.step(op)) break;
   const auto& f = d.finish();
+  for (std::size_t i = 0; i < configs_.size(); ++i)
+    add_reach(*diff_snaps_[i], *diff_work_[i], reach);
   return f ? std::vector<prog::Finding>{*f} : std::vector<prog::Finding>{};
 }
 
@@ -142,20 +158,14 @@ CaseRunner::~CaseRunner() = default;
 
 std::vector<prog::Finding> CaseRunner::run(const prog::Program& p, Reach* reach) {
   if (!p.header.same_run(header_)) throw std::logic_error("CaseRunner: another model's Program");
-  if (!configs_.empty()) return run_differential(p);
+  if (!configs_.empty()) return run_differential(p, reach);
   work_->restore_from(*snap_);
   prog::ExecOptions o = p.header.exec_options();
   o.capture_stacks = false;
   prog::Executor ex(*work_, p.strings, o);
   for (const prog::Op& op : p.ops) ex.step(op);
   prog::Verdict v = ex.finish();
-  if (reach) {  // what this Program reached beyond the boot
-    const mm::VmEvents& before = snap_->events();
-    const mm::VmEvents& after = work_->events();
-    for (unsigned i = 0; i < mm::NR_VM_EVENT_ITEMS; ++i)
-      if (const std::uint64_t d = after.event[i] - before.event[i])
-        (*reach)[mm::vm_event_name(static_cast<mm::vm_event_item>(i))] += d;
-  }
+  add_reach(*snap_, *work_, reach);
   return std::move(v.findings);
 }
 

@@ -67,7 +67,7 @@ class CaseRunner {
   std::vector<prog::Finding> run(const prog::Program& p, Reach* reach = nullptr);
 
  private:
-  std::vector<prog::Finding> run_differential(const prog::Program& p);
+  std::vector<prog::Finding> run_differential(const prog::Program& p, Reach* reach);
   prog::ProgramHeader header_;
   std::unique_ptr<mm::Mm> snap_, work_;
   // diff: one configuration each, booted once and restored per case.

@@ -305,14 +305,9 @@ std::uint64_t batch_seed(std::uint64_t seed, std::uint64_t b) {
   return z ^ (z >> 31);
 }
 
-std::vector<PropResult> run_properties(const PropOptions& o) {
-  {  // RapidCheck announces its configuration on first use: not ours to print.
-    std::streambuf* err = std::cerr.rdbuf(nullptr);
-    rc::detail::configuration();
-    std::cerr.rdbuf(err);
-  }
+std::vector<const PropertySpec*> selected(const std::vector<std::string>& names) {
   std::vector<const PropertySpec*> specs;
-  for (const std::string& n : o.names) {
+  for (const std::string& n : names) {
     const PropertySpec* p = find_property(n);
     if (!p) {
       std::string known;
@@ -323,6 +318,30 @@ std::vector<PropResult> run_properties(const PropOptions& o) {
   }
   if (specs.empty())
     for (const PropertySpec& p : all_properties()) specs.push_back(&p);
+  return specs;
+}
+
+std::size_t emit_cases(const PropOptions& o, const std::string& dir) {
+  const std::uint64_t runs = o.runs ? o.runs : 100;
+  std::size_t n = 0;
+  for (const PropertySpec* p : selected(o.names)) {
+    const Shape shape = shape_for(*p, o.gen, o.profile);
+    for (std::uint64_t i = 0; i < runs; ++i, ++n)
+      write_atomic(
+          fs::path(dir) / fmt::format("{}-{}-{:04}.program", p->name, gen_kind_name(o.gen), i),
+          prog::print_program(
+              generate_case(*p, shape, batch_seed(o.seed, i), o.max_size, o.planted)));
+  }
+  return n;
+}
+
+std::vector<PropResult> run_properties(const PropOptions& o) {
+  {  // RapidCheck announces its configuration on first use: not ours to print.
+    std::streambuf* err = std::cerr.rdbuf(nullptr);
+    rc::detail::configuration();
+    std::cerr.rdbuf(err);
+  }
+  const std::vector<const PropertySpec*> specs = selected(o.names);
   const unsigned jobs =
       std::max(1u, std::min<unsigned>(o.jobs, static_cast<unsigned>(specs.size())));
   // Each property gets an equal share of the budget on its worker.

@@ -55,6 +55,12 @@ struct PropResult {
 // (one line) for an unknown property name.
 std::vector<PropResult> run_properties(const PropOptions& o);
 
+// Writes the Programs the generator gives each selected property for
+// seeds batch_seed(o.seed, i), i < o.runs (default 100), at o.max_size ops,
+// into dir as <property>-<generator>-<i>.program, without running them;
+// returns how many.
+std::size_t emit_cases(const PropOptions& o, const std::string& dir);
+
 // The seed of batch b of a run started with `seed` (batch 0: seed itself).
 std::uint64_t batch_seed(std::uint64_t seed, std::uint64_t b);
 

@@ -129,6 +129,43 @@ void infer_flags(std::uint64_t req, std::uint64_t alloc, CacheSpec& c) {
     c.flags = SLAB_HWCACHE_ALIGN;
 }
 
+// The flags 6.1 creates well-known caches with (a kmem trace names the
+// cache, not its flags): what decides their slabs' migrate type
+// (SLAB_RECLAIM_ACCOUNT: reclaimable pageblocks), reuse rules and layout.
+slab_flags_t known_cache_flags(std::string_view name) {
+  static constexpr slab_flags_t kReclaim = SLAB_RECLAIM_ACCOUNT | SLAB_MEM_SPREAD;
+  static constexpr slab_flags_t kHw = SLAB_HWCACHE_ALIGN;
+  static const std::pair<std::string_view, slab_flags_t> kCaches[] = {
+      {"dentry", kReclaim | SLAB_ACCOUNT},
+      {"inode_cache", kReclaim | SLAB_ACCOUNT},
+      {"proc_inode_cache", kReclaim | SLAB_ACCOUNT},
+      {"radix_tree_node", SLAB_RECLAIM_ACCOUNT},
+      {"ext4_inode_cache", kReclaim | SLAB_ACCOUNT},
+      {"buffer_head", kReclaim},
+      {"names_cache", kHw},
+      {"filp", kHw | SLAB_ACCOUNT},
+      {"mm_struct", kHw | SLAB_ACCOUNT},
+      {"signal_cache", kHw | SLAB_ACCOUNT},
+      {"files_cache", kHw | SLAB_ACCOUNT},
+      {"cred_jar", kHw | SLAB_ACCOUNT},
+      {"pid", kHw | SLAB_ACCOUNT},
+      {"mnt_cache", kHw | SLAB_ACCOUNT},
+      {"skbuff_head_cache", kHw},
+      {"sighand_cache", kHw | SLAB_TYPESAFE_BY_RCU | SLAB_ACCOUNT},
+      {"anon_vma", SLAB_TYPESAFE_BY_RCU | SLAB_ACCOUNT},
+      {"vm_area_struct", SLAB_ACCOUNT},
+      {"anon_vma_chain", SLAB_ACCOUNT},
+      {"task_struct", SLAB_ACCOUNT},
+      {"shmem_inode_cache", SLAB_ACCOUNT},
+      {"seq_file", SLAB_ACCOUNT},
+      {"sigqueue", SLAB_ACCOUNT},
+      {"pde_opener", SLAB_ACCOUNT},
+  };
+  for (const auto& [n, f] : kCaches)
+    if (n == name) return f;
+  return 0;
+}
+
 void caches_of(const ProfileData& p, const prog::MachineFacts& m, Shape& s) {
   const std::uint64_t cap = cache_size_cap(m);
   for (const analysis::CacheGeometry& g : p.cache_geometry) {
@@ -136,6 +173,7 @@ void caches_of(const ProfileData& p, const prog::MachineFacts& m, Shape& s) {
     if (!req || !g.allocs) continue;
     CacheSpec c{g.name, std::clamp<std::uint64_t>(req, 8, cap), 0, 0, g.allocs, false};
     if (req <= cap) infer_flags(req, g.object_size, c);
+    c.flags |= known_cache_flags(g.name);
     s.caches.push_back(c);
   }
   if (!s.caches.empty()) return;
@@ -261,6 +299,7 @@ void lifetimes_of(const ProfileData& p, Shape& s) {
     out.dist = l.freed ? log2_rows(l.events_log2) : uniform(1, 0);
     out.scale = l.freed ? scale : 1.0;
     out.never_freed = l.never_freed_fraction();
+    out.cohort = l.cohort_fraction();
     return out;
   };
   s.slab_life = life(p.slab_life);
@@ -299,12 +338,23 @@ Shape shape_of(const ProfileData& p, const prog::MachineFacts& m) {
   phases_of(p, s);
   s.bursts = log2_rows(p.bursts.log2);
   if (s.bursts.rows.empty()) s.bursts.rows = {{1, 1}};
+  s.sites_per_window = p.bursts.sites_per_window();
+  s.page_bursts = log2_rows(p.page_bursts.log2);
+  if (s.page_bursts.rows.empty()) s.page_bursts.rows = {{1, 1}};
   caches_of(p, m, s);
   sites_of(p, m, s);
   const std::uint64_t kcap = kmalloc_cap(m);
   s.kmalloc_sizes = mapped(p.kmalloc_sizes.top,
                            [&](std::uint64_t v) { return std::clamp<std::uint64_t>(v, 1, kcap); });
   if (s.kmalloc_sizes.rows.empty()) s.kmalloc_sizes = uniform(1, kmalloc_cache_cap(m));
+  s.kmalloc_size_tail = log2_rows(p.kmalloc_sizes.log2);
+  s.kmalloc_size_tail.upper = true;
+  std::erase_if(s.kmalloc_size_tail.rows, [&](const Weighted& w) {
+    return w.value == 0 || w.value >= 64 || (std::uint64_t{1} << w.value) > kcap;
+  });
+  s.temperatures = {1.0, 2.0, 4.0};
+  s.resident_slabs = 3;
+  s.resident_freed = 0.125;
   s.slab_gfp = mapped(p.slab_gfp, [](std::uint64_t g) { return slab_gfp(static_cast<gfp_t>(g)); });
   if (s.slab_gfp.rows.empty()) s.slab_gfp.rows = {{GFP_KERNEL, 1}};
   cpus_of(p, m, s);
@@ -363,6 +413,7 @@ Shape uniform_shape(const prog::MachineFacts& m) {
   s.phases = {ph};
   s.bursts.log2 = true;
   s.bursts.rows = {{1, 1}};  // runs of one
+  s.page_bursts = s.bursts;
   s.other_kmalloc_weight = s.other_cache_weight = 1;
   s.kmalloc_sizes = uniform(1, kmalloc_cache_cap(m));
   for (const gfp_t g : kUniformSlabGfps) s.slab_gfp.rows.push_back({g, 1});
@@ -421,7 +472,8 @@ std::string describe(const Shape& s) {
   for (const Phase& ph : s.phases)
     out += fmt::format(" [never freed slab {:.0f}% page {:.0f}%]", 100 * ph.slab_never_freed,
                        100 * ph.page_never_freed);
-  out += fmt::format("\n  bursts: {} (mean {:.2f})\n", head(s.bursts), s.bursts.mean());
+  out += fmt::format("\n  bursts: {} (mean {:.2f}); {:.1f} sites per {} slab allocations\n",
+                     head(s.bursts), s.bursts.mean(), s.sites_per_window, analysis::kSiteWindow);
   out += fmt::format("  sites: {} (+ other kmalloc {}, other cache {})\n", s.sites.size(),
                      s.other_kmalloc_weight, s.other_cache_weight);
   out += fmt::format("  kmalloc sizes: {}\n  slab gfp: {}\n", head(s.kmalloc_sizes),
@@ -429,12 +481,16 @@ std::string describe(const Shape& s) {
   out += fmt::format("  caches: {}", s.caches.size());
   for (std::size_t i = 0; i < s.caches.size() && i < 6; ++i)
     out += fmt::format("{} {} ({} B)", i ? "," : "", s.caches[i].name, s.caches[i].size);
-  out += fmt::format("\n  slab lifetime: {} x {:.2f} ops, never freed {:.1f}%\n",
-                     head(s.slab_life.dist), s.slab_life.scale, 100 * s.slab_life.never_freed);
-  out += fmt::format("  page lifetime: {} x {:.2f} ops, never freed {:.1f}%\n",
-                     head(s.page_life.dist), s.page_life.scale, 100 * s.page_life.never_freed);
+  out += fmt::format("\n  slab lifetime: {} x {:.2f} ops, never freed {:.1f}%, cohorts {:.1f}%\n",
+                     head(s.slab_life.dist), s.slab_life.scale, 100 * s.slab_life.never_freed,
+                     100 * s.slab_life.cohort);
+  out += fmt::format("  page lifetime: {} x {:.2f} ops, never freed {:.1f}%, cohorts {:.1f}%\n",
+                     head(s.page_life.dist), s.page_life.scale, 100 * s.page_life.never_freed,
+                     100 * s.page_life.cohort);
   out += fmt::format("  cpus: {}; cross-CPU frees: slab {:.1f}%, page {:.1f}%\n", head(s.cpus),
                      100 * s.cross_cpu_free, 100 * s.page_cross_cpu_free);
+  out +=
+      fmt::format("  page bursts: {} (mean {:.2f})\n", head(s.page_bursts), s.page_bursts.mean());
   out += fmt::format("  orders: {}\n  migratetypes: {}\n", head(s.orders), head(s.migratetypes));
   out += fmt::format("  vmalloc pages: {}\n  mempool min_nr: {}; sizes: {}\n",
                      head(s.vmalloc_pages), head(s.mempool.min_nr), head(s.mempool.sizes));

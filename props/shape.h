@@ -34,6 +34,7 @@ struct Dist {
   std::vector<Weighted> rows;
   std::uint64_t lo = 0, hi = 0;
   bool log2 = false;
+  bool upper = false;           // log2 rows of sizes: k stands for (2^(k-1), 2^k] (k 0: 1)
   std::uint64_t total() const;  // the rows' weight (0 for a uniform range)
   // The mean of the values drawn (log2 rows at their bucket's middle).
   double mean() const;
@@ -80,6 +81,9 @@ struct Lifetime {
   Dist dist;
   double scale = 1.0;
   double never_freed = 0;  // the whole trace's (the phases' vary around it)
+  // The share of allocations that die with the allocation before them (the
+  // trace's consecutive frees of allocations born together).
+  double cohort = 0;
   bool operator==(const Lifetime&) const = default;
 };
 
@@ -100,18 +104,29 @@ struct Shape {
   unsigned family_floor_percent = 3;  // every allowed family gets at least this share
   Dist bursts;                        // allocations in a run from one site (log2)
   unsigned max_burst = 32;
+  // Locality: distinct call sites per analysis::kSiteWindow slab
+  // allocations (0: none, every allocation draws from all sites).
+  double sites_per_window = 0;
   // Slab.
   std::vector<Site> sites;
   std::uint64_t other_kmalloc_weight = 0, other_cache_weight = 0;  // traffic outside the sites
-  Dist kmalloc_sizes;
+  Dist kmalloc_sizes;                                              // the top sizes
+  Dist kmalloc_size_tail;  // every size the trace shows, by log2 bucket (tempered Programs)
   Dist slab_gfp;
   std::vector<CacheSpec> caches;
+  // Residents: a cache the Program creates first gets 1 .. resident_slabs
+  // slabs' worth of long-lived objects (0: none), of which resident_freed
+  // die during the Program.
+  double resident_slabs = 0;
+  double resident_freed = 0;
   Lifetime slab_life, page_life;
   // CPUs.
   Dist cpus;
   double cross_cpu_free = 0;       // slab frees on another CPU than the allocation's
   double page_cross_cpu_free = 0;  // page frees likewise
   // Pages: the order, then the migrate type, then a GFP mask giving it.
+  Dist page_bursts;  // page allocations in a run on one CPU (log2)
+  unsigned max_page_burst = 64;
   Dist orders;
   Dist migratetypes;
   std::array<Dist, 3> page_gfp_by_mt;  // MIGRATE_UNMOVABLE, MOVABLE, RECLAIMABLE
@@ -120,6 +135,12 @@ struct Shape {
   MempoolShape mempool;
   // Machine ops, not from the profile: per mille of the steps, and a full
   // check every check_every ops.
+  // Temperatures: each Program draws one and raises the weights of its
+  // vocabulary tables (sizes, caches, sites, GFP masks, orders, migrate
+  // types, vmalloc sizes, pools) to 1/T: T 1 is the trace's frequencies,
+  // larger T flatter over the same rows, so that rows a real workload shows
+  // rarely (large kmalloc, high orders) come up in short Programs.
+  std::vector<double> temperatures = {1.0};
   unsigned tick_per_mille = 8, drain_per_mille = 6, shrink_per_mille = 6;
   std::uint64_t check_every = 100;
   bool operator==(const Shape&) const = default;

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <string>
 #include <unordered_map>
@@ -54,6 +55,17 @@ prog::MachineFacts facts(const mm::MmConfig& cfg) {
 
 const props::Shape& shaped32() {
   static const props::Shape s = props::shape_of(props::builtin_profile().data(), facts(small32()));
+  return s;
+}
+// The shape at the trace's own frequencies: one temperature (1), no resident
+// objects; what the distribution tests compare with the profile.
+const props::Shape& trace_scale32() {
+  static const props::Shape s = [] {
+    props::Shape t = shaped32();
+    t.temperatures = {1.0};
+    t.resident_slabs = 0;
+    return t;
+  }();
   return s;
 }
 
@@ -193,6 +205,13 @@ struct Stats {
   // Allocations of the first 3/16 and of 8/16 .. 11/16 still live at the teardown.
   std::uint64_t growth = 0, growth_kept = 0, churn = 0, churn_kept = 0;
   std::uint64_t runs = 0, run_allocs = 0, longest_run = 0;
+  // Slab frees after another one whose allocation was at most 4 slab
+  // allocations from theirs (cohorts), of slab_seq_frees.
+  std::uint64_t cohort_frees = 0, slab_seq_frees = 0;
+  // Distinct call sites per window of kSiteWindow slab allocations.
+  std::uint64_t windows = 0, window_sites = 0;
+  // Page allocations in runs on a CPU ended by a page free there.
+  std::uint64_t page_runs = 0, page_run_allocs = 0;
 };
 
 std::size_t size_bucket(std::uint64_t x) {
@@ -260,6 +279,30 @@ void add(Stats& st, const Program& p, std::size_t main_ops) {
     int cpu = 0;
   };
   std::map<std::pair<prog::Space, Handle>, At> live;
+  std::map<std::pair<prog::Space, Handle>, std::uint64_t> seq;  // slab allocation numbers
+  std::optional<std::uint64_t> prev_seq;
+  std::uint64_t next_seq = 0;
+  std::vector<std::uint32_t> window;
+  std::map<int, std::uint64_t> page_run;
+  auto slab_born = [&](Handle h, std::uint32_t site) {
+    seq[{prog::Space::object, h}] = next_seq++;
+    window.push_back(site);
+    if (window.size() < analysis::kSiteWindow) return;
+    ++st.windows;
+    st.window_sites += std::set<std::uint32_t>(window.begin(), window.end()).size();
+    window.clear();
+  };
+  auto slab_freed = [&](Handle h) {
+    const auto it = seq.find({prog::Space::object, h});
+    if (it == seq.end()) return;
+    if (prev_seq) {
+      ++st.slab_seq_frees;
+      st.cohort_frees +=
+          (it->second > *prev_seq ? it->second - *prev_seq : *prev_seq - it->second) <= 4;
+    }
+    prev_seq = it->second;
+    seq.erase(it);
+  };
   Runs runs;
   const std::size_t n = p.ops.size();
   std::size_t calls = 0;
@@ -292,11 +335,17 @@ void add(Stats& st, const Program& p, std::size_t main_ops) {
       st.late_kmalloc += late, st.late_slab += late;
       born(prog::Space::object, k->obj, i, op.cpu);
       runs.alloc(st, op.cpu, op.call_site);
+      slab_born(k->obj, op.call_site);
     } else if (const auto* c = op.get_if<prog::KmemCacheAlloc>()) {
       st.early_slab += early, st.late_slab += late;
       born(prog::Space::object, c->obj, i, op.cpu);
       runs.alloc(st, op.cpu, op.call_site);
+      slab_born(c->obj, op.call_site);
+    } else if (const auto* bulk = op.get_if<prog::KmemCacheAllocBulk>()) {
+      for (std::uint32_t j = 0; j < bulk->nr; ++j)
+        born(prog::Space::object, bulk->obj + j, i, op.cpu);
     } else if (const auto* a = op.get_if<prog::AllocPages>()) {
+      ++page_run[op.cpu];
       st.orders[a->order] += 1;
       st.migratetypes[static_cast<std::size_t>(mm::gfp_migratetype(a->gfp))] += 1;
       ++st.pages;
@@ -304,11 +353,18 @@ void add(Stats& st, const Program& p, std::size_t main_ops) {
     } else if (const auto* f = op.get_if<prog::Kfree>()) {
       died(prog::Space::object, f->obj, i, op.cpu, true);
       runs.close(st, op.cpu);
+      if (i < main_ops) slab_freed(f->obj);
     } else if (const auto* cf = op.get_if<prog::KmemCacheFree>()) {
       died(prog::Space::object, cf->obj, i, op.cpu, true);
       runs.close(st, op.cpu);
+      if (i < main_ops) slab_freed(cf->obj);
     } else if (const auto* fp = op.get_if<prog::FreePages>()) {
       died(prog::Space::page, fp->page, i, op.cpu, false);
+      if (std::uint64_t& r = page_run[op.cpu]; r && i < main_ops) {
+        ++st.page_runs;
+        st.page_run_allocs += r;
+        r = 0;
+      }
     }
   }
   for (auto& [cpu, r] : runs.open) runs.close(st, cpu);
@@ -395,11 +451,13 @@ std::map<std::size_t, double> expected_lifetimes(const props::Lifetime& life, st
 
 TEST(GenerateStats, FollowTheShapeAndNotTheUniformOne) {
   const prog::MachineFacts m = facts(small32());
-  const props::Shape& s = shaped32();
+  const props::Shape& s = trace_scale32();
   const props::Shape u = props::uniform_shape(m);
   const analysis::ProfileData& d = props::builtin_profile().data();
   constexpr std::size_t kOps = 1000;
-  const Stats a = stats_of(s, m, kOps, 24), b = stats_of(u, m, kOps, 24);
+  // Page runs share an order and migrate type: more Programs for as many
+  // independent draws.
+  const Stats a = stats_of(s, m, kOps, 64), b = stats_of(u, m, kOps, 24);
   ASSERT_GT(a.kmalloc, 500u);
   ASSERT_GT(a.pages, 500u);
   // kmalloc sizes: the trace's histogram, not a flat one.
@@ -419,9 +477,14 @@ TEST(GenerateStats, FollowTheShapeAndNotTheUniformOne) {
   EXPECT_GT(tv(normalized(b.orders), normalized(s.orders)), 0.5);
   EXPECT_LT(tv(normalized(a.migratetypes), normalized(s.migratetypes)), 0.03);
   EXPECT_LT(tv(normalized(a.migratetypes), normalized(d.migratetypes)), 0.03);
-  // Lifetimes by log2 bucket, as far as a 1000-op Program shows them.
-  const auto want = expected_lifetimes(s.slab_life, a.main_calls / a.programs);
-  EXPECT_LT(tv(normalized(a.slab_life_log2), want), 0.15);
+  // Lifetimes by log2 bucket, as far as a 1000-op Program shows them; the
+  // table alone (a cohort's member dies with the one before it instead:
+  // CohortsLocalityAndPageRuns).
+  props::Shape solo = s;
+  solo.slab_life.cohort = solo.page_life.cohort = 0;
+  const Stats c = stats_of(solo, m, kOps, 24);
+  const auto want = expected_lifetimes(s.slab_life, c.main_calls / c.programs);
+  EXPECT_LT(tv(normalized(c.slab_life_log2), want), 0.15);
   EXPECT_GT(tv(normalized(b.slab_life_log2), want), 0.3);
   // Phases: kmalloc-heavy boot first, cache churn later; growth first.
   EXPECT_GT(static_cast<double>(a.early_kmalloc) / static_cast<double>(a.early_slab), 0.6);
@@ -446,7 +509,7 @@ TEST(GenerateStats, FollowTheShapeAndNotTheUniformOne) {
 // areas have the shape's sizes.
 TEST(GenerateStats, SitesCachesAndVmallocSizes) {
   const prog::MachineFacts m = facts(small32());
-  const props::Shape& s = shaped32();
+  const props::Shape& s = trace_scale32();
   std::map<std::string, std::set<std::uint64_t>> sizes;
   for (const props::Site& site : s.sites)
     for (const analysis::Weighted& w : site.sizes.rows) sizes[site.name].insert(w.value);
@@ -485,6 +548,101 @@ TEST(GenerateStats, SitesCachesAndVmallocSizes) {
   EXPECT_LT(tv(normalized(vm_pages), normalized(s.vmalloc_pages)), 0.05);
 }
 
+// The trace's structure beyond its marginals: frees in cohorts (objects
+// born together die together), few call sites at a time, page allocations
+// in runs; the uniform shape has none of it.
+TEST(GenerateStats, CohortsLocalityAndPageRuns) {
+  const prog::MachineFacts m = facts(small32());
+  const props::Shape& s = trace_scale32();
+  const analysis::ProfileData& d = props::builtin_profile().data();
+  const Stats a = stats_of(s, m, 1000, 16), b = stats_of(props::uniform_shape(m), m, 1000, 16);
+  ASSERT_GT(a.slab_seq_frees, 500u);
+  const auto frac = [](std::uint64_t x, std::uint64_t y) {
+    return static_cast<double>(x) / static_cast<double>(std::max<std::uint64_t>(y, 1));
+  };
+  EXPECT_NEAR(s.slab_life.cohort, d.slab_life.cohort_fraction(), 1e-9);
+  EXPECT_GT(s.slab_life.cohort, 0.6);  // the bundled trace: 72 %
+  EXPECT_NEAR(frac(a.cohort_frees, a.slab_seq_frees), s.slab_life.cohort, 0.12);
+  EXPECT_LT(frac(b.cohort_frees, b.slab_seq_frees), 0.3);
+  // Sites per window: the trace's (12.3 of 64), where independent draws
+  // from the same table would give about twice as many.
+  ASSERT_GT(a.windows, 20u);
+  EXPECT_NEAR(frac(a.window_sites, a.windows), s.sites_per_window, 2.5);
+  EXPECT_GT(s.sites_per_window, 8);
+  EXPECT_LT(s.sites_per_window, 16);
+  // Page runs: the trace's mean run is 28.7 pages; capped at 64 and cut by
+  // due frees, a Program's runs are still many pages long. Uniform: one.
+  ASSERT_GT(a.page_runs, 10u);
+  EXPECT_GT(frac(a.page_run_allocs, a.page_runs), 4.0);
+  EXPECT_GT(d.page_bursts.runs, 1000u);
+  // (uniform allocates pages one at a time; runs there are chance ones)
+  EXPECT_GT(frac(a.page_run_allocs, a.page_runs), 2 * frac(b.page_run_allocs, b.page_runs));
+}
+
+// Temperatures flatten the vocabulary tables over the trace's own rows:
+// large kmalloc and high orders come up, nothing the trace never showed.
+TEST(GenerateStats, TemperaturesReachTheRareRows) {
+  const prog::MachineFacts m = facts(small32());
+  auto at = [&](double t) {
+    props::Shape x = trace_scale32();
+    x.temperatures = {t};
+    return stats_of(x, m, 1000, 12);
+  };
+  const Stats cold = at(1.0), hot = at(4.0);
+  const auto share = [](const std::map<std::size_t, double>& h, std::size_t from) {
+    double all = 0, part = 0;
+    for (const auto& [k, v] : h) (all += v, part += k >= from ? v : 0);
+    return part / std::max(all, 1.0);
+  };
+  EXPECT_GT(share(hot.kmalloc_log2, 13), 3 * share(cold.kmalloc_log2, 13));  // > 4 KiB
+  EXPECT_GT(share(hot.orders, 2), 3 * share(cold.orders, 2));
+  const analysis::ProfileData& d = props::builtin_profile().data();
+  for (const auto& [order, n] : hot.orders) EXPECT_GT(d.orders.at(order), 0u) << order;
+  for (const auto& [bucket, n] : hot.kmalloc_log2)
+    EXPECT_TRUE(bucket < d.kmalloc_sizes.log2.size() && d.kmalloc_sizes.log2[bucket]) << bucket;
+  EXPECT_EQ(shaped32().temperatures, (std::vector<double>{1.0, 2.0, 4.0}));
+}
+
+// A cache the Program creates gets residents (one bulk allocation of whole
+// slabs' worth) right after its creation; some die in the Program, the
+// teardown frees the rest; the trace's reclaimable caches keep that flag.
+TEST(Generate, ResidentsAndKnownCacheFlags) {
+  const prog::MachineFacts m = facts(small32());
+  const Program p =
+      props::generate(shaped32(), m, GenOptions{.seed = 3, .ops = 1000, .focus = Focus::slab});
+  std::size_t creates = 0, bulks = 0, resident_frees = 0;
+  std::set<Handle> residents;
+  for (std::size_t i = 0; i < p.ops.size(); ++i) {
+    if (p.ops[i].is<prog::KmemCacheCreate>() &&
+        p.strings.str(p.ops[i].get_if<prog::KmemCacheCreate>()->name).rfind("mempool-", 0)) {
+      ++creates;
+      ASSERT_LT(i + 1, p.ops.size());
+      const auto* b = p.ops[i + 1].get_if<prog::KmemCacheAllocBulk>();
+      ASSERT_TRUE(b) << "op " << i + 1;
+      EXPECT_EQ(b->name, p.ops[i].get_if<prog::KmemCacheCreate>()->name);
+      EXPECT_GE(b->nr, 1u);
+      ++bulks;
+      for (std::uint32_t j = 0; j < b->nr; ++j) residents.insert(b->obj + j);
+    }
+    if (const auto* f = p.ops[i].get_if<prog::KmemCacheFree>())
+      resident_frees += residents.erase(f->obj);
+  }
+  EXPECT_GT(creates, 3u);
+  EXPECT_EQ(bulks, creates);
+  EXPECT_TRUE(residents.empty());  // all freed by the teardown
+  EXPECT_GT(resident_frees, 0u);
+  mm::Mm mm(small32());
+  prog::Executor ex(mm, p.strings);
+  for (const Op& op : p.ops) ex.step(op);
+  EXPECT_TRUE(ex.finish().ok());
+  for (const props::CacheSpec& c : shaped32().caches) {
+    const bool reclaim =
+        c.name == "dentry" || c.name == "inode_cache" || c.name == "radix_tree_node";
+    EXPECT_TRUE(!reclaim || (c.flags & mm::SLAB_RECLAIM_ACCOUNT)) << c.name;
+    EXPECT_TRUE(c.name != "names_cache" || (c.flags & mm::SLAB_HWCACHE_ALIGN)) << c.name;
+  }
+}
+
 // ---- focus, accesses, teardown ----
 
 namespace {
@@ -514,9 +672,9 @@ TEST(Generate, FocusRestrictsTheFamilies) {
   const std::set<K> slab = gen(Focus::slab);
   only(slab,
        {K::kmalloc, K::kfree, K::kvmalloc, K::kvfree, K::kmem_cache_create, K::kmem_cache_alloc,
-        K::kmem_cache_free, K::kmem_cache_shrink, K::kmem_cache_destroy});
+        K::kmem_cache_alloc_bulk, K::kmem_cache_free, K::kmem_cache_shrink, K::kmem_cache_destroy});
   for (const K k : {K::kmalloc, K::kfree, K::kmem_cache_create, K::kmem_cache_alloc,
-                    K::kmem_cache_free, K::kmem_cache_destroy})
+                    K::kmem_cache_alloc_bulk, K::kmem_cache_free, K::kmem_cache_destroy})
     EXPECT_TRUE(slab.count(k)) << prog::op_kind_name(k);
   // Mempools bring the caches they allocate from.
   const std::set<K> pool = gen(Focus::mempool);
@@ -553,11 +711,16 @@ TEST(Generate, WritesAfterAllocationsReadsBeforeFrees) {
         props::generate(shaped32(), m, GenOptions{.seed = 11, .ops = 600, .focus = f});
     std::map<std::pair<prog::Space, Handle>, std::pair<std::uint64_t, std::uint64_t>> written;
     std::size_t allocs = 0, frees = 0;
+    std::set<Handle> residents;  // a cache's bulk-allocated residents are not accessed
+    for (const Op& op : p.ops)
+      if (const auto* b = op.get_if<prog::KmemCacheAllocBulk>())
+        for (std::uint32_t j = 0; j < b->nr; ++j) residents.insert(b->obj + j);
     for (std::size_t i = 0; i + 1 < p.ops.size(); ++i) {
       prog::Space sp{};
       Handle h = 0;
       prog::HandleRole role{};
       if (!prog::op_target(p.ops[i], sp, h, role) || role == prog::HandleRole::use) continue;
+      if (sp == prog::Space::object && residents.count(h)) continue;
       if (p.ops[i].is<prog::Ioremap>() || p.ops[i].is<prog::Iounmap>()) continue;  // not RAM
       if (role == prog::HandleRole::alloc) {
         ++allocs;

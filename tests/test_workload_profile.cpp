@@ -345,6 +345,59 @@ TEST(WorkloadProfile, BurstsSitesAndGeometryOfTheHandTrace) {
   EXPECT_EQ(d.vmalloc.pages, default_vmalloc_pages());
 }
 
+// Cohorts (consecutive frees of allocations born at most 4 apart), page
+// runs per CPU (ended by a page free there), distinct sites per window of
+// kSiteWindow slab allocations.
+TEST(WorkloadProfile, CohortsPageRunsAndSiteWindows) {
+  WorkloadProfile h = hand_profile();
+  h.finish();
+  // Frees 0x10 (allocation 0), then 0x40 (allocation 3): one cohort.
+  EXPECT_EQ(h.data().slab_life.cohort, 1u);
+  EXPECT_DOUBLE_EQ(h.data().slab_life.cohort_fraction(), 0.5);
+  EXPECT_EQ(h.data().page_life.cohort, 0u);
+  // CPU 1's run (1 page) ends at its free; CPU 0's (1, the failure not
+  // counted) is still open at the end.
+  EXPECT_EQ(h.data().page_bursts.runs, 2u);
+  EXPECT_EQ(h.data().page_bursts.allocs, 2u);
+  EXPECT_EQ(h.data().bursts.windows, 0u);  // 5 slab allocations: no whole window
+
+  WorkloadProfile p("windows.trace");
+  const char* sites[] = {"a+0x0/0x4", "b+0x0/0x4", "c+0x0/0x4", "d+0x0/0x4"};
+  std::uint64_t ptr = 0x1000;
+  // Window 1: sites a, b, c in turn; window 2: d only; 10 more: no window.
+  for (std::uint64_t i = 0; i < 2 * kSiteWindow + 10; ++i, ptr += 0x100)
+    p.add(alloc(EventType::kmalloc, i < kSiteWindow ? sites[i % 3] : sites[3], ptr, 32, 32, kKernel,
+                i, 0));
+  // Frees: 0x1000, 0x1100, 0x1200 (cohorts), then 0x5000 (far): 2 of 4.
+  for (const std::uint64_t f : {0x1000ull, 0x1100ull, 0x1200ull, 0x5000ull})
+    p.add(slab_free(EventType::kfree, f, "", 1000, 0));
+  // Pages on CPU 0: three, a free, two: runs of 3 and 2.
+  for (std::uint64_t pfn = 0x100; pfn < 0x103; ++pfn)
+    p.add(page(EventType::mm_page_alloc, pfn, 0, 0, kKernel, 2000, 0));
+  p.add(page(EventType::mm_page_free, 0x100, 0, -1, 0, 2001, 0));
+  for (std::uint64_t pfn = 0x200; pfn < 0x202; ++pfn)
+    p.add(page(EventType::mm_page_alloc, pfn, 0, 0, kKernel, 2002, 0));
+  p.finish();
+  const ProfileData& d = p.data();
+  EXPECT_EQ(d.bursts.windows, 2u);
+  EXPECT_EQ(d.bursts.window_sites, 4u);
+  EXPECT_DOUBLE_EQ(d.bursts.sites_per_window(), 2.0);
+  EXPECT_EQ(d.slab_life.cohort, 2u);
+  EXPECT_EQ(d.page_bursts.runs, 2u);
+  EXPECT_EQ(d.page_bursts.allocs, 5u);
+  EXPECT_EQ(d.page_bursts.longest, 3u);
+  // Round trip, and a document from before these were measured reads as 0.
+  EXPECT_EQ(WorkloadProfile::from_json(p.to_json()).data(), d);
+  nlohmann::json old = p.to_json();
+  old["slab"]["lifetime"].erase("cohort_frees");
+  old["slab"]["bursts"].erase("windows");
+  old["pages"].erase("bursts");
+  const ProfileData o = WorkloadProfile::from_json(old).data();
+  EXPECT_EQ(o.slab_life.cohort, 0u);
+  EXPECT_EQ(o.bursts.windows, 0u);
+  EXPECT_EQ(o.page_bursts.runs, 0u);
+}
+
 // Mempools and vmalloc sizes from their call sites; alloc_vmap_area (6.3+)
 // wins over the page arrays; 4096 events merge into 16 windows of 256.
 TEST(WorkloadProfile, MempoolVmallocAndLongPhases) {
