@@ -137,8 +137,9 @@ void Executor::run(const KmemCacheCreate& a) {
 
 void Executor::run(const KmemCacheAlloc& a) {
   const cache_id c = cache_of(a.name);
-  if (!c) {
+  if (!c) {  // its kmem_cache_create failed: so did this allocation
     skip("unknown cache");
+    if (a.obj) bind_object(a.obj, {.kind = ObjKind::cache});
     return;
   }
   allocated_again(Space::object, a.obj, "kmem_cache_alloc");
@@ -169,11 +170,12 @@ void Executor::run(const KmemCacheFree& a) {
 
 void Executor::run(const KmemCacheAllocBulk& a) {
   const cache_id c = cache_of(a.name);
-  if (!c) {
+  const std::uint32_t nr = std::min(a.nr, kMaxBulk);
+  if (!c) {  // its kmem_cache_create failed: so did this allocation
     skip("unknown cache");
+    for (std::uint32_t i = 0; i < nr; ++i) bind_object(a.obj + i, {.kind = ObjKind::cache});
     return;
   }
-  const std::uint32_t nr = std::min(a.nr, kMaxBulk);
   bulk_.assign(nr, 0);
   const std::size_t n = mm_.slab.kmem_cache_alloc_bulk(c, a.gfp, nr, bulk_.data());
   res_.failed = n == 0 && nr > 0;
@@ -288,6 +290,12 @@ void Executor::run(const MempoolAlloc& a) {
 void Executor::run(const MempoolFree& a) {
   const mempool_id id = bound_pool(a.pool);
   if (!id) return;
+  if (const auto it = objects_.find(a.obj); it != objects_.end() && !it->second.addr &&
+                                            it->second.ticket &&
+                                            sleepers_.count(it->second.ticket)) {
+    free_on_wake_.insert(it->second.ticket);  // still asleep: freed when it wakes
+    return;
+  }
   Object* o = bound_object(a.obj);
   if (!o) return;
   kill_object(*o);
@@ -308,13 +316,22 @@ void Executor::run(const MempoolDestroy& a) {
 
 // The element a mempool_free (or resize) handed to a sleeping mempool_alloc
 // becomes its handle's. A handle rebound while asleep gets nothing.
+// A sleeper the Program already freed frees its element at once, which may
+// wake the next one.
 void Executor::wake_mempool_sleepers() {
-  for (const MempoolWait& w : mm_.mempools.take_completed()) {
-    const auto it = sleepers_.find(w.ticket);
-    if (it == sleepers_.end()) continue;
-    const Handle h = it->second;
-    sleepers_.erase(it);
-    bind_object(h, {.addr = w.element, .pool = w.pool, .kind = ObjKind::pool, .live = true});
+  for (bool again = true; again;) {
+    again = false;
+    for (const MempoolWait& w : mm_.mempools.take_completed()) {
+      const auto it = sleepers_.find(w.ticket);
+      if (it == sleepers_.end()) continue;
+      const Handle h = it->second;
+      sleepers_.erase(it);
+      bind_object(h, {.addr = w.element, .pool = w.pool, .kind = ObjKind::pool, .live = true});
+      if (!free_on_wake_.erase(w.ticket)) continue;
+      kill_object(objects_[h]);
+      mm_.mempools.mempool_free(w.pool, w.element);
+      again = true;
+    }
   }
 }
 

@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "invariants/checker.h"
@@ -286,6 +287,9 @@ class Executor : public mm::MmObserver {
   std::unordered_map<Handle, std::uint32_t> pools_;  // handle -> mempool_id
   // mempool_alloc callers asleep: wait ticket -> object handle.
   std::unordered_map<std::uint64_t, Handle> sleepers_;
+  // Sleepers whose handle the Program freed while they slept: the task frees
+  // the element as soon as it has it (its ops come in its own order).
+  std::unordered_set<std::uint64_t> free_on_wake_;
   std::unordered_map<std::uint32_t, mm::cache_id> caches_;  // name id -> cache
   // Per handle record (Object::prov): no map of its own, so the history
   // costs an Op copy per allocation and free, not a hash-node allocation.

@@ -26,6 +26,11 @@ MachineFacts MachineFacts::of(const Mm& m) {
     f.kmalloc_max_size = m.slab.kmalloc_max_size();
   }
   for (const IoDevice& d : m.vmalloc.devices()) f.devices.emplace_back(d.start, d.end);
+  f.free_blocks.assign(f.max_order, 0);
+  for (const pglist_data& pgdat : m.page_alloc.node_data)
+    for (const zone& z : pgdat.node_zones)
+      if (z.populated_zone())
+        for (unsigned o = 0; o < f.max_order; ++o) f.free_blocks[o] += z.free_area_[o].nr_free;
   return f;
 }
 

@@ -26,6 +26,9 @@ struct MachineFacts {
   std::uint64_t kmalloc_max_cache_size = 8192;
   std::uint64_t kmalloc_max_size = 4 << 20;
   std::vector<std::pair<std::uint64_t, std::uint64_t>> devices;  // [start, end) ioremap can map
+  // Free blocks per order after the boot, all zones (buddyinfo summed): a
+  // generator can take exactly the free memory (see props' ballast).
+  std::vector<std::uint64_t> free_blocks;
 
   static MachineFacts of(const mm::Mm& m);
 };

@@ -56,6 +56,8 @@ struct GenOptions {
   // Memory pressure: first take this percentage of RAM in high-order page
   // allocations kept to the teardown (0: none), so the workload runs near
   // the watermarks: slow path, failures, mempool reserves lent.
+  // 100: every block free after the boot (MachineFacts::free_blocks), so
+  // the allocator refuses the last ones at its watermark.
   unsigned ballast_percent = 0;
 };
 

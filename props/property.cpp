@@ -58,10 +58,15 @@ std::vector<PropertySpec> make_properties() {
   ps.push_back(spec("mm", "everything at once on the 16 MiB fuzz machine: pressure, failures",
                     Focus::all, "fuzz", SlabVariant::slub));
   ps.push_back(spec("pressure",
-                    "everything at once with 90 % of the 16 MiB fuzz machine taken first: "
-                    "watermarks, slow path, failures, mempool reserves lent",
+                    "everything at once on the 16 MiB fuzz machine with every free block taken "
+                    "first: watermarks, ALLOC_HARDER, slow path, failures",
                     Focus::all, "fuzz", SlabVariant::slub));
-  ps.back().ballast_percent = 90;
+  ps.back().ballast_percent = 100;
+  ps.push_back(spec("mempool_pressure",
+                    "mempools made at init, then every free block taken: reserves lent and "
+                    "refilled, sleepers",
+                    Focus::mempool, "fuzz", SlabVariant::slub));
+  ps.back().ballast_percent = 100;
   ps.push_back(spec("diff_slab", "differential: SLUB, SLAB and SLOB agree on what callers see",
                     Focus::slab, "small", SlabVariant::slub));
   ps.back().header.diff = prog::DiffMode::slab;

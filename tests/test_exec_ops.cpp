@@ -486,9 +486,53 @@ TEST(ExecSlabOps, FailedCreateUnbindsTheName) {
   s.b.kmem_cache_create("wl_cache", std::uint64_t{1} << 40, 8, 0);  // too large: NULL
   EXPECT_TRUE(s.go().failed);
   EXPECT_EQ(s.ids(), Ids{"slab.bad_create"});
-  s.b.kmem_cache_alloc("wl_cache", GFP_KERNEL);
+  const Handle h = s.b.kmem_cache_alloc("wl_cache", GFP_KERNEL);
+  EXPECT_FALSE(s.go().ran);
+  const Handle bulk = s.b.kmem_cache_alloc_bulk("wl_cache", GFP_KERNEL, 4);
   EXPECT_FALSE(s.go().ran);
   EXPECT_TRUE(s.ids().empty());
+  // Their allocations failed with the cache: the frees are skipped quietly,
+  // not frees of pointers never allocated (trace.unknown_free).
+  s.b.kmem_cache_free("wl_cache", h);
+  EXPECT_FALSE(s.go().ran);
+  s.b.kmem_cache_free("wl_cache", bulk + 3);
+  EXPECT_FALSE(s.go().ran);
+  EXPECT_EQ(s.ids(), Ids{});
+}
+
+// A Program that frees a handle whose mempool_alloc still sleeps: the task
+// frees its element as soon as it gets it (its own ops in its own order),
+// so nothing leaks and the pool's cache can be destroyed.
+TEST(ExecSlabOps, MempoolFreeOfASleeperFreesItOnWake) {
+  Session s;
+  s.b.kmem_cache_create("elems", 512, 0, 0);
+  s.go();
+  const Handle pool = s.b.mempool_create(1, PoolKind::slab, "elems", 0, 0, GFP_KERNEL);
+  s.go();
+  std::vector<pfn_t> held;
+  for (const gfp_t g : {GFP_KERNEL | __GFP_NOWARN, GFP_ATOMIC | __GFP_MEMALLOC | __GFP_NOWARN})
+    for (pfn_t p; (p = s.mm().page_alloc.alloc_pages(g, 0)) != NO_PAGE;) held.push_back(p);
+  // Take every free object of the cache's slabs, then the reserve.
+  std::vector<Handle> taken;
+  for (int i = 0; i < 64; ++i) {
+    taken.push_back(s.b.mempool_alloc(pool, GFP_ATOMIC));
+    if (!s.go().addr) break;
+  }
+  const Handle sleeper = s.b.mempool_alloc(pool, GFP_KERNEL);
+  ASSERT_TRUE(s.go().blocked);
+  s.b.mempool_free(pool, sleeper);  // asleep: deferred to its wake
+  s.go();
+  for (const Handle t : taken) {
+    s.b.mempool_free(pool, t);  // the first wakes the sleeper, which frees at once
+    s.go();
+  }
+  s.b.mempool_destroy(pool);
+  s.go();
+  s.b.kmem_cache_destroy("elems");
+  s.go();
+  for (const pfn_t p : held) s.mm().page_alloc.__free_pages(p, 0);
+  EXPECT_EQ(s.ex().live_objects(), 0u);
+  EXPECT_EQ(s.ids(), Ids{});  // no slab.destroy_busy: nothing left in the cache
 }
 
 }  // namespace

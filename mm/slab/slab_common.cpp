@@ -324,10 +324,17 @@ bool Slab::alloc_bookkeeping(kmem_cache& s) {
   return true;
 }
 
+// kmem_cache_free()s as the kernel's (traced, so observers see them: an
+// object allocated and freed in one failed kmem_cache_create is free).
 void Slab::free_bookkeeping(kmem_cache& s) {
-  for (vaddr_t o : s.node_objs) allocator->free(*cache(kmem_cache_node_cache), o);
+  auto release = [&](cache_id c, vaddr_t o) {
+    kmem_cache& k = *cache(c);
+    if (mm_.observed()) mm_.notify([&](MmObserver& ob) { ob.kmem_cache_free(o, k.name); });
+    allocator->free(k, o);
+  };
+  for (vaddr_t o : s.node_objs) release(kmem_cache_node_cache, o);
   s.node_objs.clear();
-  if (s.self_obj) allocator->free(*cache(kmem_cache_cache), s.self_obj);
+  if (s.self_obj) release(kmem_cache_cache, s.self_obj);
   s.self_obj = 0;
 }
 
