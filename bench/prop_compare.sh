@@ -24,10 +24,13 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 nprops=$("$mmfuzz" prop --list | wc -l)
 
+# Side by side (one core each): the machine is shared and noisy, and both
+# see the same noise.
 for gen in shaped uniform; do
   "$mmfuzz" prop --generator "$gen" --seed "$seed" --time "$secs" --jobs 1 \
-    --corpus "$work/db-$gen" --out "$work/reach-$gen" >/dev/null
+    --corpus "$work/db-$gen" --out "$work/reach-$gen" >/dev/null &
 done
+wait
 
 python3 - "$work" <<'EOF'
 import json, sys
@@ -79,11 +82,14 @@ echo "| planted defect | shaped: first property, seconds | uniform: first proper
 echo "|---|---|---|"
 for d in $defects; do
   row="| $d |"
+  rm -rf "$work/find-shaped" "$work/find-uniform"
   for gen in shaped uniform; do
-    rm -rf "$work/find"
     "$mmfuzz" prop --generator "$gen" --seed "$seed" --time $((per_prop * nprops)) --jobs 1 \
-      --plant "$d" --corpus "$work/find/db" --out "$work/find/out" >/dev/null || true
-    row+=" $(python3 - "$work/find/out/reach.json" <<'EOF'
+      --plant "$d" --corpus "$work/find-$gen/db" --out "$work/find-$gen/out" >/dev/null &
+  done
+  wait || true
+  for gen in shaped uniform; do
+    row+=" $(python3 - "$work/find-$gen/out/reach.json" <<'EOF'
 import json, sys
 d = json.load(open(sys.argv[1]))
 hits = sorted((p["seconds"], n, p["signature"]) for n, p in d.items() if p["failed"])
