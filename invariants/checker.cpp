@@ -160,6 +160,9 @@ std::string invariant_description(const std::string& id) {
       {"page_alloc.bad_gfp", "misuse: contradictory GFP zone or mobility bits, or an offline node"},
       {"page_alloc.bad_order", "misuse: order >= MAX_ORDER"},
       {"page_alloc.split_compound", "misuse: split_page() of a compound page"},
+      {"page_alloc.free_kmalloc",
+       "misuse: the page allocator frees a large kmalloc's pages (not kfree()): the slab layer "
+       "still counts them"},
       {"slab.pages", "slab pages are live page blocks of a live cache, with sane objects/inuse"},
       {"slab.overlap",
        "slabs and large kmallocs are allocated page blocks: never free, never shared"},

@@ -50,6 +50,8 @@ const char* misuse_id(MisuseKind k) {
       return "page_alloc.bad_order";
     case MisuseKind::page_split_compound:
       return "page_alloc.split_compound";
+    case MisuseKind::page_free_kmalloc:
+      return "page_alloc.free_kmalloc";
     case MisuseKind::slab_double_free:
       return "slab.double_free";
     case MisuseKind::slab_invalid_free:

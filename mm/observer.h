@@ -24,6 +24,7 @@ enum class MisuseKind {
   page_bad_gfp,             // contradictory zone modifiers or mobility bits
   page_bad_order,           // order >= MAX_ORDER
   page_split_compound,      // split_page() of a compound page
+  page_free_kmalloc,        // freeing a large kmalloc's pages with the page allocator, not kfree()
   // slab layer
   slab_double_free,      // freeing an object that is already free
   slab_invalid_free,     // freeing something that is not an object start

@@ -299,7 +299,9 @@ void Executor::run(const MempoolFree& a) {
   Object* o = bound_object(a.obj);
   if (!o) return;
   kill_object(*o);
+  const std::size_t reports = nr_reports();
   mm_.mempools.mempool_free(id, o->addr);
+  o->free_refused = nr_reports() != reports;  // refused: still the caller's to free
   wake_mempool_sleepers();
 }
 

@@ -500,6 +500,96 @@ TEST(ExecSlabOps, FailedCreateUnbindsTheName) {
   EXPECT_EQ(s.ids(), Ids{});
 }
 
+// Memory handed to the wrong allocator is misuse the model reports and
+// refuses before it can corrupt it (a fuzz_slob input freed a SLOB large
+// kmalloc through a page mempool: the slab layer still counted the pages,
+// and a later check reported slab.overlap on an unmodified model).
+TEST(ExecSlabOps, LargeKmallocPagesAreNotThePageAllocatorsToFree) {
+  Session s;
+  const Handle big = s.b.kmalloc(3 * kPage, GFP_KERNEL);  // large: order 2
+  const OpResult r = s.go();
+  ASSERT_NE(r.addr, 0u);
+  const pfn_t head = s.mm().virt_to_pfn(r.addr);
+  ASSERT_TRUE(s.mm().slab.large_kmalloc_size(head));
+  // Straight to the page allocator: refused (reported with the next op).
+  s.mm().page_alloc.free_pages(r.addr, 2);
+  EXPECT_TRUE(s.mm().slab.large_kmalloc_size(head));
+  // Through a page pool with a full reserve (pool->free), and through one
+  // whose reserve is short (the element would join the reserve): refused.
+  const Handle full = s.b.mempool_create(1, PoolKind::pages, "", 0, 2, GFP_KERNEL);
+  s.go();
+  s.b.mempool_free(full, big);
+  s.go();
+  EXPECT_EQ(s.ids(), (Ids{"page_alloc.free_kmalloc", "page_alloc.free_kmalloc"}));
+  const Handle shorted = s.b.mempool_create(2, PoolKind::pages, "", 0, 2, GFP_KERNEL);
+  s.go();
+  const Handle lent = s.b.mempool_alloc(shorted, GFP_KERNEL);
+  s.go();
+  s.b.kfree(lent);  // the pool's pages are not kmalloc's either
+  s.go();
+  EXPECT_EQ(s.ids(), Ids{"slab.invalid_free"});
+  s.b.mempool_free(shorted, big);
+  s.go();
+  EXPECT_EQ(s.ids(), Ids{"page_alloc.free_kmalloc"});
+  // The large kmalloc is still whole: kfree() frees it, and a sweep is clean.
+  s.b.kfree(big);
+  s.go();
+  EXPECT_FALSE(s.mm().slab.large_kmalloc_size(head));
+  s.b.mempool_free(shorted, lent);
+  s.go();
+  s.b.mempool_destroy(full);
+  s.go();
+  s.b.mempool_destroy(shorted);
+  s.go();
+  s.b.check();
+  s.go();
+  EXPECT_EQ(s.ids(), Ids{});
+}
+
+// A slab pool takes back only objects of its own cache: into a short
+// reserve (the pool lent its elements) as well as to its cache.
+TEST(ExecSlabOps, SlabPoolRefusesAnotherCachesObject) {
+  Session s;
+  s.b.kmem_cache_create("pool_elems", 96, 0, 0);
+  s.go();
+  s.b.kmem_cache_create("other", 200, 0, 0);  // another size: not merged
+  s.go();
+  const Handle pool = s.b.mempool_create(2, PoolKind::slab, "pool_elems", 0, 0, GFP_KERNEL);
+  s.go();
+  const Handle stranger = s.b.kmem_cache_alloc("other", GFP_KERNEL);
+  s.go();
+  s.b.mempool_free(pool, stranger);  // the reserve is full: to the pool's cache
+  s.go();
+  EXPECT_EQ(s.ids(), Ids{"slab.wrong_cache"});
+  // Drain the cache's slabs and the reserve with no page left to grow.
+  std::vector<pfn_t> held;
+  for (const gfp_t g : {GFP_KERNEL | __GFP_NOWARN, GFP_ATOMIC | __GFP_MEMALLOC | __GFP_NOWARN})
+    for (pfn_t p; (p = s.mm().page_alloc.alloc_pages(g, 0)) != NO_PAGE;) held.push_back(p);
+  std::vector<Handle> taken;
+  for (int i = 0; i < 256; ++i) {
+    taken.push_back(s.b.mempool_alloc(pool, GFP_ATOMIC));
+    if (!s.go().addr) break;
+  }
+  ASSERT_LT(taken.size(), 256u);
+  s.b.mempool_free(pool, stranger);  // the reserve is short: it would keep it
+  s.go();
+  EXPECT_EQ(s.ids(), Ids{"slab.wrong_cache"});
+  for (const Handle t : taken) {
+    s.b.mempool_free(pool, t);
+    s.go();
+  }
+  s.b.kmem_cache_free("other", stranger);
+  s.go();
+  s.b.mempool_destroy(pool);
+  s.go();
+  for (const pfn_t p : held) s.mm().page_alloc.__free_pages(p, 0);
+  s.b.kmem_cache_destroy("other");
+  s.go();
+  s.b.kmem_cache_destroy("pool_elems");
+  s.go();
+  EXPECT_EQ(s.ids(), Ids{});
+}
+
 // A Program that frees a handle whose mempool_alloc still sleeps: the task
 // frees its element as soon as it gets it (its own ops in its own order),
 // so nothing leaks and the pool's cache can be destroyed.

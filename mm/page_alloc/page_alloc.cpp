@@ -758,6 +758,15 @@ MMFUZZ_HOT bool PageAlloc::check_free(pfn_t pfn, unsigned order, const char* api
                     "PAGE_FLAGS_CHECK_AT_FREE flag(s) set", addr);
       return false;
     }
+    // A large kmalloc is a plain compound page: the kernel frees it quietly
+    // and its slab accounting goes wrong; the model refuses (kfree() takes
+    // it off the slab layer's list before it frees the pages).
+    if (p._refcount == 1 && !mm_.slab.large_kmallocs().empty() && mm_.slab.large_kmalloc_size(pfn))
+        [[unlikely]] {
+      report_misuse(MisuseKind::page_free_kmalloc, pfn, order, api,
+                    "the pages of a live large kmalloc: kfree() it", addr);
+      return false;
+    }
     return true;
   }
   if (PageReserved(p)) {

@@ -132,6 +132,15 @@ std::optional<MisuseKind> Mempools::bad_element(const mempool_t& p, vaddr_t e,
     }
     const PageAlloc& pa = mm_.page_alloc;
     const pfn_t head = pa.owning_block(pfn, PAGE_OWNER_ALLOCATED);
+    // Pages the slab layer owns are not the pool's to keep or free.
+    if (head == pfn && mm_.slab.large_kmalloc_size(pfn)) {
+      *why = "element " + hex(e) + " is a large kmalloc, not pages of the pool's allocator";
+      return MisuseKind::page_free_kmalloc;
+    }
+    if (head != NO_PAGE && PageSlab(mm_.pfn_to_page(head))) {
+      *why = "element " + hex(e) + " lies in a slab page";
+      return MisuseKind::page_bad_state;
+    }
     if (head == pfn) {
       if (pa.owner(pfn).order == p.order) return std::nullopt;
       *why = "element " + hex(e) + " is an order-" + std::to_string(pa.owner(pfn).order) +
@@ -154,6 +163,10 @@ std::optional<MisuseKind> Mempools::bad_element(const mempool_t& p, vaddr_t e,
     if (!ref->allocated) {
       *why = "element " + hex(e) + " is a free object";
       return MisuseKind::slab_double_free;
+    }
+    if (p.kind == MempoolKind::slab && ref->cache != p.cache) {
+      *why = "element " + hex(e) + " is an object of another cache than the pool's";
+      return MisuseKind::slab_wrong_cache;
     }
     return std::nullopt;
   }
