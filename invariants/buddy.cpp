@@ -22,6 +22,7 @@ const char* kPcp = "buddy.pcp";
 const char* kRefcount = "buddy.refcount";
 const char* kAccounting = "buddy.accounting";
 const char* kWatermark = "buddy.watermark";
+const char* kMergeable = "buddy.mergeable";
 
 const char* state_name(std::uint8_t s) {
   switch (s) {
@@ -52,8 +53,9 @@ void bug(const mm::Mm& m, Reporter& r, const char* id, std::uint64_t pfn, std::s
 }  // namespace
 
 const std::vector<std::string>& BuddyChecker::invariants() const {
-  static const std::vector<std::string> ids = {kAligned, kOverlap,  kCoalesced,  kMetadata, kCounts,
-                                               kPcp,     kRefcount, kAccounting, kWatermark};
+  static const std::vector<std::string> ids = {kAligned,   kOverlap,  kCoalesced, kMetadata,
+                                               kCounts,    kPcp,      kRefcount,  kAccounting,
+                                               kWatermark, kMergeable};
   return ids;
 }
 
@@ -76,6 +78,28 @@ static bool missed_merge(const mm::Mm& m, std::uint64_t pfn, unsigned order,
   }
   *buddy_out = buddy;
   return true;
+}
+
+// A free block above pageblock order spans pageblocks that __free_one_page()
+// may merge: one migrate type, or only mergeable ones (UNMOVABLE, MOVABLE,
+// RECLAIMABLE; never CMA, HIGHATOMIC or ISOLATE with another type).
+static void check_mergeable(const mm::Mm& m, Reporter& r, std::uint64_t pfn, unsigned order) {
+  const auto& pa = m.page_alloc;
+  const unsigned pb = pa.pageblock_order();
+  if (order <= pb) return;
+  const int first = pa.get_pageblock_migratetype(pfn);
+  bool mixed = false, fixed = !mm::migratetype_is_mergeable(first);
+  int other = first;
+  for (std::uint64_t b = pfn; b < pfn + (std::uint64_t{1} << order); b += std::uint64_t{1} << pb) {
+    const int mt = pa.get_pageblock_migratetype(b);
+    mixed = mixed || mt != first;
+    if (mt != first) other = mt;
+    fixed = fixed || !mm::migratetype_is_mergeable(mt);
+  }
+  if (mixed && fixed)
+    bug(m, r, kMergeable, pfn,
+        fmt::format("free block pfn {:#x} order {} merged {} and {} pageblocks", pfn, order,
+                    mm::migratetype_name(first), mm::migratetype_name(other)));
 }
 
 // Claims the pages of a free or pcp block in state_, reporting pages that
@@ -185,6 +209,7 @@ void BuddyChecker::full(const mm::Mm& m, Reporter& r) {
                   fmt::format("free block pfn {:#x} on the {} list lies in a {} pageblock", pfn,
                               mm::migratetype_name(mt), mm::migratetype_name(pb_mt)));
             mark_block(m, r, pfn, order, S_FREE_HEAD);
+            check_mergeable(m, r, pfn, order);
             heads.push_back(pfn);
             if (mt != mm::MIGRATE_ISOLATE) free_pages += static_cast<long>(nr);
             if (mt == mm::MIGRATE_CMA) cma_pages += static_cast<long>(nr);
@@ -380,6 +405,7 @@ void BuddyChecker::check_block_at(const mm::Mm& m, std::uint64_t pfn, Reporter& 
     if (p._refcount != 0)
       bug(m, r, kRefcount, head,
           fmt::format("free page pfn {:#x} has refcount {}", head, p._refcount));
+    check_mergeable(m, r, head, k);
     std::uint64_t buddy = 0;
     if (missed_merge(m, head, k, &buddy))
       bug(m, r, kCoalesced, head,

@@ -139,6 +139,9 @@ std::string invariant_description(const std::string& id) {
       {"buddy.aligned", "every free block is aligned to its order and lies inside one zone"},
       {"buddy.overlap", "free, pcp, allocated and reserved pages never overlap"},
       {"buddy.coalesced", "no free block has a free buddy of the same order (complete coalescing)"},
+      {"buddy.mergeable",
+       "a free block above pageblock order merged only pageblocks __free_one_page() may merge "
+       "(one migrate type, or only UNMOVABLE/MOVABLE/RECLAIMABLE)"},
       {"buddy.metadata",
        "PageBuddy and the buddy order match the free lists; lists are well linked"},
       {"buddy.counts",

@@ -152,6 +152,58 @@ TEST_F(BuddyInvariants, CoalescingExceptionForCmaPageblocks) {
   EXPECT_GT(m.page_alloc.totalcma_pages, 0u);
 }
 
+// A free block of two pageblocks, one of them turned HIGHATOMIC (or CMA,
+// ISOLATE) behind the allocator's back: a merge the kernel refuses.
+TEST_F(BuddyInvariants, MergeableFiresOnAMergeAcrossAFixedPageblock) {
+  const unsigned pb = mm->page_alloc.pageblock_order();
+  const pfn_t b = any_free_block(pb + 1);
+  ASSERT_NE(b, NO_PAGE);
+  PageAllocCorruptor(*mm).set_pageblock_migratetype(b + (pfn_t{1} << pb), MIGRATE_HIGHATOMIC);
+  EXPECT_EQ(sweep(), Ids{"buddy.mergeable"}) << last_report;
+  // Incremental: the op that touches the block sees it too.
+  inv::CheckOptions o;
+  o.capture_stacks = false;
+  inv::CheckEngine e(*mm, o);
+  e.begin_op(0, "touching");
+  e.pages_touched(b, 1);
+  e.end_op();
+  EXPECT_EQ(ids(e), Ids{"buddy.mergeable"});
+}
+
+// The model keeps the rule: two order-9 buddies, one pageblock turned
+// HIGHATOMIC while allocated (as reserve_highatomic_pageblock() does), stay
+// apart when both are freed; a model without the rule trips the invariant.
+TEST_F(BuddyInvariants, MergeableHighatomicBuddiesStayApart) {
+  const unsigned pb = mm->page_alloc.pageblock_order();
+  std::vector<pfn_t> got;
+  pfn_t a = NO_PAGE, b = NO_PAGE;
+  for (int i = 0; i < 16 && a == NO_PAGE; ++i) {
+    const pfn_t p = mm->page_alloc.alloc_pages(GFP_KERNEL, pb);
+    ASSERT_NE(p, NO_PAGE);
+    for (const pfn_t q : got)
+      if ((q ^ p) == (pfn_t{1} << pb)) a = q, b = p;
+    got.push_back(p);
+  }
+  ASSERT_NE(a, NO_PAGE);
+  PageAllocCorruptor(*mm).set_pageblock_migratetype(a, MIGRATE_HIGHATOMIC);
+  for (const pfn_t p : got) mm->page_alloc.__free_pages(p, pb);
+  EXPECT_EQ(sweep(), Ids{}) << last_report;
+  EXPECT_TRUE(PageBuddy(mm->pfn_to_page(a)));
+  EXPECT_EQ(buddy_order(mm->pfn_to_page(a)), pb);
+  EXPECT_EQ(buddy_order(mm->pfn_to_page(b)), pb);
+}
+
+// Mergeable types of different kinds do merge: clean.
+TEST_F(BuddyInvariants, MergeableAllowsUnmovableWithMovable) {
+  const unsigned pb = mm->page_alloc.pageblock_order();
+  const pfn_t b = any_free_block(pb + 1);
+  ASSERT_NE(b, NO_PAGE);
+  const int mt = get_pageblock_mt(*mm, b);
+  PageAllocCorruptor(*mm).set_pageblock_migratetype(
+      b + (pfn_t{1} << pb), mt == MIGRATE_MOVABLE ? MIGRATE_UNMOVABLE : MIGRATE_MOVABLE);
+  EXPECT_FALSE(sweep().count("buddy.mergeable")) << last_report;
+}
+
 TEST_F(BuddyInvariants, MetadataFiresOnStrayPageBuddy) {
   const pfn_t p = mm->page_alloc.alloc_pages(GFP_KERNEL, 0);
   ASSERT_NE(p, NO_PAGE);
