@@ -21,6 +21,7 @@
 #include "analysis/html_report.h"
 #include "analysis/kmem_stat.h"
 #include "cli/commands.h"
+#include "cli/fidelity_baseline.h"
 #include "cli/options.h"
 #include "mm/procfs/procfs.h"
 #include "program/differential.h"
@@ -55,6 +56,8 @@ struct ReplayCliOptions {
   unsigned top = 20;
   std::string stat_sort;  // perf kmem's -s keys
   bool stat_caller = false, stat_alloc = false;
+  std::string fidelity_baseline, fidelity_record;  // cli/fidelity_baseline.h
+  nlohmann::json baseline;                          // read before the replay
 };
 
 // What --stat, --stat-sort, --stat-caller, --stat-alloc and --top ask of
@@ -653,7 +656,17 @@ int replay_one(const ReplayCliOptions& o, const std::string& path, nlohmann::jso
   if (!o.quiet) print_replay(o, view);
   jout.push_back(replay_json(o, view));
   if (!o.report_dir.empty()) write_replay_report(o, view, tl);
-  return nr_violations ? EXIT_VIOLATIONS : EXIT_OK;
+  if (!o.fidelity_record.empty())
+    write_file_atomic(o.fidelity_record,
+                      dump_json(fidelity_baseline(rp->fidelity(), name), 2) + "\n");
+  bool below = false;
+  if (!o.fidelity_baseline.empty() && !interrupted)
+    for (const std::string& l : below_baseline(rp->fidelity(), o.baseline, o.fidelity_baseline)) {
+      std::fprintf(stderr, "mmfuzz replay: fidelity below its baseline (%s): %s\n",
+                   o.fidelity_baseline.c_str(), l.c_str());
+      below = true;
+    }
+  return nr_violations || below ? EXIT_VIOLATIONS : EXIT_OK;
 }
 
 // An output path must be writable before a long replay starts, not after:
@@ -736,6 +749,17 @@ int run_replay(ReplayCliOptions o) {
   o.progress = !o.quiet && isatty(STDERR_FILENO);
   check_output(o.json, "--json", false);
   check_output(o.report_dir, "--report", true);
+  check_output(o.fidelity_record, "--fidelity-record", false);
+  if ((!o.fidelity_baseline.empty() || !o.fidelity_record.empty()) && o.traces.size() != 1)
+    throw mm::ConfigError("--fidelity-baseline and --fidelity-record take one trace");
+  if (!o.fidelity_baseline.empty()) {
+    try {
+      o.baseline = read_fidelity_baseline(o.fidelity_baseline);
+      below_baseline(trace::fidelity_metrics(), o.baseline, o.fidelity_baseline);  // malformed?
+    } catch (const std::invalid_argument& e) {
+      throw mm::ConfigError(e.what());
+    }
+  }
   nlohmann::json all = nlohmann::json::array();
   int rc = EXIT_OK;
   const StopSignals signals;
@@ -813,6 +837,11 @@ void register_replay(CLI::App& app, std::function<int()>& run) {
                 "(stdin is always one pass)");
   sub->add_option("--top", opts->top, "rows of the slabinfo and stat tables (0: all; default 20)");
   sub->add_flag("--quiet", opts->quiet, "print nothing; the exit code is the verdict");
+  sub->add_option("--fidelity-baseline", opts->fidelity_baseline,
+                  "exit 1 when a fidelity measure agrees less than this file records (written by "
+                  "--fidelity-record): a policy regression");
+  sub->add_option("--fidelity-record", opts->fidelity_record,
+                  "write the replay's fidelity measures as a baseline file");
   sub->callback([opts, &run] {
     if (opts->stat_caller || opts->stat_alloc || !opts->stat_sort.empty()) opts->stat = true;
     run = [opts] { return run_replay(*opts); };
