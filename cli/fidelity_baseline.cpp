@@ -46,8 +46,9 @@ std::vector<std::string> below_baseline(const std::vector<trace::FidelityMetric>
         rec["agree"].get<std::uint64_t>() > rec["total"].get<std::uint64_t>() ||
         rec["total"].get<std::uint64_t>() == 0)
       throw bad("measure \"" + name + "\" needs agree <= total, total > 0");
+    const std::string& wanted = name;  // clang 14: no structured binding in a lambda
     const auto it = std::find_if(fid.begin(), fid.end(),
-                                 [&](const trace::FidelityMetric& f) { return f.name == name; });
+                                 [&](const trace::FidelityMetric& f) { return f.name == wanted; });
     if (it == fid.end()) throw bad("unknown measure \"" + name + "\"");
     if (!it->total) continue;
     // agree/total < b_agree/b_total, in long double (counts below 2^53).
