@@ -65,6 +65,14 @@ sys.exit(1 if errs else 0)
 EOF
 }
 
+# mmfuzz waits in a read of the empty pipe (it has read what was written).
+blocked_on_pipe() {
+  case "$(cat "/proc/$pid/wchan" 2>/dev/null)" in
+    *pipe_read* | *pipe_wait*) return 0 ;;
+  esac
+  return 1
+}
+
 # live NAME SIGNAL WANT_RC WANT_FINDINGS EVENT...: writes the events into a
 # FIFO mmfuzz reads as stdin, keeps it open, waits for the findings (if any)
 # to print, sends SIGNAL and checks the exit, the summary and the JSON.
@@ -89,8 +97,14 @@ live() {
     wait_for 20 grep -q 'trace\.double_free' "$out" ||
       fail "$name: no trace.double_free on stdout within 20 s of writing, pipe open: $(head -5 "$out")"
   else
-    # Nothing to wait for: give it time to read the events.
-    sleep 1
+    # Nothing prints: wait until it has read the events and blocks on the
+    # empty pipe again (its wchan; a loaded machine boots the model slowly),
+    # or, where /proc hides wchan, a few seconds.
+    if [ -r "/proc/$pid/wchan" ] && [ "$(cat "/proc/$pid/wchan" 2>/dev/null)" != 0 ]; then
+      wait_for 60 blocked_on_pipe || fail "$name: mmfuzz never blocked on the pipe within 60 s"
+    else
+      sleep 3
+    fi
   fi
   alive || fail "$name: mmfuzz ended before the signal, with the pipe open"
   kill -s "$sig" "$pid" 2>/dev/null
