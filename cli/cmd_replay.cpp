@@ -57,7 +57,7 @@ struct ReplayCliOptions {
   std::string stat_sort;  // perf kmem's -s keys
   bool stat_caller = false, stat_alloc = false;
   std::string fidelity_baseline, fidelity_record;  // cli/fidelity_baseline.h
-  nlohmann::json baseline;                          // read before the replay
+  nlohmann::json baseline;                         // read before the replay
 };
 
 // What --stat, --stat-sort, --stat-caller, --stat-alloc and --top ask of

@@ -53,13 +53,13 @@ std::vector<std::string> below_baseline(const std::vector<trace::FidelityMetric>
     if (!it->total) continue;
     // agree/total < b_agree/b_total, in long double (counts below 2^53).
     const auto ba = rec["agree"].get<std::uint64_t>(), bt = rec["total"].get<std::uint64_t>();
-    const long double now = static_cast<long double>(it->agree) / static_cast<long double>(it->total);
+    const long double now =
+        static_cast<long double>(it->agree) / static_cast<long double>(it->total);
     const long double then = static_cast<long double>(ba) / static_cast<long double>(bt);
     if (now < then)
-      lines.push_back(fmt::format("{}: {:.2f}% agree ({} of {}), the baseline {:.2f}% ({} of {})",
-                                  name, it->percent(), it->agree, it->total,
-                                  100.0 * static_cast<double>(ba) / static_cast<double>(bt), ba,
-                                  bt));
+      lines.push_back(fmt::format(
+          "{}: {:.2f}% agree ({} of {}), the baseline {:.2f}% ({} of {})", name, it->percent(),
+          it->agree, it->total, 100.0 * static_cast<double>(ba) / static_cast<double>(bt), ba, bt));
   }
   return lines;
 }

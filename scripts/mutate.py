@@ -102,7 +102,8 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--prop-time", type=float, default=10)
     ap.add_argument("--fuzz-time", type=int, default=5)
-    ap.add_argument("--work", default="/tmp/mmfuzz-mutants")
+    ap.add_argument("--work", default=os.path.join(ROOT, "build", "mutants"),
+                    help="scratch worktree and build (default build/mutants)")
     ap.add_argument("--out", default="", help="write the report (markdown) here")
     ap.add_argument("--files", default="mm/", help="paths under the tree to mutate (prefix)")
     ap.add_argument("--list", action="store_true", help="list the sites and exit")
