@@ -29,6 +29,7 @@ std::vector<FidelityMetric> fidelity_metrics() {
   fid[kPageMigratetype].name = "mm_page_alloc migratetype";
   fid[kAllocFailure].name = "allocation success/failure";
   fid[kSlabOrder].name = "slab page order per cache";
+  fid[kKmallocType].name = "kmalloc cache type (by gfp)";
   return fid;
 }
 
@@ -172,6 +173,43 @@ void Replayer::after_step(const Op& op) {
   const OpResult& r = ex_->last();
   if (!r.ran || opts_.literal) return;
   measure_fidelity(fid_, op, r, expect_large_order_, [&] { return example(op); });
+  if (const auto* k = op.get_if<prog::Kmalloc>(); k && k->obj && !r.failed)
+    measure_kmalloc_type(*k, op);
+}
+
+namespace {
+
+// 6.1's kmalloc_type() with CONFIG_ZONE_DMA and CONFIG_MEMCG_KMEM (Debian's
+// arm64 kernel): the type the trace's gfp mask (and accounted=) asks for.
+const char* kernel_kmalloc_type(mm::gfp_t gfp) {
+  if (!(gfp & (mm::__GFP_RECLAIMABLE | mm::__GFP_DMA | mm::__GFP_ACCOUNT))) return "normal";
+  if (gfp & mm::__GFP_DMA) return "dma";
+  if (gfp & mm::__GFP_RECLAIMABLE) return "rcl";
+  return "cg";
+}
+
+const char* cache_type(mm::slab_flags_t f) {
+  if (f & mm::SLAB_CACHE_DMA) return "dma";
+  if (f & mm::SLAB_RECLAIM_ACCOUNT) return "rcl";
+  if (f & mm::SLAB_ACCOUNT) return "cg";
+  return "normal";
+}
+
+}  // namespace
+
+// The kmalloc cache the model chose for a kmalloc the trace shows, by type
+// (a kmem trace does not name kmalloc's cache, but its gfp mask decides the
+// type). Large kmallocs and SLOB (no kmalloc caches) are not compared.
+void Replayer::measure_kmalloc_type(const prog::Kmalloc& k, const Op& op) {
+  const mm::Slab& sl = ex_->mm().slab;
+  if (sl.variant == mm::SlabVariant::slob || k.size > opts_.kmalloc_max_cache_size) return;
+  const mm::kmem_cache* s = sl.cache(sl.kmalloc_slab(k.size, static_cast<mm::gfp_t>(k.gfp)));
+  if (!s) return;
+  const char* want = kernel_kmalloc_type(static_cast<mm::gfp_t>(k.gfp));
+  const char* got = cache_type(s->flags);
+  fid_[kKmallocType].add(
+      std::string_view(want) == got, [&] { return std::pair<std::string, std::string>(want, got); },
+      [&] { return example(op); });
 }
 
 void Replayer::flush_pending(std::uint64_t upto_seq) {

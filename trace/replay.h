@@ -106,6 +106,7 @@ enum FidelityId : std::size_t {
   kPageMigratetype,  // mm_page_alloc's migratetype
   kAllocFailure,     // whether the allocation failed
   kSlabOrder,        // the slab page order per cache (Replayer::finish())
+  kKmallocType,      // which kmalloc caches served it: normal, cg, rcl, dma (Replayer)
   kNrMetrics
 };
 // The measures, named and empty.
@@ -314,6 +315,7 @@ class Replayer {
   unsigned offset_total_ = 0;
   std::unordered_map<int, std::uint64_t> last_page_alloc_;  // per CPU: the latest mm_page_alloc pfn
 
+  void measure_kmalloc_type(const prog::Kmalloc& k, const Op& op);
   // What the trace expected of the op being run (fidelity).
   unsigned expect_large_order_ = ~0u;
   std::uint64_t cur_line_ = 0;
