@@ -192,7 +192,6 @@ class Generator {
   int free_cpu(const Live& l);
   void teardown();
   void ballast();
-  void ballast_to_watermark();
 
   const Shape& s_;
   const prog::MachineFacts& m_;
@@ -345,9 +344,9 @@ std::size_t Generator::phase() const {
 prog::Program Generator::run() {
   // Under pressure, pools are made first, as the kernel makes its pools at
   // init: their reserves are what the workload then draws on.
-  if (o_.ballast_percent && focus_allows(o_.focus, Family::mempool) && m_.slab)
+  if (o_.ballast && focus_allows(o_.focus, Family::mempool) && m_.slab)
     for (std::size_t i = 0; i < pools_.size(); ++i) create_pool(i);
-  ballast();
+  if (o_.ballast) ballast();
   std::uint64_t next_check = s_.check_every;
   while (ops() < o_.ops) {
     release_due();
@@ -744,31 +743,18 @@ void Generator::free_live(std::size_t id) {
   }
 }
 
-// Objects (newest first), pools, caches, areas, pages; then the pcp lists.
-// Pages taken before the workload, largest orders first, until the
-// ballast's share of RAM is held; freed last in the teardown.
-void Generator::ballast() {
-  if (o_.ballast_percent >= 100) return ballast_to_watermark();
-  const std::uint64_t want = m_.totalram_pages * std::min(o_.ballast_percent, 99u) / 100;
-  std::uint64_t held = 0;
-  for (unsigned order = m_.max_order; order-- > 0 && held < want;)
-    while (held + (std::uint64_t{1} << order) <= want && ballast_.size() < 4096) {
-      ballast_.emplace_back(
-          b_.alloc_pages(order, mm::GFP_KERNEL | mm::__GFP_NORETRY | mm::__GFP_NOWARN), order);
-      held += std::uint64_t{1} << order;
-    }
-}
-
 // Every block free after the boot, largest first, by allocations that
 // neither retry nor dip into reserves: the last ones fail at the zone's
-// watermark, which is where the workload then runs.
-void Generator::ballast_to_watermark() {
+// watermark, which is where the workload then runs. Freed last in the
+// teardown.
+void Generator::ballast() {
   for (unsigned order = static_cast<unsigned>(m_.free_blocks.size()); order-- > 0;)
     for (std::uint64_t i = 0; i < m_.free_blocks[order] && ballast_.size() < 4096; ++i)
       ballast_.emplace_back(
           b_.alloc_pages(order, mm::GFP_KERNEL | mm::__GFP_NORETRY | mm::__GFP_NOWARN), order);
 }
 
+// Objects (newest first), pools, caches, areas, pages; then the pcp lists.
 void Generator::teardown() {
   auto free_class = [&](Class c) {
     for (std::size_t i = lives_.size(); i-- > 0;)

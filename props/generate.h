@@ -53,12 +53,11 @@ struct GenOptions {
   Focus focus = Focus::all;
   bool accesses = true;  // client writes after alloc and reads before free
   bool teardown = true;
-  // Memory pressure: first take this percentage of RAM in high-order page
-  // allocations kept to the teardown (0: none), so the workload runs near
-  // the watermarks: slow path, failures, mempool reserves lent.
-  // 100: every block free after the boot (MachineFacts::free_blocks), so
-  // the allocator refuses the last ones at its watermark.
-  unsigned ballast_percent = 0;
+  // Memory pressure: first take every block the boot left free
+  // (MachineFacts::free_blocks), held to the teardown, so the last ones fail
+  // at the zone's watermark and the workload runs there: slow path,
+  // failures, ALLOC_HARDER, mempool reserves lent.
+  bool ballast = false;
 };
 
 prog::Program generate(const Shape& s, const prog::MachineFacts& m, const GenOptions& o);

@@ -61,12 +61,12 @@ std::vector<PropertySpec> make_properties() {
                     "everything at once on the 16 MiB fuzz machine with every free block taken "
                     "first: watermarks, ALLOC_HARDER, slow path, failures",
                     Focus::all, "fuzz", SlabVariant::slub));
-  ps.back().ballast_percent = 100;
+  ps.back().ballast = true;
   ps.push_back(spec("mempool_pressure",
                     "mempools made at init, then every free block taken: reserves lent and "
                     "refilled, sleepers",
                     Focus::mempool, "fuzz", SlabVariant::slub));
-  ps.back().ballast_percent = 100;
+  ps.back().ballast = true;
   ps.push_back(spec("diff_slab", "differential: SLUB, SLAB and SLOB agree on what callers see",
                     Focus::slab, "small", SlabVariant::slub));
   ps.back().header.diff = prog::DiffMode::slab;
@@ -112,7 +112,7 @@ prog::Program generate_case(const PropertySpec& p, const Shape& shape, std::uint
   o.seed = seed;
   o.ops = ops;
   o.focus = p.focus;
-  o.ballast_percent = p.ballast_percent;
+  o.ballast = p.ballast;
   prog::Program prog = generate(shape, it->second, o);
   prog.header = p.header;
   prog.header.planted = planted;

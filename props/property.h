@@ -33,7 +33,7 @@ struct PropertySpec {
   std::string description;
   prog::ProgramHeader header;  // resolved, oracle on
   Focus focus = Focus::all;
-  unsigned ballast_percent = 0;  // GenOptions::ballast_percent: memory pressure
+  bool ballast = false;  // GenOptions::ballast: run at the watermark
 };
 
 // Every property, in the order `mmfuzz prop` runs them.

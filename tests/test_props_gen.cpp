@@ -643,6 +643,32 @@ TEST(Generate, ResidentsAndKnownCacheFlags) {
   }
 }
 
+// The ballast takes every block the boot left free: the last allocations
+// fail at the watermark and the zone is left between min and high.
+TEST(Generate, BallastPutsTheZoneAtItsWatermark) {
+  const prog::MachineFacts m = facts(small32());
+  ASSERT_EQ(m.free_blocks.size(), m.max_order);
+  const Program p = props::generate(
+      trace_scale32(), m,
+      GenOptions{.seed = 1, .ops = 1, .focus = Focus::page, .accesses = false, .ballast = true});
+  mm::Mm mm(small32());
+  prog::Executor ex(mm, p.strings);
+  std::size_t allocs = 0, failed = 0;
+  for (const Op& op : p.ops) {
+    if (!op.is<prog::AllocPages>()) break;  // the ballast is first
+    ++allocs;
+    failed += ex.step(op).failed;
+  }
+  std::uint64_t blocks = 0;
+  for (const std::uint64_t n : m.free_blocks) blocks += n;
+  EXPECT_EQ(allocs, blocks);
+  EXPECT_GT(failed, 0u);  // refused at the watermark
+  const mm::zone& z = mm.page_alloc.node_data[0].node_zones[mm::ZONE_DMA];
+  const auto free = static_cast<std::uint64_t>(z.vm_stat[mm::NR_FREE_PAGES]);
+  EXPECT_LT(free, z.high_wmark_pages());
+  EXPECT_GE(free, z.min_wmark_pages());  // no reserve taken
+}
+
 // ---- focus, accesses, teardown ----
 
 namespace {
