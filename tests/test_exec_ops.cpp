@@ -46,6 +46,17 @@ class Session {
     return m_.page_alloc.is_free_buddy_page(pfn);
   }
   pfn_t pfn_of(const OpResult& r) const { return r.addr ? m_.virt_to_pfn(r.addr) : r.pfn; }
+  // Every page the allocator will give, reserves included: the next
+  // allocation that needs a page fails (or a mempool lends or sleeps).
+  std::vector<pfn_t> exhaust_pages() {
+    std::vector<pfn_t> held;
+    for (const gfp_t g : {GFP_KERNEL | __GFP_NOWARN, GFP_ATOMIC | __GFP_MEMALLOC | __GFP_NOWARN})
+      for (pfn_t p; (p = m_.page_alloc.alloc_pages(g, 0)) != NO_PAGE;) held.push_back(p);
+    return held;
+  }
+  void release(const std::vector<pfn_t>& held) {
+    for (const pfn_t p : held) m_.page_alloc.__free_pages(p, 0);
+  }
   // The whole Program runs the same from its text form.
   void expect_text_round_trip() {
     EXPECT_EQ(parse_program(print_program(b.program())), b.program());
@@ -346,9 +357,7 @@ TEST(ExecSlabOps, MempoolFreeWakesASleepingAlloc) {
   const Handle pool = s.b.mempool_create(1, PoolKind::pages, "", 0, 0, GFP_KERNEL);
   s.go();
   // No page left for the pool's allocator: only its reserve of one.
-  std::vector<pfn_t> held;
-  for (const gfp_t g : {GFP_KERNEL | __GFP_NOWARN, GFP_ATOMIC | __GFP_MEMALLOC | __GFP_NOWARN})
-    for (pfn_t p; (p = s.mm().page_alloc.alloc_pages(g, 0)) != NO_PAGE;) held.push_back(p);
+  const std::vector<pfn_t> held = s.exhaust_pages();
   const Handle a = s.b.mempool_alloc(pool, GFP_KERNEL);
   const vaddr_t elem = s.go().addr;
   ASSERT_NE(elem, 0u);
@@ -371,7 +380,7 @@ TEST(ExecSlabOps, MempoolFreeWakesASleepingAlloc) {
   EXPECT_TRUE(s.go().ran);
   s.b.mempool_destroy(pool);
   s.go();
-  for (const pfn_t p : held) s.mm().page_alloc.__free_pages(p, 0);
+  s.release(held);
   EXPECT_EQ(s.ex().live_objects(), 0u);
   EXPECT_EQ(s.ids(), Ids{});
   // No leak: every page is back.
@@ -562,9 +571,7 @@ TEST(ExecSlabOps, SlabPoolRefusesAnotherCachesObject) {
   s.go();
   EXPECT_EQ(s.ids(), Ids{"slab.wrong_cache"});
   // Drain the cache's slabs and the reserve with no page left to grow.
-  std::vector<pfn_t> held;
-  for (const gfp_t g : {GFP_KERNEL | __GFP_NOWARN, GFP_ATOMIC | __GFP_MEMALLOC | __GFP_NOWARN})
-    for (pfn_t p; (p = s.mm().page_alloc.alloc_pages(g, 0)) != NO_PAGE;) held.push_back(p);
+  const std::vector<pfn_t> held = s.exhaust_pages();
   std::vector<Handle> taken;
   for (int i = 0; i < 256; ++i) {
     taken.push_back(s.b.mempool_alloc(pool, GFP_ATOMIC));
@@ -582,7 +589,7 @@ TEST(ExecSlabOps, SlabPoolRefusesAnotherCachesObject) {
   s.go();
   s.b.mempool_destroy(pool);
   s.go();
-  for (const pfn_t p : held) s.mm().page_alloc.__free_pages(p, 0);
+  s.release(held);
   s.b.kmem_cache_destroy("other");
   s.go();
   s.b.kmem_cache_destroy("pool_elems");
@@ -599,9 +606,7 @@ TEST(ExecSlabOps, MempoolFreeOfASleeperFreesItOnWake) {
   s.go();
   const Handle pool = s.b.mempool_create(1, PoolKind::slab, "elems", 0, 0, GFP_KERNEL);
   s.go();
-  std::vector<pfn_t> held;
-  for (const gfp_t g : {GFP_KERNEL | __GFP_NOWARN, GFP_ATOMIC | __GFP_MEMALLOC | __GFP_NOWARN})
-    for (pfn_t p; (p = s.mm().page_alloc.alloc_pages(g, 0)) != NO_PAGE;) held.push_back(p);
+  const std::vector<pfn_t> held = s.exhaust_pages();
   // Take every free object of the cache's slabs, then the reserve.
   std::vector<Handle> taken;
   for (int i = 0; i < 64; ++i) {
@@ -620,7 +625,7 @@ TEST(ExecSlabOps, MempoolFreeOfASleeperFreesItOnWake) {
   s.go();
   s.b.kmem_cache_destroy("elems");
   s.go();
-  for (const pfn_t p : held) s.mm().page_alloc.__free_pages(p, 0);
+  s.release(held);
   EXPECT_EQ(s.ex().live_objects(), 0u);
   EXPECT_EQ(s.ids(), Ids{});  // no slab.destroy_busy: nothing left in the cache
 }
