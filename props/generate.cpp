@@ -186,6 +186,8 @@ class Generator {
   const std::string& pool_cache(std::uint64_t size);
   void shrink();
   void added(Live l);
+  bool cohort_due(Class c, bool to_teardown, std::uint64_t* due);
+  void track(Live l);
   bool make_room(Class c, std::uint64_t cost);
   void release_due();
   void free_live(std::size_t id);
@@ -611,15 +613,9 @@ void Generator::residents(std::size_t k) {
   ++clock_;
   for (std::uint32_t i = 0; i < nr; ++i) {
     Live l{Kind::cache, first + i, size, 0, kTeardown, c, static_cast<int>(k), 0};
-    used_[kSlab] += size;
-    const Live* prev = last_[kSlab] ? &lives_[last_[kSlab] - 1] : nullptr;
-    if (prev && prev->live && prev->due != kTeardown && chance(s_.slab_life.cohort))
-      l.due = prev->due;
-    else if (chance(s_.resident_freed))
+    if (!cohort_due(kSlab, false, &l.due) && chance(s_.resident_freed))
       l.due = clock_ + 1 + rng_.below(std::max<std::uint64_t>(o_.ops / 2, 1));
-    live_[kSlab].insert({l.due, lives_.size()});
-    last_[kSlab] = lives_.size() + 1;
-    lives_.push_back(l);
+    track(l);
   }
 }
 
@@ -658,7 +654,6 @@ bool zeroes(const prog::Op& op) {
 void Generator::added(Live l) {
   ++clock_;
   const Class c = class_of(l.kind);
-  used_[c] += l.cost;
   if (o_.accesses && l.access) {
     // A zeroing allocation is read before it is written: the contents
     // oracle then sees stale bytes a broken __GFP_ZERO leaves behind.
@@ -669,16 +664,33 @@ void Generator::added(Live l) {
       s_.phases.empty() ? Phase{} : s_.phases[std::min(phase(), s_.phases.size() - 1)];
   const bool page = c == kPage;
   const Lifetime& life = page ? s_.page_life : s_.slab_life;
-  const Live* prev = last_[c] ? &lives_[last_[c] - 1] : nullptr;
-  if (prev && prev->live && chance(life.cohort)) {
-    l.due = prev->due;  // freed right after it: ties go by age
-  } else if (chance(page ? ph.page_never_freed : ph.slab_never_freed)) {
-    l.due = kTeardown;
-  } else {
-    const double drawn = static_cast<double>((page ? page_life_ : slab_life_).draw(rng_));
-    l.due = clock_ + std::max<std::uint64_t>(
-                         1, static_cast<std::uint64_t>(std::llround(drawn * life.scale)));
+  if (!cohort_due(c, true, &l.due)) {
+    if (chance(page ? ph.page_never_freed : ph.slab_never_freed)) {
+      l.due = kTeardown;
+    } else {
+      const double drawn = static_cast<double>((page ? page_life_ : slab_life_).draw(rng_));
+      l.due = clock_ + std::max<std::uint64_t>(
+                           1, static_cast<std::uint64_t>(std::llround(drawn * life.scale)));
+    }
   }
+  track(l);
+}
+
+// With the shape's cohort share, an allocation dies right after the one
+// before it of its class (ties go by age): *due becomes that one's.
+// to_teardown: also follow one that lives to the teardown.
+bool Generator::cohort_due(Class c, bool to_teardown, std::uint64_t* due) {
+  const Live* prev = last_[c] ? &lives_[last_[c] - 1] : nullptr;
+  if (!prev || !prev->live || (!to_teardown && prev->due == kTeardown)) return false;
+  if (!chance(c == kPage ? s_.page_life.cohort : s_.slab_life.cohort)) return false;
+  *due = prev->due;
+  return true;
+}
+
+// A live allocation: its cost against its class's cap, its due free.
+void Generator::track(Live l) {
+  const Class c = class_of(l.kind);
+  used_[c] += l.cost;
   last_[c] = lives_.size() + 1;
   live_[c].insert({l.due, lives_.size()});
   lives_.push_back(l);
