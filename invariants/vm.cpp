@@ -228,18 +228,21 @@ class Ctx {
 void Ctx::check_table_page(std::uint64_t pfn, int level, std::uint64_t entry, std::uint64_t va) {
   if (!types_ready) return;
   const mm::page& p = m.pfn_to_page(pfn);
-  const std::string where =
-      entry ? fmt::format("{} entry at {:#x} for {:016x}", lvl(level - 1), entry, va)
-            : std::string("swapper_pg_dir");
+  // Formatted only for a report: this runs for every table of every walk.
+  const auto where = [&] {
+    return entry ? fmt::format("{} entry at {:#x} for {:016x}", lvl(level - 1), entry, va)
+                 : std::string("swapper_pg_dir");
+  };
   if (!mm::PageTable(p))
     report(kTablePage,
            fmt::format("BUG: Bad page table: {} table pfn {:#x} is not a PG_table page", lvl(level),
                        pfn),
-           pfn, {fmt::format("the {} points at it", where)}, {va});
+           pfn, {fmt::format("the {} points at it", where())}, {va});
   else if (mm::PageBuddy(p) || m.page_alloc.owning_block(pfn, mm::PAGE_OWNER_PCP) != NO_PAGE)
     report(kTablePage,
            fmt::format("BUG: Bad page table: {} table pfn {:#x} is a free page", lvl(level), pfn),
-           pfn, {fmt::format("the {} points at it (page table freed while in use)", where)}, {va});
+           pfn, {fmt::format("the {} points at it (page table freed while in use)", where())},
+           {va});
   slab_overlap(pfn, va);
 }
 
