@@ -10,7 +10,8 @@
 //   range   := a < 0xef: offset and length scaled into the object;
 //              a == 0xef: literal offset and length; a > 0xef: past the end
 // Reading past the end of the input yields zeros; the Program stops at the
-// first op that starts after the end.
+// first op that starts after the end. An input may start with
+//   0xfe M    the machine: fuzz_machines()[M % size] (decoder.h)
 #include "fuzz/decoder.h"
 
 #include <algorithm>
@@ -1313,6 +1314,11 @@ std::vector<std::uint8_t> encode(const prog::Program& in, const TargetSpec& t,
   State st(t, tab, opts, scratch);
   HandleMaps hm;
   Writer w;
+  // The machine prefix: for a machine but the first, and before a first op
+  // byte that would read as one.
+  const unsigned machine = fuzz_machine_of(in.header);
+  w.u8(kMachinePrefix);
+  w.u8(static_cast<std::uint8_t>(machine));
   std::size_t n = 0;
   for (const Op& op : in.ops) {
     if (n == opts.max_ops) break;
@@ -1326,6 +1332,8 @@ std::vector<std::uint8_t> encode(const prog::Program& in, const TargetSpec& t,
     w.out.insert(w.out.end(), one.out.begin(), one.out.end());
     ++n;
   }
+  if (machine == 0 && (w.out.size() < 3 || w.out[2] != kMachinePrefix))
+    w.out.erase(w.out.begin(), w.out.begin() + 2);
   return std::move(w.out);
 }
 
@@ -1349,11 +1357,53 @@ const TargetSpec* find_target(std::string_view name) {
   return nullptr;
 }
 
-prog::ProgramHeader target_header(const TargetSpec& t) {
+// small_machine()'s RAM base; 6.1's ZONE_DMA ends at 4 GiB, so 32 MiB from
+// 0xff000000 is half ZONE_DMA, half ZONE_NORMAL.
+constexpr std::uint64_t kFuzzBase = 0x40000000;
+constexpr std::uint64_t kAcrossDmaLimit = 0xff000000;
+constexpr std::array<FuzzMachine, 5> kMachines = {{
+    {"fuzz", 16 * mm::SZ_1M, kFuzzBase, 1, 0},
+    {"zones", 32 * mm::SZ_1M, kAcrossDmaLimit, 1, 0},
+    {"numa", 32 * mm::SZ_1M, kFuzzBase, 2, 0},
+    {"cma", 32 * mm::SZ_1M, kFuzzBase, 1, 4 * mm::SZ_1M},  // 16 MiB has no free 4 MiB block
+    {"zones-numa-cma", 32 * mm::SZ_1M, kAcrossDmaLimit, 2, 4 * mm::SZ_1M},
+}};
+
+std::span<const FuzzMachine> fuzz_machines() {
+  return kMachines;
+}
+
+void set_fuzz_machine(prog::ProgramHeader& h, unsigned machine) {
+  const FuzzMachine& m = kMachines[machine % kMachines.size()];
+  h.machine = "fuzz";  // small_machine(16 MiB)
+  h.ram.reset();
+  h.ram_base.reset();
+  h.nodes.reset();
+  h.cma.reset();
+  if (machine % kMachines.size() == 0) return;  // the header says no more than it did
+  h.ram = m.ram;
+  h.ram_base = m.ram_base;
+  h.nodes = m.nodes;
+  h.cma = m.cma;
+}
+
+unsigned fuzz_machine_of(const prog::ProgramHeader& h) {
+  if (h.machine != "fuzz") return 0;
+  const FuzzMachine& fuzz = kMachines[0];
+  for (unsigned i = 1; i < kMachines.size(); ++i) {
+    const FuzzMachine& m = kMachines[i];
+    if (h.ram.value_or(fuzz.ram) == m.ram && h.ram_base.value_or(fuzz.ram_base) == m.ram_base &&
+        h.nodes.value_or(fuzz.nodes) == m.nodes && h.cma.value_or(fuzz.cma) == m.cma)
+      return i;
+  }
+  return 0;
+}
+
+prog::ProgramHeader target_header(const TargetSpec& t, unsigned machine) {
   prog::ProgramHeader h;
   h.version = prog::kProgramVersion;
   h.target = t.name;
-  h.machine = "fuzz";  // small_machine(16 MiB)
+  set_fuzz_machine(h, machine);
   h.slab_enabled = t.slab_enabled;
   h.slab = t.slab;
   h.vmalloc = t.vmalloc;
@@ -1361,8 +1411,8 @@ prog::ProgramHeader target_header(const TargetSpec& t) {
   return h.resolved();
 }
 
-mm::MmConfig target_config(const TargetSpec& t) {
-  return target_header(t).mm_config();
+mm::MmConfig target_config(const TargetSpec& t, unsigned machine) {
+  return target_header(t, machine).mm_config();
 }
 
 DecodeTables DecodeTables::from_profile(const analysis::WorkloadProfile& prof) {
@@ -1395,6 +1445,11 @@ DecodeTables DecodeTables::from_profile(const analysis::WorkloadProfile& prof) {
 Decoded decode(std::span<const std::uint8_t> data, const TargetSpec& t, const DecodeTables& tab,
                const DecodeOptions& opts) {
   Decoded d;
+  if (data.size() >= 2 && data[0] == kMachinePrefix) {
+    d.machine = data[1] % kMachines.size();
+    if (d.machine) set_fuzz_machine(d.program.header, d.machine);
+    data = data.subspan(2);
+  }
   State st(t, tab, opts, d.program);
   Reader r(data);
   unsigned checks = 0;

@@ -46,11 +46,33 @@ const TargetSpec* find_target(std::string_view name);  // nullptr if none
 // (an escape of its own), by OpKind number. Kinds added later come last, so
 // the byte of an existing seed keeps naming the same kind.
 std::vector<prog::OpKind> target_kinds(const TargetSpec& t);
-// The machine every model target boots: small, so a reset is cheap.
-mm::MmConfig target_config(const TargetSpec& t);
-// The same as a Program header (machine fuzz, the target's allocator,
-// vmalloc and checks; version 2, resolved). The harness adds its exec options.
-prog::ProgramHeader target_header(const TargetSpec& t);
+// The machines an input may ask for: small, so a reset is cheap. The first
+// is the 16 MiB single-zone machine "fuzz"; the others place RAM across the
+// 4 GiB ZONE_DMA limit (ZONE_DMA and ZONE_NORMAL), split it over two NUMA
+// nodes, reserve CMA, or all three, so that fallback between zones and
+// nodes and MIGRATE_CMA pageblocks are reached. An input that starts with
+// kMachinePrefix M runs on machine M % size; any other input on the first.
+// A Program header states the machine (ram, ram_base, nodes, cma), so a
+// crash's Program replays on it.
+struct FuzzMachine {
+  const char* name;
+  std::uint64_t ram;
+  std::uint64_t ram_base;
+  unsigned nodes;
+  std::uint64_t cma;
+};
+inline constexpr std::uint8_t kMachinePrefix = 0xfe;
+std::span<const FuzzMachine> fuzz_machines();
+// The machine a header states (index into fuzz_machines()); 0 when none
+// other matches.
+unsigned fuzz_machine_of(const prog::ProgramHeader& h);
+void set_fuzz_machine(prog::ProgramHeader& h, unsigned machine);
+// The configuration a model target boots on machine `machine`.
+mm::MmConfig target_config(const TargetSpec& t, unsigned machine = 0);
+// The same as a Program header (machine fuzz and the variant's RAM, nodes
+// and CMA, the target's allocator, vmalloc and checks; version 2, resolved).
+// The harness adds its exec options.
+prog::ProgramHeader target_header(const TargetSpec& t, unsigned machine = 0);
 
 // Sampler tables: 256-entry lookup tables (a byte indexes them), filled in
 // proportion to the workload's weights.
@@ -76,8 +98,9 @@ struct DecodeOptions {
 // Per op of the decoded Program: true when the decoder meant it as misuse
 // (a stale or unbound handle, an access past the end).
 struct Decoded {
-  prog::Program program;
+  prog::Program program;  // its header states the machine when it is not the first
   std::vector<bool> misuse;
+  unsigned machine = 0;  // index into fuzz_machines()
 };
 
 Decoded decode(std::span<const std::uint8_t> data, const TargetSpec& t, const DecodeTables& tab,

@@ -92,19 +92,41 @@ Outcome Harness::classify(Outcome o) const {
   return o;
 }
 
-Outcome Harness::execute(prog::Program p) {
+Harness::Machine& Harness::machine(unsigned i) {
+  if (machines_.empty()) machines_.resize(fuzz_machines().size());
+  auto& m = machines_[i];
+  if (!m) {
+    m = std::make_unique<Machine>();
+    m->header = header_;
+    set_fuzz_machine(m->header, i);
+    m->header = m->header.resolved();
+    const mm::MmConfig cfg = m->header.mm_config();
+    m->snap = std::make_unique<mm::Mm>(cfg);
+    m->mm = std::make_unique<mm::Mm>(cfg);
+  }
+  return *m;
+}
+
+Outcome Harness::execute(prog::Program p, unsigned machine_index) {
+  mm::Mm& model = machine_index ? *machine(machine_index).mm : *mm_;
   Outcome o;
   {
-    prog::Executor ex(*mm_, p.strings, opts_.exec);
+    prog::Executor ex(model, p.strings, opts_.exec);
     for (const auto& op : p.ops) ex.step(op);
     o.verdict = ex.finish();
   }
   // Restore at the end, not the start: what the Program made the model
   // allocate is freed within the same input, so libFuzzer's malloc/free
   // balance holds and it does not rerun every input looking for a leak.
-  reset();
+  if (machine_index) {
+    Machine& m = machine(machine_index);
+    m.mm->restore_from(*m.snap);
+    o.header = &m.header;
+  } else {
+    reset();
+    o.header = &header_;
+  }
   o.program = std::move(p);
-  o.header = &header_;
   return classify(std::move(o));
 }
 
@@ -136,7 +158,7 @@ Outcome Harness::run(std::span<const std::uint8_t> data) {
     }
   }
   Decoded d = decode(data, target_, tables_);
-  return execute(std::move(d.program));
+  return execute(std::move(d.program), d.machine);
 }
 
 Outcome Harness::run_program(prog::Program p) {
@@ -158,7 +180,10 @@ Outcome Harness::run_program(prog::Program p) {
              [&] { h.planted = header_.planted; });
   if (!opts_.checks.empty())
     override("the harness's checks", opts_.checks, "checks", [&] { h.checks = opts_.checks; });
-  Outcome o = h.same_run(header_) ? execute(std::move(p)) : execute_own(std::move(p), h);
+  const unsigned k = fuzz_machine_of(h);
+  Outcome o = h.same_run(header_)                  ? execute(std::move(p))
+              : k && h.same_run(machine(k).header) ? execute(std::move(p), k)
+                                                   : execute_own(std::move(p), h);
   o.overrides = std::move(notes);
   return o;
 }

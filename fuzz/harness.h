@@ -91,7 +91,14 @@ class Harness {
   mm::Mm& model() { return *mm_; }
 
  private:
-  Outcome execute(prog::Program p);
+  // A machine of fuzz_machines() but the first: booted on the first input
+  // that asks for it, then restored like the first.
+  struct Machine {
+    prog::ProgramHeader header;
+    std::unique_ptr<mm::Mm> mm, snap;
+  };
+  Machine& machine(unsigned i);
+  Outcome execute(prog::Program p, unsigned machine = 0);
   Outcome execute_own(prog::Program p, const prog::ProgramHeader& h);
   Outcome classify(Outcome o) const;
 
@@ -103,6 +110,7 @@ class Harness {
   mm::MmConfig cfg_;
   std::unique_ptr<mm::Mm> mm_;
   std::unique_ptr<mm::Mm> snap_;  // booted, never run: what every input starts from
+  std::vector<std::unique_ptr<Machine>> machines_;  // by index; [0] unused (the above)
   DecodeTables tables_;
 };
 

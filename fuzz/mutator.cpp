@@ -219,6 +219,9 @@ std::size_t mutate(std::uint8_t* data, std::size_t size, std::size_t max_size, u
                  Op{.args = prog::Check{}});
       break;
   }
+  // Now and then another machine: the same ops on zones, nodes or CMA.
+  if (r.one_in(16))
+    set_fuzz_machine(d.program.header, static_cast<unsigned>(r.below(fuzz_machines().size())));
   const auto out = encode(d.program, t, tab);
   if (out.empty() && bytes) return bytes(data, size, max_size);
   return emit(out, data, max_size);

@@ -42,5 +42,15 @@ for t in page_alloc slub slab slob vm mm; do
     # Drop windows that leave nothing for this target.
     [ -s "corpus/seeds/$t/trace-w$i" ] || rm -f "corpus/seeds/$t/trace-w$i"
   done
+  # The same window on each other machine of fuzz_machines() (fuzz/decoder.h):
+  # the prefix 0xfe M picks machine M.
+  rm -f corpus/seeds/$t/machine-*
+  m=1
+  for name in zones numa cma zones-numa-cma; do
+    if [ -s "corpus/seeds/$t/trace-w1" ]; then
+      { printf "\\xfe\\x$(printf %02x $m)"; cat "corpus/seeds/$t/trace-w1"; } >"corpus/seeds/$t/machine-$name"
+    fi
+    m=$((m + 1))
+  done
 done
 echo "make_fuzz_seeds: $(find corpus/seeds -path '*/trace-w*' | wc -l) seeds from $n windows"

@@ -464,6 +464,68 @@ TEST(Harness, TargetHeadersDescribeTheTargets) {
   }
 }
 
+// The machines an input may ask for (0xfe M): each boots what it says
+// (zones across the DMA limit, two nodes, CMA), the decoded Program's header
+// states it, encode() writes the prefix back, and a Program printed with the
+// outcome's header replays on the same machine.
+TEST(Harness, InputsPickTheirMachine) {
+  const TargetSpec& t = *find_target("mm");
+  const auto& tab = DecodeTables::builtin();
+  ASSERT_GE(fuzz_machines().size(), 5u);
+  std::mt19937_64 rng(7);
+  Harness h(t);
+  for (unsigned i = 0; i < fuzz_machines().size(); ++i) {
+    const FuzzMachine& fm = fuzz_machines()[i];
+    std::vector<std::uint8_t> in = random_bytes(rng, 300);
+    in.insert(in.begin(), {kMachinePrefix, static_cast<std::uint8_t>(i + fuzz_machines().size())});
+    const Decoded d = decode(in, t, tab);
+    EXPECT_EQ(d.machine, i) << fm.name;
+    EXPECT_EQ(fuzz_machine_of(d.program.header), i) << fm.name;
+    const Decoded again = decode(encode(d.program, t, tab), t, tab);
+    EXPECT_EQ(again.machine, i) << fm.name;
+    EXPECT_EQ(again.program.ops.size(), d.program.ops.size()) << fm.name;
+
+    const mm::MmConfig c = target_config(t, i);
+    EXPECT_EQ(c.machine.ram_size, fm.ram) << fm.name;
+    EXPECT_EQ(c.machine.ram_base, fm.ram_base) << fm.name;
+    const mm::Mm m(c);
+    const auto& nodes = m.page_alloc.node_data;
+    ASSERT_EQ(nodes.size(), fm.nodes) << fm.name;
+    int populated = 0;
+    for (const auto& n : nodes)
+      for (const auto& z : n.node_zones) populated += z.populated_zone();
+    const bool across = fm.ram_base + fm.ram > (std::uint64_t{1} << 32);
+    // Per node: DMA alone, or DMA and Normal when RAM crosses 4 GiB (with
+    // two nodes the lower one is all DMA, the upper all Normal).
+    EXPECT_EQ(populated, fm.nodes == 2 ? 2 : across ? 2 : 1) << fm.name;
+    if (across) {
+      EXPECT_TRUE(nodes.back().node_zones[mm::ZONE_NORMAL].populated_zone()) << fm.name;
+      EXPECT_TRUE(nodes.front().node_zones[mm::ZONE_DMA].populated_zone()) << fm.name;
+    }
+    EXPECT_EQ(m.page_alloc.totalcma_pages, fm.cma >> 12) << fm.name;
+
+    const Outcome o = h.run(in);
+    ASSERT_NE(o.header, nullptr);
+    EXPECT_EQ(fuzz_machine_of(*o.header), i) << fm.name;
+    prog::Program p = o.program;
+    p.header = *o.header;
+    const prog::Program back = prog::parse_program(prog::print_program(p));
+    EXPECT_TRUE(back.header.same_run(*o.header)) << fm.name;
+    EXPECT_EQ(back.header.mm_config().machine.nr_nodes, fm.nodes) << fm.name;
+    // The harness runs it on that machine's snapshot, with the same verdict.
+    const Outcome r = h.run_program(back);
+    EXPECT_EQ(r.header, o.header) << fm.name;
+    EXPECT_EQ(r.verdict.findings.size(), o.verdict.findings.size()) << fm.name;
+  }
+  // No prefix: the first machine, and encode() adds none.
+  const std::vector<std::uint8_t> plain = {0x01, 0x10, 0x02, 0x20};
+  const Decoded d = decode(plain, t, tab);
+  EXPECT_EQ(d.machine, 0u);
+  const auto bytes = encode(d.program, t, tab);
+  ASSERT_FALSE(bytes.empty());
+  EXPECT_NE(bytes[0], kMachinePrefix);
+}
+
 TEST(Harness, UnknownPlantedDefectIsAConfigError) {
   HarnessOptions opts;
   opts.planted = "no_such_bug";

