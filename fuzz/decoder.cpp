@@ -1360,6 +1360,7 @@ const TargetSpec* find_target(std::string_view name) {
 // small_machine()'s RAM base; 6.1's ZONE_DMA ends at 4 GiB, so 32 MiB from
 // 0xff000000 is half ZONE_DMA, half ZONE_NORMAL.
 constexpr std::uint64_t kFuzzBase = 0x40000000;
+constexpr std::uint64_t kFuzzLazyMaxPages = 32;
 constexpr std::uint64_t kAcrossDmaLimit = 0xff000000;
 constexpr std::array<FuzzMachine, 5> kMachines = {{
     {"fuzz", 16 * mm::SZ_1M, kFuzzBase, 1, 0},
@@ -1407,6 +1408,9 @@ prog::ProgramHeader target_header(const TargetSpec& t, unsigned machine) {
   h.slab_enabled = t.slab_enabled;
   h.slab = t.slab;
   h.vmalloc = t.vmalloc;
+  // A 64-op input frees a few hundred vmalloc pages, far below the kernel's
+  // lazy_max_pages (16 k on two CPUs): scaled, the lazy purge is reached.
+  if (t.vmalloc) h.lazy_max_pages = kFuzzLazyMaxPages;
   h.checks = t.checks;
   return h.resolved();
 }

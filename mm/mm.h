@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,10 @@ struct MmConfig {
   // A planted defect for the fuzzing self-test; anything but none needs a
   // build with MMFUZZ_PLANTED_DEFECTS (the constructor throws ConfigError).
   PlantedDefect planted = PlantedDefect::none;
+  // lazy_max_pages() in pages, in place of the profile's fls(cpus) * 32 MiB:
+  // a threshold scaled for fuzzing, so that a short input's vfree()s reach
+  // the lazy purge. Unset: the kernel's.
+  std::optional<std::uint64_t> lazy_max_pages;
 };
 
 // The steps of start_kernel() the model performs, in order (seed 001).

@@ -26,7 +26,7 @@ static_assert(sizeof(Mempools) == 64, "Mempools changed: update Mempools::restor
 static_assert(sizeof(PageTables) == 216, "PageTables changed: update PageTables::restore_from");
 static_assert(sizeof(Vmalloc) == 360, "Vmalloc changed: update Vmalloc::restore_from");
 static_assert(sizeof(SlobAllocator) == 288, "SlobAllocator changed: update its restore_from");
-static_assert(sizeof(Mm) == 3280, "Mm changed: update Mm::restore_from");
+static_assert(sizeof(Mm) == 3296, "Mm changed: update Mm::restore_from");
 #endif
 
 namespace {

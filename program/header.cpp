@@ -244,6 +244,16 @@ bool set_u64(ProgramHeader& h, std::string_view v, std::string* error) {
   return false;
 }
 
+bool set_lazy_max_pages(ProgramHeader& h, std::string_view v, std::string* error) {
+  std::uint64_t n = 0;
+  if (parse_dec(v, std::uint64_t{1} << 32, n) && n > 0) {
+    h.lazy_max_pages = n;
+    return true;
+  }
+  *error = fmt::format("want a number of pages from 1 to 2^32, not '{}'", v);
+  return false;
+}
+
 bool set_planted(ProgramHeader& h, std::string_view v, std::string* error) {
   const auto d = mm::parse_planted_defect(v);
   if (!d) {
@@ -274,7 +284,7 @@ bool set_expect(ProgramHeader& h, std::string_view v, std::string* error) {
   return true;
 }
 
-const std::array<Key, 26> kKeys = {{
+const std::array<Key, 27> kKeys = {{
     {"target", false, set_target,
      [](const ProgramHeader& h, std::string& o) {
        if (!h.target.empty()) line(o, "target", h.target);
@@ -322,6 +332,10 @@ const std::array<Key, 26> kKeys = {{
      }},
     {"vmalloc", false, set_flag<&ProgramHeader::vmalloc>,
      [](const ProgramHeader& h, std::string& o) { line(o, "vmalloc", h.vmalloc ? "on" : "off"); }},
+    {"lazy_max_pages", false, set_lazy_max_pages,
+     [](const ProgramHeader& h, std::string& o) {
+       if (h.lazy_max_pages) line(o, "lazy_max_pages", std::to_string(*h.lazy_max_pages));
+     }},
     {"checks", false, set_checks,
      [](const ProgramHeader& h, std::string& o) { line(o, "checks", h.checks); }},
     {"check", false, set_check,
@@ -436,6 +450,7 @@ mm::MmConfig ProgramHeader::mm_config() const {
   c.slab.kmalloc_min_size = kmalloc_min;
   c.rodata_full = rodata_full;
   c.vmalloc = vmalloc;
+  c.lazy_max_pages = lazy_max_pages;
   c.planted = planted;
   return c;
 }

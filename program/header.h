@@ -69,6 +69,9 @@ struct ProgramHeader {
   std::optional<unsigned> kmalloc_min;  // unset: the profile's
   bool rodata_full = false;
   bool vmalloc = true;
+  // MmConfig::lazy_max_pages: the lazy vmap purge threshold scaled for
+  // fuzzing (printed only when set; unset: the kernel's).
+  std::optional<std::uint64_t> lazy_max_pages;
 
   std::string checks = "all";
   CheckMode check = CheckMode::incremental;

@@ -38,6 +38,7 @@ ProgramHeader every_key() {
   h.kmalloc_min = 8;
   h.rodata_full = true;
   h.vmalloc = false;
+  h.lazy_max_pages = 64;
   h.slab_nomerge = true;
   h.checks = "buddy.*,-buddy.coalesced";
   h.check = CheckMode::full;
@@ -77,6 +78,7 @@ TEST(ProgramHeader, EveryKeyRoundTrips) {
   EXPECT_NE(h.kmalloc_min, d.kmalloc_min);
   EXPECT_NE(h.rodata_full, d.rodata_full);
   EXPECT_NE(h.vmalloc, d.vmalloc);
+  EXPECT_NE(h.lazy_max_pages, d.lazy_max_pages);
   EXPECT_NE(h.slab_nomerge, d.slab_nomerge);
   EXPECT_NE(h.checks, d.checks);
   EXPECT_NE(h.check, d.check);
@@ -92,11 +94,12 @@ TEST(ProgramHeader, EveryKeyRoundTrips) {
   const Program p = with_header(h);
   const std::string text = print_program(p);
   for (const char* key :
-       {"target",        "profile",      "machine",      "machine_line", "ram",
-        "ram_base",      "cpus",         "nodes",        "cma",          "slab",
-        "slub_debug",    "slab_nomerge", "kmalloc_min",  "rodata",       "vmalloc",
-        "checks",        "check",        "check_every",  "final_sweep",  "record_misuse",
-        "misuse_writes", "report_leaks", "max_findings", "planted",      "expect"})
+       {"target",         "profile",       "machine",      "machine_line", "ram",
+        "ram_base",       "cpus",          "nodes",        "cma",          "slab",
+        "slub_debug",     "slab_nomerge",  "kmalloc_min",  "rodata",       "vmalloc",
+        "lazy_max_pages", "checks",        "check",        "check_every",  "final_sweep",
+        "record_misuse",  "misuse_writes", "report_leaks", "max_findings", "planted",
+        "expect"})
     EXPECT_NE(text.find(std::string("\n# ") + key + ": "), std::string::npos) << key << "\n"
                                                                               << text;
   EXPECT_EQ(text.rfind("# mmfuzz program v2\n", 0), 0u) << text;
@@ -107,7 +110,7 @@ TEST(ProgramHeader, EveryKeyRoundTrips) {
   EXPECT_TRUE(q == p);
   EXPECT_EQ(print_program(q), text);
   // The ops start after the header.
-  EXPECT_EQ(q.ops[0].line, 29u);
+  EXPECT_EQ(q.ops[0].line, 30u);
 }
 
 // Whatever a machine line makes the machine, the printed values read back
@@ -247,6 +250,8 @@ TEST(ProgramHeader, BadHeadersAreOneLineErrors) {
       {"# kmalloc_min: 12", "kmalloc_min"},
       {"# rodata: maybe", "rodata"},
       {"# vmalloc: yes", "want on or off"},
+      {"# lazy_max_pages: 0", "lazy_max_pages"},
+      {"# lazy_max_pages: many", "lazy_max_pages"},
       {"# checks: nosuch.invariant", "matches no invariant"},
       {"# check: sometimes", "unknown value 'sometimes'"},
       {"# check_every: -5", "check_every"},

@@ -270,6 +270,29 @@ TEST_F(VmallocTest, VfreeReturnsPagesAfterPurge) {
   EXPECT_TRUE(rec.misuses.empty());
 }
 
+// MmConfig::lazy_max_pages scales the purge threshold (fuzzing): past it
+// the next tick purges; the kernel's threshold (fls(cpus) * 32 MiB) is not
+// reached by the same frees.
+TEST(VmallocLazyMax, AScaledThresholdPurgesAtTheNextTick) {
+  for (const bool scaled : {false, true}) {
+    MmConfig cfg = small_cfg();
+    if (scaled) cfg.lazy_max_pages = 8;
+    Mm mm(cfg);
+    Vmalloc& vm = mm.vmalloc;
+    EXPECT_EQ(vm.lazy_max_pages(), scaled ? 8u : 2u * 32 * 256);
+    const std::uint64_t purges = vm.nr_purges;
+    for (int i = 0; i < 3; ++i) {
+      const vaddr_t a = vm.vmalloc(3 * kPage);
+      ASSERT_NE(a, 0u);
+      vm.vfree(a);  // 4 lazy pages each, with the guard
+    }
+    EXPECT_EQ(vm.vmap_lazy_nr, 12u);
+    mm.tick();
+    EXPECT_EQ(vm.nr_purges, purges + (scaled ? 1 : 0)) << scaled;
+    EXPECT_EQ(vm.vmap_lazy_nr, scaled ? 0u : 12u);
+  }
+}
+
 TEST_F(VmallocTest, VaReusedOnlyAfterPurge) {
   const vaddr_t a = vm.vmalloc(kPage);
   ASSERT_NE(a, 0u);

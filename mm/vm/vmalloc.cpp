@@ -68,6 +68,7 @@ pteval_t Vmalloc::pgprot_kernel() const {
 }
 
 std::uint64_t Vmalloc::lazy_max_pages() const {
+  if (mm_.config.lazy_max_pages) return *mm_.config.lazy_max_pages;
   const unsigned cpus = mm_.nr_cpus();
   const unsigned fls = static_cast<unsigned>(std::bit_width(cpus));
   return fls * ((std::uint64_t{mm_.profile.lazy_max_mb} * SZ_1M) >> mm_.profile.page_shift);
