@@ -1450,7 +1450,7 @@ Decoded decode(std::span<const std::uint8_t> data, const TargetSpec& t, const De
                const DecodeOptions& opts) {
   Decoded d;
   if (data.size() >= 2 && data[0] == kMachinePrefix) {
-    d.machine = data[1] % kMachines.size();
+    d.machine = static_cast<unsigned>(data[1] % kMachines.size());
     if (d.machine) set_fuzz_machine(d.program.header, d.machine);
     data = data.subspan(2);
   }
