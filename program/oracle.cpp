@@ -91,6 +91,7 @@ void Oracle::before(const Op& op) {
 }
 
 void Oracle::after(const Op& op) {
+  if (!zones_checked_ || op.kind() == OpKind::tick) check_zones(op);
   const OpResult& r = ex_.last();
   if (!r.ran) return;
   std::vector<std::pair<Space, Handle>> hs;
@@ -319,13 +320,130 @@ void Oracle::check_kmalloc(const Op& op) {
                                                 m.profile.page_shift, m.page_alloc.max_order());
   // Debug metadata (red zones, tracking) widens the slot: at least the class then.
   const bool debug = m.config.slab.debug_flags != 0;
-  if (r.bytes_alloc == want || (debug && r.bytes_alloc > want)) return;
+  if (r.bytes_alloc == want || (debug && r.bytes_alloc > want)) return check_kmalloc_type(op);
   fail(op, "oracle.kmalloc_size", "oracle",
        fmt::format("kmalloc({}) reported bytes_alloc {}, the kernel's {} gives {}", a.size,
                    r.bytes_alloc, slab_variant_name(m.slab.variant), want),
        {"kmalloc_index() (or SLOB's size header, or the large-kmalloc page order) picks another "
         "size class"},
        r.addr);
+}
+
+// The cache prefix 6.1's kmalloc_type() picks for a gfp mask (Debian's arm64
+// kernel: CONFIG_ZONE_DMA and CONFIG_MEMCG_KMEM on). __GFP_DMA wins over
+// __GFP_RECLAIMABLE, which wins over __GFP_ACCOUNT.
+const char* kmalloc_type_prefix(gfp_t gfp) {
+  if (gfp & mm::__GFP_DMA) return "dma-kmalloc-";
+  if (gfp & mm::__GFP_RECLAIMABLE) return "kmalloc-rcl-";
+  if (gfp & mm::__GFP_ACCOUNT) return "kmalloc-cg-";
+  return "kmalloc-";
+}
+
+void Oracle::check_kmalloc_type(const Op& op) {
+  const auto& a = *op.get_if<Kmalloc>();
+  const OpResult& r = ex_.last();
+  Mm& m = ex_.mm_;
+  if (m.slab.variant == mm::SlabVariant::slob) return;  // SLOB has no kmalloc caches
+  const auto ref = m.slab.find_object(r.addr);
+  const mm::kmem_cache* s = ref ? m.slab.cache(ref->cache) : nullptr;
+  if (!s) return;  // a large kmalloc: whole pages, no cache
+  const std::string_view name = s->name, want = kmalloc_type_prefix(a.gfp);
+  if (name.starts_with(want) && name.size() > want.size() &&
+      std::isdigit(static_cast<unsigned char>(name[want.size()])))
+    return;
+  fail(op, "oracle.kmalloc_type", "oracle",
+       fmt::format("kmalloc({}, {}) was served by {}, the kernel's kmalloc_type() picks {}*",
+                   a.size, mm::format_gfp(a.gfp), name, want),
+       {"__GFP_DMA, then __GFP_RECLAIMABLE, then __GFP_ACCOUNT choose the cache type"}, r.addr);
+}
+
+// pcp batch of a zone (zone_batchsize()): about a thousandth of it, at most
+// 1 MiB, a quarter of that, then the largest 2^n - 1 under 1.5 times it.
+long ref_pcp_batch(std::uint64_t managed, std::uint64_t page_size) {
+  std::uint64_t b =
+      std::min<std::uint64_t>(managed >> 10, (std::uint64_t{1} << 20) / page_size) / 4;
+  b = std::max<std::uint64_t>(b, 1);
+  return std::max<long>(1, static_cast<long>(std::bit_floor(b + b / 2)) - 1);
+}
+
+// The kernel computes these from the managed pages of the moment
+// (init_per_zone_wmark_min, then THP's recomputation) and keeps them while
+// __init memory is freed later: a caller sees today's managed pages, not
+// those. So the check is what holds whenever they were computed, with
+// managed pages that have only grown since: the min watermarks share
+// pages_min out (each rounded down), low and high are min plus one and two
+// steps of max(min / 4, managed * watermark_scale_factor / 10000), the
+// protections are the zones above over lowmem_reserve_ratio, pcp batch is
+// zone_batchsize() of at most today's size and 6.1's pcp high is the low
+// watermark shared by the node's CPUs, at least four batches.
+void Oracle::check_zones(const Op& op) {
+  zones_checked_ = true;
+  const Mm& m = ex_.mm_;
+  const auto& pa = m.page_alloc;
+  const auto& prof = m.profile;
+  const long pages_min = static_cast<long>(pa.min_free_kbytes >> (prof.page_shift - 10));
+  std::vector<std::string> bad;
+  const auto check = [&](const mm::zone& z, bool ok, std::string what) {
+    if (!ok)
+      bad.push_back(
+          fmt::format("Node {}, zone {}: {}", z.node, mm::zone_name(z.zone_idx), std::move(what)));
+  };
+  long min_sum = 0, zones = 0;
+  for (const auto& n : pa.node_data)
+    for (std::size_t i = 0; i < n.node_zones.size(); ++i) {
+      const mm::zone& z = n.node_zones[i];
+      if (!z.managed_zone()) continue;
+      const auto wmin = static_cast<long>(z._watermark[mm::WMARK_MIN]);
+      const auto low = static_cast<long>(z._watermark[mm::WMARK_LOW]);
+      const auto high = static_cast<long>(z._watermark[mm::WMARK_HIGH]);
+      min_sum += wmin, ++zones;
+      const long step = low - wmin;
+      const long most = std::max(
+          wmin >> 2, static_cast<long>(z.managed_pages * prof.watermark_scale_factor / 10000));
+      check(z, high - low == step,
+            fmt::format("min {} low {} high {}: low and high are not one step apart", wmin, low,
+                        high));
+      check(z, step >= wmin >> 2 && step <= most,
+            fmt::format(
+                "watermark step {} outside [min/4 = {}, max(min/4, managed {} x {}/10000) = {}]",
+                step, wmin >> 2, z.managed_pages, prof.watermark_scale_factor, most));
+      const unsigned ratio = i + 1 < n.node_zones.size() ? prof.lowmem_reserve_ratio[i] : 0;
+      std::uint64_t above = 0;
+      long prev = 0;
+      for (std::size_t j = i + 1; j < n.node_zones.size(); ++j) {
+        above += n.node_zones[j].managed_pages;
+        const long got = z.lowmem_reserve[j];
+        const long cap = ratio ? static_cast<long>(above / ratio) : 0;
+        check(z, got >= prev && got <= cap,
+              fmt::format("protection[{}] {}: want between {} and the zones above / ratio {} = {}",
+                          j, got, prev, ratio, cap));
+        prev = got;
+      }
+      const long batch_cap = ref_pcp_batch(z.managed_pages, prof.page_size());
+      long cpus = 0;  // zone_highsize(): the node's CPUs share the low watermark
+      for (unsigned c = 0; c < m.nr_cpus(); ++c)
+        cpus += m.cpu_to_node(static_cast<int>(c)) == z.node;
+      if (!cpus) cpus = m.nr_cpus();
+      for (const auto& pcp : z.per_cpu_pageset) {
+        const long b = pcp.batch;
+        check(
+            z, b >= 1 && b <= batch_cap && std::has_single_bit(static_cast<unsigned long>(b + 1)),
+            fmt::format("pcp batch {}: want 2^n - 1, at most zone_batchsize() = {}", b, batch_cap));
+        const long want = prof.pcp == mm::PcpModel::v6_1 ? std::max(low / cpus, b << 2) : 6 * b;
+        check(
+            z, pcp.high == want,
+            fmt::format("pcp high {}, the kernel's {} (batch {}, low {})", pcp.high, want, b, low));
+      }
+    }
+  if (zones && (min_sum > pages_min || min_sum <= pages_min - zones))
+    bad.push_back(
+        fmt::format("the min watermarks sum to {}, want min_free_kbytes' {} pages less "
+                    "under one per zone ({} zones)",
+                    min_sum, pages_min, zones));
+  if (bad.empty()) return;
+  std::string title = bad.front();
+  fail(op, "oracle.zone", "oracle", "zone policy differs from 6.1's formulas: " + title,
+       std::move(bad));
 }
 
 void Oracle::check_cache_alloc(const Op& op) {

@@ -8,6 +8,11 @@
 //   oracle.contents  a read returns the bytes last written (or zeroed) since the allocation
 //   oracle.ksize     kmalloc and kmem_cache_alloc give at least the bytes asked for
 //   oracle.kmalloc_size  kmalloc's bytes_alloc is the size class kmalloc_index() picks
+//   oracle.kmalloc_type  kmalloc is served by the cache type its gfp picks (kmalloc_type():
+//                    dma-kmalloc-, kmalloc-rcl-, kmalloc-cg- or kmalloc-; the free's name=)
+//   oracle.zone      what /proc/zoneinfo shows follows 6.1's formulas: the min, low and
+//                    high watermarks from min_free_kbytes, the lowmem reserves (protection)
+//                    from lowmem_reserve_ratio, pcp high and batch from the zone's size
 //   oracle.page      an allocated page is not free (PageBuddy) and holds a reference
 //   oracle.mempool   the reserve is lent only when empty-handed, refilled below min_nr,
 //                    and sleepers are served in the order they slept
@@ -69,6 +74,8 @@ class Oracle {
   void on_alloc(const Op& op, Space s, Handle h, Live& l);
   void check_access(const Op& op);
   void check_kmalloc(const Op& op);
+  void check_kmalloc_type(const Op& op);
+  void check_zones(const Op& op);
   void check_cache_alloc(const Op& op);
   void check_page(const Op& op, Handle h);
   void check_area_mapped(const Op& op, Handle h);
@@ -88,6 +95,7 @@ class Oracle {
   bool pool_element_ = false;  // mempool_free: the object is an element of that pool
   std::vector<std::uint64_t> sleeper_tickets_;
   unsigned split_order_ = 0;
+  bool zones_checked_ = false;  // at the first op: boot set them
   // Sleepers per pool, in the order they slept: (ticket, handle).
   std::map<std::uint32_t, std::vector<std::pair<std::uint64_t, Handle>>> queues_;
 };

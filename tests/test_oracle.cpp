@@ -201,6 +201,58 @@ TEST(Oracle, KmallocSizeFiresOnAnotherClass) {
   EXPECT_TRUE(has(fs, "oracle.kmalloc_size")) << ids_of(fs);
 }
 
+// kmalloc_type(): __GFP_DMA, then __GFP_RECLAIMABLE, then __GFP_ACCOUNT. Silent
+// on the model; a model whose cgroup and normal kmalloc caches are swapped
+// (GFP_KERNEL_ACCOUNT served by kmalloc-N) makes it fire.
+TEST(Oracle, KmallocTypeFollowsTheGfp) {
+  ProgramBuilder b;
+  for (const gfp_t gfp :
+       {GFP_KERNEL, GFP_KERNEL_ACCOUNT, GFP_KERNEL | __GFP_RECLAIMABLE, GFP_KERNEL | __GFP_DMA,
+        GFP_KERNEL | __GFP_DMA | __GFP_ACCOUNT, GFP_KERNEL | __GFP_RECLAIMABLE | __GFP_ACCOUNT})
+    for (const std::uint64_t size : {8u, 200u, 3000u, 8192u, 20000u}) b.kmalloc(size, gfp);
+  for (const SlabVariant v : {SlabVariant::slub, SlabVariant::slab, SlabVariant::slob}) {
+    const auto fs = run(b, small(v));
+    EXPECT_TRUE(fs.empty()) << slab_variant_name(v) << ": " << ids_of(fs);
+  }
+  const auto fs = run(b, small(SlabVariant::slub), [](Mm& m, Executor&) {
+    std::swap(m.slab.kmalloc_caches[KMALLOC_CGROUP], m.slab.kmalloc_caches[KMALLOC_NORMAL]);
+  });
+  EXPECT_TRUE(has(fs, "oracle.kmalloc_type")) << ids_of(fs);
+  EXPECT_FALSE(has(fs, "oracle.kmalloc_size")) << ids_of(fs);
+}
+
+// What /proc/zoneinfo shows follows 6.1's formulas on every fuzz machine
+// (zones across the DMA limit, two nodes, CMA); a watermark, a protection
+// or a pcp high one page off fires.
+TEST(Oracle, ZonePolicyFollowsTheKernelsFormulas) {
+  ProgramBuilder b;
+  b.free_pages(b.alloc_pages(0, GFP_KERNEL), 0);
+  MmConfig multi = small(SlabVariant::slub);
+  multi.machine.ram_base = 0xff000000;
+  multi.machine.nr_nodes = 2;
+  multi.machine.cma_size = 4 * SZ_1M;
+  MmConfig zones = small(SlabVariant::slub);
+  zones.machine.ram_base = 0xff000000;
+  for (const MmConfig& c : {small(SlabVariant::slub), multi, zones, MmConfig{}}) {
+    const auto fs = run(b, c);
+    EXPECT_TRUE(fs.empty()) << c.machine.ram_size << " at " << c.machine.ram_base << ": "
+                            << ids_of(fs) << (fs.empty() ? "" : fs[0].violation.title);
+  }
+  const std::vector<std::function<void(zone&)>> breaks = {
+      [](zone& z) { z._watermark[WMARK_LOW] += 1; },
+      [](zone& z) { z._watermark[WMARK_MIN] -= 1; },
+      [](zone& z) { z.per_cpu_pageset[1].high += 1; },
+      [](zone& z) { z.per_cpu_pageset[0].batch *= 2; },
+      [](zone& z) { z.lowmem_reserve[ZONE_NORMAL] += 1; },
+  };
+  for (std::size_t i = 0; i < breaks.size(); ++i) {
+    const auto fs = run(b, zones, [&](Mm& m, Executor&) {
+      breaks[i](m.page_alloc.node_data[0].node_zones[ZONE_DMA]);
+    });
+    EXPECT_TRUE(has(fs, "oracle.zone")) << "break " << i << ": " << ids_of(fs);
+  }
+}
+
 TEST(Oracle, VmapFiresOnAnUnmappedPageOfANewArea) {
   ProgramBuilder b;
   b.vmalloc(3 * 4096);
