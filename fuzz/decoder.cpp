@@ -126,6 +126,19 @@ std::vector<T> fill_table(const std::vector<analysis::Weighted>& rows, std::vect
   return t;
 }
 
+// A profile's rows plus values the fuzzer must reach that a trace may not
+// show (one slot each at least): GFP_ATOMIC order > 0 allocations make the
+// highatomic reserve, pageblock_order (9) and MAX_ORDER - 1 (10) blocks the
+// merges and steals at and above a pageblock.
+std::vector<analysis::Weighted> with_rare(std::vector<analysis::Weighted> rows,
+                                          std::initializer_list<std::uint64_t> rare) {
+  if (rows.empty()) return rows;  // the fallback table then
+  for (const std::uint64_t v : rare)
+    if (std::none_of(rows.begin(), rows.end(), [v](const auto& r) { return r.value == v; }))
+      rows.push_back({v, 0});
+  return rows;
+}
+
 // Reads the input; zeros past its end.
 class Reader {
  public:
@@ -1424,8 +1437,10 @@ DecodeTables DecodeTables::from_profile(const analysis::WorkloadProfile& prof) {
   t.kmalloc_size = fill_table<std::uint64_t>(prof.kmalloc_size_table(), {8, 64, 128, 512, 4096});
   t.cache_size = fill_table<std::uint64_t>(prof.cache_size_table(), {16, 64, 200, 1024});
   t.slab_gfp = fill_table<std::uint32_t>(prof.slab_gfp_table(), {mm::GFP_KERNEL});
-  t.page_gfp = fill_table<std::uint32_t>(prof.page_gfp_table(), {mm::GFP_KERNEL});
-  t.order = fill_table<std::uint8_t>(prof.order_table(), {0, 0, 0, 1, 2, 3});
+  t.page_gfp = fill_table<std::uint32_t>(
+      with_rare(prof.page_gfp_table(), {mm::GFP_ATOMIC, mm::GFP_ATOMIC | mm::__GFP_COMP}),
+      {mm::GFP_KERNEL});
+  t.order = fill_table<std::uint8_t>(with_rare(prof.order_table(), {9, 10}), {0, 0, 0, 1, 2, 3});
   // Sizes the bundled trace does not show (vmalloc events are 6.3+): page
   // multiples, odd sizes and large ones.
   t.vmalloc_size = fill_table<std::uint64_t>(
