@@ -31,8 +31,9 @@ FUNC_REASONS = [
      "a fuzz input frees a few hundred (issue 18: scale the threshold)"),
     (r"reserve_highatomic_pageblock",
      "gap: needs an order > 0 ALLOC_HARDER (GFP_ATOMIC) allocation to succeed in the slow "
-     "path, i.e. at the watermark; the fuzz GFP table draws GFP_ATOMIC rarely and inputs "
-     "seldom fill 16 MiB"),
+     "path, i.e. with the zone already at its low watermark; the tables draw GFP_ATOMIC and "
+     "orders up to 10 now, but in 10 s per target no input fills 16 MiB first (the "
+     "`pressure` properties do, with a ballast: docs/properties.md)"),
     (r"^~|::~", "destructors: the harness's models live as long as the process"),
     (r"parse_|_name$|name$|format_|display_name|finding_line|slabinfo|load_machine_file|"
      r"read_machine_file|apply_machine_line|validate_machine|capture_iomem|list_name|"
