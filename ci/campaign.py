@@ -48,6 +48,10 @@ ENGINES = {
     "builtin": ("default", "build/default"),
 }
 AFL_BUILD_ENV = {"AFL_USE_ASAN": "1", "AFL_USE_UBSAN": "1", "AFL_QUIET": "1"}
+# The AFL++ custom mutator (fuzz/afl_mutator.cpp): the same Program mutations
+# as libFuzzer's, built by the afl-mutator preset (uninstrumented, PIC).
+AFL_MUTATOR = ROOT / "build" / "afl-mutator" / "lib" / "libmmfuzz_afl_mutator.so"
+MODEL_TARGETS = ("page_alloc", "slub", "slab", "slob", "vm", "mm")
 MAX_RESTARTS = 8  # per target: a libFuzzer/driver run ends at its first crash
 MAX_TRIAGE = 64  # crash files replayed per target (smallest first)
 SHRINK_SECONDS = 60  # `mmfuzz shrink --time` per new signature
@@ -556,7 +560,10 @@ class Afl(Engine):
                 cmd += ["-x", str(self.c.dicts[t])]
             cmd += ["--", str(self.c.binary[t])]
             cmds.append(cmd)
-        return cmds, {}
+        extra = {}
+        if t in MODEL_TARGETS and AFL_MUTATOR.is_file():
+            extra = {"AFL_CUSTOM_MUTATOR_LIBRARY": str(AFL_MUTATOR), "MMFUZZ_AFL_TARGET": t}
+        return cmds, extra
 
     def crash_files(self, t):
         out = []
@@ -750,6 +757,9 @@ class Campaign:
             if reconf:
                 cmds.append(["cmake", "--preset", self.preset] + extra)
         cmds.append(["cmake", "--build", str(self.build_dir), "--target", "fuzz_targets", "-j", str(a.jobs)])
+        if a.engine == "afl":
+            cmds.append(["cmake", "--preset", "afl-mutator"])
+            cmds.append(["cmake", "--build", "--preset", "afl-mutator", "-j", str(a.jobs)])
         note(f"building fuzz targets ({a.engine}) in {rel(self.build_dir)}, log {rel(log)}")
         with open(log, "wb") as f:
             for cmd in cmds:
