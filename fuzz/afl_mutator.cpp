@@ -56,19 +56,18 @@ void* afl_custom_init(void* /*afl*/, unsigned int seed) {
 // One mutation of buf (a splice with add_buf when AFL++ gives one, half the
 // time); the result stays valid until the next call.
 std::size_t afl_custom_fuzz(void* data, std::uint8_t* buf, std::size_t buf_size,
-                            std::uint8_t** out_buf, std::uint8_t* add_buf,
-                            std::size_t add_buf_size, std::size_t max_size) {
+                            std::uint8_t** out_buf, std::uint8_t* add_buf, std::size_t add_buf_size,
+                            std::size_t max_size) {
   auto& m = *static_cast<AflMutator*>(data);
   const unsigned seed = m.seed++;
   m.out.assign(std::max(max_size, buf_size), 0);
   std::size_t n = 0;
   if (add_buf && add_buf_size && (seed & 1))
-    n = mmfuzz::fuzz::cross_over(buf, buf_size, add_buf, add_buf_size, m.out.data(), max_size,
-                                 seed, *m.target, *m.tables);
+    n = mmfuzz::fuzz::cross_over(buf, buf_size, add_buf, add_buf_size, m.out.data(), max_size, seed,
+                                 *m.target, *m.tables);
   if (!n) {
     std::memcpy(m.out.data(), buf, buf_size);
-    n = mmfuzz::fuzz::mutate(m.out.data(), buf_size, max_size, seed, *m.target, *m.tables,
-                             nullptr);
+    n = mmfuzz::fuzz::mutate(m.out.data(), buf_size, max_size, seed, *m.target, *m.tables, nullptr);
   }
   if (!n) {  // nothing the target can say: hand back the input
     n = std::min(buf_size, max_size);

@@ -15,8 +15,8 @@
 extern "C" {
 void* afl_custom_init(void* afl, unsigned int seed);
 std::size_t afl_custom_fuzz(void* data, std::uint8_t* buf, std::size_t buf_size,
-                            std::uint8_t** out_buf, std::uint8_t* add_buf,
-                            std::size_t add_buf_size, std::size_t max_size);
+                            std::uint8_t** out_buf, std::uint8_t* add_buf, std::size_t add_buf_size,
+                            std::size_t max_size);
 void afl_custom_deinit(void* data);
 const char* afl_custom_describe(void* data, std::size_t max_description_len);
 }
@@ -53,8 +53,9 @@ TEST(AflMutator, MutatesProgramsWithinMaxSize) {
   for (int i = 0; i < 200; ++i) {
     std::uint8_t* out = nullptr;
     const std::size_t max_size = 64 + static_cast<std::size_t>(i) * 8;
-    const std::size_t n = afl_custom_fuzz(m, in.data(), in.size(), &out, i % 3 ? other.data() : nullptr,
-                                          i % 3 ? other.size() : 0, max_size);
+    const std::size_t n =
+        afl_custom_fuzz(m, in.data(), in.size(), &out, i % 3 ? other.data() : nullptr,
+                        i % 3 ? other.size() : 0, max_size);
     ASSERT_NE(out, nullptr);
     ASSERT_GT(n, 0u);
     ASSERT_LE(n, std::max(max_size, in.size()));
