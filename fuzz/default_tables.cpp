@@ -1,24 +1,14 @@
 // The built-in decode tables: the workload profile of the bundled arm64 6.1
-// boot trace (fuzz/default_profile.json; scripts/make_fuzz_seeds.sh
-// regenerates it), compiled in so a fuzz target needs no files.
-#include <nlohmann/json.hpp>
-
-#include "analysis/workload_profile.h"
+// boot trace, the one the property generators embed
+// (corpus/profiles/arm64-6.1-boot-shell.profile.json, props/builtin_profile.h),
+// so a fuzz target needs no files.
 #include "fuzz/decoder.h"
+#include "props/builtin_profile.h"
 
 namespace mmfuzz::fuzz {
 
-namespace {
-constexpr const char kDefaultProfile[] =
-#include "default_profile.inc"
-    ;
-}  // namespace
-
 const DecodeTables& DecodeTables::builtin() {
-  static const DecodeTables t = [] {
-    const auto prof = analysis::WorkloadProfile::from_json(nlohmann::json::parse(kDefaultProfile));
-    return from_profile(prof);
-  }();
+  static const DecodeTables t = from_profile(props::builtin_profile());
   return t;
 }
 

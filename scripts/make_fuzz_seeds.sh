@@ -2,7 +2,8 @@
 # Regenerates the model targets' seed corpora (corpus/seeds/<target>/) from
 # windows of the bundled real trace: each window becomes a Program (mmfuzz
 # convert) and is encoded for every model target (fuzz_encode). Also
-# regenerates fuzz/default_profile.json, the built-in decode tables' profile.
+# regenerates corpus/profiles/arm64-6.1-boot-shell.profile.json, the built-in
+# profile of the decode tables and the property generators (rebuild after).
 #   scripts/make_fuzz_seeds.sh [BUILD_DIR]   (default: build/default)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,7 +17,7 @@ trace=corpus/traces/arm64-6.1-boot-shell.trace.zst
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-"$mmfuzz" profile "$trace" -o fuzz/default_profile.json >/dev/null
+"$mmfuzz" profile "$trace" -o corpus/profiles/arm64-6.1-boot-shell.profile.json >/dev/null
 
 # Windows of 300 trace lines at spread-out offsets (boot, initcalls, shell).
 zstdcat "$trace" >"$tmp/all.trace"
