@@ -18,3 +18,12 @@ target_include_directories(mmfuzz_options INTERFACE ${PROJECT_SOURCE_DIR})
 if(MMFUZZ_FUZZ_ENGINE STREQUAL "libfuzzer")
   target_compile_options(mmfuzz_options INTERFACE -fsanitize=fuzzer-no-link)
 endif()
+# The checkers and the Executor compare every pfn, object and byte they
+# sweep: traced, those comparisons were a quarter of a libFuzzer execution
+# (bench/engine_compare.sh) and steer nothing an input decides. Their
+# coverage counters stay.
+function(mmfuzz_no_cmp_tracing target)
+  if(MMFUZZ_FUZZ_ENGINE STREQUAL "libfuzzer")
+    target_compile_options(${target} PRIVATE -fno-sanitize-coverage=trace-cmp)
+  endif()
+endfunction()
