@@ -1434,7 +1434,13 @@ mm::MmConfig target_config(const TargetSpec& t, unsigned machine) {
 
 DecodeTables DecodeTables::from_profile(const analysis::WorkloadProfile& prof) {
   DecodeTables t;
-  t.kmalloc_size = fill_table<std::uint64_t>(prof.kmalloc_size_table(), {8, 64, 128, 512, 4096});
+  // Large kmalloc (whole pages past SLUB's 8 KiB) at the page-order
+  // boundaries and past the largest (4 MiB, MAX_ORDER - 1): the trace has a
+  // few dozen, too rare for its top sizes.
+  t.kmalloc_size = fill_table<std::uint64_t>(
+      with_rare(prof.kmalloc_size_table(),
+                {8193, 16384, 32769, 131072, 1 << 20, 4 << 20, (4 << 20) + 1}),
+      {8, 64, 128, 512, 4096});
   t.cache_size = fill_table<std::uint64_t>(prof.cache_size_table(), {16, 64, 200, 1024});
   t.slab_gfp = fill_table<std::uint32_t>(prof.slab_gfp_table(), {mm::GFP_KERNEL});
   t.page_gfp = fill_table<std::uint32_t>(
