@@ -12,7 +12,7 @@ enable_testing()
 add_test(NAME reproduce.programs
          COMMAND bash ${PROJECT_SOURCE_DIR}/tests/cli/test_reproduce.sh ${CMAKE_BINARY_DIR}
                  ${PROJECT_SOURCE_DIR} ${CMAKE_BINARY_DIR}/reproduce ${MMFUZZ_SELFTEST_OUT_DIRS})
-set_tests_properties(reproduce.programs PROPERTIES LABELS reproduce TIMEOUT 300)
+set_tests_properties(reproduce.programs PROPERTIES LABELS reproduce TIMEOUT 300 COST 25)
 if(MMFUZZ_SELFTEST_OUT_DIRS)
   set_tests_properties(reproduce.programs PROPERTIES FIXTURES_REQUIRED fuzz_selftest_out)
 endif()

@@ -57,5 +57,5 @@ if(TARGET fuzz_page_alloc AND MMFUZZ_PYTHON3)
   add_test(NAME fuzz.campaign_reads_findings
            COMMAND ${MMFUZZ_PYTHON3} ${PROJECT_SOURCE_DIR}/ci/test_campaign.py
                    $<TARGET_FILE:fuzz_page_alloc>)
-  set_tests_properties(fuzz.campaign_reads_findings PROPERTIES TIMEOUT 120)
+  set_tests_properties(fuzz.campaign_reads_findings PROPERTIES TIMEOUT 120 COST 22)
 endif()
