@@ -2,14 +2,15 @@
 // mutations libFuzzer's LLVMFuzzerCustomMutator makes (fuzz/mutator.h) and,
 // when AFL++ offers a second input, the same splice. AFL++ does not say which
 // target it fuzzes, so MMFUZZ_AFL_TARGET names it (page_alloc, slub, slab,
-// slob, vm or mm). It mutates with the built-in tables (a target run with
-// MMFUZZ_PROFILE reads the same bytes through its own). AFL++'s own byte
-// mutations (havoc) run beside it unless AFL_CUSTOM_MUTATOR_ONLY is set.
+// slob, vm or mm); MMFUZZ_PROFILE shapes its tables as it shapes the
+// target's. AFL++'s own byte mutations (havoc) run beside it unless
+// AFL_CUSTOM_MUTATOR_ONLY is set.
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -20,7 +21,7 @@ namespace {
 
 struct AflMutator {
   const mmfuzz::fuzz::TargetSpec* target = nullptr;
-  const mmfuzz::fuzz::DecodeTables* tables = nullptr;
+  mmfuzz::fuzz::DecodeTables tables;
   unsigned seed = 0;
   std::vector<std::uint8_t> out;  // AFL++ reads *out_buf until the next call
 };
@@ -42,11 +43,11 @@ void* afl_custom_init(void* /*afl*/, unsigned int seed) {
     return nullptr;
   }
   try {
-    auto* m = new AflMutator;
+    auto m = std::make_unique<AflMutator>();
     m->target = t;
-    m->tables = &mmfuzz::fuzz::DecodeTables::builtin();
+    m->tables = mmfuzz::fuzz::DecodeTables::from_env();
     m->seed = seed;
-    return m;
+    return m.release();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "mmfuzz AFL++ mutator: %s\n", e.what());
     return nullptr;
@@ -64,10 +65,10 @@ std::size_t afl_custom_fuzz(void* data, std::uint8_t* buf, std::size_t buf_size,
   std::size_t n = 0;
   if (add_buf && add_buf_size && (seed & 1))
     n = mmfuzz::fuzz::cross_over(buf, buf_size, add_buf, add_buf_size, m.out.data(), max_size, seed,
-                                 *m.target, *m.tables);
+                                 *m.target, m.tables);
   if (!n) {
     std::memcpy(m.out.data(), buf, buf_size);
-    n = mmfuzz::fuzz::mutate(m.out.data(), buf_size, max_size, seed, *m.target, *m.tables, nullptr);
+    n = mmfuzz::fuzz::mutate(m.out.data(), buf_size, max_size, seed, *m.target, m.tables, nullptr);
   }
   if (!n) {  // nothing the target can say: hand back the input
     n = std::min(buf_size, max_size);

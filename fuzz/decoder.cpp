@@ -1327,11 +1327,6 @@ std::vector<std::uint8_t> encode(const prog::Program& in, const TargetSpec& t,
   State st(t, tab, opts, scratch);
   HandleMaps hm;
   Writer w;
-  // The machine prefix: for a machine but the first, and before a first op
-  // byte that would read as one.
-  const unsigned machine = fuzz_machine_of(in.header);
-  w.u8(kMachinePrefix);
-  w.u8(static_cast<std::uint8_t>(machine));
   std::size_t n = 0;
   for (const Op& op : in.ops) {
     if (n == opts.max_ops) break;
@@ -1345,8 +1340,11 @@ std::vector<std::uint8_t> encode(const prog::Program& in, const TargetSpec& t,
     w.out.insert(w.out.end(), one.out.begin(), one.out.end());
     ++n;
   }
-  if (machine == 0 && (w.out.size() < 3 || w.out[2] != kMachinePrefix))
-    w.out.erase(w.out.begin(), w.out.begin() + 2);
+  // The machine prefix: for a machine but the first, and before ops whose
+  // first byte would read as one.
+  const unsigned machine = fuzz_machine_of(in.header);
+  if (machine || (w.out.size() >= 2 && w.out[0] == kMachinePrefix))
+    w.out.insert(w.out.begin(), {kMachinePrefix, static_cast<std::uint8_t>(machine)});
   return std::move(w.out);
 }
 

@@ -88,6 +88,10 @@ struct DecodeTables {
   static DecodeTables from_profile(const analysis::WorkloadProfile& p);
   // From the bundled arm64 6.1 boot trace (fuzz/default_tables.cpp).
   static const DecodeTables& builtin();
+  // What a fuzz process decodes with: MMFUZZ_PROFILE's profile (from
+  // `mmfuzz profile`) when set, else builtin(). Throws mm::ConfigError for a
+  // profile it cannot read.
+  static DecodeTables from_env();
 };
 
 struct DecodeOptions {

@@ -5,12 +5,10 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string_view>
 
-#include "analysis/workload_profile.h"
 #include "program/report.h"
 #include "program/text.h"
 #include "trace/source.h"
@@ -31,19 +29,6 @@ std::function<void(const Outcome&)>& program_handler() {
 
 constexpr std::string_view kProgramHeader = "# mmfuzz program";
 
-DecodeTables load_tables() {
-  const char* path = std::getenv("MMFUZZ_PROFILE");
-  if (!path || !*path) return DecodeTables::builtin();
-  std::ifstream in(path);
-  if (!in) throw mm::ConfigError(std::string("MMFUZZ_PROFILE: cannot open ") + path);
-  try {
-    return DecodeTables::from_profile(
-        analysis::WorkloadProfile::from_json(nlohmann::json::parse(in)));
-  } catch (const std::exception& e) {
-    throw mm::ConfigError(std::string("MMFUZZ_PROFILE: ") + path + ": " + e.what());
-  }
-}
-
 }  // namespace
 
 prog::ExecOptions HarnessOptions::default_exec_options() {
@@ -59,30 +44,34 @@ prog::ExecOptions HarnessOptions::default_exec_options() {
 }
 
 Harness::Harness(const TargetSpec& target, HarnessOptions opts)
-    : target_(target),
-      opts_(std::move(opts)),
-      header_(target_header(target)),
-      tables_(load_tables()) {
+    : target_(target), opts_(std::move(opts)), tables_(DecodeTables::from_env()) {
+  prog::ProgramHeader header = target_header(target);
   opts_.exec.checks = opts_.checks.empty() ? target_.checks : opts_.checks;
-  header_.set_exec_options(opts_.exec);
+  header.set_exec_options(opts_.exec);
   std::string plant = opts_.planted;
   if (plant.empty())
     if (const char* e = std::getenv("MMFUZZ_PLANT")) plant = e;
   if (!plant.empty()) {
     const auto d = mm::parse_planted_defect(plant);
     if (!d) throw mm::ConfigError("unknown planted defect '" + plant + "'");
-    header_.planted = *d;
+    header.planted = *d;
     plant_override_ = true;
   }
-  cfg_ = header_.mm_config();
-  snap_ = std::make_unique<mm::Mm>(cfg_);
-  mm_ = std::make_unique<mm::Mm>(cfg_);
+  // Every machine runs with the same checks and plant; only the machine differs.
+  machines_.resize(fuzz_machines().size());
+  for (unsigned i = 0; i < machines_.size(); ++i) {
+    machines_[i].header = header;
+    set_fuzz_machine(machines_[i].header, i);
+    machines_[i].header = machines_[i].header.resolved();
+  }
+  machine(0);
 }
 
 Harness::~Harness() = default;
 
 void Harness::reset() {
-  mm_->restore_from(*snap_);
+  Machine& m = machines_[0];
+  m.mm->restore_from(*m.snap);
 }
 
 Outcome Harness::classify(Outcome o) const {
@@ -93,39 +82,28 @@ Outcome Harness::classify(Outcome o) const {
 }
 
 Harness::Machine& Harness::machine(unsigned i) {
-  if (machines_.empty()) machines_.resize(fuzz_machines().size());
-  auto& m = machines_[i];
-  if (!m) {
-    m = std::make_unique<Machine>();
-    m->header = header_;
-    set_fuzz_machine(m->header, i);
-    m->header = m->header.resolved();
-    const mm::MmConfig cfg = m->header.mm_config();
-    m->snap = std::make_unique<mm::Mm>(cfg);
-    m->mm = std::make_unique<mm::Mm>(cfg);
+  Machine& m = machines_[i];
+  if (!m.mm) {
+    const mm::MmConfig cfg = m.header.mm_config();
+    m.snap = std::make_unique<mm::Mm>(cfg);
+    m.mm = std::make_unique<mm::Mm>(cfg);
   }
-  return *m;
+  return m;
 }
 
 Outcome Harness::execute(prog::Program p, unsigned machine_index) {
-  mm::Mm& model = machine_index ? *machine(machine_index).mm : *mm_;
+  Machine& m = machine(machine_index);
   Outcome o;
   {
-    prog::Executor ex(model, p.strings, opts_.exec);
+    prog::Executor ex(*m.mm, p.strings, opts_.exec);
     for (const auto& op : p.ops) ex.step(op);
     o.verdict = ex.finish();
   }
   // Restore at the end, not the start: what the Program made the model
   // allocate is freed within the same input, so libFuzzer's malloc/free
   // balance holds and it does not rerun every input looking for a leak.
-  if (machine_index) {
-    Machine& m = machine(machine_index);
-    m.mm->restore_from(*m.snap);
-    o.header = &m.header;
-  } else {
-    reset();
-    o.header = &header_;
-  }
+  m.mm->restore_from(*m.snap);
+  o.header = &m.header;
   o.program = std::move(p);
   return classify(std::move(o));
 }
@@ -176,14 +154,14 @@ Outcome Harness::run_program(prog::Program p) {
           fmt::format("{} {} overrides the program's {}: {}", what, given, key, before));
   };
   if (plant_override_)
-    override("MMFUZZ_PLANT", mm::planted_defect_name(header_.planted), "planted",
-             [&] { h.planted = header_.planted; });
+    override("MMFUZZ_PLANT", mm::planted_defect_name(header().planted), "planted",
+             [&] { h.planted = header().planted; });
   if (!opts_.checks.empty())
     override("the harness's checks", opts_.checks, "checks", [&] { h.checks = opts_.checks; });
+  // On a machine the harness has (booted then, if it was not), else booted for it.
   const unsigned k = fuzz_machine_of(h);
-  Outcome o = h.same_run(header_)                  ? execute(std::move(p))
-              : k && h.same_run(machine(k).header) ? execute(std::move(p), k)
-                                                   : execute_own(std::move(p), h);
+  Outcome o =
+      h.same_run(machines_[k].header) ? execute(std::move(p), k) : execute_own(std::move(p), h);
   o.overrides = std::move(notes);
   return o;
 }

@@ -58,9 +58,9 @@ class Harness {
   Harness& operator=(const Harness&) = delete;
 
   const TargetSpec& target() const { return target_; }
-  const mm::MmConfig& config() const { return cfg_; }
+  const mm::MmConfig& config() const { return machines_[0].mm->config; }
   // The run configuration as a Program header (crash reports print it).
-  const prog::ProgramHeader& header() const { return header_; }
+  const prog::ProgramHeader& header() const { return machines_[0].header; }
   const DecodeTables& tables() const { return tables_; }
 
   // Decodes and runs one input.
@@ -88,29 +88,26 @@ class Harness {
   // The restore cost: the model back to the snapshot's state. Every run
   // ends with one, so each input starts from the booted model.
   void reset();
-  mm::Mm& model() { return *mm_; }
+  mm::Mm& model() { return *machines_[0].mm; }
 
  private:
-  // A machine of fuzz_machines() but the first: booted on the first input
-  // that asks for it, then restored like the first.
+  // One of fuzz_machines(): its header (what crash Programs state), its
+  // model and the snapshot every input on it starts from. The first is
+  // booted with the harness, the others on the first input that asks.
   struct Machine {
     prog::ProgramHeader header;
     std::unique_ptr<mm::Mm> mm, snap;
   };
-  Machine& machine(unsigned i);
+  Machine& machine(unsigned i);  // booted
   Outcome execute(prog::Program p, unsigned machine = 0);
   Outcome execute_own(prog::Program p, const prog::ProgramHeader& h);
   Outcome classify(Outcome o) const;
 
   const TargetSpec& target_;
   HarnessOptions opts_;
-  prog::ProgramHeader header_;
   bool plant_override_ = false;  // opts.planted or MMFUZZ_PLANT given
   bool program_headers_ = true;
-  mm::MmConfig cfg_;
-  std::unique_ptr<mm::Mm> mm_;
-  std::unique_ptr<mm::Mm> snap_;  // booted, never run: what every input starts from
-  std::vector<std::unique_ptr<Machine>> machines_;  // by index; [0] unused (the above)
+  std::vector<Machine> machines_;  // by fuzz_machines() index, sized at construction
   DecodeTables tables_;
 };
 

@@ -31,6 +31,10 @@ TEST(AflMutator, InitNeedsAModelTarget) {
   setenv("MMFUZZ_AFL_TARGET", "trace_text", 1);
   EXPECT_EQ(afl_custom_init(nullptr, 1), nullptr);
   setenv("MMFUZZ_AFL_TARGET", "mm", 1);
+  // A profile it cannot read: refused, as the fuzz targets refuse it.
+  setenv("MMFUZZ_PROFILE", "/nonexistent/profile.json", 1);
+  EXPECT_EQ(afl_custom_init(nullptr, 1), nullptr);
+  unsetenv("MMFUZZ_PROFILE");
   void* m = afl_custom_init(nullptr, 1);
   ASSERT_NE(m, nullptr);
   EXPECT_STREQ(afl_custom_describe(m, 64), "mmfuzz-program");
