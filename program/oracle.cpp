@@ -329,13 +329,18 @@ void Oracle::check_kmalloc(const Op& op) {
        r.addr);
 }
 
-// The cache prefix 6.1's kmalloc_type() picks for a gfp mask (Debian's arm64
-// kernel: CONFIG_ZONE_DMA and CONFIG_MEMCG_KMEM on). __GFP_DMA wins over
-// __GFP_RECLAIMABLE, which wins over __GFP_ACCOUNT.
-const char* kmalloc_type_prefix(gfp_t gfp) {
-  if (gfp & mm::__GFP_DMA) return "dma-kmalloc-";
-  if (gfp & mm::__GFP_RECLAIMABLE) return "kmalloc-rcl-";
-  if (gfp & mm::__GFP_ACCOUNT) return "kmalloc-cg-";
+const char* kernel_kmalloc_type(gfp_t gfp) {
+  if (gfp & mm::__GFP_DMA) return "dma";
+  if (gfp & mm::__GFP_RECLAIMABLE) return "rcl";
+  if (gfp & mm::__GFP_ACCOUNT) return "cg";
+  return "normal";
+}
+
+// The name prefix of a kmalloc cache of each kernel_kmalloc_type().
+std::string_view kmalloc_type_prefix(std::string_view type) {
+  if (type == "dma") return "dma-kmalloc-";
+  if (type == "rcl") return "kmalloc-rcl-";
+  if (type == "cg") return "kmalloc-cg-";
   return "kmalloc-";
 }
 
@@ -347,7 +352,8 @@ void Oracle::check_kmalloc_type(const Op& op) {
   const auto ref = m.slab.find_object(r.addr);
   const mm::kmem_cache* s = ref ? m.slab.cache(ref->cache) : nullptr;
   if (!s) return;  // a large kmalloc: whole pages, no cache
-  const std::string_view name = s->name, want = kmalloc_type_prefix(a.gfp);
+  const std::string_view name = s->name,
+                         want = kmalloc_type_prefix(kernel_kmalloc_type(static_cast<gfp_t>(a.gfp)));
   if (name.starts_with(want) && name.size() > want.size() &&
       std::isdigit(static_cast<unsigned char>(name[want.size()])))
     return;
@@ -383,10 +389,10 @@ void Oracle::check_zones(const Op& op) {
   const auto& prof = m.profile;
   const long pages_min = static_cast<long>(pa.min_free_kbytes >> (prof.page_shift - 10));
   std::vector<std::string> bad;
-  const auto check = [&](const mm::zone& z, bool ok, std::string what) {
+  // `what` formats the complaint, only for a check that fails.
+  const auto check = [&](const mm::zone& z, bool ok, const auto& what) {
     if (!ok)
-      bad.push_back(
-          fmt::format("Node {}, zone {}: {}", z.node, mm::zone_name(z.zone_idx), std::move(what)));
+      bad.push_back(fmt::format("Node {}, zone {}: {}", z.node, mm::zone_name(z.zone_idx), what()));
   };
   long min_sum = 0, zones = 0;
   for (const auto& n : pa.node_data)
@@ -400,13 +406,15 @@ void Oracle::check_zones(const Op& op) {
       const long step = low - wmin;
       const long most = std::max(
           wmin >> 2, static_cast<long>(z.managed_pages * prof.watermark_scale_factor / 10000));
-      check(z, high - low == step,
-            fmt::format("min {} low {} high {}: low and high are not one step apart", wmin, low,
-                        high));
-      check(z, step >= wmin >> 2 && step <= most,
-            fmt::format(
-                "watermark step {} outside [min/4 = {}, max(min/4, managed {} x {}/10000) = {}]",
-                step, wmin >> 2, z.managed_pages, prof.watermark_scale_factor, most));
+      check(z, high - low == step, [&] {
+        return fmt::format("min {} low {} high {}: low and high are not one step apart", wmin, low,
+                           high);
+      });
+      check(z, step >= wmin >> 2 && step <= most, [&] {
+        return fmt::format(
+            "watermark step {} outside [min/4 = {}, max(min/4, managed {} x {}/10000) = {}]", step,
+            wmin >> 2, z.managed_pages, prof.watermark_scale_factor, most);
+      });
       const unsigned ratio = i + 1 < n.node_zones.size() ? prof.lowmem_reserve_ratio[i] : 0;
       std::uint64_t above = 0;
       long prev = 0;
@@ -414,9 +422,11 @@ void Oracle::check_zones(const Op& op) {
         above += n.node_zones[j].managed_pages;
         const long got = z.lowmem_reserve[j];
         const long cap = ratio ? static_cast<long>(above / ratio) : 0;
-        check(z, got >= prev && got <= cap,
-              fmt::format("protection[{}] {}: want between {} and the zones above / ratio {} = {}",
-                          j, got, prev, ratio, cap));
+        check(z, got >= prev && got <= cap, [&] {
+          return fmt::format(
+              "protection[{}] {}: want between {} and the zones above / ratio {} = {}", j, got,
+              prev, ratio, cap);
+        });
         prev = got;
       }
       const long batch_cap = ref_pcp_batch(z.managed_pages, prof.page_size());
@@ -426,13 +436,16 @@ void Oracle::check_zones(const Op& op) {
       if (!cpus) cpus = m.nr_cpus();
       for (const auto& pcp : z.per_cpu_pageset) {
         const long b = pcp.batch;
-        check(
-            z, b >= 1 && b <= batch_cap && std::has_single_bit(static_cast<unsigned long>(b + 1)),
-            fmt::format("pcp batch {}: want 2^n - 1, at most zone_batchsize() = {}", b, batch_cap));
+        check(z, b >= 1 && b <= batch_cap && std::has_single_bit(static_cast<unsigned long>(b + 1)),
+              [&] {
+                return fmt::format("pcp batch {}: want 2^n - 1, at most zone_batchsize() = {}", b,
+                                   batch_cap);
+              });
         const long want = prof.pcp == mm::PcpModel::v6_1 ? std::max(low / cpus, b << 2) : 6 * b;
-        check(
-            z, pcp.high == want,
-            fmt::format("pcp high {}, the kernel's {} (batch {}, low {})", pcp.high, want, b, low));
+        check(z, pcp.high == want, [&] {
+          return fmt::format("pcp high {}, the kernel's {} (batch {}, low {})", pcp.high, want, b,
+                             low);
+        });
       }
     }
   if (zones && (min_sum > pages_min || min_sum <= pages_min - zones))

@@ -41,6 +41,13 @@ class Executor;
 std::uint64_t kmalloc_size_class(mm::SlabVariant v, std::uint64_t size, unsigned kmalloc_min,
                                  unsigned page_shift, unsigned max_order);
 
+// The kmalloc cache type 6.1's kmalloc_type() picks for a gfp mask, with
+// CONFIG_ZONE_DMA and CONFIG_MEMCG_KMEM as Debian's arm64 kernel has them:
+// "dma" (__GFP_DMA), else "rcl" (__GFP_RECLAIMABLE), else "cg"
+// (__GFP_ACCOUNT), else "normal". The oracle and replay's fidelity measure
+// hold the model to it.
+const char* kernel_kmalloc_type(mm::gfp_t gfp);
+
 class Oracle {
  public:
   explicit Oracle(Executor& ex);

@@ -7,6 +7,7 @@
 
 #include "mm/page_alloc/gfp.h"
 #include "mm/slab/slab.h"
+#include "program/oracle.h"
 #include "program/text.h"
 #include "trace/source.h"
 
@@ -179,15 +180,6 @@ void Replayer::after_step(const Op& op) {
 
 namespace {
 
-// 6.1's kmalloc_type() with CONFIG_ZONE_DMA and CONFIG_MEMCG_KMEM (Debian's
-// arm64 kernel): the type the trace's gfp mask (and accounted=) asks for.
-const char* kernel_kmalloc_type(mm::gfp_t gfp) {
-  if (!(gfp & (mm::__GFP_RECLAIMABLE | mm::__GFP_DMA | mm::__GFP_ACCOUNT))) return "normal";
-  if (gfp & mm::__GFP_DMA) return "dma";
-  if (gfp & mm::__GFP_RECLAIMABLE) return "rcl";
-  return "cg";
-}
-
 const char* cache_type(mm::slab_flags_t f) {
   if (f & mm::SLAB_CACHE_DMA) return "dma";
   if (f & mm::SLAB_RECLAIM_ACCOUNT) return "rcl";
@@ -205,7 +197,7 @@ void Replayer::measure_kmalloc_type(const prog::Kmalloc& k, const Op& op) {
   if (sl.variant == mm::SlabVariant::slob || k.size > opts_.kmalloc_max_cache_size) return;
   const mm::kmem_cache* s = sl.cache(sl.kmalloc_slab(k.size, static_cast<mm::gfp_t>(k.gfp)));
   if (!s) return;
-  const char* want = kernel_kmalloc_type(static_cast<mm::gfp_t>(k.gfp));
+  const char* want = prog::kernel_kmalloc_type(static_cast<mm::gfp_t>(k.gfp));
   const char* got = cache_type(s->flags);
   fid_[kKmallocType].add(
       std::string_view(want) == got, [&] { return std::pair<std::string, std::string>(want, got); },
