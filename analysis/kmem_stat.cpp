@@ -57,12 +57,6 @@ std::string perf_callsite(std::string_view cs) {
   return out;
 }
 
-bool page_alloc_failed(const TraceEvent& ev) {
-  // 6.1 prints a failed mm_page_alloc with pfn=0 (the binary record has -1);
-  // no page allocator hands out pfn 0 (reserved on x86, no RAM there on arm64).
-  return ev.failed || ev.pfn == 0 || ev.pfn == ~std::uint64_t{0};
-}
-
 }  // namespace
 
 namespace {

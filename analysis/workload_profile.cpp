@@ -22,7 +22,7 @@ namespace {
 
 using NameIndex = std::unordered_map<std::string, std::uint32_t, prog::StringHash, std::equal_to<>>;
 
-constexpr std::uint32_t kUnknownCache = 0;
+constexpr std::uint32_t kUnknownCacheId = 0;
 constexpr std::size_t kLog2Buckets = 65;
 
 // (2^(k-1), 2^k]: the bucket of a size.
@@ -51,11 +51,6 @@ std::vector<Weighted> top_of(const Map& m, unsigned n) {
   return v;
 }
 
-bool page_alloc_failed(const TraceEvent& ev) {
-  // As KmemStat: 6.1 prints a failed allocation with pfn=0.
-  return ev.failed || ev.pfn == 0 || ev.pfn == ~std::uint64_t{0};
-}
-
 }  // namespace
 
 double Lifetimes::never_freed_fraction() const {
@@ -81,10 +76,11 @@ double ProfileData::per_second(std::uint64_t n) const {
   return d ? static_cast<double>(n) * 1e9 / static_cast<double>(d) : 0.0;
 }
 
-namespace {
-
-// What a call site's function tells about its allocations.
+// What a call site's function tells about its allocations (outside the
+// anonymous namespace: WorkloadProfile::Accum holds one).
 enum class SiteFn : std::uint8_t { other, mempool_element, mempool_create, mempool_init, vm_pages };
+
+namespace {
 
 SiteFn site_fn(std::string_view call_site) {
   const std::string_view fn = call_site.substr(0, call_site.find('+'));
@@ -236,7 +232,7 @@ struct WorkloadProfile::Accum {
 
   Accum() {
     caches.push_back({"(unknown cache)", 0, 0, 0});
-    cache_index.emplace(caches.back().name, kUnknownCache);
+    cache_index.emplace(caches.back().name, kUnknownCacheId);
     geo.emplace_back();
   }
   static std::uint32_t intern(NameIndex& index, std::vector<RateRow>& rows, std::string_view name) {
@@ -304,7 +300,7 @@ void WorkloadProfile::Accum::slab_alloc(const TraceEvent& ev, std::uint64_t at,
   site_alloc(ev, cs, is_kmalloc);
   if (ev.ptr == 0) return;  // a failed allocation: nothing to free later
   const std::uint32_t cache =
-      is_kmalloc ? kmalloc_cache(ev.gfp, ev.bytes_alloc, kmalloc_max) : kUnknownCache;
+      is_kmalloc ? kmalloc_cache(ev.gfp, ev.bytes_alloc, kmalloc_max) : kUnknownCacheId;
   ++caches[cache].allocs;
   caches[cache].bytes_req += ev.bytes_req;
   if (!is_kmalloc) ++sites[cs].unnamed_live;
@@ -366,7 +362,7 @@ void WorkloadProfile::Accum::slab_free(const TraceEvent& ev, std::uint64_t at) {
   const auto it = live.find(ev.ptr);
   if (it == live.end()) {
     ++slab_free_only;
-    ++caches[named ? cache_id(ev.name) : kUnknownCache].frees;
+    ++caches[named ? cache_id(ev.name) : kUnknownCacheId].frees;
     return;
   }
   const LiveObj obj = it->second;
@@ -385,8 +381,8 @@ void WorkloadProfile::Accum::slab_free(const TraceEvent& ev, std::uint64_t at) {
   if (!obj.kmalloc && named) {
     // 6.1 names the cache at the free only: the allocation moves there.
     cache = cache_id(ev.name);
-    --caches[kUnknownCache].allocs;
-    caches[kUnknownCache].bytes_req -= obj.bytes_req;
+    --caches[kUnknownCacheId].allocs;
+    caches[kUnknownCacheId].bytes_req -= obj.bytes_req;
     ++caches[cache].allocs;
     caches[cache].bytes_req += obj.bytes_req;
     CacheGeo& g = geo[cache];
@@ -536,7 +532,7 @@ void WorkloadProfile::snapshot_sites(ProfileData& d) const {
   for (auto [cpu, run] : a.page_runs) pb.close(run);
   d.page_bursts = {pb.runs, pb.allocs, pb.longest, trimmed(pb.log2)};
   auto top_cache = [&](const Accum::Site& s) -> std::uint32_t {
-    std::uint32_t best = kUnknownCache;
+    std::uint32_t best = kUnknownCacheId;
     std::uint64_t n = 0;
     for (const auto& [c, k] : s.caches)
       if (k > n || (k == n && a.caches[c].name < a.caches[best].name)) best = c, n = k;
@@ -546,7 +542,7 @@ void WorkloadProfile::snapshot_sites(ProfileData& d) const {
     const Accum::Site& s = a.sites[a.callsite_index.find(r.name)->second];
     const std::uint32_t c = top_cache(s);
     d.site_shapes.push_back({r.name, r.allocs, s.kmalloc, r.frees, s.cross, s.runs,
-                             s.bytes_alloc_max, c == kUnknownCache ? "" : a.caches[c].name,
+                             s.bytes_alloc_max, c == kUnknownCacheId ? "" : a.caches[c].name,
                              top_of(s.sizes, kSiteRows), top_of(s.gfp, kSiteRows)});
   }
   std::vector<std::uint64_t> inferred(a.geo.size());

@@ -23,6 +23,7 @@
 #include "cli/commands.h"
 #include "cli/fidelity_baseline.h"
 #include "cli/options.h"
+#include "invariants/checker.h"
 #include "mm/procfs/procfs.h"
 #include "program/differential.h"
 #include "program/report.h"
@@ -747,6 +748,8 @@ int run_replay(ReplayCliOptions o) {
   if (std::count(o.traces.begin(), o.traces.end(), "-") > 1)
     throw mm::ConfigError("standard input ('-') can be replayed only once");
   o.progress = !o.quiet && isatty(STDERR_FILENO);
+  // A bad selection is an error before any trace is read.
+  if (!o.checks.empty()) inv::CheckSelection::parse(o.checks);
   check_output(o.json, "--json", false);
   check_output(o.report_dir, "--report", true);
   check_output(o.fidelity_record, "--fidelity-record", false);

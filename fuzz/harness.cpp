@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
@@ -28,6 +30,48 @@ std::function<void(const Outcome&)>& program_handler() {
 }
 
 constexpr std::string_view kProgramHeader = "# mmfuzz program";
+
+// MMFUZZ_REACH=<file>: the model's event counters summed over every input
+// (beyond each machine's boot), written as JSON at exit, so that a libFuzzer
+// or AFL++ campaign's reach compares with `mmfuzz prop`'s reach.json
+// (bench/prop_compare.sh). Off, nothing is counted.
+struct ReachLog {
+  std::string path;
+  std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+  std::uint64_t executions = 0;
+  std::array<std::uint64_t, mm::NR_VM_EVENT_ITEMS> events{};
+};
+
+ReachLog* reach_log() {
+  static ReachLog* log = [] {
+    const char* path = std::getenv("MMFUZZ_REACH");
+    if (!path || !*path) return static_cast<ReachLog*>(nullptr);
+    auto* l = new ReachLog{path};
+    std::atexit([] {
+      const ReachLog& r = *reach_log();
+      nlohmann::json events = nlohmann::json::object();
+      for (unsigned i = 0; i < mm::NR_VM_EVENT_ITEMS; ++i)
+        if (r.events[i]) events[mm::vm_event_name(static_cast<mm::vm_event_item>(i))] = r.events[i];
+      const std::chrono::duration<double> secs = std::chrono::steady_clock::now() - r.start;
+      const nlohmann::json j = {
+          {"seconds", secs.count()}, {"executions", r.executions}, {"events", events}};
+      if (std::FILE* f = std::fopen(r.path.c_str(), "w")) {
+        std::fputs((j.dump(1) + "\n").c_str(), f);
+        std::fclose(f);
+      }
+    });
+    return l;
+  }();
+  return log;
+}
+
+void add_reach(const mm::Mm& snap, const mm::Mm& work) {
+  ReachLog* r = reach_log();
+  if (!r) return;
+  ++r->executions;
+  for (unsigned i = 0; i < mm::NR_VM_EVENT_ITEMS; ++i)
+    r->events[i] += work.events().event[i] - snap.events().event[i];
+}
 
 }  // namespace
 
@@ -99,6 +143,7 @@ Outcome Harness::execute(prog::Program p, unsigned machine_index) {
     for (const auto& op : p.ops) ex.step(op);
     o.verdict = ex.finish();
   }
+  add_reach(*m.snap, *m.mm);
   // Restore at the end, not the start: what the Program made the model
   // allocate is freed within the same input, so libFuzzer's malloc/free
   // balance holds and it does not rerun every input looking for a leak.

@@ -5,7 +5,7 @@
 namespace mmfuzz::mm {
 
 namespace {
-constexpr std::array<const char*, kNrPlantedDefects> kNames = {
+constexpr std::array<const char*, kNrPlantedDefects> kDefectNames = {
     "none",
     "buddy_skip_merge",
     "slub_freelist_off_by_one",
@@ -23,12 +23,12 @@ constexpr std::array<const char*, kNrPlantedDefects> kNames = {
 
 const char* planted_defect_name(PlantedDefect d) {
   const auto i = static_cast<std::size_t>(d);
-  return i < kNames.size() ? kNames[i] : "?";
+  return i < kDefectNames.size() ? kDefectNames[i] : "?";
 }
 
 std::optional<PlantedDefect> parse_planted_defect(std::string_view name) {
-  for (std::size_t i = 0; i < kNames.size(); ++i)
-    if (name == kNames[i]) return static_cast<PlantedDefect>(i);
+  for (std::size_t i = 0; i < kDefectNames.size(); ++i)
+    if (name == kDefectNames[i]) return static_cast<PlantedDefect>(i);
   return std::nullopt;
 }
 

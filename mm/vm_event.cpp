@@ -13,7 +13,7 @@ constexpr const char* kMerge[kVmEventOrders] = {
     "buddy_merge_order4", "buddy_merge_order5", "buddy_merge_order6", "buddy_merge_order7",
     "buddy_merge_order8", "buddy_merge_order9", "buddy_merge_order10"};
 
-constexpr const char* kNames[NR_VM_EVENT_ITEMS - BUDDY_FALLBACK] = {
+constexpr const char* kEventNames[NR_VM_EVENT_ITEMS - BUDDY_FALLBACK] = {
     "buddy_fallback",
     "buddy_steal_pageblock",
     "pcp_refill",
@@ -51,7 +51,7 @@ constexpr const char* kNames[NR_VM_EVENT_ITEMS - BUDDY_FALLBACK] = {
     "mempool_alloc_reserve",
     "mempool_free_refill",
 };
-static_assert(sizeof(kNames) / sizeof(kNames[0]) == NR_VM_EVENT_ITEMS - BUDDY_FALLBACK,
+static_assert(sizeof(kEventNames) / sizeof(kEventNames[0]) == NR_VM_EVENT_ITEMS - BUDDY_FALLBACK,
               "a vm_event_item without a name");
 
 }  // namespace
@@ -59,7 +59,7 @@ static_assert(sizeof(kNames) / sizeof(kNames[0]) == NR_VM_EVENT_ITEMS - BUDDY_FA
 const char* vm_event_name(vm_event_item i) {
   if (i < BUDDY_MERGE) return kSplit[i - BUDDY_SPLIT];
   if (i < BUDDY_FALLBACK) return kMerge[i - BUDDY_MERGE];
-  if (i < NR_VM_EVENT_ITEMS) return kNames[i - BUDDY_FALLBACK];
+  if (i < NR_VM_EVENT_ITEMS) return kEventNames[i - BUDDY_FALLBACK];
   return "?";
 }
 

@@ -6,6 +6,7 @@
 #include <cctype>
 #include <map>
 
+#include "program/executor.h"
 #include "program/text.h"
 
 namespace mmfuzz::prog {
@@ -13,9 +14,6 @@ namespace mmfuzz::prog {
 using namespace mmfuzz::mm;
 
 namespace {
-
-constexpr std::uint64_t kMaxAccess = 1 << 20;  // the Executor's cut of one access
-constexpr std::uint32_t kMaxBulk = 1024;       // and of one bulk allocation
 
 constexpr std::array<const char*, kNrDiffDims> kDimNames = {
     "ran", "failed", "blocked", "contents", "order", "migratetype", "bytes_alloc", "ksize",

@@ -12,11 +12,6 @@ namespace mmfuzz::prog {
 
 using namespace mmfuzz::mm;
 
-namespace {
-// kmem_cache_alloc_bulk ops allocate at most this many objects.
-constexpr std::uint32_t kMaxBulk = 1024;
-}  // namespace
-
 // A free naming a handle whose object the Program already freed (and did
 // not allocate again): trace.double_free, the ops' own view, before the
 // model judges the free. Not when the model refused the earlier free (the

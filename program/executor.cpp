@@ -26,12 +26,6 @@ const char* check_mode_name(CheckMode m) {
   return "?";
 }
 
-namespace {
-// Client accesses longer than this are cut: a Program cannot make the host
-// allocate without bound.
-constexpr std::uint64_t kMaxAccess = 1 << 20;
-}  // namespace
-
 Executor::Executor(Mm& mm, const StringTable& strings, ExecOptions opts)
     : mm_(mm), strings_(strings), opts_(std::move(opts)) {
   if (opts_.mode != CheckMode::off) {

@@ -23,6 +23,13 @@ namespace mmfuzz::prog {
 
 // CheckMode: program/header.h (a Program's header names it).
 
+// The Executor's cuts, so that a Program cannot make the host allocate
+// without bound: client accesses longer than kMaxAccess bytes are cut, and
+// kmem_cache_alloc_bulk allocates at most kMaxBulk objects. The
+// differential runner and the oracle cut alike.
+inline constexpr std::uint64_t kMaxAccess = 1 << 20;
+inline constexpr std::uint32_t kMaxBulk = 1024;
+
 struct ExecOptions {
   CheckMode mode = CheckMode::incremental;
   std::uint64_t check_every = 0;  // full sweep every N ops (0: only at the end)

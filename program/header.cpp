@@ -114,13 +114,13 @@ bool printable(std::string_view v) {
 // ---- The keys: how each is set from its text and printed ----
 
 using Setter = bool (*)(ProgramHeader&, std::string_view, std::string*);
-using Printer = void (*)(const ProgramHeader&, std::string&);
+using KeyPrinter = void (*)(const ProgramHeader&, std::string&);
 
 struct Key {
   const char* name;
   bool repeat;  // may appear more than once (each adds a value)
   Setter set;
-  Printer print;
+  KeyPrinter print;
 };
 
 void line(std::string& out, const char* key, std::string_view value) {

@@ -19,7 +19,6 @@ using namespace mmfuzz::mm;
 namespace {
 
 constexpr std::size_t kMaxWrites = 32;  // per handle; older ones are forgotten
-constexpr std::uint32_t kMaxBulk = 1024;
 
 unsigned get_order(std::uint64_t size, unsigned page_shift) {
   const std::uint64_t pages = (size + (std::uint64_t{1} << page_shift) - 1) >> page_shift;

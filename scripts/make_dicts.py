@@ -129,7 +129,7 @@ def program_text_tokens():
     toks += need(strings_in(block(hd, r"kCheckModes = \{")), "check modes")
     toks += need(strings_in(block(hd, r"kSlabs = \{")), "allocators")
     toks += need(strings_in(block(src("program/header.h"), r"kHeaderMachines\[\] = \{")), "machines")
-    toks += need(strings_in(block(src("mm/planted.cpp"), r"kNames = \{")), "planted defects")
+    toks += need(strings_in(block(src("mm/planted.cpp"), r"kDefectNames = \{")), "planted defects")
     toks += ["on", "off", "16M", "1G", "0x40000000", "FZPU", "linux-6.1-arm64", "linux-5.10-arm64",
              "buddy.*,slab.*", "ram_size = 32M"]
     seen = set()

@@ -793,13 +793,15 @@ void run_clean(mm::SlabVariant v) {
     const prog::MachineFacts m = facts(cfg);
     const props::Shape shaped = props::shape_of(props::builtin_profile().data(), m);
     const props::Shape uniform = props::uniform_shape(m);
+    const mm::Mm booted(cfg);  // restored per Program: a boot each is slow under ASan
+    mm::Mm mm(cfg);
     for (const props::Shape* s : {&shaped, &uniform}) {
       for (const Focus f : kFocuses) {
         for (std::uint64_t seed = 1; seed <= 6; ++seed) {
           const std::size_t ops = seed == 1 ? 1000 : 400;
           const Program p =
               props::generate(*s, m, GenOptions{.seed = seed, .ops = ops, .focus = f});
-          mm::Mm mm(cfg);
+          mm.restore_from(booted);
           prog::ExecOptions eo;
           eo.oracle = true;  // the post-conditions too (program/oracle.h): reads see the writes
           prog::Executor ex(mm, p.strings, eo);

@@ -86,6 +86,13 @@ struct TraceEvent {
   std::string_view text;
 };
 
+// A failed mm_page_alloc: 6.1 prints one with pfn=0 (the binary record has
+// -1); no page allocator hands out pfn 0 (reserved on x86, no RAM there on
+// arm64).
+inline bool page_alloc_failed(const TraceEvent& ev) {
+  return ev.failed || ev.pfn == 0 || ev.pfn == ~std::uint64_t{0};
+}
+
 // Where an event or an Op came from (trace provenance).
 struct SourcePos {
   std::string file;

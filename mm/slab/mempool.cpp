@@ -22,7 +22,7 @@ constexpr int kENOMEM = 12;
 constexpr int kEINVAL = 22;
 constexpr std::uint64_t kSizeofPointer = 8;
 
-std::string hex(std::uint64_t v) {
+std::string hex0x(std::uint64_t v) {
   char buf[24];
   std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
   return buf;
@@ -122,50 +122,50 @@ std::optional<MisuseKind> Mempools::bad_element(const mempool_t& p, vaddr_t e,
                                                 std::string* why) const {
   if (p.kind == MempoolKind::pages) {
     if (!mm_.virt_addr_valid(e)) {
-      *why = "element " + hex(e) + " is not a linear-map address of RAM";
+      *why = "element " + hex0x(e) + " is not a linear-map address of RAM";
       return MisuseKind::page_bad_pfn;
     }
     const pfn_t pfn = mm_.virt_to_pfn(e);
     if (mm_.page_address(pfn) != e) {
-      *why = "element " + hex(e) + " is not a page address";
+      *why = "element " + hex0x(e) + " is not a page address";
       return MisuseKind::page_bad_pfn;
     }
     const PageAlloc& pa = mm_.page_alloc;
     const pfn_t head = pa.owning_block(pfn, PAGE_OWNER_ALLOCATED);
     // Pages the slab layer owns are not the pool's to keep or free.
     if (head == pfn && mm_.slab.large_kmalloc_size(pfn)) {
-      *why = "element " + hex(e) + " is a large kmalloc, not pages of the pool's allocator";
+      *why = "element " + hex0x(e) + " is a large kmalloc, not pages of the pool's allocator";
       return MisuseKind::page_free_kmalloc;
     }
     if (head != NO_PAGE && PageSlab(mm_.pfn_to_page(head))) {
-      *why = "element " + hex(e) + " lies in a slab page";
+      *why = "element " + hex0x(e) + " lies in a slab page";
       return MisuseKind::page_bad_state;
     }
     if (head == pfn) {
       if (pa.owner(pfn).order == p.order) return std::nullopt;
-      *why = "element " + hex(e) + " is an order-" + std::to_string(pa.owner(pfn).order) +
+      *why = "element " + hex0x(e) + " is an order-" + std::to_string(pa.owner(pfn).order) +
              " allocation, the pool's pages are order " + std::to_string(p.order);
       return MisuseKind::page_wrong_order;
     }
     if (head != NO_PAGE) {
-      *why = "element " + hex(e) + " is inside an allocation, not its head";
+      *why = "element " + hex0x(e) + " is inside an allocation, not its head";
       return MisuseKind::page_free_tail;
     }
-    *why = "element " + hex(e) + " is a free page";
+    *why = "element " + hex0x(e) + " is a free page";
     return MisuseKind::page_double_free;
   }
   if (p.kind == MempoolKind::kmalloc && ZERO_OR_NULL_PTR(e)) return std::nullopt;  // kmalloc(0)
   if (const auto ref = mm_.slab.find_object(e)) {
     if (ref->object != e) {
-      *why = "element " + hex(e) + " is inside the object at " + hex(ref->object);
+      *why = "element " + hex0x(e) + " is inside the object at " + hex0x(ref->object);
       return MisuseKind::slab_invalid_free;
     }
     if (!ref->allocated) {
-      *why = "element " + hex(e) + " is a free object";
+      *why = "element " + hex0x(e) + " is a free object";
       return MisuseKind::slab_double_free;
     }
     if (p.kind == MempoolKind::slab && ref->cache != p.cache) {
-      *why = "element " + hex(e) + " is an object of another cache than the pool's";
+      *why = "element " + hex0x(e) + " is an object of another cache than the pool's";
       return MisuseKind::slab_wrong_cache;
     }
     return std::nullopt;
@@ -178,7 +178,7 @@ std::optional<MisuseKind> Mempools::bad_element(const mempool_t& p, vaddr_t e,
     if (head != NO_PAGE && mm_.page_address(head) == e && mm_.slab.large_kmalloc_size(head))
       return std::nullopt;
   }
-  *why = "element " + hex(e) + " is no " + (p.kind == MempoolKind::slab ? "slab" : "kmalloc") +
+  *why = "element " + hex0x(e) + " is no " + (p.kind == MempoolKind::slab ? "slab" : "kmalloc") +
          " object";
   return MisuseKind::slab_invalid_free;
 }
@@ -323,7 +323,7 @@ void Mempools::mempool_free(mempool_id id, vaddr_t element) {
     report(
         p->kind == MempoolKind::pages ? MisuseKind::page_double_free : MisuseKind::slab_double_free,
         "mempool_free",
-        "mempool_free(): element " + hex(element) + " is already in the reserve of mempool " +
+        "mempool_free(): element " + hex0x(element) + " is already in the reserve of mempool " +
             std::to_string(p->id),
         p, element);
     return;

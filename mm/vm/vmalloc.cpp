@@ -23,7 +23,7 @@ void unmap_vm_area(Mm& mm, const vm_struct& vm) {
   mm.pgtable.unmap_range(vm.addr, size);
 }
 
-std::string hex(std::uint64_t v) {
+std::string hex16(std::uint64_t v) {
   char buf[24];
   std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
   return buf;
@@ -413,11 +413,11 @@ void Vmalloc::vfree(vaddr_t addr) {
   if ((addr & (ps - 1)) || it == busy_.end() || !it->second.vm) {
     if (freed_starts_.count(addr))
       report(MisuseKind::vmalloc_double_free, addr, "vfree",
-             "Trying to vfree() nonexistent vm area (" + hex(addr) + "): freed before");
+             "Trying to vfree() nonexistent vm area (" + hex16(addr) + "): freed before");
     else
       report(MisuseKind::vmalloc_bad_free, addr, "vfree",
-             (addr & (ps - 1)) ? "Trying to vfree() bad address (" + hex(addr) + ")"
-                               : "Trying to vfree() nonexistent vm area (" + hex(addr) + ")");
+             (addr & (ps - 1)) ? "Trying to vfree() bad address (" + hex16(addr) + ")"
+                               : "Trying to vfree() nonexistent vm area (" + hex16(addr) + ")");
     return;
   }
   vm_struct& vm = *it->second.vm;
@@ -468,13 +468,13 @@ void Vmalloc::vunmap(vaddr_t addr) {
   if (it == busy_.end() || !it->second.vm) {
     report(
         freed_starts_.count(addr) ? MisuseKind::vmalloc_double_free : MisuseKind::vmalloc_bad_free,
-        addr, "vunmap", "Trying to vunmap() nonexistent vm area (" + hex(addr) + ")");
+        addr, "vunmap", "Trying to vunmap() nonexistent vm area (" + hex16(addr) + ")");
     return;
   }
   vm_struct& vm = *it->second.vm;
   if (vm.flags & VM_ALLOC) {
     report(MisuseKind::vmalloc_vunmap_vmalloc, addr, "vunmap",
-           "vunmap() of a vmalloc() area (" + hex(addr) + "): its " +
+           "vunmap() of a vmalloc() area (" + hex16(addr) + "): its " +
                std::to_string(vm.pages.size()) + " pages would leak; use vfree()");
     return;
   }
@@ -523,13 +523,13 @@ vaddr_t Vmalloc::ioremap_prot(phys_addr_t phys, std::uint64_t size, pteval_t pro
   // arm64 refuses RAM (pfn_is_map_memory() of the first page only).
   if (mm_.memblock.is_memory(phys)) {
     report(MisuseKind::ioremap_ram, 0, api,
-           "WARNING: ioremap on RAM at " + hex(phys) + " - " + hex(last), phys);
+           "WARNING: ioremap on RAM at " + hex16(phys) + " - " + hex16(last), phys);
     return 0;
   }
   const IoDevice* dev = device_at(phys);
   if (!dev || last >= dev->end) {
     report(MisuseKind::ioremap_no_device, 0, api,
-           "no device claims physical " + hex(phys) + " - " + hex(last), phys);
+           "no device claims physical " + hex16(phys) + " - " + hex16(last), phys);
     return 0;
   }
   vm_struct* area = get_vm_area(rsize, 1, VM_IOREMAP, mm_.profile.vmalloc_start,
@@ -556,7 +556,7 @@ void Vmalloc::iounmap(vaddr_t addr) {
       !(it->second.vm->flags & VM_IOREMAP)) {
     report(
         freed_starts_.count(a) ? MisuseKind::vmalloc_double_free : MisuseKind::ioremap_bad_iounmap,
-        addr, "iounmap", "iounmap() of " + hex(addr) + ", which is not an ioremap() mapping");
+        addr, "iounmap", "iounmap() of " + hex16(addr) + ", which is not an ioremap() mapping");
     return;
   }
   vunmap(a);
@@ -566,7 +566,7 @@ bool Vmalloc::io_translate(vaddr_t addr, unsigned len, const char* api, phys_add
                            IoDevice** dev) {
   if (addr & (len - 1)) {
     report(MisuseKind::ioremap_bad_access, addr, api,
-           std::string("Unhandled fault: alignment fault in ") + api + " at " + hex(addr));
+           std::string("Unhandled fault: alignment fault in ") + api + " at " + hex16(addr));
     return false;
   }
   pteval_t attrs = 0;
@@ -575,13 +575,13 @@ bool Vmalloc::io_translate(vaddr_t addr, unsigned len, const char* api, phys_add
                      : mm_.pgtable.translate_cpu(mm_.cpu(), addr, &attrs);
   if (!t) {
     report(MisuseKind::ioremap_bad_access, addr, api,
-           "Unable to handle kernel paging request at virtual address " + hex(addr));
+           "Unable to handle kernel paging request at virtual address " + hex16(addr));
     return false;
   }
   *pa = *t;
   *dev = mm_.ram.contains(*t, len) ? nullptr : device_at(*t);
   if (!*dev && !mm_.ram.contains(*t, len)) {
-    report(MisuseKind::ioremap_bad_access, addr, api, "SError: no device at physical " + hex(*t));
+    report(MisuseKind::ioremap_bad_access, addr, api, "SError: no device at physical " + hex16(*t));
     return false;
   }
   return true;
@@ -667,14 +667,14 @@ void Vmalloc::kmap_pop(vaddr_t addr, const char* api) {
   const vaddr_t a = addr & ~(mm_.profile.page_size() - 1);
   if (st.empty()) {
     report(MisuseKind::kmap_unbalanced, addr, api,
-           std::string(api) + "() of " + hex(addr) + " with no kmap_local/atomic mapping");
+           std::string(api) + "() of " + hex16(addr) + " with no kmap_local/atomic mapping");
     return;
   }
   if (st.back() != a) {
     auto it = std::find(st.rbegin(), st.rend(), a);
     report(it == st.rend() ? MisuseKind::kmap_unbalanced : MisuseKind::kmap_nesting, addr, api,
-           std::string(api) + "() of " + hex(addr) + " but the innermost mapping is " +
-               hex(st.back()) + " (mappings are released in reverse order)");
+           std::string(api) + "() of " + hex16(addr) + " but the innermost mapping is " +
+               hex16(st.back()) + " (mappings are released in reverse order)");
     if (it != st.rend()) st.erase(std::next(it).base());
     return;
   }
@@ -715,15 +715,15 @@ bool Vmalloc::access(vaddr_t addr, std::uint64_t len, bool is_write, const std::
     const auto pa = mm_.pgtable.translate_cpu(mm_.cpu(), va, &attrs);
     std::string why;
     if (!pa) {
-      why = "Unable to handle kernel paging request at virtual address " + hex(va);
+      why = "Unable to handle kernel paging request at virtual address " + hex16(va);
       if (const vmap_area* a = find_vmap_area(va))
-        why += " (guard page of area " + hex(a->va_start) + "-" + hex(a->va_end) + ")";
+        why += " (guard page of area " + hex16(a->va_start) + "-" + hex16(a->va_end) + ")";
       else if (is_vmalloc_addr(va))
         why += " (no vmalloc area)";
     } else if (is_write && (attrs & PTE_RDONLY)) {
-      why = "Unable to handle kernel write to read-only memory at virtual address " + hex(va);
+      why = "Unable to handle kernel write to read-only memory at virtual address " + hex16(va);
     } else if (!mm_.ram.contains(*pa, chunk)) {
-      why = "access to device memory at " + hex(va) + " outside the io accessors";
+      why = "access to device memory at " + hex16(va) + " outside the io accessors";
     }
     if (!why.empty()) {
       if (mm_.observed()) {
