@@ -152,7 +152,7 @@ EOF
 ) |"
   done
   if [ $lf = 1 ]; then
-    first=$(cat "$work"/find-lf/crash-* 2>/dev/null | sort -n | head -1)
+    first=$(cat "$work"/find-lf/crash-* 2>/dev/null | sort -n | head -1 || true)
     if [ -n "$first" ]; then
       set -- $first
       row+=" $2 (${3%%|*}), $(printf %.2f "$1") s |"

@@ -75,6 +75,11 @@ std::vector<PropertySpec> make_properties() {
                     Focus::all, "small", SlabVariant::slub));
   ps.back().header.diff = prog::DiffMode::profile;
   ps.back().header.ram = 64 * SZ_1M;  // the 5.10 memmap needs more than 16 MiB
+  // The lazy vmap purge threshold scaled as the fuzz targets scale it
+  // (16 k lazily freed pages on two CPUs is out of reach of 200-op
+  // Programs; 32 is not): the purge and its TLB flush are reached.
+  for (PropertySpec& p : ps)
+    if (p.name == "vmalloc" || p.name == "mm" || p.name == "pressure") p.header.lazy_max_pages = 32;
   for (PropertySpec& p : ps) p.header = p.header.resolved();
   return ps;
 }
