@@ -67,6 +67,7 @@ struct OpResult {
   int migratetype = -1;           // of that page allocation
   bool page_alloc = false;        // the op allocated pages
   bool blocked = false;           // mempool_alloc sleeps until a mempool_free wakes it
+  bool misuse = false;            // the model reported the op as misuse (and may have refused it)
 };
 
 // An op of the Program and its index (one numbering: 0-based, as the ops run).
@@ -155,6 +156,7 @@ class Executor : public mm::MmObserver {
                int node, bool accounted) override;
   void kmem_cache_alloc(mm::vaddr_t ptr, std::uint64_t bytes_req, std::uint64_t bytes_alloc,
                         mm::gfp_t gfp, int node, bool accounted) override;
+  void misuse(const mm::Misuse&) override { res_.misuse = true; }
 
  private:
   friend class Oracle;

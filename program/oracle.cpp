@@ -112,6 +112,8 @@ void Oracle::touched(const Op& op, std::vector<std::pair<Space, Handle>>& out) c
   if (const auto* a = op.get_if<KmemCacheFreeBulk>())
     for (std::uint32_t i = 0; i < std::min(a->nr, kMaxBulk); ++i)
       out.emplace_back(Space::object, a->obj + i);
+  // put_page uses its handle, and frees the page with the last reference.
+  if (const auto* a = op.get_if<PutPage>()) out.emplace_back(Space::page, a->page);
   if (const auto* a = op.get_if<SplitPage>())
     for (Handle i = 0; i < (Handle{1} << split_order_); ++i)
       out.emplace_back(Space::page, a->page + i);
@@ -176,7 +178,8 @@ void Oracle::reconcile(const Op& op, Space s, Handle h) {
     old_start = it->second.start, old_end = it->second.end;
     if (op.kind() == OpKind::krealloc) carried = std::move(it->second.writes);
     remove(k);
-    if (s == Space::area && !now) check_area_unmapped(op, old_start, old_end);
+    // A refused misuse (vunmap of a vmalloc area) may leave the area mapped.
+    if (s == Space::area && !now && !ex_.last().misuse) check_area_unmapped(op, old_start, old_end);
   }
   if (!now) return;
   if (s == Space::page && op.kind() == OpKind::alloc_pages_exact)

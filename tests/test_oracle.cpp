@@ -277,6 +277,25 @@ TEST(Oracle, VmapFiresOnAFreedAreaLeftMapped) {
   EXPECT_TRUE(has(fs, "oracle.vmap")) << ids_of(fs);
 }
 
+// The model refuses a vunmap() of a vmalloc() area (misuse: its pages
+// would leak) and keeps it mapped: no post-condition of a refused op.
+TEST(Oracle, SilentOnARefusedMisuse) {
+  ProgramBuilder b;
+  b.vunmap(b.vmalloc(2 * 4096));
+  const auto fs = run(b, small(SlabVariant::slub));
+  EXPECT_FALSE(has(fs, "oracle.vmap")) << ids_of(fs);
+  EXPECT_FALSE(fs.empty()) << "the misuse itself is reported";
+}
+
+// The last put_page() frees the page: the next allocation may get it back.
+TEST(Oracle, PutPageOfTheLastReferenceFreesThePage) {
+  ProgramBuilder b;
+  b.put_page(b.alloc_pages(0, GFP_KERNEL));
+  b.free_pages(b.alloc_pages(0, GFP_KERNEL), 0);
+  const auto fs = run(b, small(SlabVariant::slub));
+  EXPECT_TRUE(fs.empty()) << ids_of(fs);
+}
+
 }  // namespace
 
 namespace {
