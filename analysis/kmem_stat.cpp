@@ -495,8 +495,8 @@ void KmemStat::add_page_free(const TraceEvent& ev) {
 void KmemStat::add_marker(const TraceEvent& ev) {
   // A recorder marks phases, not every event: a thousand is plenty, and
   // bounds memory against a trace that marks everything.
-  constexpr std::size_t kMaxMarkers = 1000;
-  if (st_->markers.size() >= kMaxMarkers) {
+  constexpr std::size_t kMaxTraceMarkers = 1000;
+  if (st_->markers.size() >= kMaxTraceMarkers) {
     ++st_->markers_dropped;
     return;
   }

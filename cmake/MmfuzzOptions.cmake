@@ -39,7 +39,8 @@ endfunction()
 # model's headers) are parsed and instantiated once per batch. CI builds
 # everything twice from scratch; the command's 13 sources took 115 s of CPU
 # one by one and 29 s as one unit. Sources must then not define the same
-# name in their anonymous namespaces (invariants/ still does).
+# name in their anonymous namespaces, and a using-directive at namespace
+# scope reaches the sources after it (invariants/ qualifies vm_inv::kOverlap).
 function(mmfuzz_unity target)
   set_target_properties(${target} PROPERTIES UNITY_BUILD ON UNITY_BUILD_BATCH_SIZE 8)
 endfunction()

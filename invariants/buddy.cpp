@@ -13,16 +13,16 @@ using mm::NO_PAGE;
 
 namespace {
 
-const char* kAligned = "buddy.aligned";
-const char* kOverlap = "buddy.overlap";
-const char* kCoalesced = "buddy.coalesced";
-const char* kMetadata = "buddy.metadata";
-const char* kCounts = "buddy.counts";
-const char* kPcp = "buddy.pcp";
-const char* kRefcount = "buddy.refcount";
-const char* kAccounting = "buddy.accounting";
-const char* kWatermark = "buddy.watermark";
-const char* kMergeable = "buddy.mergeable";
+const char* kBuddyAligned = "buddy.aligned";
+const char* kBuddyOverlap = "buddy.overlap";
+const char* kBuddyCoalesced = "buddy.coalesced";
+const char* kBuddyMetadata = "buddy.metadata";
+const char* kBuddyCounts = "buddy.counts";
+const char* kBuddyPcp = "buddy.pcp";
+const char* kBuddyRefcount = "buddy.refcount";
+const char* kBuddyAccounting = "buddy.accounting";
+const char* kBuddyWatermark = "buddy.watermark";
+const char* kBuddyMergeable = "buddy.mergeable";
 
 const char* state_name(std::uint8_t s) {
   switch (s) {
@@ -44,7 +44,7 @@ std::string zone_label(const mm::zone& z) {
   return fmt::format("Node {}, zone {}", z.node, z.name);
 }
 
-void bug(const mm::Mm& m, Reporter& r, const char* id, std::uint64_t pfn, std::string msg) {
+void buddy_bug(const mm::Mm& m, Reporter& r, const char* id, std::uint64_t pfn, std::string msg) {
   if (!r.enabled(id)) return;
   r.report(page_violation(m, ViolationKind::invariant, id,
                           fmt::format("BUG: mmfuzz invariant {}: {}", id, msg), pfn, {}));
@@ -53,9 +53,9 @@ void bug(const mm::Mm& m, Reporter& r, const char* id, std::uint64_t pfn, std::s
 }  // namespace
 
 const std::vector<std::string>& BuddyChecker::invariants() const {
-  static const std::vector<std::string> ids = {kAligned,   kOverlap,  kCoalesced, kMetadata,
-                                               kCounts,    kPcp,      kRefcount,  kAccounting,
-                                               kWatermark, kMergeable};
+  static const std::vector<std::string> ids = {
+      kBuddyAligned, kBuddyOverlap,  kBuddyCoalesced,  kBuddyMetadata,  kBuddyCounts,
+      kBuddyPcp,     kBuddyRefcount, kBuddyAccounting, kBuddyWatermark, kBuddyMergeable};
   return ids;
 }
 
@@ -97,9 +97,9 @@ static void check_mergeable(const mm::Mm& m, Reporter& r, std::uint64_t pfn, uns
     fixed = fixed || !mm::migratetype_is_mergeable(mt);
   }
   if (mixed && fixed)
-    bug(m, r, kMergeable, pfn,
-        fmt::format("free block pfn {:#x} order {} merged {} and {} pageblocks", pfn, order,
-                    mm::migratetype_name(first), mm::migratetype_name(other)));
+    buddy_bug(m, r, kBuddyMergeable, pfn,
+              fmt::format("free block pfn {:#x} order {} merged {} and {} pageblocks", pfn, order,
+                          mm::migratetype_name(first), mm::migratetype_name(other)));
 }
 
 // Claims the pages of a free or pcp block in state_, reporting pages that
@@ -113,9 +113,9 @@ void BuddyChecker::mark_block(const mm::Mm& m, Reporter& r, std::uint64_t pfn, u
     auto& s = state_[pfn + i - base_];
     if (s != S_NONE && !overlapped) {
       overlapped = true;
-      bug(m, r, kOverlap, pfn,
-          fmt::format("{} block pfn {:#x} order {} overlaps {} at pfn {:#x}", what, pfn, order,
-                      state_name(s), pfn + i));
+      buddy_bug(m, r, kBuddyOverlap, pfn,
+                fmt::format("{} block pfn {:#x} order {} overlaps {} at pfn {:#x}", what, pfn,
+                            order, state_name(s), pfn + i));
     }
     if (state != S_FREE_HEAD)
       s = state;
@@ -124,12 +124,13 @@ void BuddyChecker::mark_block(const mm::Mm& m, Reporter& r, std::uint64_t pfn, u
     const mm::page& p = m.pfn_to_page(pfn + i);
     if (p._refcount != 0 && !refbad) {
       refbad = true;
-      bug(m, r, kRefcount, pfn + i,
-          fmt::format("{} page pfn {:#x} has refcount {}", what, pfn + i, p._refcount));
+      buddy_bug(m, r, kBuddyRefcount, pfn + i,
+                fmt::format("{} page pfn {:#x} has refcount {}", what, pfn + i, p._refcount));
     }
     if (state == S_FREE_HEAD && i && mm::PageBuddy(p) && !overlapped) {
       overlapped = true;
-      bug(m, r, kOverlap, pfn + i,
+      buddy_bug(
+          m, r, kBuddyOverlap, pfn + i,
           fmt::format("free block pfn {:#x} order {} contains another free block head at pfn {:#x}",
                       pfn, order, pfn + i));
     }
@@ -167,47 +168,48 @@ void BuddyChecker::full(const mm::Mm& m, Reporter& r) {
                 (id >= mm::LIST_HEAD_BASE && id - mm::LIST_HEAD_BASE >= pa.nr_list_heads()) ||
                 id >= mm::LIST_HEAD_BASE;
             if (bad_id || ++n > limit) {
-              bug(m, r, kMetadata, NO_PAGE,
-                  fmt::format("{}: free_list[{}][{}] is corrupt ({})", zone_label(z), order,
-                              mm::migratetype_name(mt), bad_id ? "broken link" : "cycle"));
+              buddy_bug(m, r, kBuddyMetadata, NO_PAGE,
+                        fmt::format("{}: free_list[{}][{}] is corrupt ({})", zone_label(z), order,
+                                    mm::migratetype_name(mt), bad_id ? "broken link" : "cycle"));
               break;
             }
             const std::uint64_t pfn = sp.link_to_pfn(id);
             const mm::page& p = m.pfn_to_page(pfn);
             if (pa.L(id).prev != prev)
-              bug(m, r, kMetadata, pfn,
-                  fmt::format("{}: free_list[{}][{}] back link of pfn {:#x} is wrong",
-                              zone_label(z), order, mm::migratetype_name(mt), pfn));
+              buddy_bug(m, r, kBuddyMetadata, pfn,
+                        fmt::format("{}: free_list[{}][{}] back link of pfn {:#x} is wrong",
+                                    zone_label(z), order, mm::migratetype_name(mt), pfn));
             if (!mm::PageBuddy(p))
-              bug(m, r, kMetadata, pfn,
-                  fmt::format("pfn {:#x} is on free_list[{}][{}] without PageBuddy", pfn, order,
-                              mm::migratetype_name(mt)));
+              buddy_bug(m, r, kBuddyMetadata, pfn,
+                        fmt::format("pfn {:#x} is on free_list[{}][{}] without PageBuddy", pfn,
+                                    order, mm::migratetype_name(mt)));
             else if (mm::buddy_order(p) != order)
-              bug(m, r, kMetadata, pfn,
+              buddy_bug(
+                  m, r, kBuddyMetadata, pfn,
                   fmt::format("pfn {:#x} is on the order-{} free list but its buddy order is {}",
                               pfn, order, mm::buddy_order(p)));
             if (p.index != static_cast<std::uint32_t>(mt))
-              bug(m, r, kMetadata, pfn,
-                  fmt::format("pfn {:#x} is on free_list[{}] but recorded as on {}", pfn,
-                              mm::migratetype_name(mt), mm::migratetype_name(int(p.index))));
+              buddy_bug(m, r, kBuddyMetadata, pfn,
+                        fmt::format("pfn {:#x} is on free_list[{}] but recorded as on {}", pfn,
+                                    mm::migratetype_name(mt), mm::migratetype_name(int(p.index))));
             const std::uint64_t nr = std::uint64_t{1} << order;
             if (pfn & (nr - 1))
-              bug(m, r, kAligned, pfn,
-                  fmt::format("free block pfn {:#x} order {} is not aligned to its order", pfn,
-                              order));
+              buddy_bug(m, r, kBuddyAligned, pfn,
+                        fmt::format("free block pfn {:#x} order {} is not aligned to its order",
+                                    pfn, order));
             if (!z.zone_spans_pfn(pfn) || !z.zone_spans_pfn(pfn + nr - 1) || p.zone != z.zone_idx ||
                 p.nid != z.node)
-              bug(m, r, kAligned, pfn,
-                  fmt::format("free block pfn {:#x} order {} is not inside {}", pfn, order,
-                              zone_label(z)));
+              buddy_bug(m, r, kBuddyAligned, pfn,
+                        fmt::format("free block pfn {:#x} order {} is not inside {}", pfn, order,
+                                    zone_label(z)));
             if (pfn < base || pfn + nr > sp.end_pfn())
               continue;  // beyond the memmap: nothing to mark
             // CMA pages sit on the CMA list and only there.
             const int pb_mt = pa.get_pageblock_migratetype(pfn);
             if ((mt == mm::MIGRATE_CMA) != (pb_mt == mm::MIGRATE_CMA))
-              bug(m, r, kMetadata, pfn,
-                  fmt::format("free block pfn {:#x} on the {} list lies in a {} pageblock", pfn,
-                              mm::migratetype_name(mt), mm::migratetype_name(pb_mt)));
+              buddy_bug(m, r, kBuddyMetadata, pfn,
+                        fmt::format("free block pfn {:#x} on the {} list lies in a {} pageblock",
+                                    pfn, mm::migratetype_name(mt), mm::migratetype_name(pb_mt)));
             mark_block(m, r, pfn, order, S_FREE_HEAD);
             check_mergeable(m, r, pfn, order);
             heads.push_back(pfn);
@@ -215,25 +217,25 @@ void BuddyChecker::full(const mm::Mm& m, Reporter& r) {
             if (mt == mm::MIGRATE_CMA) cma_pages += static_cast<long>(nr);
           }
           if (n != area.nr_free_mt[static_cast<std::size_t>(mt)])
-            bug(m, r, kCounts, NO_PAGE,
-                fmt::format("{}: free_list[{}][{}] holds {} blocks but its count says {}",
-                            zone_label(z), order, mm::migratetype_name(mt), n,
-                            area.nr_free_mt[static_cast<std::size_t>(mt)]));
+            buddy_bug(m, r, kBuddyCounts, NO_PAGE,
+                      fmt::format("{}: free_list[{}][{}] holds {} blocks but its count says {}",
+                                  zone_label(z), order, mm::migratetype_name(mt), n,
+                                  area.nr_free_mt[static_cast<std::size_t>(mt)]));
           in_order += n;
         }
         if (in_order != area.nr_free)
-          bug(m, r, kCounts, NO_PAGE,
-              fmt::format("{}: free_area[{}].nr_free is {} but the lists hold {} blocks",
-                          zone_label(z), order, area.nr_free, in_order));
+          buddy_bug(m, r, kBuddyCounts, NO_PAGE,
+                    fmt::format("{}: free_area[{}].nr_free is {} but the lists hold {} blocks",
+                                zone_label(z), order, area.nr_free, in_order));
       }
       if (free_pages != z.vm_stat[mm::NR_FREE_PAGES])
-        bug(m, r, kCounts, NO_PAGE,
-            fmt::format("{}: NR_FREE_PAGES is {} but the free lists hold {} pages", zone_label(z),
-                        z.vm_stat[mm::NR_FREE_PAGES], free_pages));
+        buddy_bug(m, r, kBuddyCounts, NO_PAGE,
+                  fmt::format("{}: NR_FREE_PAGES is {} but the free lists hold {} pages",
+                              zone_label(z), z.vm_stat[mm::NR_FREE_PAGES], free_pages));
       if (cma_pages != z.vm_stat[mm::NR_FREE_CMA_PAGES])
-        bug(m, r, kCounts, NO_PAGE,
-            fmt::format("{}: NR_FREE_CMA_PAGES is {} but the CMA lists hold {} pages",
-                        zone_label(z), z.vm_stat[mm::NR_FREE_CMA_PAGES], cma_pages));
+        buddy_bug(m, r, kBuddyCounts, NO_PAGE,
+                  fmt::format("{}: NR_FREE_CMA_PAGES is {} but the CMA lists hold {} pages",
+                              zone_label(z), z.vm_stat[mm::NR_FREE_CMA_PAGES], cma_pages));
 
       // ---- per-CPU lists
       for (std::size_t cpu = 0; cpu < z.per_cpu_pageset.size(); ++cpu) {
@@ -247,7 +249,8 @@ void BuddyChecker::full(const mm::Mm& m, Reporter& r) {
           for (std::uint32_t id = pa.L(head).next; id != head; id = pa.L(id).next) {
             if (id == mm::LIST_NIL || id >= mm::LIST_HEAD_BASE || id >= sp.end_pfn() - base ||
                 ++n > limit) {
-              bug(m, r, kPcp, NO_PAGE,
+              buddy_bug(
+                  m, r, kBuddyPcp, NO_PAGE,
                   fmt::format("{}: cpu {} pcp list {} is corrupt", zone_label(z), cpu, pindex));
               break;
             }
@@ -255,19 +258,21 @@ void BuddyChecker::full(const mm::Mm& m, Reporter& r) {
             const mm::page& p = m.pfn_to_page(pfn);
             const mm::page_owner& o = pa.owner(pfn);
             if (mm::PageBuddy(p))
-              bug(m, r, kPcp, pfn,
-                  fmt::format("pfn {:#x} on cpu {}'s pcp list is also PageBuddy", pfn, cpu));
+              buddy_bug(m, r, kBuddyPcp, pfn,
+                        fmt::format("pfn {:#x} on cpu {}'s pcp list is also PageBuddy", pfn, cpu));
             if (o.state != mm::PAGE_OWNER_PCP || o.order != order)
-              bug(m, r, kPcp, pfn,
+              buddy_bug(
+                  m, r, kBuddyPcp, pfn,
                   fmt::format("pfn {:#x} on cpu {}'s order-{} pcp list is not recorded as such",
                               pfn, cpu, order));
             if (p.index >= mm::MIGRATE_TYPES || p.index == mm::MIGRATE_ISOLATE)
-              bug(m, r, kPcp, pfn,
+              buddy_bug(
+                  m, r, kBuddyPcp, pfn,
                   fmt::format("pfn {:#x} on a pcp list has pcp migratetype {}", pfn, p.index));
             if ((pfn & (nr - 1)) || !z.zone_spans_pfn(pfn) || !z.zone_spans_pfn(pfn + nr - 1)) {
-              bug(m, r, kAligned, pfn,
-                  fmt::format("pcp block pfn {:#x} order {} misaligned or outside {}", pfn, order,
-                              zone_label(z)));
+              buddy_bug(m, r, kBuddyAligned, pfn,
+                        fmt::format("pcp block pfn {:#x} order {} misaligned or outside {}", pfn,
+                                    order, zone_label(z)));
               continue;
             }
             mark_block(m, r, pfn, order, S_PCP);
@@ -275,9 +280,9 @@ void BuddyChecker::full(const mm::Mm& m, Reporter& r) {
           }
         }
         if (held != pcp.count)
-          bug(m, r, kPcp, NO_PAGE,
-              fmt::format("{}: cpu {} pcp count is {} but its lists hold {} pages", zone_label(z),
-                          cpu, pcp.count, held));
+          buddy_bug(m, r, kBuddyPcp, NO_PAGE,
+                    fmt::format("{}: cpu {} pcp count is {} but its lists hold {} pages",
+                                zone_label(z), cpu, pcp.count, held));
       }
 
       // ---- allocated blocks, reserved pages, stray PageBuddy
@@ -287,17 +292,17 @@ void BuddyChecker::full(const mm::Mm& m, Reporter& r) {
         if (o.state != mm::PAGE_OWNER_ALLOCATED) continue;
         const std::uint64_t nr = std::uint64_t{1} << o.order;
         if (m.pfn_to_page(pfn)._refcount <= 0)
-          bug(m, r, kRefcount, pfn,
-              fmt::format("allocated block pfn {:#x} order {} has refcount {}", pfn, o.order,
-                          m.pfn_to_page(pfn)._refcount));
+          buddy_bug(m, r, kBuddyRefcount, pfn,
+                    fmt::format("allocated block pfn {:#x} order {} has refcount {}", pfn, o.order,
+                                m.pfn_to_page(pfn)._refcount));
         bool overlapped = false;
         for (std::uint64_t i = 0; i < nr && pfn + i < z.zone_end_pfn(); ++i) {
           auto& s = st(pfn + i);
           if (s != S_NONE && !overlapped) {
             overlapped = true;
-            bug(m, r, kOverlap, pfn + i,
-                fmt::format("allocated block pfn {:#x} order {} overlaps {} at pfn {:#x}", pfn,
-                            o.order, state_name(s), pfn + i));
+            buddy_bug(m, r, kBuddyOverlap, pfn + i,
+                      fmt::format("allocated block pfn {:#x} order {} overlaps {} at pfn {:#x}",
+                                  pfn, o.order, state_name(s), pfn + i));
           }
           if (s == S_NONE) s = S_ALLOC;
         }
@@ -314,13 +319,13 @@ void BuddyChecker::full(const mm::Mm& m, Reporter& r) {
           const mm::page& p = m.pfn_to_page(pfn);
           auto& s = st(pfn);
           if (mm::PageBuddy(p) && s != S_FREE_HEAD)
-            bug(m, r, kMetadata, pfn,
-                fmt::format("pfn {:#x} is PageBuddy (order {}) but on no free list", pfn,
-                            mm::buddy_order(p)));
+            buddy_bug(m, r, kBuddyMetadata, pfn,
+                      fmt::format("pfn {:#x} is PageBuddy (order {}) but on no free list", pfn,
+                                  mm::buddy_order(p)));
           if (mm::PageReserved(p)) {
             if (s != S_NONE)
-              bug(m, r, kOverlap, pfn,
-                  fmt::format("reserved page pfn {:#x} is also {}", pfn, state_name(s)));
+              buddy_bug(m, r, kBuddyOverlap, pfn,
+                        fmt::format("reserved page pfn {:#x} is also {}", pfn, state_name(s)));
             ++reserved_pages;
             continue;
           }
@@ -346,31 +351,33 @@ void BuddyChecker::full(const mm::Mm& m, Reporter& r) {
         std::uint64_t buddy = 0;
         const unsigned order = mm::buddy_order(m.pfn_to_page(pfn));
         if (pfn < (pfn ^ (std::uint64_t{1} << order)) && missed_merge(m, pfn, order, &buddy))
-          bug(m, r, kCoalesced, pfn,
+          buddy_bug(
+              m, r, kBuddyCoalesced, pfn,
               fmt::format("free block pfn {:#x} order {} and its buddy pfn {:#x} are both free "
                           "at order {}",
                           pfn, order, buddy, order));
       }
       // ---- accounting
       if (free_distinct + pcp_distinct + alloc_distinct != static_cast<long>(z.managed_pages))
-        bug(m, r, kAccounting, NO_PAGE,
-            fmt::format("{}: managed {} != free {} + pcp {} + allocated {}", zone_label(z),
-                        z.managed_pages, free_distinct, pcp_distinct, alloc_distinct));
+        buddy_bug(m, r, kBuddyAccounting, NO_PAGE,
+                  fmt::format("{}: managed {} != free {} + pcp {} + allocated {}", zone_label(z),
+                              z.managed_pages, free_distinct, pcp_distinct, alloc_distinct));
       if (reserved_pages != static_cast<long>(z.present_pages - z.managed_pages))
-        bug(m, r, kAccounting, NO_PAGE,
-            fmt::format("{}: present {} - managed {} != reserved pages {}", zone_label(z),
-                        z.present_pages, z.managed_pages, reserved_pages));
+        buddy_bug(m, r, kBuddyAccounting, NO_PAGE,
+                  fmt::format("{}: present {} - managed {} != reserved pages {}", zone_label(z),
+                              z.present_pages, z.managed_pages, reserved_pages));
       if (unknown)
-        bug(m, r, kAccounting, first_unknown,
+        buddy_bug(
+            m, r, kBuddyAccounting, first_unknown,
             fmt::format("{}: {} pages are neither free, on a pcp list, allocated nor reserved "
                         "(first pfn {:#x})",
                         zone_label(z), unknown, first_unknown));
     }
   }
   if (total_managed != pa.totalram_pages)
-    bug(m, r, kAccounting, NO_PAGE,
-        fmt::format("totalram_pages {} != sum of managed pages {}", pa.totalram_pages,
-                    total_managed));
+    buddy_bug(m, r, kBuddyAccounting, NO_PAGE,
+              fmt::format("totalram_pages {} != sum of managed pages {}", pa.totalram_pages,
+                          total_managed));
 }
 
 // Local checks of the free block (if any) covering pfn: O(MAX_ORDER).
@@ -385,46 +392,47 @@ void BuddyChecker::check_block_at(const mm::Mm& m, std::uint64_t pfn, Reporter& 
     const unsigned k = mm::buddy_order(p);
     if (pfn - head >= (std::uint64_t{1} << std::min(k, 63u))) continue;  // does not cover pfn
     if (k >= pa.max_order()) {
-      bug(m, r, kMetadata, head,
-          fmt::format("PageBuddy pfn {:#x} has order {} >= MAX_ORDER", head, k));
+      buddy_bug(m, r, kBuddyMetadata, head,
+                fmt::format("PageBuddy pfn {:#x} has order {} >= MAX_ORDER", head, k));
       return;
     }
     if (head & ((std::uint64_t{1} << k) - 1))
-      bug(m, r, kAligned, head,
-          fmt::format("free block pfn {:#x} order {} is not aligned to its order", head, k));
+      buddy_bug(m, r, kBuddyAligned, head,
+                fmt::format("free block pfn {:#x} order {} is not aligned to its order", head, k));
     const mm::zone& z = pa.page_zone(head);
     if (!z.zone_spans_pfn(head + (std::uint64_t{1} << k) - 1))
-      bug(m, r, kAligned, head,
-          fmt::format("free block pfn {:#x} order {} leaves {}", head, k, zone_label(z)));
+      buddy_bug(m, r, kBuddyAligned, head,
+                fmt::format("free block pfn {:#x} order {} leaves {}", head, k, zone_label(z)));
     const std::uint32_t id = sp.pfn_to_link(head);
     const mm::list_head& l = pa.L(id);
     if (l.next == mm::LIST_NIL || l.prev == mm::LIST_NIL || pa.L(l.next).prev != id ||
         pa.L(l.prev).next != id)
-      bug(m, r, kMetadata, head,
-          fmt::format("PageBuddy pfn {:#x} is not properly linked on a free list", head));
+      buddy_bug(m, r, kBuddyMetadata, head,
+                fmt::format("PageBuddy pfn {:#x} is not properly linked on a free list", head));
     if (p._refcount != 0)
-      bug(m, r, kRefcount, head,
-          fmt::format("free page pfn {:#x} has refcount {}", head, p._refcount));
+      buddy_bug(m, r, kBuddyRefcount, head,
+                fmt::format("free page pfn {:#x} has refcount {}", head, p._refcount));
     check_mergeable(m, r, head, k);
     std::uint64_t buddy = 0;
     if (missed_merge(m, head, k, &buddy))
-      bug(m, r, kCoalesced, head,
+      buddy_bug(
+          m, r, kBuddyCoalesced, head,
           fmt::format("free block pfn {:#x} order {} and its buddy pfn {:#x} are both free at "
                       "order {}",
                       head, k, buddy, k));
     const mm::page_owner& ow = pa.owner(pfn);
     if (ow.state == mm::PAGE_OWNER_ALLOCATED)
-      bug(m, r, kOverlap, pfn,
-          fmt::format("allocated pfn {:#x} lies inside free block pfn {:#x} order {}", pfn, head,
-                      k));
+      buddy_bug(m, r, kBuddyOverlap, pfn,
+                fmt::format("allocated pfn {:#x} lies inside free block pfn {:#x} order {}", pfn,
+                            head, k));
     return;
   }
   // Not free: an allocation head must hold a reference.
   const mm::page_owner& ow = pa.owner(pfn);
   if (ow.state == mm::PAGE_OWNER_ALLOCATED && m.pfn_to_page(pfn)._refcount <= 0)
-    bug(m, r, kRefcount, pfn,
-        fmt::format("allocated block pfn {:#x} order {} has refcount {}", pfn, ow.order,
-                    m.pfn_to_page(pfn)._refcount));
+    buddy_bug(m, r, kBuddyRefcount, pfn,
+              fmt::format("allocated block pfn {:#x} order {} has refcount {}", pfn, ow.order,
+                          m.pfn_to_page(pfn)._refcount));
 }
 
 void BuddyChecker::check_zone_counters(const mm::Mm& m, int nid, int zid, Reporter& r) {
@@ -438,14 +446,14 @@ void BuddyChecker::check_zone_counters(const mm::Mm& m, int nid, int zid, Report
     free_pages += static_cast<long>((area.nr_free - area.nr_free_mt[mm::MIGRATE_ISOLATE]) << o);
   }
   if (free_pages != z.vm_stat[mm::NR_FREE_PAGES])
-    bug(m, r, kCounts, NO_PAGE,
-        fmt::format("{}: NR_FREE_PAGES is {} but free_area holds {} pages", zone_label(z),
-                    z.vm_stat[mm::NR_FREE_PAGES], free_pages));
+    buddy_bug(m, r, kBuddyCounts, NO_PAGE,
+              fmt::format("{}: NR_FREE_PAGES is {} but free_area holds {} pages", zone_label(z),
+                          z.vm_stat[mm::NR_FREE_PAGES], free_pages));
   for (std::size_t cpu = 0; cpu < z.per_cpu_pageset.size(); ++cpu)
     if (z.per_cpu_pageset[cpu].count < 0)
-      bug(m, r, kPcp, NO_PAGE,
-          fmt::format("{}: cpu {} pcp count is negative ({})", zone_label(z), cpu,
-                      z.per_cpu_pageset[cpu].count));
+      buddy_bug(m, r, kBuddyPcp, NO_PAGE,
+                fmt::format("{}: cpu {} pcp count is negative ({})", zone_label(z), cpu,
+                            z.per_cpu_pageset[cpu].count));
   // The current CPU's pcp count against its lists, O(lists): every list
   // that holds a block holds at least 2^order pages, and a count of zero
   // means every list is empty (the sweep sums the lists).
@@ -456,10 +464,10 @@ void BuddyChecker::check_zone_counters(const mm::Mm& m, int nid, int zid, Report
   for (unsigned pindex = 0; pindex < pa.nr_pcp_lists(); ++pindex)
     if (!pa.list_empty(pcp.lists[pindex])) least += 1L << pa.pindex_to_order(pindex);
   if (pcp.count < least || (pcp.count != 0 && least == 0))
-    bug(m, r, kPcp, NO_PAGE,
-        fmt::format("{}: cpu {} pcp count is {} but its lists hold {}", zone_label(z), cpu,
-                    pcp.count,
-                    least ? fmt::format("at least {} pages", least) : std::string("nothing")));
+    buddy_bug(m, r, kBuddyPcp, NO_PAGE,
+              fmt::format(
+                  "{}: cpu {} pcp count is {} but its lists hold {}", zone_label(z), cpu, pcp.count,
+                  least ? fmt::format("at least {} pages", least) : std::string("nothing")));
 }
 
 // A successful allocation against the watermark its gfp mask entitles it
@@ -491,7 +499,8 @@ void BuddyChecker::check_watermark(const mm::Mm& m, const mm::WatermarkPass& w, 
   if (gfp_migratetype(gfp) != MIGRATE_MOVABLE) unusable += w.free_cma_pages;
   const long reserve = z.lowmem_reserve[static_cast<std::size_t>(gfp_zone(gfp))];
   if (w.free_pages - unusable > min + reserve) return;
-  bug(m, r, kWatermark, w.pfn,
+  buddy_bug(
+      m, r, kBuddyWatermark, w.pfn,
       fmt::format("order-{} {} allocation (pfn {:#x}) from {} passed its watermark check with "
                   "{} free pages, {} of them usable, but its gfp mask entitles it to no less "
                   "than {} (+ lowmem_reserve {}); the allocator used alloc_flags {:#x}",
@@ -501,7 +510,7 @@ void BuddyChecker::check_watermark(const mm::Mm& m, const mm::WatermarkPass& w, 
 
 void BuddyChecker::incremental(const mm::Mm& m, const TouchLog& touched, Reporter& r) {
   const auto& pa = m.page_alloc;
-  if (r.enabled(kWatermark))
+  if (r.enabled(kBuddyWatermark))
     for (const auto& w : touched.watermarks) check_watermark(m, w, r);
   std::uint32_t zones_seen = 0;  // bit per (node, zone), nodes < 8
   // Neighbouring ranges (a pcp batch, one split) share ancestors: each pfn

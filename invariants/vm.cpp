@@ -778,7 +778,7 @@ void check_orphans(Ctx& c, std::size_t from, std::uint64_t last) {
     auto p = purge.upper_bound(l.va);
     if (p != purge.begin() && l.va < std::prev(p)->second.va_end) continue;
     c.report(
-        kOverlap,
+        vm_inv::kOverlap,
         fmt::format("BUG: vmalloc: orphan mapping at {:016x}: no vmalloc area holds it", l.va),
         l.pa >> c.shift,
         {fmt::format("{}:{:016x} maps {:#x} in the vmalloc range", lvl(l.level), l.desc, l.pa)},
@@ -789,12 +789,12 @@ void check_orphans(Ctx& c, std::size_t from, std::uint64_t last) {
 void check_area_bounds(Ctx& c, const mm::vmap_area& a, const char* what) {
   const auto& p = c.m.profile;
   if (a.va_end <= a.va_start)
-    c.report(kOverlap,
+    c.report(vm_inv::kOverlap,
              fmt::format("BUG: vmalloc: {} area {} is empty or inverted", what, area_name(a)),
              NO_PAGE, {}, {a.va_start});
   else if ((!a.vm || !is_early(*a.vm)) &&
            (a.va_start < p.modules_vaddr || a.va_end > p.vmalloc_end))
-    c.report(kOverlap,
+    c.report(vm_inv::kOverlap,
              fmt::format("BUG: vmalloc: {} area {} lies outside [{:016x}, {:016x})", what,
                          area_name(a), p.modules_vaddr, p.vmalloc_end),
              NO_PAGE, {}, {a.va_start});
@@ -806,7 +806,7 @@ struct Span {
 };
 
 void overlap_bug(Ctx& c, const Span& x, const Span& y) {
-  c.report(kOverlap,
+  c.report(vm_inv::kOverlap,
            fmt::format("BUG: vmalloc: {} range {:016x}-{:016x} overlaps {} range {:016x}-{:016x}",
                        x.what, x.start, x.end, y.what, y.start, y.end),
            NO_PAGE, {}, {x.start, y.start});
@@ -821,8 +821,9 @@ void check_overlap_all(Ctx& c) {
   for (const auto& [k, a] : v.purge_list()) s.push_back({a.va_start, a.va_end, "lazily freed"});
   for (const auto& [k, e] : v.free_ranges()) {
     if (e <= k)
-      c.report(kOverlap, fmt::format("BUG: vmalloc: free range {:016x}-{:016x} is empty", k, e),
-               NO_PAGE, {}, {k});
+      c.report(vm_inv::kOverlap,
+               fmt::format("BUG: vmalloc: free range {:016x}-{:016x} is empty", k, e), NO_PAGE, {},
+               {k});
     s.push_back({k, e, "free"});
   }
   std::sort(s.begin(), s.end(), [](const Span& a, const Span& b) { return a.start < b.start; });
@@ -886,8 +887,9 @@ bool pgtable_ready(const mm::Mm& m) {
 
 const std::vector<std::string>& VmChecker::invariants() const {
   static const std::vector<std::string> ids = {
-      kTablePage,  kLeaf,        kRange,   kLinearMap, kWx,      kFreePageMapped, kTlbStale,
-      kAccounting, kSlabOverlap, kAreaMap, kGuard,     kOverlap, kBookkeeping,    kIoremapAttrs};
+      kTablePage,   kLeaf,        kRange,       kLinearMap, kWx,    kFreePageMapped,
+      kTlbStale,    kAccounting,  kSlabOverlap, kAreaMap,   kGuard, vm_inv::kOverlap,
+      kBookkeeping, kIoremapAttrs};
   return ids;
 }
 
