@@ -55,9 +55,13 @@ ReachLog* reach_log() {
       const std::chrono::duration<double> secs = std::chrono::steady_clock::now() - r.start;
       const nlohmann::json j = {
           {"seconds", secs.count()}, {"executions", r.executions}, {"events", events}};
-      if (std::FILE* f = std::fopen(r.path.c_str(), "w")) {
-        std::fputs((j.dump(1) + "\n").c_str(), f);
-        std::fclose(f);
+      // Written whole or not at all: to a temporary name, then renamed.
+      const std::string tmp = r.path + ".tmp";
+      std::FILE* f = std::fopen(tmp.c_str(), "w");
+      const bool ok = f && std::fputs((j.dump(1) + "\n").c_str(), f) >= 0;
+      if ((f && std::fclose(f) != 0) || !ok || std::rename(tmp.c_str(), r.path.c_str()) != 0) {
+        std::remove(tmp.c_str());
+        std::fprintf(stderr, "mmfuzz: MMFUZZ_REACH: cannot write %s\n", r.path.c_str());
       }
     });
     return l;

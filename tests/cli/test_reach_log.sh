@@ -20,6 +20,9 @@ assert any(k.startswith(("buddy_split", "pcp_")) for k in ev), f"no page allocat
 assert all(isinstance(v, int) and v > 0 for v in ev.values()), "zero or non-integer counters"
 print(f"ok:   {n} inputs, {len(ev)} counters")
 PY
-# A bad path is not the target's failure: the inputs still run, exit 0.
-MMFUZZ_REACH="$out/no/such/dir/reach.json" "$target" "$seeds" >/dev/null 2>&1 || { echo "FAIL: an unwritable MMFUZZ_REACH failed the run"; fails=1; }
+# A bad path is not the target's failure: the inputs still run, exit 0,
+# with one line saying the counters were not written, and no partial file.
+MMFUZZ_REACH="$out/no/such/dir/reach.json" "$target" "$seeds" >/dev/null 2>"$out/err" || { echo "FAIL: an unwritable MMFUZZ_REACH failed the run"; fails=1; }
+grep -q "MMFUZZ_REACH: cannot write" "$out/err" || { echo "FAIL: no message for an unwritable MMFUZZ_REACH"; fails=1; }
+[ -z "$(find "$out" -name '*.tmp')" ] || { echo "FAIL: a temporary file was left"; fails=1; }
 exit $fails
